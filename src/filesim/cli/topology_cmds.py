@@ -1,0 +1,3 @@
+"""`filesim up`, `down`, `status` and `serve`: running a topology."""
+
+from __future__ import annotations

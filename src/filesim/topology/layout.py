@@ -1,0 +1,62 @@
+"""Where a running topology keeps things on disk.
+
+ROOT/<name>             the tester's folder of each server (unless the topology says otherwise)
+ROOT/.filesim/          state: pid and runtime files, logs
+ROOT/.filesim/exports/<name>   the export store of a mirror-mode server
+ROOT/.filesim/sync/<name>.db   the sync archive of a server
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from filesim.topology.model import Server, StorageMode
+
+STATE_DIR_NAME = ".filesim"
+
+TEMP_PREFIX = ".filesim-tmp-"
+"""Files being published by the synchroniser: invisible to scanners and to NFS clients."""
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith(TEMP_PREFIX)
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / STATE_DIR_NAME
+
+    def folder(self, server: Server) -> Path:
+        if server.folder is None:
+            return self.root / server.name
+        return server.folder if server.folder.is_absolute() else self.root / server.folder
+
+    def store(self, server: Server) -> Path:
+        """The directory the NFS server exports for `server`."""
+        if server.storage is StorageMode.DIRECT:
+            return self.folder(server)
+        return self.state_dir / "exports" / server.name
+
+    def archive(self, server: Server) -> Path:
+        return self.state_dir / "sync" / f"{server.name}.db"
+
+    @property
+    def runtime_file(self) -> Path:
+        return self.state_dir / "runtime.json"
+
+    @property
+    def log_file(self) -> Path:
+        return self.state_dir / "filesim.log"
+
+    @property
+    def events_file(self) -> Path:
+        return self.state_dir / "events.jsonl"
+
+    @property
+    def secret_file(self) -> Path:
+        return self.state_dir / "handle-secret"
