@@ -12,7 +12,13 @@ from filesim.cli.app import app, fail
 from filesim.errors import FilesimError
 
 # Importing the command modules registers their commands on `app`.
-from filesim.cli import topology_cmds  # noqa: E402,F401  isort: skip
+from filesim.cli import (  # noqa: F401  isort: skip
+    k8s_cmds,
+    ops_cmds,
+    sync_cmds,
+    topology_cmds,
+    verify_cmds,
+)
 
 
 def main() -> None:

@@ -1,0 +1,1 @@
+"""Commands: k8s_cmds (placeholder until its module lands)."""

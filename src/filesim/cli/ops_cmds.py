@@ -1,0 +1,1 @@
+"""Commands: ops_cmds (placeholder until its module lands)."""

@@ -1,0 +1,1 @@
+"""Commands: sync_cmds (placeholder until its module lands)."""

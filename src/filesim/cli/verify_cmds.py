@@ -1,0 +1,1 @@
+"""Commands: verify_cmds (placeholder until its module lands)."""

@@ -1,0 +1,108 @@
+"""Events: what happened to files and servers, as JSON lines and to live subscribers.
+
+Every NFS mutation, sync action, conflict, halt and fault is an `Event`. An `EventBus` keeps the
+most recent ones in memory, appends each to a JSON-lines log (rotated by size) and hands it to
+subscribers (the HTTP API's follow stream, the sync agents' status). It has no dependencies on the
+rest of filesim, so every layer may emit events.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    kind: str
+    """What happened: nfs.create, nfs.write, nfs.remove, sync.copy, sync.conflict, fault.add..."""
+    server: str = ""
+    side: str = ""
+    """'nfs', 'folder', 'export' or '' when the event concerns no side."""
+    path: str = ""
+    size: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    time: float = field(default_factory=time.time)
+
+    def to_json(self) -> str:
+        data = {k: v for k, v in asdict(self).items() if v not in (None, "", {})}
+        data["time"] = self.time
+        return json.dumps(data, separators=(",", ":"), default=str)
+
+
+Subscriber = Callable[[Event], None]
+
+
+class EventBus:
+    """Fan-out of events to a ring buffer, an optional JSON-lines file and subscribers.
+
+    Thread-safe: sync workers and NFS handlers may emit from executor threads.
+    """
+
+    def __init__(
+        self, log_path: Path | None = None, keep: int = 10_000, max_log_bytes: int = 16 << 20
+    ) -> None:
+        self._recent: deque[Event] = deque(maxlen=keep)
+        self._subscribers: list[Subscriber] = []
+        self._lock = threading.Lock()
+        self._log_path = log_path
+        self._max_log_bytes = max_log_bytes
+        self._log: Any = None
+        if log_path is not None:
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def emit(self, event: Event) -> None:
+        with self._lock:
+            self._recent.append(event)
+            subscribers = list(self._subscribers)
+            if self._log is not None:
+                self._log.write(event.to_json() + "\n")
+                self._log.flush()
+                if self._log.tell() > self._max_log_bytes:
+                    self._rotate()
+        for subscriber in subscribers:
+            subscriber(event)
+
+    def __call__(self, event: Event) -> None:
+        self.emit(event)
+
+    def _rotate(self) -> None:
+        assert self._log_path is not None
+        self._log.close()
+        os.replace(self._log_path, self._log_path.with_suffix(self._log_path.suffix + ".1"))
+        self._log = open(self._log_path, "a", encoding="utf-8")  # noqa: SIM115
+
+    def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
+        """Call `subscriber` for every later event; returns a function that unsubscribes."""
+        with self._lock:
+            self._subscribers.append(subscriber)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if subscriber in self._subscribers:
+                    self._subscribers.remove(subscriber)
+
+        return unsubscribe
+
+    def recent(self, server: str | None = None, limit: int | None = None) -> list[Event]:
+        with self._lock:
+            events = [e for e in self._recent if server is None or e.server == server]
+        return events[-limit:] if limit else events
+
+    def close(self) -> None:
+        with self._lock:
+            if self._log is not None:
+                self._log.close()
+                self._log = None
+
+
+def null_sink(event: Event) -> None:
+    """An event sink that drops everything (for components run without a bus)."""
