@@ -26,10 +26,12 @@ def is_temp_name(name: str) -> bool:
 @dataclass(frozen=True)
 class Layout:
     root: Path
+    state: Path | None = None
+    """Overrides ROOT/.filesim (in Kubernetes the state lives on its own volume)."""
 
     @property
     def state_dir(self) -> Path:
-        return self.root / STATE_DIR_NAME
+        return self.state if self.state is not None else self.root / STATE_DIR_NAME
 
     def folder(self, server: Server) -> Path:
         if server.folder is None:
