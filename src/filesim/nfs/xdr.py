@@ -22,7 +22,7 @@ class XdrError(ValueError):
 
 
 class Unpacker:
-    __slots__ = ("_data", "_pos", "_end")
+    __slots__ = ("_data", "_end", "_pos")
 
     def __init__(self, data: bytes | bytearray | memoryview, pos: int = 0) -> None:
         self._data = data if isinstance(data, memoryview) else memoryview(data)

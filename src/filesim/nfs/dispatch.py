@@ -1,0 +1,166 @@
+"""From an RPC record to the reply buffers: program, version and procedure routing, with no I/O.
+
+The three programs served on one port (PORTMAP v2, MOUNT v3, NFS v3) are routed here. Errors
+become RPC-level replies (PROG_UNAVAIL, PROG_MISMATCH, PROC_UNAVAIL, GARBAGE_ARGS, AUTH_ERROR)
+or NFS statuses with the procedure's failure body; the server keeps serving whatever came in.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections.abc import Callable
+
+from filesim.nfs import mount, nfs3, portmap
+from filesim.nfs.const import (
+    MOUNT_PROGRAM,
+    MOUNT_VERSION,
+    NFS_PROGRAM,
+    NFS_VERSION,
+    PORTMAP_PROGRAM,
+    PORTMAP_VERSION,
+    AcceptStat,
+    NfsProc,
+    NfsStat,
+)
+from filesim.nfs.export import Export
+from filesim.nfs.rpc import (
+    CallRejected,
+    NotACall,
+    RpcCall,
+    accepted_header,
+    parse_call,
+    prog_mismatch_reply,
+)
+from filesim.nfs.vfs import NfsError, status_of
+from filesim.nfs.xdr import XdrError
+
+log = logging.getLogger(__name__)
+
+_U32 = struct.Struct(">I")
+_PROGRAM_VERSIONS = {
+    PORTMAP_PROGRAM: PORTMAP_VERSION,
+    MOUNT_PROGRAM: MOUNT_VERSION,
+    NFS_PROGRAM: NFS_VERSION,
+}
+_OK = _U32.pack(NfsStat.OK)
+_HEADER = struct.Struct(">IIIIII")
+
+Observer = Callable[[str, str, int, float, int], None]
+"""observer(program, procedure, nfs status, seconds, reply bytes), after each call."""
+
+PROGRAM_NAMES = {PORTMAP_PROGRAM: "portmap", MOUNT_PROGRAM: "mount", NFS_PROGRAM: "nfs"}
+
+
+def _proc_name(prog: int, proc: int) -> str:
+    try:
+        if prog == NFS_PROGRAM:
+            return NfsProc(proc).name
+        if prog == MOUNT_PROGRAM:
+            return mount.MountProc(proc).name
+        return portmap.PortmapProc(proc).name
+    except ValueError:
+        return str(proc)
+
+
+class Dispatcher:
+    """Answers RPC calls for one export served on `port`."""
+
+    def __init__(self, export: Export, port: int, observer: Observer | None = None) -> None:
+        self.export = export
+        self.port = port
+        self.observer = observer
+        self.fault: Callable[[int, str], NfsStat | None] | None = None
+        """Optional fault hook: (NFS procedure, path-less) -> a status to fail with."""
+
+    def needs_thread(self, record: memoryview | bytes) -> bool:
+        """Whether the call may block on the disk (fsync) and belongs off the event loop."""
+        if len(record) < 24:
+            return False
+        prog, _, proc = struct.unpack_from(">III", record, 12)
+        if prog != NFS_PROGRAM:
+            return False
+        return proc == NfsProc.COMMIT or (proc == NfsProc.WRITE and self.export.config.sync)
+
+    def dispatch(self, record: memoryview | bytes, client: str) -> list[bytes] | None:
+        """The reply to `record` as buffers (no record mark), or None when there is none.
+
+        Raises RecordError when the record cannot even be read as an RPC message.
+        """
+        try:
+            call = parse_call(record)
+        except CallRejected as exc:
+            log.debug("rejected call from %s: %s", client, exc)
+            return [exc.reply]
+        except NotACall:
+            return None
+        expected = _PROGRAM_VERSIONS.get(call.prog)
+        if expected is None:
+            return [accepted_header(call.xid, AcceptStat.PROG_UNAVAIL)]
+        if call.vers != expected:
+            return [prog_mismatch_reply(call.xid, expected, expected)]
+        if call.prog == NFS_PROGRAM:
+            return self._nfs(call, client)
+        if call.prog == MOUNT_PROGRAM:
+            return self._simple(call, mount.PROCEDURES.get(call.proc), self.export, client)
+        return self._simple(call, portmap.PROCEDURES.get(call.proc), self.port)
+
+    def _simple(self, call: RpcCall, procedure: object, *context: object) -> list[bytes]:
+        if procedure is None:
+            return [accepted_header(call.xid, AcceptStat.PROC_UNAVAIL)]
+        started = time.perf_counter()
+        try:
+            body: bytes = procedure(*context, call.args)  # type: ignore[operator]
+        except XdrError:
+            return [accepted_header(call.xid, AcceptStat.GARBAGE_ARGS)]
+        self._observe(call, 0, started, len(body))
+        return [accepted_header(call.xid) + body]
+
+    def _nfs(self, call: RpcCall, client: str) -> list[bytes]:
+        procedure = nfs3.PROCEDURES.get(call.proc)
+        if procedure is None:
+            return [accepted_header(call.xid, AcceptStat.PROC_UNAVAIL)]
+        if call.proc == NfsProc.NULL:
+            return [accepted_header(call.xid)]
+        started = time.perf_counter()
+        export = self.export
+        try:
+            if not export.allows(client):
+                raise NfsError(NfsStat.ACCES, f"client {client} is not allowed")
+            if call.proc in nfs3.MUTATING and export.config.readonly:
+                raise NfsError(NfsStat.ROFS)
+            if self.fault is not None and (injected := self.fault(call.proc, client)) is not None:
+                raise NfsError(injected, "injected fault")
+            parts = procedure(export, export.caller(call.cred), call.args)
+        except XdrError:
+            return [accepted_header(call.xid, AcceptStat.GARBAGE_ARGS)]
+        except NfsError as exc:
+            return self._nfs_error(call, exc.status, started)
+        except OSError as exc:
+            return self._nfs_error(call, status_of(exc), started)
+        except Exception:
+            log.exception(
+                "NFS %s failed on %s", _proc_name(call.prog, call.proc), export.config.name
+            )
+            return self._nfs_error(call, NfsStat.SERVERFAULT, started)
+        head = (
+            accepted_header(call.xid) + _OK + parts[0] if parts else accepted_header(call.xid) + _OK
+        )
+        self._observe(call, NfsStat.OK, started, sum(len(p) for p in parts))
+        return [head, *parts[1:]]
+
+    def _nfs_error(self, call: RpcCall, status: NfsStat, started: float) -> list[bytes]:
+        body = nfs3.FAILURE_BODY.get(call.proc, b"")
+        self._observe(call, status, started, len(body))
+        return [accepted_header(call.xid) + _U32.pack(status) + body]
+
+    def _observe(self, call: RpcCall, status: int, started: float, size: int) -> None:
+        if self.observer is not None:
+            self.observer(
+                PROGRAM_NAMES[call.prog],
+                _proc_name(call.prog, call.proc),
+                status,
+                time.perf_counter() - started,
+                size,
+            )

@@ -1,0 +1,123 @@
+"""The state one NFS export needs at run time: its options, storage, handles and listings."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import secrets
+import struct
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from filesim.nfs.attrs import Caller
+from filesim.nfs.handles import HandleCodec, NodeIndex
+from filesim.nfs.rpc import Credentials
+from filesim.nfs.vfs import ChangeListener, DirEntry, Vfs, parent_of
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+_VERF = struct.Struct(">Q")
+
+
+@dataclass
+class ExportConfig:
+    """What the NFS layer needs to know of a server's export options."""
+
+    name: str
+    path: str = "/data"
+    fsid: int = 1
+    readonly: bool = False
+    sync: bool = False
+    root_squash: bool = False
+    anon_uid: int = 65534
+    anon_gid: int = 65534
+    networks: list[Network] = field(
+        default_factory=lambda: [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")]
+    )
+
+
+class DirListings:
+    """Directory listings kept while a client pages through them with READDIR cookies.
+
+    A cookie is the position after an entry in the listing taken at cookie 0; the cookie
+    verifier names that listing, so later pages come from the same snapshot even when the
+    directory changes in between (no entry skipped or repeated within one pass).
+    """
+
+    def __init__(self, keep: int = 64) -> None:
+        self._keep = keep
+        self._listings: OrderedDict[tuple[int, bytes], list[DirEntry]] = OrderedDict()
+
+    def listing(
+        self, vfs: Vfs, path: str, ino: int, cookie: int, verifier: bytes
+    ) -> tuple[list[DirEntry], bytes]:
+        if cookie:
+            entries = self._listings.get((ino, verifier))
+            if entries is not None:
+                self._listings.move_to_end((ino, verifier))
+                return entries, verifier
+        entries = self._list(vfs, path, ino)
+        verifier = _VERF.pack(secrets.randbits(63) | 1)
+        self._listings[(ino, verifier)] = entries
+        while len(self._listings) > self._keep:
+            self._listings.popitem(last=False)
+        return entries, verifier
+
+    @staticmethod
+    def _list(vfs: Vfs, path: str, ino: int) -> list[DirEntry]:
+        parent_ino = vfs.stat(parent_of(path)).st_ino if path else ino
+        entries = sorted(vfs.listdir(path), key=lambda e: e.name)
+        return [DirEntry(".", ino), DirEntry("..", parent_ino), *entries]
+
+
+class Export:
+    """One export's run-time state, shared by the MOUNT and NFS procedures."""
+
+    def __init__(
+        self,
+        config: ExportConfig,
+        vfs: Vfs,
+        secret: bytes,
+        listener: ChangeListener | None = None,
+    ) -> None:
+        self.config = config
+        self.vfs = vfs
+        self.codec = HandleCodec(config.fsid, secret)
+        self.index = NodeIndex(vfs)
+        self.listings = DirListings()
+        self.write_verifier = os.urandom(8)  # new at every start: clients re-send unstable data
+        self.listener: ChangeListener = listener or _ignore
+        self.root_ino = vfs.stat("").st_ino
+        self.index.remember(self.root_ino, "")
+        self.mounts: set[tuple[str, str]] = set()
+
+    @property
+    def fsid(self) -> int:
+        return self.config.fsid
+
+    def handle_for(self, ino: int, path: str) -> bytes:
+        self.index.remember(ino, path)
+        return self.codec.encode(ino)
+
+    def caller(self, cred: Credentials) -> Caller:
+        """The identity `cred` acts as on this export (AUTH_NONE and squashed root: anonymous)."""
+        cfg = self.config
+        if not cred.is_sys or (cfg.root_squash and cred.uid == 0):
+            return Caller(cfg.anon_uid, cfg.anon_gid)
+        return Caller(cred.uid, cred.gid, cred.gids)
+
+    def allows(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address.split("%")[0])
+        except ValueError:
+            return False
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        return any(ip.version == net.version and ip in net for net in self.config.networks)
+
+
+def _ignore(kind: str, path: str, dest: str | None) -> None:
+    return None
+
+
+ListenerFactory = Callable[[str], ChangeListener]

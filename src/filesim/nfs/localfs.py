@@ -1,0 +1,278 @@
+"""`LocalVfs`: an export root on the local filesystem, with every call confined to it.
+
+Each path is resolved one component at a time from a directory descriptor of the export root,
+opening directories with O_NOFOLLOW|O_DIRECTORY, and the final component is acted on through the
+`*at` calls (`dir_fd`, `follow_symlinks=False`). A symlink is therefore never followed, whatever
+it points to, and no request reaches anything outside the root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import stat
+import sys
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from filesim.nfs.vfs import DirEntry, FsStat, SetAttrs
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+_O_PATH = getattr(os, "O_PATH", 0)
+_AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _nofollow(flags: int) -> int:
+    return flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+
+
+def _no_hidden(name: str) -> bool:
+    return False
+
+
+class LocalVfs:
+    """A `Vfs` over the directory `root`. Names for which `hidden` is true do not exist for it."""
+
+    def __init__(self, root: Path, hidden: Callable[[str], bool] = _no_hidden) -> None:
+        self.root = root
+        self._hidden = hidden
+        try:
+            self._root_fd = os.open(root, _DIR_FLAGS)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot open export root {root}: {exc.strerror}") from None
+
+    def close(self) -> None:
+        if self._root_fd >= 0:
+            os.close(self._root_fd)
+            self._root_fd = -1
+
+    # -- resolution -------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _at(self, path: str) -> Iterator[tuple[int, str]]:
+        """Yield (directory fd, final name) for `path`, walking without following symlinks."""
+        if not path:
+            raise OSError(errno.EINVAL, "the export root has no parent")
+        *dirs, name = path.split("/")
+        self._check_name(name)
+        fd = self._root_fd
+        try:
+            for part in dirs:
+                self._check_name(part)
+                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                if fd != self._root_fd:
+                    os.close(fd)
+                fd = nxt
+            yield fd, name
+        finally:
+            if fd != self._root_fd:
+                os.close(fd)
+
+    def _check_name(self, name: str) -> None:
+        if name in ("", ".", "..") or "/" in name or "\0" in name:
+            raise OSError(errno.EINVAL, f"bad path component {name!r}")
+        if self._hidden(name):
+            raise OSError(errno.ENOENT, "no such file")
+
+    @contextlib.contextmanager
+    def _dir(self, path: str) -> Iterator[int]:
+        """Yield an fd of the directory `path` ("" is the root)."""
+        if not path:
+            yield self._root_fd
+            return
+        with self._at(path) as (parent, name):
+            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    # -- reads --------------------------------------------------------------------------------
+
+    def stat(self, path: str) -> os.stat_result:
+        if not path:
+            return os.fstat(self._root_fd)
+        with self._at(path) as (parent, name):
+            return os.stat(name, dir_fd=parent, follow_symlinks=False)
+
+    def read(self, path: str, offset: int, count: int) -> bytes:
+        with self._at(path) as (parent, name):
+            fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
+        try:
+            return os.pread(fd, count, offset)
+        finally:
+            os.close(fd)
+
+    def readlink(self, path: str) -> str:
+        with self._at(path) as (parent, name):
+            return os.readlink(name, dir_fd=parent)
+
+    def listdir(self, path: str) -> list[DirEntry]:
+        with self._dir(path) as fd, os.scandir(fd) as it:
+            return [DirEntry(e.name, e.inode()) for e in it if not self._hidden(e.name)]
+
+    def statvfs(self) -> FsStat:
+        sv = os.fstatvfs(self._root_fd)
+        return FsStat(
+            total_bytes=sv.f_blocks * sv.f_frsize,
+            free_bytes=sv.f_bfree * sv.f_frsize,
+            avail_bytes=sv.f_bavail * sv.f_frsize,
+            total_files=sv.f_files,
+            free_files=sv.f_ffree,
+            avail_files=sv.f_favail,
+        )
+
+    def find(self, ino: int) -> str | None:
+        """Breadth-first search of the tree for inode `ino`, never following symlinks."""
+        if os.fstat(self._root_fd).st_ino == ino:
+            return ""
+        queue: deque[str] = deque([""])
+        while queue:
+            directory = queue.popleft()
+            try:
+                with self._dir(directory) as fd, os.scandir(fd) as it:
+                    for entry in it:
+                        if self._hidden(entry.name):
+                            continue
+                        path = f"{directory}/{entry.name}" if directory else entry.name
+                        if entry.inode() == ino:
+                            return path
+                        if entry.is_dir(follow_symlinks=False):
+                            queue.append(path)
+            except OSError:
+                continue
+        return None
+
+    # -- writes -------------------------------------------------------------------------------
+
+    def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
+        with self._at(path) as (parent, name):
+            fd = os.open(name, _nofollow(os.O_WRONLY), dir_fd=parent)
+        try:
+            written = os.pwrite(fd, data, offset)
+            while written < len(data):  # a short write (rare: signals, quotas) continues
+                written += os.pwrite(fd, data[written:], offset + written)
+            if sync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def commit(self, path: str) -> None:
+        with self._at(path) as (parent, name):
+            fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def create(self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else 0)
+        with self._at(path) as (parent, name):
+            fd = os.open(name, _nofollow(flags), mode & 0o7777, dir_fd=parent)
+            try:
+                if owner is not None and _AS_ROOT:
+                    os.fchown(fd, *owner)
+            finally:
+                os.close(fd)
+
+    def mkdir(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
+        with self._at(path) as (parent, name):
+            os.mkdir(name, mode & 0o7777, dir_fd=parent)
+            self._chown(parent, name, owner)
+
+    def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None:
+        with self._at(path) as (parent, name):
+            os.symlink(target, name, dir_fd=parent)
+            self._chown(parent, name, owner)
+
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            raise OSError(errno.EOPNOTSUPP, "only FIFOs and sockets can be created")
+        with self._at(path) as (parent, name):
+            os.mknod(name, mode, dir_fd=parent)
+            self._chown(parent, name, owner)
+
+    def _chown(self, parent: int, name: str, owner: tuple[int, int] | None) -> None:
+        if owner is not None and _AS_ROOT:
+            os.chown(name, owner[0], owner[1], dir_fd=parent, follow_symlinks=False)
+
+    def remove(self, path: str) -> None:
+        with self._at(path) as (parent, name):
+            if stat.S_ISDIR(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+                raise OSError(errno.EISDIR, "is a directory")
+            os.unlink(name, dir_fd=parent)
+
+    def rmdir(self, path: str) -> None:
+        with self._at(path) as (parent, name):
+            os.rmdir(name, dir_fd=parent)
+
+    def rename(self, src: str, dst: str) -> None:
+        with self._at(src) as (src_dir, src_name), self._at(dst) as (dst_dir, dst_name):
+            os.rename(src_name, dst_name, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
+
+    def link(self, src: str, dst: str) -> None:
+        with self._at(src) as (src_dir, src_name), self._at(dst) as (dst_dir, dst_name):
+            os.link(
+                src_name, dst_name, src_dir_fd=src_dir, dst_dir_fd=dst_dir, follow_symlinks=False
+            )
+
+    def setattr(self, path: str, attrs: SetAttrs) -> None:
+        if not path:
+            self._setattr_root(attrs)
+            return
+        with self._at(path) as (parent, name):
+            st = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            if attrs.size is not None:
+                if not stat.S_ISREG(st.st_mode):
+                    raise OSError(errno.EINVAL if stat.S_ISDIR(st.st_mode) else errno.EINVAL,
+                                  "size can only be set on a regular file")  # fmt: skip
+                fd = os.open(name, _nofollow(os.O_WRONLY), dir_fd=parent)
+                try:
+                    os.ftruncate(fd, attrs.size)
+                finally:
+                    os.close(fd)
+            if attrs.uid is not None or attrs.gid is not None:
+                uid = -1 if attrs.uid is None else attrs.uid
+                gid = -1 if attrs.gid is None else attrs.gid
+                os.chown(name, uid, gid, dir_fd=parent, follow_symlinks=False)
+            if attrs.mode is not None and not stat.S_ISLNK(st.st_mode):
+                self._chmod_nofollow(parent, name, attrs.mode & 0o7777)
+            if attrs.atime_ns is not None or attrs.mtime_ns is not None:
+                os.utime(name, ns=_times(st, attrs), dir_fd=parent, follow_symlinks=False)
+
+    def _setattr_root(self, attrs: SetAttrs) -> None:
+        fd = self._root_fd
+        if attrs.size is not None:
+            raise OSError(errno.EISDIR, "size can only be set on a regular file")
+        if attrs.uid is not None or attrs.gid is not None:
+            os.fchown(fd, -1 if attrs.uid is None else attrs.uid,
+                      -1 if attrs.gid is None else attrs.gid)  # fmt: skip
+        if attrs.mode is not None:
+            os.fchmod(fd, attrs.mode & 0o7777)
+        if attrs.atime_ns is not None or attrs.mtime_ns is not None:
+            os.utime(fd, ns=_times(os.fstat(fd), attrs))
+
+    def _chmod_nofollow(self, parent: int, name: str, mode: int) -> None:
+        if _O_PATH and sys.platform.startswith("linux"):
+            # fchmodat cannot refuse symlinks on Linux; an O_PATH descriptor pins the very node.
+            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+            try:
+                os.chmod(f"/proc/self/fd/{fd}", mode)
+            finally:
+                os.close(fd)
+        else:
+            os.chmod(name, mode, dir_fd=parent, follow_symlinks=False)
+
+
+def _times(st: os.stat_result, attrs: SetAttrs) -> tuple[int, int]:
+    now = time.time_ns()
+
+    def pick(value: int | None, current: int) -> int:
+        if value is None:
+            return current
+        return now if value < 0 else value
+
+    return pick(attrs.atime_ns, st.st_atime_ns), pick(attrs.mtime_ns, st.st_mtime_ns)

@@ -1,0 +1,109 @@
+"""MOUNT v3 (RFC 1813, appendix I): NULL, MNT, DUMP, UMNT, UMNTALL, EXPORT."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Callable
+
+from filesim.nfs.const import MNTPATHLEN, AuthFlavor, MountProc, MountStat
+from filesim.nfs.export import Export
+from filesim.nfs.vfs import NfsError, status_of
+from filesim.nfs.xdr import Packer, Unpacker
+
+MountProcedure = Callable[[Export, str, Unpacker], bytes]
+
+
+def _relative(export: Export, dirpath: str) -> str | None:
+    """The export-relative path of a MNT path, or None when it is not under the export."""
+    root = export.config.path
+    parts = [p for p in dirpath.split("/") if p]
+    root_parts = [p for p in root.split("/") if p]
+    if parts[: len(root_parts)] != root_parts:
+        return None
+    rest = parts[len(root_parts) :]
+    if any(p in (".", "..") for p in rest):
+        return None
+    return "/".join(rest)
+
+
+def null(export: Export, client: str, u: Unpacker) -> bytes:
+    return b""
+
+
+def mnt(export: Export, client: str, u: Unpacker) -> bytes:
+    dirpath = u.string(MNTPATHLEN)
+    p = Packer()
+    if not export.allows(client):
+        p.uint32(MountStat.ACCES)
+        return bytes(p.buf)
+    path = _relative(export, dirpath)
+    if path is None:
+        p.uint32(MountStat.NOENT)
+        return bytes(p.buf)
+    try:
+        st = export.vfs.stat(path)
+    except OSError as exc:
+        p.uint32(_mount_status(status_of(exc)))
+        return bytes(p.buf)
+    if not stat.S_ISDIR(st.st_mode):
+        p.uint32(MountStat.NOTDIR)
+        return bytes(p.buf)
+    export.mounts.add((client, dirpath))
+    p.uint32(MountStat.OK)
+    p.opaque(export.handle_for(st.st_ino, path))
+    p.uint32(2)
+    p.uint32(AuthFlavor.AUTH_SYS)
+    p.uint32(AuthFlavor.AUTH_NONE)
+    return bytes(p.buf)
+
+
+def _mount_status(status: int) -> int:
+    try:
+        return MountStat(status)
+    except ValueError:
+        return MountStat.IO
+
+
+def dump(export: Export, client: str, u: Unpacker) -> bytes:
+    p = Packer()
+    for host, directory in sorted(export.mounts):
+        p.bool(True)
+        p.string(host)
+        p.string(directory)
+    p.bool(False)
+    return bytes(p.buf)
+
+
+def umnt(export: Export, client: str, u: Unpacker) -> bytes:
+    dirpath = u.string(MNTPATHLEN)
+    export.mounts.discard((client, dirpath))
+    return b""
+
+
+def umntall(export: Export, client: str, u: Unpacker) -> bytes:
+    export.mounts = {m for m in export.mounts if m[0] != client}
+    return b""
+
+
+def export_list(export: Export, client: str, u: Unpacker) -> bytes:
+    p = Packer()
+    p.bool(True)
+    p.string(export.config.path)
+    for net in export.config.networks:
+        p.bool(True)
+        p.string(str(net))
+    p.bool(False)
+    p.bool(False)
+    return bytes(p.buf)
+
+
+PROCEDURES: dict[int, MountProcedure] = {
+    MountProc.NULL: null,
+    MountProc.MNT: mnt,
+    MountProc.DUMP: dump,
+    MountProc.UMNT: umnt,
+    MountProc.UMNTALL: umntall,
+    MountProc.EXPORT: export_list,
+}
+
+__all__ = ["PROCEDURES", "NfsError"]

@@ -1,0 +1,150 @@
+"""The asyncio TCP server: NFS, MOUNT and PORTMAP for one export on one port.
+
+The only module of `filesim.nfs` that knows about sockets. Bytes are received straight into the
+record reader's buffer (`BufferedProtocol`), every complete record is dispatched at once, and a
+READ reply goes out as header and payload separately so the payload is never copied. Calls that
+may block on the disk (COMMIT, WRITE on a `sync` export) run in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+
+from filesim.nfs.dispatch import Dispatcher, Observer
+from filesim.nfs.export import Export
+from filesim.nfs.rpc import RecordError, RecordReader, record_mark
+from filesim.nfs.vfs import ChangeListener
+
+log = logging.getLogger(__name__)
+
+MAX_RECORD = (1 << 20) + (64 << 10)  # a 1 MiB WRITE (wtmax) plus its headers
+
+
+class NfsServer:
+    """Serves `export` on `host:port` (port 0 picks a free one; see `.port` after start)."""
+
+    def __init__(
+        self, export: Export, host: str = "127.0.0.1", port: int = 0,
+        observer: Observer | None = None,
+    ) -> None:  # fmt: skip
+        self.export = export
+        self.host = host
+        self.port = port
+        self.dispatcher = Dispatcher(export, port, observer)
+        self._server: asyncio.Server | None = None
+        self._connections: set[_Connection] = set()
+        self.paused = False
+        """While True (an outage fault), new connections are refused and old ones dropped."""
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.export.listener = _on_loop(self.export.listener, loop)
+        self._server = await loop.create_server(
+            lambda: _Connection(self), self.host, self.port, reuse_address=True
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self.dispatcher.port = self.port
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            for conn in list(self._connections):
+                conn.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    def drop_connections(self) -> None:
+        for conn in list(self._connections):
+            conn.close()
+
+    @property
+    def connections(self) -> int:
+        return len(self._connections)
+
+
+def _on_loop(listener: ChangeListener, loop: asyncio.AbstractEventLoop) -> ChangeListener:
+    """`listener`, called on the event loop's thread whichever thread a change happened on."""
+    loop_thread = threading.get_ident()
+
+    def call(kind: str, path: str, dest: str | None) -> None:
+        if threading.get_ident() == loop_thread:
+            listener(kind, path, dest)
+        else:
+            loop.call_soon_threadsafe(listener, kind, path, dest)
+
+    return call
+
+
+class _Connection(asyncio.BufferedProtocol):
+    def __init__(self, server: NfsServer) -> None:
+        self._server = server
+        self._reader = RecordReader(max_record=MAX_RECORD, min_free=MAX_RECORD)
+        self._transport: asyncio.Transport | None = None
+        self._client = ""
+        self._loop = asyncio.get_running_loop()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        peer = transport.get_extra_info("peername")
+        self._client = str(peer[0]) if peer else ""
+        if self._server.paused:
+            transport.abort()
+            return
+        self._server._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._server._connections.discard(self)
+        self._transport = None
+
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._reader.get_buffer()
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self._reader.advance(nbytes)
+        dispatcher = self._server.dispatcher
+        try:
+            for record in self._reader.records():
+                if dispatcher.needs_thread(record):
+                    self._in_thread(bytes(record))
+                else:
+                    self._send(dispatcher.dispatch(record, self._client))
+        except RecordError as exc:
+            log.warning("closing connection from %s: %s", self._client, exc)
+            self.close()
+
+    def _in_thread(self, record: bytes) -> None:
+        future = self._loop.run_in_executor(
+            None, self._server.dispatcher.dispatch, record, self._client
+        )
+        future.add_done_callback(self._sent_later)
+
+    def _sent_later(self, future: asyncio.Future[list[bytes] | None]) -> None:
+        try:
+            self._send(future.result())
+        except RecordError:
+            self.close()
+
+    def _send(self, parts: list[bytes] | None) -> None:
+        transport = self._transport
+        if parts is None or transport is None or transport.is_closing():
+            return
+        total = sum(len(p) for p in parts)
+        transport.write(record_mark(total) + parts[0])
+        for part in parts[1:]:
+            if part:
+                transport.write(part)
+
+    def pause_writing(self) -> None:
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.resume_reading()

@@ -1,0 +1,141 @@
+"""The narrow filesystem interface the NFS procedures talk to.
+
+Paths are export-relative, '/'-separated, without a leading slash; "" is the export root. The
+procedures never touch the OS themselves: `LocalVfs` confines every call to the export root, and
+wrappers (change notification, fault injection) slot in around any `Vfs`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from filesim.nfs.const import NfsStat
+
+
+class NfsError(Exception):
+    """An NFS procedure failed with `status`; mapped to the reply at the dispatch boundary."""
+
+    def __init__(self, status: NfsStat, message: str = "") -> None:
+        super().__init__(message or status.name)
+        self.status = status
+
+
+_ERRNO_STATUS = {
+    errno.EPERM: NfsStat.PERM,
+    errno.ENOENT: NfsStat.NOENT,
+    errno.EIO: NfsStat.IO,
+    errno.ENXIO: NfsStat.NXIO,
+    errno.EACCES: NfsStat.ACCES,
+    errno.EEXIST: NfsStat.EXIST,
+    errno.EXDEV: NfsStat.XDEV,
+    errno.ENODEV: NfsStat.NODEV,
+    errno.ENOTDIR: NfsStat.NOTDIR,
+    errno.EISDIR: NfsStat.ISDIR,
+    errno.EINVAL: NfsStat.INVAL,
+    errno.EFBIG: NfsStat.FBIG,
+    errno.ENOSPC: NfsStat.NOSPC,
+    errno.EROFS: NfsStat.ROFS,
+    errno.EMLINK: NfsStat.MLINK,
+    errno.ENAMETOOLONG: NfsStat.NAMETOOLONG,
+    errno.ENOTEMPTY: NfsStat.NOTEMPTY,
+    errno.EDQUOT: NfsStat.DQUOT,
+    errno.ESTALE: NfsStat.STALE,
+    errno.ELOOP: NfsStat.NOENT,  # a symlink where a directory was needed: not reachable
+    errno.EOPNOTSUPP: NfsStat.NOTSUPP,
+}
+
+
+def status_of(exc: OSError) -> NfsStat:
+    """The NFS status for an OS error (NFS3ERR_IO when there is no closer one)."""
+    return _ERRNO_STATUS.get(exc.errno or 0, NfsStat.IO)
+
+
+@dataclass(frozen=True, slots=True)
+class DirEntry:
+    name: str
+    ino: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetAttrs:
+    """Attributes to change; None means leave unchanged. Times in ns; -1 means server time."""
+
+    mode: int | None = None
+    uid: int | None = None
+    gid: int | None = None
+    size: int | None = None
+    atime_ns: int | None = None
+    mtime_ns: int | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(v is None for v in (self.mode, self.uid, self.gid, self.size, self.atime_ns,
+                                       self.mtime_ns))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class FsStat:
+    total_bytes: int
+    free_bytes: int
+    avail_bytes: int
+    total_files: int
+    free_files: int
+    avail_files: int
+
+
+class Vfs(Protocol):
+    """Storage operations on export-relative paths; errors are raised as OSError or NfsError."""
+
+    def stat(self, path: str) -> os.stat_result:
+        """lstat of `path` (never follows a final symlink)."""
+
+    def read(self, path: str, offset: int, count: int) -> bytes: ...
+
+    def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None: ...
+
+    def commit(self, path: str) -> None: ...
+
+    def create(self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None) -> None:
+        """Create a regular file; `exclusive` fails with EEXIST when it exists."""
+
+    def mkdir(self, path: str, mode: int, owner: tuple[int, int] | None) -> None: ...
+
+    def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None: ...
+
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
+        """Create a FIFO or socket node (`mode` carries the S_IF* type)."""
+
+    def readlink(self, path: str) -> str: ...
+
+    def remove(self, path: str) -> None: ...
+
+    def rmdir(self, path: str) -> None: ...
+
+    def rename(self, src: str, dst: str) -> None: ...
+
+    def link(self, src: str, dst: str) -> None: ...
+
+    def setattr(self, path: str, attrs: SetAttrs) -> None: ...
+
+    def listdir(self, path: str) -> list[DirEntry]: ...
+
+    def statvfs(self) -> FsStat: ...
+
+    def find(self, ino: int) -> str | None:
+        """The path of the node with inode number `ino`, searched under the root, or None."""
+
+
+def join(directory: str, name: str) -> str:
+    return f"{directory}/{name}" if directory else name
+
+
+def parent_of(path: str) -> str:
+    return path.rpartition("/")[0]
+
+
+ChangeListener = Callable[[str, str, str | None], None]
+"""Called as listener(kind, path, dest) after each change the server made to the store."""
