@@ -227,8 +227,8 @@ class LocalVfs:
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)
             if attrs.size is not None:
                 if not stat.S_ISREG(st.st_mode):
-                    raise OSError(errno.EINVAL if stat.S_ISDIR(st.st_mode) else errno.EINVAL,
-                                  "size can only be set on a regular file")  # fmt: skip
+                    code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
+                    raise OSError(code, "size can only be set on a regular file")
                 fd = os.open(name, _nofollow(os.O_WRONLY), dir_fd=parent)
                 try:
                     os.ftruncate(fd, attrs.size)
