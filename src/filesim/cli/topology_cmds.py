@@ -1,3 +1,175 @@
 """`filesim up`, `down`, `status` and `serve`: running a topology."""
 
 from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from filesim.cli.app import app, console, fail
+from filesim.cli.options import (
+    BasePortOpt,
+    ConfigOpt,
+    HostOpt,
+    ProfileOpt,
+    RootOpt,
+    StateDirOpt,
+    layout_of,
+    topology_of,
+)
+from filesim.runtime import daemon
+from filesim.runtime.main import run_topology
+from filesim.runtime.state import read_runtime, require_runtime
+
+DetachOpt = Annotated[
+    bool, typer.Option("--detach", "-d", help="Run in the background; stop with `filesim down`.")
+]
+
+
+def mount_command(host: str, port: int, export: str, name: str) -> str:
+    opts = f"vers=3,proto=tcp,port={port},mountport={port},mountproto=tcp,nolock"
+    return f"mount -t nfs -o {opts} {host}:{export} /mnt/{name}"
+
+
+def servers_table(servers: list[dict[str, Any]]) -> Table:
+    table = Table(title="filesim: NAS servers", title_justify="left")
+    for column in ("name", "role", "address", "export", "folder", "access"):
+        table.add_column(column, overflow="fold")
+    for s in servers:
+        address = f"{s['host']}:{s['port']}"
+        access = "ro" if s["readonly"] else "rw"
+        table.add_row(s["name"], s["role"], address, s["export"], s["folder"], access)
+    return table
+
+
+def print_servers(servers: list[dict[str, Any]]) -> None:
+    """The servers table, then one ready-to-paste Linux mount command per server."""
+    console.print(servers_table(servers))
+    console.print("Linux mount commands:", style="bold")
+    for s in servers:
+        # soft_wrap: a long command must stay on one line to be pasted
+        console.print(
+            mount_command(s["host"], s["port"], s["export"], s["name"]),
+            soft_wrap=True, highlight=False, markup=False,
+        )  # fmt: skip
+
+
+@app.command()
+def up(
+    config: ConfigOpt = None,
+    profile: ProfileOpt = None,
+    root: RootOpt = Path("simulator-data"),
+    state_dir: StateDirOpt = None,
+    host: HostOpt = "127.0.0.1",
+    base_port: BasePortOpt = 20490,
+    detach: DetachOpt = False,
+) -> None:
+    """Run every enabled server of the topology (and its sync agent) in one process.
+
+    Folders are created at ROOT/<name> if missing. Server i (in topology order) listens on
+    BASE_PORT + i unless the topology gives it a port; NFS, MOUNT and PORTMAP share that port.
+    """
+    topology = topology_of(config, profile)
+    layout = layout_of(root, state_dir)
+    if detach:
+        runtime = daemon.start_detached(layout, config, profile, host, base_port)
+        print_servers(runtime["servers"])
+        console.print(f"running in the background (pid {runtime['pid']}); stop with "
+                      f"`filesim down --root {layout.root}`")  # fmt: skip
+        return
+
+    def ready(servers: list[dict[str, Any]]) -> None:
+        print_servers(servers)
+        console.print("serving; press Ctrl-C to stop", style="dim")
+
+    run_topology(topology, layout, host=host, base_port=base_port, on_ready=ready)
+
+
+@app.command()
+def down(
+    root: RootOpt = Path("simulator-data"),
+    state_dir: StateDirOpt = None,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait before SIGKILL.")] = 15.0,
+) -> None:
+    """Stop the topology running under ROOT (started with `filesim up --detach`)."""
+    layout = layout_of(root, state_dir)
+    runtime = read_runtime(layout)
+    if runtime is None:
+        console.print(f"no topology is running under {layout.root}")
+        return
+    pid = int(runtime["pid"])
+    forced = daemon.stop(pid, timeout)
+    how = "killed" if forced else "stopped"
+    console.print(f"{how} the topology under {layout.root} (pid {pid})")
+
+
+@app.command()
+def status(
+    root: RootOpt = Path("simulator-data"),
+    state_dir: StateDirOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON document.")] = False,
+) -> None:
+    """Show the servers of the topology running under ROOT, with their sync state."""
+    layout = layout_of(root, state_dir)
+    runtime = require_runtime(layout)
+    if as_json:
+        console.print_json(json.dumps({"pid": runtime["pid"], "servers": runtime["servers"]}))
+        return
+    print_servers(runtime["servers"])
+    console.print(sync_table(runtime["servers"]))
+
+
+def sync_table(servers: list[dict[str, Any]]) -> Table:
+    table = Table(title="sync", title_justify="left")
+    for column in ("name", "direction", "pending", "last sync", "p50 ms", "p99 ms",
+                   "conflicts", "halted"):  # fmt: skip
+        table.add_column(column)
+    for s in servers:
+        st = s.get("sync_status")
+        if st is None:
+            mode = "direct (no sync)" if s.get("storage") == "direct" else "off"
+            table.add_row(s["name"], mode, "", "", "", "", "", "")
+            continue
+        last = st.get("last_sync")
+        ago = f"{time.time() - last:.0f} s ago" if last else "never"
+        table.add_row(
+            s["name"], str(st.get("direction", "")), str(st.get("pending", 0)), ago,
+            _ms(st.get("p50_ms")), _ms(st.get("p99_ms")), str(st.get("conflicts", 0)),
+            str(st.get("halted") or "no"),
+        )  # fmt: skip
+    return table
+
+
+def _ms(value: float | None) -> str:
+    return "" if value is None else f"{value:.0f}"
+
+
+@app.command()
+def serve(
+    name: Annotated[str, typer.Argument(help="The server to run, as named in the topology.")],
+    config: ConfigOpt = None,
+    profile: ProfileOpt = None,
+    root: RootOpt = Path("simulator-data"),
+    state_dir: StateDirOpt = None,
+    host: HostOpt = "127.0.0.1",
+    port: Annotated[
+        int | None, typer.Option(help="Listen port (default: the topology's, else 2049).")
+    ] = None,
+) -> None:
+    """Run one server's NFS export alone, without sync (the container command in Kubernetes)."""
+    topology = topology_of(config, profile)
+    try:
+        server = topology.server(name)
+    except KeyError as exc:
+        fail(str(exc.args[0]))
+    layout = layout_of(root, state_dir)
+    listen = port or server.port or 2049
+
+    run_topology(
+        topology, layout, host=host, only=[server.name], port=listen, run_sync=False,
+        on_ready=print_servers, write_runtime=False,
+    )  # fmt: skip

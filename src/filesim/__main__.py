@@ -1,0 +1,3 @@
+from filesim.cli import main
+
+main()

@@ -1,0 +1,260 @@
+"""Running a topology: every enabled server and its sync agent in one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from filesim.errors import FilesimError
+from filesim.events import Event, EventBus
+from filesim.nfs.server import NfsServer
+from filesim.runtime.build import build_nfs_server, port_for
+from filesim.runtime.state import clear_runtime, read_runtime, write_json_atomic
+from filesim.topology import Layout, Server, StorageMode, Topology
+
+log = logging.getLogger(__name__)
+
+WRITE_EVENT_INTERVAL = 1.0
+"""At most one nfs.write event per file and second: a large write is hundreds of WRITE calls."""
+
+
+class StartupError(FilesimError):
+    """A topology that cannot start (port in use, folder not usable, already running)."""
+
+
+@dataclass
+class RunningServer:
+    server: Server
+    nfs: NfsServer
+    folder: Path
+    store: Path
+    agent: Any = None
+    _last_write_event: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.server.name
+
+    def describe(self) -> dict[str, Any]:
+        s = self.server
+        info: dict[str, Any] = {
+            "name": s.name,
+            "role": s.role.value,
+            "host": self.nfs.host,
+            "port": self.nfs.port,
+            "export": s.export.path,
+            "folder": str(self.folder),
+            "readonly": s.readonly,
+            "fsid": s.fsid,
+            "storage": s.storage.value,
+            "store": str(self.store),
+            "sync": s.sync.model_dump(mode="json") | {"agent": self.agent is not None},
+        }
+        if self.agent is not None:
+            info["sync_status"] = self.agent.status()
+        return info
+
+
+def _agent_class() -> Any:
+    """The synchroniser's agent class (imported late: the NFS-only `serve` never needs it)."""
+    from filesim.sync.agent import SyncAgent
+
+    return SyncAgent
+
+
+class TopologyRunner:
+    """Starts, describes and stops the servers (and sync agents) of a topology."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        layout: Layout,
+        *,
+        host: str = "127.0.0.1",
+        base_port: int = 20490,
+        only: list[str] | None = None,
+        port: int | None = None,
+        run_sync: bool = True,
+        events: EventBus | None = None,
+        write_runtime: bool = True,
+    ) -> None:
+        self.topology = topology
+        self.layout = layout
+        self.host = host
+        self.base_port = base_port
+        self.run_sync = run_sync
+        self.events = events or EventBus()
+        self.write_runtime = write_runtime
+        self._port_override = port
+        names = set(only) if only else None
+        self.selected = [
+            (i, s)
+            for i, s in enumerate(topology.servers)
+            if s.enabled and (names is None or s.name in names)
+        ]
+        self.servers: list[RunningServer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self.started_at = 0.0
+
+    # -- start --------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create missing folders and stores; refuse ones that cannot be used."""
+        if self.write_runtime and (running := read_runtime(self.layout)) is not None:
+            raise StartupError(
+                f"a topology is already running under {self.layout.root} (pid {running['pid']}); "
+                "stop it with `filesim down` first"
+            )
+        self.layout.state_dir.mkdir(parents=True, exist_ok=True)
+        for _, server in self.selected:
+            for what, path in (("folder", self.layout.folder(server)),
+                               ("export store", self.layout.store(server))):  # fmt: skip
+                _usable_dir(path, f"{what} of {server.name}")
+
+    async def start(self) -> None:
+        self.prepare()
+        for index, server in self.selected:
+            port = self._port_override or port_for(index, server, self.base_port)
+            running = self._build(server, port)
+            try:
+                await running.nfs.start()
+            except OSError as exc:
+                await self.stop()
+                raise StartupError(_bind_error(server, running.nfs.host, port, exc)) from None
+            self.servers.append(running)
+        self.started_at = time.time()
+        if self.run_sync:
+            self._start_agents()
+        if self.write_runtime:
+            write_json_atomic(self.layout.runtime_file, self.describe())
+        self._tasks.append(asyncio.create_task(self._refresh_runtime()))
+        for running in self.servers:
+            self.events.emit(Event("server.start", running.name, detail={"port": running.nfs.port}))
+
+    def _build(self, server: Server, port: int) -> RunningServer:
+        holder: dict[str, RunningServer] = {}
+
+        def on_change(kind: str, path: str, dest: str | None) -> None:
+            self._on_export_change(holder["running"], kind, path, dest)
+
+        nfs = build_nfs_server(server, self.layout, self.host, port, on_change)
+        running = RunningServer(server, nfs, self.layout.folder(server), self.layout.store(server))
+        holder["running"] = running
+        return running
+
+    def _start_agents(self) -> None:
+        agent_cls = None
+        for running in self.servers:
+            server = running.server
+            if server.storage is not StorageMode.MIRROR or not server.sync.active:
+                continue
+            agent_cls = agent_cls or _agent_class()
+            running.agent = agent_cls(
+                server, running.folder, running.store, self.layout.archive(server), self.events.emit
+            )
+            self._tasks.append(asyncio.create_task(self._run_agent(running)))
+
+    async def _run_agent(self, running: RunningServer) -> None:
+        try:
+            await running.agent.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("sync agent of %s stopped", running.name)
+            self.events.emit(Event("sync.error", running.name, detail={"error": str(exc)}))
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def _on_export_change(
+        self, running: RunningServer, kind: str, path: str, dest: str | None
+    ) -> None:
+        if running.agent is not None:
+            running.agent.notify_export_change(path, kind, dest)
+        if kind == "write":
+            now = time.monotonic()
+            if now - running._last_write_event.get(path, 0.0) < WRITE_EVENT_INTERVAL:
+                return
+            running._last_write_event[path] = now
+        elif kind in ("commit", "remove", "rename"):
+            running._last_write_event.pop(path, None)
+        detail = {"dest": dest} if dest else {}
+        name = "nfs.write-complete" if kind == "commit" else f"nfs.{kind}"
+        self.events.emit(Event(name, running.name, side="nfs", path=path, detail=detail))
+
+    # -- describe / stop ------------------------------------------------------------------------
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "profile": self.topology.profile,
+            "root": str(self.layout.root),
+            "state_dir": str(self.layout.state_dir),
+            "started": self.started_at,
+            "servers": [r.describe() for r in self.servers],
+        }
+
+    async def _refresh_runtime(self) -> None:
+        """Rewrite the runtime file when sync status changes, so `filesim status` sees it."""
+        last = None
+        while True:
+            await asyncio.sleep(1.0)
+            if not self.write_runtime:
+                continue
+            doc = self.describe()
+            if doc != last:
+                await asyncio.to_thread(write_json_atomic, self.layout.runtime_file, doc)
+                last = doc
+
+    def server(self, name: str) -> RunningServer:
+        for running in self.servers:
+            if running.name == name:
+                return running
+        raise KeyError(name)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        for running in self.servers:
+            await running.nfs.stop()
+            running.nfs.export.vfs.close()  # type: ignore[attr-defined]
+            close = getattr(running.agent, "close", None)
+            if close is not None:
+                close()
+        if self.write_runtime:
+            clear_runtime(self.layout, os.getpid())
+        for running in self.servers:
+            self.events.emit(Event("server.stop", running.name))
+        self.servers.clear()
+
+
+def _usable_dir(path: Path, what: str) -> None:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StartupError(f"cannot create the {what} at {path}: {exc.strerror}") from None
+    if not path.is_dir():
+        raise StartupError(f"the {what} at {path} is not a directory")
+    if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
+        raise StartupError(f"the {what} at {path} is not readable and writable by this user")
+
+
+def _bind_error(server: Server, host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is already in use (wanted by {server.name}); stop what "
+            "uses it or choose another --base-port"
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"cannot listen on {host}:{port} for {server.name}: no such local address"
+    return f"cannot listen on {host}:{port} for {server.name}: {exc.strerror or exc}"
