@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.k8s.harness import Helm, Running, find_helm, in_ci, start_topology, stop
+from .harness import Helm, Running, find_helm, in_ci, start_topology, stop
 
 
 @pytest.fixture(scope="session")

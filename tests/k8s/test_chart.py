@@ -21,7 +21,8 @@ from filesim.topology import (
     dump_topology,
     parse_topology,
 )
-from tests.k8s.harness import CHART, Helm, init_names, of_kind, pod_spec, validate_all
+
+from .harness import CHART, Helm, init_names, of_kind, pod_spec, validate_all
 
 PRESET = default_topology()
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
