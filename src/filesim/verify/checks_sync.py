@@ -1,0 +1,199 @@
+"""Checks of the synchroniser as a user sees it: files crossing between folder and NFS within the
+limits, consumed inputs staying gone, no sync loops, and agents running per the policy."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from filesim.verify.check import Passed
+from filesim.verify.results import CheckFailed, NotApplicable
+from filesim.verify.session import Session
+from filesim.verify.target import ServerTarget
+
+
+def _probe_bytes(session: Session, label: str) -> bytes:
+    # Random content and an odd size: a stale or truncated copy can never compare equal.
+    return f"{label} {session.token}\n".encode() + os.urandom(3001)
+
+
+def folder_to_nfs(session: Session, server: ServerTarget) -> Passed:
+    """A file created in the folder is readable over NFS, same bytes, within the limit."""
+    if not server.live_folder_to_export:
+        raise NotApplicable(f"policy: {_policy(server)} (folder reaches NFS at start only)")
+    name = session.track(server, session.probe_name("to-nfs"))
+    data = _probe_bytes(session, "folder-to-nfs")
+    session.nfs(server)  # connect first, so only the sync is timed
+    session.folder_write(server, name, data)
+    latency = session.wait_for(
+        lambda: session.nfs_read(server, name) == data,
+        session.limits.folder_to_nfs_s,
+        f"{name} created in {server.folder} was not readable over NFS with the same bytes",
+    )
+    return Passed("same bytes over NFS", latency)
+
+
+def nfs_to_folder(session: Session, server: ServerTarget) -> Passed:
+    """A file written over NFS appears complete in the folder within the limit."""
+    if server.expects_readonly:
+        raise NotApplicable("read-only over NFS")
+    if not server.live_export_to_folder:
+        raise NotApplicable(f"policy: {_policy(server)}")
+    name = session.track(server, session.probe_name("to-folder"))
+    data = _probe_bytes(session, "nfs-to-folder")
+    client, root = session.nfs(server)
+    client.write_file(root, name, data)
+    latency = session.wait_for(
+        lambda: session.folder_read(server, name) == data,
+        session.limits.nfs_to_folder_s,
+        f"{name} written over NFS did not appear complete in {server.folder}",
+    )
+    return Passed("complete in the folder", latency)
+
+
+def consumed_input(session: Session, server: ServerTarget) -> Passed:
+    """A file the system consumes (deletes over NFS) leaves the folder, and stays gone."""
+    if server.expects_readonly:
+        raise NotApplicable("read-only over NFS")
+    if not (server.live_folder_to_export and server.live_deletes_to_folder):
+        raise NotApplicable(
+            f"policy: {_policy(server)} (deletions over NFS do not reach the folder)"
+        )
+    name = session.track(server, session.probe_name("consumed"))
+    data = _probe_bytes(session, "consumed")
+    client, root = session.nfs(server)
+    session.folder_write(server, name, data)
+    session.wait_for(
+        lambda: session.nfs_read(server, name) == data,
+        session.limits.folder_to_nfs_s,
+        f"{name} dropped in the folder did not reach NFS",
+    )
+    client.remove(root, name)
+
+    def gone() -> bool:
+        return session.folder_read(server, name) is None and session.nfs_read(server, name) is None
+
+    latency = session.wait_for(
+        gone, session.limits.nfs_to_folder_s, f"{name} deleted over NFS is still in the folder"
+    )
+    session.stays(
+        gone,
+        session.limits.stays_gone_s,
+        f"{name} deleted over NFS came back (resurrected by the sync)",
+    )
+    return Passed(
+        f"gone from the folder, still gone after {session.limits.stays_gone_s:g} s", latency
+    )
+
+
+def no_loops(session: Session, server: ServerTarget) -> Passed:
+    """After N write cycles on both sides, the sync counted one action per change, no echoes."""
+    if not server.has_agent or not server.continuous:
+        raise NotApplicable("no continuous sync agent")
+    if server.expects_readonly and not server.live_folder_to_export:
+        raise NotApplicable("read-only over NFS and no live folder sync")
+    before = _counters(session, server)
+    changes = 0
+    start = time.monotonic()
+    for cycle in range(3):
+        changes += _write_cycle(session, server, cycle)
+    time.sleep(session.limits.quiet_s)  # an echo would show up as more actions meanwhile
+    after = _counters(session, server)
+    echoes = after.get("echoes", 0) - before.get("echoes", 0)
+    actions = after["actions"] - before["actions"]
+    elapsed = time.monotonic() - start
+    if echoes:
+        raise CheckFailed(
+            f"{echoes} echo(es) after {changes} changes: the sync is looping", elapsed
+        )
+    if actions != changes:
+        raise CheckFailed(
+            f"{actions} sync actions for {changes} real changes "
+            f"({'echoes: the sync is looping' if actions > changes else 'changes were missed'})",
+            elapsed,
+        )
+    return Passed(f"{changes} changes, {actions} actions, no echoes", elapsed)
+
+
+def _write_cycle(session: Session, server: ServerTarget, cycle: int) -> int:
+    """Write once on each live side and wait for it to cross; return the changes made."""
+    changes = 0
+    if server.live_folder_to_export:
+        name = session.track(server, session.probe_name(f"loop-folder-{cycle}"))
+        data = _probe_bytes(session, f"loop folder {cycle}")
+        session.folder_write(server, name, data)
+        session.wait_for(
+            lambda: session.nfs_read(server, name) == data,
+            session.limits.folder_to_nfs_s,
+            f"loop probe {name} did not reach NFS",
+        )
+        changes += 1
+    if server.live_export_to_folder and not server.expects_readonly:
+        name = session.track(server, session.probe_name(f"loop-nfs-{cycle}"))
+        data = _probe_bytes(session, f"loop nfs {cycle}")
+        client, root = session.nfs(server)
+        client.write_file(root, name, data)
+        session.wait_for(
+            lambda: session.folder_read(server, name) == data,
+            session.limits.nfs_to_folder_s,
+            f"loop probe {name} did not reach the folder",
+        )
+        changes += 1
+    return changes
+
+
+def _counters(session: Session, server: ServerTarget) -> dict[str, int]:
+    status = session.target.sync_status().get(server.name)
+    if not status:
+        raise CheckFailed(f"{server.name} reports no sync agent status")
+    if status.get("halted"):
+        raise CheckFailed(f"the sync agent of {server.name} is halted: {status.get('halted')}")
+    if not isinstance(status.get("actions"), int):
+        raise CheckFailed(f"the sync status of {server.name} has no action counter")
+    return {k: int(v) for k, v in status.items() if k in ("actions", "echoes") and v is not None}
+
+
+def sync_agents(session: Session, server: ServerTarget) -> Passed:
+    """The server's sync agents run exactly as its policy asks (and none is halted)."""
+    problems = session.target.agent_problems(server)
+    if problems:
+        raise CheckFailed("; ".join(problems))
+    return Passed(_agent_summary(server))
+
+
+def _agent_summary(server: ServerTarget) -> str:
+    if not server.has_agent:
+        return "no agent (as expected)"
+    return f"{_policy(server)}: as expected"
+
+
+def _policy(server: ServerTarget) -> str:
+    if server.direct:
+        return "direct (no sync)"
+    when = "continuous" if server.continuous else ("at start only" if server.initial else "never")
+    return f"{server.direction.value}, {when}"
+
+
+def status_problems(server: ServerTarget, status: Mapping[str, Any] | None) -> list[str]:
+    """Compare a local agent's status with the server's policy (shared by local targets)."""
+    if not server.has_agent:
+        return (
+            [] if status is None else [f"{server.name} runs a sync agent but its policy has none"]
+        )
+    if status is None:
+        return [f"{server.name} has no sync agent but its policy is {_policy(server)}"]
+    problems = []
+    if status.get("halted"):
+        problems.append(f"the sync agent of {server.name} is halted: {status['halted']}")
+    direction = status.get("direction")
+    if direction is not None and direction != server.direction.value:
+        problems.append(
+            f"{server.name} syncs {direction}, its policy says {server.direction.value}"
+        )
+    running = status.get("running", status.get("continuous"))
+    if running is not None and bool(running) != server.continuous:
+        want = "continuously" if server.continuous else "at start only"
+        problems.append(f"the sync agent of {server.name} should run {want}")
+    return problems

@@ -1,0 +1,194 @@
+"""Shared state of one verify run: NFS connections, probe names, waiting and cleaning up.
+
+Every file the checks create is named `.filesim-verify-<run token>-<label>` and recorded here,
+so that `cleanup` removes exactly those (in the folder and over NFS) and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filesim.nfs.client import NfsClient, NfsClientError, NfsError
+from filesim.nfs.const import Ftype, NfsStat
+from filesim.verify.results import CheckFailed
+from filesim.verify.target import ServerTarget, Target
+
+PROBE_PREFIX = ".filesim-verify-"
+
+
+@dataclass(frozen=True)
+class Limits:
+    folder_to_nfs_s: float = 30.0
+    nfs_to_folder_s: float = 60.0
+    stays_gone_s: float = 3.0
+    """How long a consumed file must stay gone (a resurrection shows within a rescan/settle)."""
+    quiet_s: float = 3.0
+    """How long the sync counters must stay still after the loop test's writes."""
+    poll_s: float = 0.05
+    nfs_timeout_s: float = 10.0
+
+
+@dataclass
+class Session:
+    target: Target
+    limits: Limits = field(default_factory=Limits)
+    token: str = field(default_factory=lambda: secrets.token_hex(4))
+    _clients: dict[str, tuple[NfsClient, bytes]] = field(default_factory=dict)
+    _probes: list[tuple[ServerTarget, str]] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)
+    """Server name -> why it could not be reached; later checks on it fail fast."""
+
+    def probe_name(self, label: str) -> str:
+        return f"{PROBE_PREFIX}{self.token}-{label}"
+
+    def track(self, server: ServerTarget, name: str) -> str:
+        """Remember a probe (file or directory at the export root) for `cleanup`."""
+        self._probes.append((server, name))
+        return name
+
+    # ---------------------------------------------------------------- NFS
+    def nfs(self, server: ServerTarget) -> tuple[NfsClient, bytes]:
+        """A connected client and the export's root handle (MNT once per server)."""
+        if server.name in self.unreachable:
+            raise CheckFailed(f"not checked: {server.name} is unreachable")
+        if server.name not in self._clients:
+            client = NfsClient(server.host, server.port, timeout=self.limits.nfs_timeout_s)
+            try:
+                root = client.mnt(server.export)
+            except NfsClientError:
+                client.close()
+                raise
+            self._clients[server.name] = (client, root)
+        return self._clients[server.name]
+
+    def disconnect(self) -> None:
+        for client, _ in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def nfs_read(self, server: ServerTarget, path: str) -> bytes | None:
+        """The content of `path` over NFS, or None while it does not exist."""
+        client, root = self.nfs(server)
+        try:
+            return client.read_all(client.walk(root, path))
+        except NfsError as exc:
+            if exc.stat in (NfsStat.NOENT, NfsStat.STALE):
+                return None
+            raise
+
+    def nfs_is_dir(self, server: ServerTarget, path: str) -> bool:
+        client, root = self.nfs(server)
+        try:
+            return client.getattr(client.walk(root, path)).type is Ftype.DIR
+        except NfsError as exc:
+            if exc.stat == NfsStat.NOENT:
+                return False
+            raise
+
+    def nfs_names(self, server: ServerTarget) -> set[str]:
+        client, root = self.nfs(server)
+        return set(client.listdir(root))
+
+    # ---------------------------------------------------------------- folder
+    def folder(self, server: ServerTarget) -> Path:
+        if server.folder is None:
+            raise CheckFailed(f"the folder of {server.name} is not reachable from this machine")
+        if not server.folder.is_dir():
+            raise CheckFailed(f"the folder of {server.name} ({server.folder}) does not exist")
+        return server.folder
+
+    def folder_read(self, server: ServerTarget, path: str) -> bytes | None:
+        try:
+            return (self.folder(server) / path).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+
+    def folder_write(self, server: ServerTarget, path: str, data: bytes) -> None:
+        """Write like a tester would, but atomically so the sync never sees half a probe."""
+        final = self.folder(server) / path
+        partial = final.with_name(final.name + ".part-" + self.token)
+        partial.write_bytes(data)
+        os.replace(partial, final)
+
+    # ---------------------------------------------------------------- waiting
+    def wait_for(self, condition: Callable[[], bool], limit: float, what: str) -> float:
+        """Poll `condition` until true and return the time it took; fail after `limit`."""
+        start = time.monotonic()
+        while True:
+            if condition():
+                return time.monotonic() - start
+            elapsed = time.monotonic() - start
+            if elapsed > limit:
+                raise CheckFailed(f"{what}: not within {limit:g} s", elapsed)
+            time.sleep(self.limits.poll_s)
+
+    def stays(self, condition: Callable[[], bool], duration: float, what: str) -> None:
+        """Fail if `condition` stops holding at any poll during `duration`."""
+        deadline = time.monotonic() + duration
+        while time.monotonic() < deadline:
+            if not condition():
+                raise CheckFailed(what)
+            time.sleep(max(self.limits.poll_s, 0.1))
+
+    # ---------------------------------------------------------------- cleanup
+    def cleanup(self, settle_s: float = 1.0, limit_s: float = 20.0) -> list[str]:
+        """Remove every probe on both sides until it stays gone; returns what could not be."""
+        pending = list(dict.fromkeys(self._probes))
+        deadline = time.monotonic() + limit_s
+        while pending and time.monotonic() < deadline:
+            for server, name in pending:
+                self._remove_everywhere(server, name)
+            time.sleep(settle_s)  # a sync in flight may bring a probe back once
+            pending = [(s, n) for s, n in pending if self._exists_anywhere(s, n)]
+        self._probes = pending
+        self.disconnect()
+        return [f"{s.name}: {n}" for s, n in pending]
+
+    def _remove_everywhere(self, server: ServerTarget, name: str) -> None:
+        assert name.startswith(PROBE_PREFIX), name  # never remove anything but our probes
+        if server.folder is not None:
+            path = server.folder / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        if not server.readonly and server.name not in self.unreachable:
+            try:
+                self._nfs_remove_tree(server, name)
+            except NfsClientError:
+                self._clients.pop(server.name, None)
+
+    def _nfs_remove_tree(self, server: ServerTarget, name: str) -> None:
+        client, root = self.nfs(server)
+        try:
+            fh, attrs = client.lookup(root, name)
+        except NfsError as exc:
+            if exc.stat == NfsStat.NOENT:
+                return
+            raise
+        if attrs is not None and attrs.type is Ftype.DIR:
+            for child in client.readdirplus(fh):
+                if child.attrs is not None and child.attrs.type is Ftype.DIR:
+                    client.rmdir(fh, child.name)
+                else:
+                    client.remove(fh, child.name)
+            client.rmdir(root, name)
+        else:
+            client.remove(root, name)
+
+    def _exists_anywhere(self, server: ServerTarget, name: str) -> bool:
+        if server.folder is not None and os.path.lexists(server.folder / name):
+            return True
+        if server.name in self.unreachable:
+            return False
+        try:
+            client, root = self.nfs(server)
+            return name in client.listdir(root)
+        except (NfsClientError, CheckFailed):
+            return False
