@@ -1,0 +1,188 @@
+"""A sans-IO rig for NFS procedure tests: calls go straight into the Dispatcher, no socket."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filesim.nfs.client_codec import unpack_fattr, unpack_post_op_attr
+from filesim.nfs.const import (
+    MOUNT_PROGRAM,
+    MOUNT_VERSION,
+    NFS_PROGRAM,
+    NFS_VERSION,
+    AcceptStat,
+    AuthFlavor,
+    MountProc,
+    NfsProc,
+    NfsStat,
+)
+from filesim.nfs.dispatch import Dispatcher
+from filesim.nfs.export import Export, ExportConfig
+from filesim.nfs.localfs import LocalVfs
+from filesim.nfs.rpc import Credentials, encode_call
+from filesim.nfs.xdr import Packer, Unpacker
+from filesim.topology.layout import is_temp_name
+
+_xids = itertools.count(1)
+ROOT = Credentials(AuthFlavor.AUTH_SYS, 0, 0, (), "test")
+
+
+def user(uid: int, gid: int | None = None, gids: tuple[int, ...] = ()) -> Credentials:
+    return Credentials(AuthFlavor.AUTH_SYS, uid, uid if gid is None else gid, gids, "test")
+
+
+class Reply:
+    """A decoded accepted reply: `accept` stat, and for NFS calls the status and results."""
+
+    def __init__(self, data: bytes, nfs: bool) -> None:
+        u = Unpacker(data)
+        self.xid = u.uint32()
+        assert u.uint32() == 1, "not a reply"
+        self.reply_stat = u.uint32()
+        if self.reply_stat != 0:
+            self.accept = -1
+            self.reject = u.uint32()
+            self.u = u
+            self.status = None
+            return
+        u.uint32()
+        u.opaque()
+        self.accept = u.uint32()
+        self.u = u
+        self.status: NfsStat | None = None
+        if nfs and self.accept == AcceptStat.SUCCESS and u.remaining():
+            self.status = NfsStat(u.uint32())
+
+
+@dataclass
+class Rig:
+    root: Path
+    export: Export
+    dispatcher: Dispatcher
+    client: str = "127.0.0.1"
+    changes: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+    def raw(self, prog: int, vers: int, proc: int, args: bytes, cred: Credentials = ROOT) -> bytes:
+        record = encode_call(next(_xids), prog, vers, proc, args, cred)
+        parts = self.dispatcher.dispatch(record, self.client)
+        assert parts is not None
+        return b"".join(parts)
+
+    def nfs(self, proc: NfsProc, args: Packer | bytes = b"", cred: Credentials = ROOT) -> Reply:
+        data = args.getvalue() if isinstance(args, Packer) else args
+        return Reply(self.raw(NFS_PROGRAM, NFS_VERSION, proc, data, cred), nfs=True)
+
+    def ok(self, proc: NfsProc, args: Packer | bytes = b"", cred: Credentials = ROOT) -> Unpacker:
+        reply = self.nfs(proc, args, cred)
+        assert reply.accept == AcceptStat.SUCCESS, f"accept stat {reply.accept}"
+        assert reply.status == NfsStat.OK, f"{proc.name} failed: {reply.status!r}"
+        return reply.u
+
+    def fails(self, proc: NfsProc, args: Packer | bytes, cred: Credentials = ROOT) -> NfsStat:
+        reply = self.nfs(proc, args, cred)
+        assert reply.accept == AcceptStat.SUCCESS
+        assert reply.status is not None and reply.status != NfsStat.OK, f"{proc.name} succeeded"
+        return reply.status
+
+    def mount(self, path: str = "/data") -> bytes:
+        p = Packer()
+        p.string(path)
+        u = Unpacker(self.raw(MOUNT_PROGRAM, MOUNT_VERSION, MountProc.MNT, p.getvalue()))
+        u.uint32(), u.uint32(), u.uint32(), u.uint32(), u.opaque()
+        assert u.uint32() == AcceptStat.SUCCESS
+        status = u.uint32()
+        assert status == 0, f"MNT {path} failed with {status}"
+        return bytes(u.opaque())
+
+    # -- argument builders ------------------------------------------------------------------
+
+    @staticmethod
+    def fh(handle: bytes) -> Packer:
+        p = Packer()
+        p.opaque(handle)
+        return p
+
+    @staticmethod
+    def dirop(handle: bytes, name: str) -> Packer:
+        p = Packer()
+        p.opaque(handle)
+        p.string(name)
+        return p
+
+    # -- common operations ------------------------------------------------------------------
+
+    def lookup(self, dir_fh: bytes, name: str, cred: Credentials = ROOT) -> bytes:
+        u = self.ok(NfsProc.LOOKUP, self.dirop(dir_fh, name), cred)
+        return bytes(u.opaque())
+
+    def getattr(self, handle: bytes):  # type: ignore[no-untyped-def]
+        return unpack_fattr(self.ok(NfsProc.GETATTR, self.fh(handle)))
+
+    def create(
+        self, dir_fh: bytes, name: str, mode: int = 0o644, cred: Credentials = ROOT
+    ) -> bytes:
+        p = self.dirop(dir_fh, name)
+        p.uint32(0)  # UNCHECKED
+        sattr(p, mode=mode)
+        u = self.ok(NfsProc.CREATE, p, cred)
+        assert u.bool()
+        return bytes(u.opaque())
+
+    def mkdir(self, dir_fh: bytes, name: str, mode: int = 0o755) -> bytes:
+        p = self.dirop(dir_fh, name)
+        sattr(p, mode=mode)
+        u = self.ok(NfsProc.MKDIR, p)
+        assert u.bool()
+        return bytes(u.opaque())
+
+    def write(self, handle: bytes, offset: int, data: bytes, stable: int = 0) -> Unpacker:
+        p = self.fh(handle)
+        p.uint64(offset)
+        p.uint32(len(data))
+        p.uint32(stable)
+        p.opaque(data)
+        return self.ok(NfsProc.WRITE, p)
+
+    def read(self, handle: bytes, offset: int, count: int) -> tuple[bytes, bool]:
+        p = self.fh(handle)
+        p.uint64(offset)
+        p.uint32(count)
+        u = self.ok(NfsProc.READ, p)
+        unpack_post_op_attr(u)
+        n, eof = u.uint32(), u.bool()
+        data = bytes(u.opaque())
+        assert len(data) == n
+        return data, eof
+
+
+def sattr(p: Packer, mode: int | None = None, size: int | None = None,
+          uid: int | None = None, mtime: tuple[int, int] | None = None) -> None:  # fmt: skip
+    for value in (mode, uid, None):
+        p.bool(value is not None)
+        if value is not None:
+            p.uint32(value)
+    p.bool(size is not None)
+    if size is not None:
+        p.uint64(size)
+    p.uint32(0)  # atime: don't change
+    if mtime is None:
+        p.uint32(0)
+    else:
+        p.uint32(2)
+        p.uint32(mtime[0])
+        p.uint32(mtime[1])
+
+
+def make_rig(root: Path, **options: object) -> Rig:
+    root.mkdir(parents=True, exist_ok=True)
+    config = ExportConfig(name="test", **options)  # type: ignore[arg-type]
+    rig_changes: list[tuple[str, str, str | None]] = []
+    export = Export(
+        config,
+        LocalVfs(root, hidden=is_temp_name),
+        b"k" * 32,
+        lambda kind, path, dest: rig_changes.append((kind, path, dest)),
+    )
+    return Rig(root, export, Dispatcher(export, 2049), changes=rig_changes)

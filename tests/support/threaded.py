@@ -1,0 +1,44 @@
+"""An NfsServer running on its own event loop in a background thread, for socket-level tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from filesim.nfs.export import Export, ExportConfig
+from filesim.nfs.localfs import LocalVfs
+from filesim.nfs.server import NfsServer
+from filesim.topology.layout import is_temp_name
+
+
+@contextmanager
+def serving(root: Path, **options: object) -> Iterator[NfsServer]:
+    root.mkdir(parents=True, exist_ok=True)
+    export = Export(
+        ExportConfig(name="t", **options),  # type: ignore[arg-type]
+        LocalVfs(root, hidden=is_temp_name),
+        b"s" * 32,
+    )
+    server = NfsServer(export, "127.0.0.1", 0)
+    loop = asyncio.new_event_loop()
+    started = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(server.start())
+        started.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert started.wait(10), "server did not start"
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+        loop.close()
