@@ -1,0 +1,194 @@
+"""`filesim ping`, the readiness probe: RPC NULL to NFS v3 and MOUNT v3."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from filesim.k8s.probe import PingError, check_null_reply, null_call, ping
+from filesim.nfs.const import MOUNT_PROGRAM, NFS_PROGRAM, AcceptStat, AuthStat
+from filesim.nfs.rpc import (
+    RecordReader,
+    accepted_header,
+    auth_error_reply,
+    parse_call,
+    prog_mismatch_reply,
+    record_mark,
+)
+
+from .harness import FILESIM, Helm, Running, free_ports, of_kind, pod_spec, stop
+
+# --- the reply check, without sockets ------------------------------------------------------
+
+
+def test_null_call_is_a_record_filesim_parses() -> None:
+    data = null_call(77, NFS_PROGRAM, 3)
+    (record,) = RecordReader().feed(data)
+    call = parse_call(record)
+    assert (call.xid, call.prog, call.vers, call.proc) == (77, NFS_PROGRAM, 3, 0)
+
+
+def test_accepts_a_success_reply() -> None:
+    check_null_reply(accepted_header(5), 5, "NFS")
+
+
+def test_accepts_a_verifier_with_a_body() -> None:
+    # xid, REPLY, MSG_ACCEPTED, verifier (flavor 1, 5 bytes padded to 8), SUCCESS
+    reply = struct.pack(">IIIII", 5, 1, 0, 1, 5) + b"abcde\0\0\0" + struct.pack(">I", 0)
+    check_null_reply(reply, 5, "NFS")
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (accepted_header(6), "not the reply to our call"),
+        (accepted_header(5, AcceptStat.PROG_UNAVAIL), "not accepted (PROG_UNAVAIL)"),
+        (prog_mismatch_reply(5, 1, 1), "not accepted (PROG_MISMATCH)"),
+        (auth_error_reply(5, AuthStat.AUTH_BADCRED), "call denied"),
+        (accepted_header(5)[:20], "truncated before accept_stat"),
+        (b"\0\0\0\5", "shorter than an RPC header"),
+    ],
+)
+def test_rejects(reply: bytes, message: str) -> None:
+    with pytest.raises(PingError) as caught:
+        check_null_reply(reply, 5, "MOUNT")
+    assert str(caught.value).startswith("MOUNT: ")
+    assert message in str(caught.value)
+
+
+# --- over a socket, against a scripted server ----------------------------------------------
+
+
+Responder = Callable[[Any], bytes | None]
+
+
+@pytest.fixture
+def fake_server() -> Iterator[Callable[[Responder], int]]:
+    """A TCP server answering each call with responder(call); None means stay silent."""
+    listeners: list[socket.socket] = []
+
+    def start(responder: Responder) -> int:
+        listener = socket.create_server(("127.0.0.1", 0))
+        listeners.append(listener)
+
+        def serve() -> None:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            with conn:
+                reader = RecordReader()
+                while data := conn.recv(65536):
+                    for record in reader.feed(data):
+                        reply = responder(parse_call(record))
+                        if reply is not None:
+                            conn.sendall(record_mark(len(reply)) + reply)
+
+        threading.Thread(target=serve, daemon=True).start()
+        return int(listener.getsockname()[1])
+
+    yield start
+    for listener in listeners:
+        listener.close()
+
+
+def test_ping_both_programs(fake_server: Callable[[Responder], int]) -> None:
+    seen: list[tuple[int, int, int]] = []
+
+    def respond(call: Any) -> bytes:
+        seen.append((call.prog, call.vers, call.proc))
+        return accepted_header(call.xid)
+
+    result = ping("127.0.0.1", fake_server(respond))
+    assert seen == [(NFS_PROGRAM, 3, 0), (MOUNT_PROGRAM, 3, 0)]
+    assert set(result.rtt_ms) == {"NFS", "MOUNT"}
+
+
+def test_ping_fails_without_mount(fake_server: Callable[[Responder], int]) -> None:
+    def respond(call: Any) -> bytes:
+        if call.prog == MOUNT_PROGRAM:
+            return accepted_header(call.xid, AcceptStat.PROG_UNAVAIL)
+        return accepted_header(call.xid)
+
+    with pytest.raises(PingError, match="MOUNT: call not accepted"):
+        ping("127.0.0.1", fake_server(respond))
+
+
+def test_ping_times_out_on_a_silent_server(fake_server: Callable[[Responder], int]) -> None:
+    port = fake_server(lambda call: None)
+    start = time.monotonic()
+    with pytest.raises(PingError, match="NFS: no reply"):
+        ping("127.0.0.1", port, timeout=0.5)
+    assert time.monotonic() - start < 2
+
+
+def test_ping_refused() -> None:
+    (port,) = free_ports(1)
+    with pytest.raises(PingError, match="cannot connect"):
+        ping("127.0.0.1", port, timeout=1)
+
+
+# --- against real filesim servers -----------------------------------------------------------
+
+
+def run_filesim(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*FILESIM, *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_ping_command_against_filesim_up(running: Running) -> None:
+    for port in running.ports.values():
+        proc = run_filesim("ping", "--host", "127.0.0.1", "--port", str(port))
+        assert proc.returncode == 0, proc.stderr
+        assert "answers" in proc.stdout
+    stop(running.proc)
+    port = next(iter(running.ports.values()))
+    proc = run_filesim("ping", "--port", str(port), "--timeout", "1")
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: cannot connect")
+
+
+def test_chart_container_commands_run(helm: Helm, tmp_path: Path) -> None:
+    """The chart's nfs-server command, with the chart's topology ConfigMap, serves; its
+    readiness probe command says so. Only the in-pod paths and the port are swapped."""
+    objects = helm.template()
+    (config_map,) = of_kind(objects, "ConfigMap").values()
+    config = tmp_path / "topology.yaml"
+    config.write_text(config_map["data"]["topology.yaml"])
+    deployment = of_kind(objects, "Deployment")["t-nas-output-1"]
+    (main,) = pod_spec(deployment)["containers"]
+    probe = main["readinessProbe"]["exec"]["command"]
+    chart_port = str(main["ports"][0]["containerPort"])
+    (port,) = free_ports(1)
+    swap = {
+        "/etc/filesim/topology.yaml": str(config),
+        "/simulator-data": str(tmp_path / "data"),
+        "/var/lib/filesim": str(tmp_path / "state"),
+        "0.0.0.0": "127.0.0.1",
+        chart_port: str(port),
+    }
+    assert main["command"][0] == "filesim"
+    command = [swap.get(arg, arg) for arg in main["command"][1:]]
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen([*FILESIM, *command], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        probe_args = [swap.get(arg, arg) for arg in probe[1:]]
+        deadline = time.monotonic() + 20
+        while True:
+            proc = run_filesim(*probe_args)
+            if proc.returncode == 0:
+                break
+            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+            assert time.monotonic() < deadline, proc.stderr
+            time.sleep(0.3)
+    finally:
+        stop(server)
