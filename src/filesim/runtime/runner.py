@@ -239,6 +239,8 @@ class TopologyRunner:
 
 
 def _usable_dir(path: Path, what: str) -> None:
+    if path.exists() and not path.is_dir():
+        raise StartupError(f"the {what} at {path} is not a directory")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

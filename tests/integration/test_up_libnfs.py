@@ -1,0 +1,127 @@
+"""`filesim up` with the seven production servers, driven by libnfs's own tools."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.topology import by_name, detached, filesim, free_base_port, nfs_url
+
+EXPECTED = {
+    "nas-input-1": ("input", 1), "nas-input-2": ("input", 2), "nas-input-3": ("input", 3),
+    "nas-backup": ("backup", 4), "nas-output-1": ("output", 5), "nas-output-2": ("output", 6),
+    "nas-output-3": ("output", 7),
+}  # fmt: skip
+
+
+def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    proc = subprocess.run(cmd, capture_output=True, timeout=60)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{cmd} failed: {proc.stderr.decode(errors='replace')}")
+    return proc
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    root = tmp_path_factory.mktemp("up")
+    with detached(root) as doc:
+        doc["root"] = root
+        yield doc
+
+
+def test_seven_servers_with_their_roles_and_ports(topology: dict[str, Any]) -> None:
+    servers = by_name(topology)
+    assert {n: (s["role"], s["fsid"]) for n, s in servers.items()} == EXPECTED
+    ports = [s["port"] for s in topology["servers"]]
+    assert ports == list(range(ports[0], ports[0] + 7))
+    assert [n for n, s in servers.items() if s["readonly"]] == ["nas-backup"]
+    for name, s in servers.items():
+        assert Path(s["folder"]) == topology["root"] / name and Path(s["folder"]).is_dir()
+        assert s["export"] == "/data" and s["host"] == "127.0.0.1"
+
+
+@pytest.mark.parametrize("name", [n for n in EXPECTED if n != "nas-backup"])
+def test_write_read_back_and_list(topology: dict[str, Any], name: str, tmp_path: Path) -> None:
+    server = by_name(topology)[name]
+    payload = os.urandom(3 << 20) + name.encode()
+    src = tmp_path / "src.bin"
+    src.write_bytes(payload)
+    run("nfs-cp", str(src), nfs_url(server, "/written.bin"))
+    got = run("nfs-cat", nfs_url(server, "/written.bin")).stdout
+    assert got == payload
+    listing = run("nfs-ls", nfs_url(server)).stdout.decode()
+    assert "written.bin" in listing and str(len(payload)) in listing
+    dst = tmp_path / "copy.bin"
+    run("nfs-cp", nfs_url(server, "/written.bin"), str(dst))
+    assert dst.read_bytes() == payload
+
+
+def test_servers_are_isolated(topology: dict[str, Any], tmp_path: Path) -> None:
+    servers = by_name(topology)
+    src = tmp_path / "only-here.txt"
+    src.write_text("input-2 only")
+    run("nfs-cp", str(src), nfs_url(servers["nas-input-2"], "/only-here.txt"))
+    for name, server in servers.items():
+        listing = run("nfs-ls", nfs_url(server)).stdout.decode()
+        assert ("only-here.txt" in listing) == (name == "nas-input-2"), name
+
+
+def test_backup_refuses_writes(topology: dict[str, Any], tmp_path: Path) -> None:
+    server = by_name(topology)["nas-backup"]
+    src = tmp_path / "nope.txt"
+    src.write_text("nope")
+    proc = run("nfs-cp", str(src), nfs_url(server, "/nope.txt"), check=False)
+    assert proc.returncode != 0
+    assert b"ROFS" in proc.stderr or b"Read-only" in proc.stderr or b"read-only" in proc.stderr
+    assert "nope.txt" not in run("nfs-ls", nfs_url(server)).stdout.decode()
+
+
+def test_status_json_document(topology: dict[str, Any]) -> None:
+    for server in topology["servers"]:
+        assert {"name", "role", "host", "port", "export", "folder", "readonly"} <= set(server)
+
+
+def test_second_up_on_the_same_root_is_refused(topology: dict[str, Any]) -> None:
+    proc = filesim("up", "--root", str(topology["root"]), "--base-port", "1", check=False)
+    assert proc.returncode == 1
+    assert "already running" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
+    base = free_base_port()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", base + 3))
+        taken.listen()
+        proc = filesim("up", "--root", str(tmp_path), "--base-port", str(base), check=False)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and f"port {base + 3}" in lines[0] and "nas-backup" in lines[0]
+
+
+def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("servers:\n  - {name: A_B, role: input, fsid: 1}\n  - {name: b, role: nope, fsid: 1}\n")
+    proc = filesim("up", "--config", str(config), "--root", str(tmp_path), check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "servers[0].name" in proc.stderr and "servers[1].role" in proc.stderr
+
+
+def test_folder_that_is_not_a_directory_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "nas-input-1").write_text("a file where a folder should be")
+    proc = filesim("up", "--root", str(tmp_path), "--base-port", str(free_base_port()), check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "nas-input-1" in proc.stderr and "not a directory" in proc.stderr
+
+
+def test_down_when_nothing_runs(tmp_path: Path) -> None:
+    proc = filesim("down", "--root", str(tmp_path))
+    assert "no topology is running" in proc.stdout
+    proc = filesim("status", "--root", str(tmp_path), check=False)
+    assert proc.returncode == 1 and "no topology is running" in proc.stderr

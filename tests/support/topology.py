@@ -1,0 +1,68 @@
+"""Running the real `filesim` command for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+FILESIM = [sys.executable, "-m", "filesim"]
+
+
+def free_base_port(count: int = 7, start: int = 21000, stop: int = 60000) -> int:
+    """A base port with `count` free consecutive TCP ports on 127.0.0.1."""
+    base = start + (os.getpid() * 37) % 5000
+    while base + count < stop:
+        sockets = []
+        try:
+            for i in range(count):
+                s = socket.socket()
+                s.bind(("127.0.0.1", base + i))
+                sockets.append(s)
+            return base
+        except OSError:
+            base += count
+        finally:
+            for s in sockets:
+                s.close()
+    raise RuntimeError("no free ports")
+
+
+def filesim(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [*FILESIM, *args], capture_output=True, text=True, timeout=timeout,
+        env={**os.environ, "COLUMNS": "200"},
+    )  # fmt: skip
+    if check and proc.returncode != 0:
+        raise AssertionError(f"filesim {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}")
+    return proc
+
+
+def status(root: Path) -> dict[str, Any]:
+    return json.loads(filesim("status", "--json", "--root", str(root)).stdout)  # type: ignore[no-any-return]
+
+
+@contextmanager
+def detached(root: Path, *args: str) -> Iterator[dict[str, Any]]:
+    """`filesim up --detach` under `root` for the duration; yields `status --json`."""
+    base = free_base_port()
+    filesim("up", "--detach", "--root", str(root), "--base-port", str(base), *args)
+    try:
+        yield status(root)
+    finally:
+        filesim("down", "--root", str(root), check=False)
+
+
+def by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {s["name"]: s for s in doc["servers"]}
+
+
+def nfs_url(server: dict[str, Any], path: str = "") -> str:
+    port = server["port"]
+    return f"nfs://127.0.0.1{server['export']}{path}?version=3&nfsport={port}&mountport={port}"
