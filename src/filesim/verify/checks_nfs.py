@@ -17,6 +17,8 @@ from filesim.verify.target import ServerTarget
 
 def reachable(session: Session, server: ServerTarget) -> Passed:
     """NULL on NFS, MOUNT and PORTMAP, a portmapper that knows NFS and MOUNT, and MNT."""
+    if server.name in session.unreachable:
+        raise CheckFailed(f"{server.name} is unreachable: {session.unreachable[server.name]}")
     start = time.monotonic()
     try:
         client, root = session.nfs(server)

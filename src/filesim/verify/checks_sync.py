@@ -94,32 +94,72 @@ def no_loops(session: Session, server: ServerTarget) -> Passed:
         raise NotApplicable("no continuous sync agent")
     if server.expects_readonly and not server.live_folder_to_export:
         raise NotApplicable("read-only over NFS and no live folder sync")
-    before = _counters(session, server)
-    changes = 0
+    if session.target.sync_status is None:
+        return _no_loops_without_counters(session, server)
+    before = _settled_counters(session, server)
     start = time.monotonic()
-    for cycle in range(3):
-        changes += _write_cycle(session, server, cycle)
-    time.sleep(session.limits.quiet_s)  # an echo would show up as more actions meanwhile
-    after = _counters(session, server)
+    changes = sum(_write_cycle(session, server, cycle) for cycle in range(CYCLES))
+    after = _settled_counters(session, server)
+    elapsed = time.monotonic() - start
     echoes = after.get("echoes", 0) - before.get("echoes", 0)
     actions = after["actions"] - before["actions"]
-    elapsed = time.monotonic() - start
     if echoes:
         raise CheckFailed(
             f"{echoes} echo(es) after {changes} changes: the sync is looping", elapsed
         )
     if actions != changes:
-        raise CheckFailed(
-            f"{actions} sync actions for {changes} real changes "
-            f"({'echoes: the sync is looping' if actions > changes else 'changes were missed'})",
-            elapsed,
-        )
+        why = "echoes: the sync is looping" if actions > changes else "changes were missed"
+        raise CheckFailed(f"{actions} sync actions for {changes} real changes ({why})", elapsed)
     return Passed(f"{changes} changes, {actions} actions, no echoes", elapsed)
 
 
-def _write_cycle(session: Session, server: ServerTarget, cycle: int) -> int:
+CYCLES = 3
+
+
+def _settled_counters(session: Session, server: ServerTarget) -> dict[str, int]:
+    """The counters once they stop moving for `quiet_s` (the status file lags by up to 1 s)."""
+    deadline = time.monotonic() + session.limits.quiet_s * 5
+    last = _counters(session, server)
+    still_since = time.monotonic()
+    while time.monotonic() - still_since < session.limits.quiet_s:
+        if time.monotonic() > deadline:
+            raise CheckFailed(
+                f"the sync counters of {server.name} never settle "
+                f"({last}): the sync keeps acting on its own, a loop"
+            )
+        time.sleep(0.2)
+        current = _counters(session, server)
+        if current != last:
+            last, still_since = current, time.monotonic()
+    return last
+
+
+def _no_loops_without_counters(session: Session, server: ServerTarget) -> Passed:
+    """Where no counters are exposed: the probes settle, unchanged, with no conflict copies."""
+    start = time.monotonic()
+    names: list[str] = []
+    for cycle in range(CYCLES):
+        _write_cycle(session, server, cycle, names)
+    folder = session.folder(server)
+    stamps = {n: (folder / n).stat().st_mtime_ns for n in names}
+    time.sleep(session.limits.quiet_s)
+    rewritten = [n for n in names if (folder / n).stat().st_mtime_ns != stamps[n]]
+    conflicts = [n for n in os.listdir(folder) if session.token in n and ".conflict-" in n]
+    conflicts += [n for n in session.nfs_names(server) if session.token in n and ".conflict-" in n]
+    if rewritten or conflicts:
+        raise CheckFailed(
+            f"the sync kept acting after the writes: rewrote {rewritten}, conflicts {conflicts}"
+        )
+    elapsed = time.monotonic() - start
+    return Passed(f"{len(names)} changes settled, no rewrites (no counters here)", elapsed)
+
+
+def _write_cycle(
+    session: Session, server: ServerTarget, cycle: int, names: list[str] | None = None
+) -> int:
     """Write once on each live side and wait for it to cross; return the changes made."""
     changes = 0
+    names = [] if names is None else names
     if server.live_folder_to_export:
         name = session.track(server, session.probe_name(f"loop-folder-{cycle}"))
         data = _probe_bytes(session, f"loop folder {cycle}")
@@ -129,6 +169,7 @@ def _write_cycle(session: Session, server: ServerTarget, cycle: int) -> int:
             session.limits.folder_to_nfs_s,
             f"loop probe {name} did not reach NFS",
         )
+        names.append(name)
         changes += 1
     if server.live_export_to_folder and not server.expects_readonly:
         name = session.track(server, session.probe_name(f"loop-nfs-{cycle}"))
@@ -140,11 +181,13 @@ def _write_cycle(session: Session, server: ServerTarget, cycle: int) -> int:
             session.limits.nfs_to_folder_s,
             f"loop probe {name} did not reach the folder",
         )
+        names.append(name)
         changes += 1
     return changes
 
 
 def _counters(session: Session, server: ServerTarget) -> dict[str, int]:
+    assert session.target.sync_status is not None
     status = session.target.sync_status().get(server.name)
     if not status:
         raise CheckFailed(f"{server.name} reports no sync agent status")

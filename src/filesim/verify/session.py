@@ -44,6 +44,9 @@ class Session:
     unreachable: dict[str, str] = field(default_factory=dict)
     """Server name -> why it could not be reached; later checks on it fail fast."""
 
+    def __post_init__(self) -> None:
+        self.unreachable.update(self.target.unreachable)
+
     def probe_name(self, label: str) -> str:
         return f"{PROBE_PREFIX}{self.token}-{label}"
 

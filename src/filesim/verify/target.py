@@ -75,14 +75,16 @@ class Target:
     """'local' or 'kubernetes'."""
     profile: str
     servers: list[ServerTarget]
-    sync_status: Callable[[], Mapping[str, Mapping[str, Any] | None]]
-    """Per server, the sync agent's status dict (None: no agent), read fresh on each call."""
+    sync_status: Callable[[], Mapping[str, Mapping[str, Any] | None]] | None
+    """Per server, the sync agent's status dict (None: no agent), read fresh on each call;
+    None where the target cannot tell (Kubernetes exposes no sync counters)."""
     agent_problems: Callable[[ServerTarget], list[str]]
     """What is wrong with a server's sync agents compared with its policy ([]: all as expected)."""
     restart: Callable[[], None]
     """Restart the whole topology (local) or every server's pod (Kubernetes) and wait for it."""
     description: str = ""
-    notes: list[str] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)
+    """Servers known to be unreachable before any check runs (no Service, no NodePort)."""
 
     def select(self, names: list[str] | None) -> list[ServerTarget]:
         if not names:
