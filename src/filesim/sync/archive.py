@@ -1,0 +1,155 @@
+"""The archive: per path, what both sides held after its last sync — SQLite in WAL mode.
+
+It is written only after an action has completed, so a crash leaves it at worst behind the
+disks, never ahead: the next run finds both sides equal where the action had finished (and just
+records that) and redoes what had not. It also keeps the halt state of the mass-deletion guard,
+which `filesim sync resume` clears from another process.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+from filesim.errors import FilesimError
+from filesim.sync.state import Entry, Kind, Record
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (path TEXT PRIMARY KEY, folder TEXT, export TEXT);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+Update = tuple[str, Record | None]
+"""A path and its new record (None: forget the path)."""
+
+
+def _encode(entry: Entry | None) -> str | None:
+    if entry is None:
+        return None
+    return json.dumps(
+        [entry.kind.value, entry.size, entry.mtime_ns, entry.mode, entry.ino, entry.target]
+    )
+
+
+def _decode(text: str | None) -> Entry | None:
+    if text is None:
+        return None
+    kind, size, mtime_ns, mode, ino, target = json.loads(text)
+    return Entry(Kind(kind), size, mtime_ns, mode, ino, target)
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(path, check_same_thread=False, timeout=10.0, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode: a commit survives a process crash (kill -9); only a power loss
+        # may drop the last commits, which the archive's write-after-action order tolerates.
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+    except sqlite3.Error as exc:
+        raise FilesimError(f"cannot open the sync archive {path}: {exc}") from None
+    return db
+
+
+class SyncArchive:
+    """The archive of one server, cached in memory (reads are per path and frequent)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db = connect(path)
+        self._lock = threading.Lock()
+        self._rows: dict[str, Record] = {
+            p: Record(_decode(f), _decode(e))
+            for p, f, e in self._db.execute("SELECT path, folder, export FROM entries")
+        }
+
+    @property
+    def records(self) -> dict[str, Record]:
+        """The live mapping; read it only from the thread that applies updates."""
+        return self._rows
+
+    def get(self, path: str) -> Record | None:
+        return self._rows.get(path)
+
+    def apply(self, updates: Iterable[Update]) -> None:
+        """Record completed actions, in one transaction."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for path, rec in updates:
+                    self._put(path, rec)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _put(self, path: str, rec: Record | None) -> None:
+        if rec is None or rec == Record(None, None):
+            self._rows.pop(path, None)
+            self._db.execute("DELETE FROM entries WHERE path = ?", (path,))
+        else:
+            self._rows[path] = rec
+            self._db.execute(
+                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",
+                (path, _encode(rec.folder), _encode(rec.export)),
+            )
+
+    def rekey(self, old: str, new: str) -> None:
+        """A rename done on both sides: the subtree's rows move with it, unchanged (a rename
+        keeps inode, size and mtime)."""
+        moved = [(p, r) for p, r in self._rows.items() if p == old or p.startswith(old + "/")]
+        self.apply([(p, None) for p, _ in moved] + [(new + p[len(old) :], r) for p, r in moved])
+
+    # -- halt state (shared with other processes through the database)
+
+    def _meta(self, key: str) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str | None) -> None:
+        with self._lock:
+            if value is None:
+                self._db.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
+
+    def halted(self) -> str | None:
+        return self._meta("halted")
+
+    def set_halted(self, reason: str | None) -> None:
+        self._set_meta("halted", reason)
+
+    def resume_requested(self) -> bool:
+        return self._meta("resume") is not None
+
+    def clear_resume(self) -> None:
+        self._set_meta("resume", None)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+def request_resume(path: Path) -> str | None:
+    """Ask the agent of this archive to resume (it may run in another process, or later).
+
+    Returns the halt reason that is being lifted, or None if the archive was not halted.
+    """
+    if not path.exists():
+        raise FilesimError(
+            f"no sync archive at {path}: this server has never synced here "
+            "(check --root/--state-dir)"
+        )
+    db = connect(path)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'halted'").fetchone()
+        if row is not None:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('resume', '1')")
+        return None if row is None else str(row[0])
+    finally:
+        db.close()

@@ -1,0 +1,312 @@
+"""Performing a plan's actions safely on the two trees.
+
+Every action first checks that its path still holds what the plan saw; if not, the action is
+*stale* and the path is planned again later — a change that arrived meanwhile is never
+overwritten. A file is copied only once it has settled (no write for `settle_ns`) and only if
+it did not change between the start and the end of the copy. It is published by writing a temp
+file in the target directory (a name the scanner and NFS READDIR hide), fsync, then rename over
+the target, with mtime and mode preserved: a reader sees the old file or the new one, never half.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from filesim.events import Event
+from filesim.sync.archive import Update
+from filesim.sync.plan import Action, Copy, Delete, MakeDir, Remember, Rename, Step
+from filesim.sync.scan import entry_of, stat_path, temp_files
+from filesim.sync.state import Entry, Kind, Record, Side, unchanged
+from filesim.topology.layout import TEMP_PREFIX
+
+_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_O_BINARY = getattr(os, "O_BINARY", 0)
+_CHUNK = 1 << 20
+
+
+class Status(StrEnum):
+    DONE = "done"
+    STALE = "stale"
+    """The path changed since it was planned: plan it again."""
+    UNSETTLED = "unsettled"
+    """The source was written too recently: try again once it has settled."""
+    FAILED = "failed"
+    """An OS error (permissions, disk full...): try again later."""
+
+
+class _Stale(Exception):
+    pass
+
+
+class _Unsettled(Exception):
+    def __init__(self, ready_at: float) -> None:
+        super().__init__(ready_at)
+        self.ready_at = ready_at
+
+
+@dataclass
+class Outcome:
+    step: Step
+    status: Status
+    updates: list[Update] = field(default_factory=list)
+    rekeys: list[tuple[str, str]] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    done: int = 0
+    """How many actions that touched a disk completed."""
+    error: str = ""
+    ready_at: float = 0.0
+    """For UNSETTLED: when (time.time()) the source will have settled."""
+
+    @property
+    def paths(self) -> set[str]:
+        out: set[str] = set()
+        for a in self.step:
+            if isinstance(a, Rename):
+                out |= {a.src, a.dst}
+            else:
+                out.add(a.path)
+        return out
+
+
+def _is_parallel(step: Step) -> bool:
+    return isinstance(step[-1], Copy)
+
+
+class Executor:
+    """Runs steps against a folder and an export store. Thread-safe per distinct path."""
+
+    def __init__(
+        self,
+        folder: Path,
+        export: Path,
+        *,
+        server: str = "",
+        settle_ms: int = 100,
+        workers: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.roots: dict[Side, Path] = {"folder": folder, "export": export}
+        self.server = server
+        self.settle_ns = settle_ms * 1_000_000
+        self.clock = clock
+        self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"sync-{server}")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+    def clean_temp(self) -> list[Path]:
+        """Remove temp files a crash left behind (they were never published)."""
+        removed = []
+        for root in self.roots.values():
+            for path in temp_files(root):
+                try:
+                    if path.is_dir() and not path.is_symlink():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
+                    removed.append(path)
+                except FileNotFoundError:
+                    pass
+        return removed
+
+    def run(self, steps: Iterable[Step], forced: frozenset[str] = frozenset()) -> list[Outcome]:
+        """Run steps in plan order; consecutive copies run in parallel (they touch disjoint
+        paths). `forced` paths skip the settle wait (their writer declared them complete)."""
+        outcomes: list[Outcome] = []
+        batch: list[Step] = []
+
+        def flush() -> None:
+            outcomes.extend(self._pool.map(lambda s: self.run_step(s, forced), batch))
+            batch.clear()
+
+        for step in steps:
+            if _is_parallel(step):
+                batch.append(step)
+                continue
+            flush()
+            outcomes.append(self.run_step(step, forced))
+        flush()
+        return outcomes
+
+    def run_step(self, step: Step, forced: frozenset[str] = frozenset()) -> Outcome:
+        out = Outcome(step, Status.DONE)
+        for action in step:
+            try:
+                self._run(action, out, forced)
+            except _Stale:
+                out.status = Status.STALE
+            except _Unsettled as exc:
+                out.status, out.ready_at = Status.UNSETTLED, exc.ready_at
+            except OSError as exc:
+                out.status, out.error = Status.FAILED, f"{type(action).__name__}: {exc}"
+            if out.status is not Status.DONE:
+                break
+        return out
+
+    # -- one action
+
+    def _run(self, action: Action, out: Outcome, forced: frozenset[str]) -> None:
+        if isinstance(action, Remember):
+            out.updates.append((action.path, action.record))
+            return
+        if isinstance(action, Copy):
+            self._copy(action, out, action.path in forced)
+        elif isinstance(action, MakeDir):
+            self._mkdir(action, out)
+        elif isinstance(action, Delete):
+            self._delete(action, out)
+        else:
+            self._rename(action, out)
+        out.done += 1
+
+    def _full(self, side: Side, path: str) -> str:
+        return os.path.join(self.roots[side], *path.split("/"))
+
+    def _expect(self, side: Side, path: str, entry: Entry | None) -> None:
+        if not unchanged(stat_path(self.roots[side], path), entry):
+            raise _Stale
+
+    def _event(self, out: Outcome, kind: str, side: Side, path: str, **detail: object) -> None:
+        size = detail.pop("size", None)
+        out.events.append(
+            Event(kind, self.server, side, path, size if isinstance(size, int) else None, detail)
+        )
+
+    def _check_settled(self, entry: Entry, forced: bool) -> None:
+        age = self.clock() * 1e9 - entry.mtime_ns
+        if not forced and 0 <= age < self.settle_ns:
+            raise _Unsettled((entry.mtime_ns + self.settle_ns) / 1e9)
+
+    def _copy(self, a: Copy, out: Outcome, forced: bool) -> None:
+        self._check_settled(a.entry, forced)
+        dst_path = self._full(a.dst, a.path)
+        os.makedirs(os.path.dirname(dst_path), exist_ok=True)
+        tmp = os.path.join(os.path.dirname(dst_path), TEMP_PREFIX + uuid.uuid4().hex[:16])
+        try:
+            if a.entry.kind is Kind.SYMLINK:
+                published = self._publish_symlink(a, tmp)
+            else:
+                published = self._publish_file(a, tmp)
+            self._expect(a.dst, a.path, a.replaces)
+            os.replace(tmp, dst_path)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+        out.updates.append((a.path, Record.of(a.src, a.entry, published)))
+        self._event(out, "sync.copy", a.dst, a.path, size=a.entry.size, source=a.src)
+
+    def _publish_file(self, a: Copy, tmp: str) -> Entry:
+        src = os.open(self._full(a.src, a.path), os.O_RDONLY | _O_NOFOLLOW | _O_BINARY)
+        try:
+            before = os.fstat(src)
+            if not unchanged(entry_of(before), a.entry):
+                raise _Stale
+            dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
+            try:
+                copy_data(src, dst)
+                after = os.fstat(src)
+                if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+                    raise _Stale  # written to while we copied
+                os.utime(dst, ns=(before.st_atime_ns, before.st_mtime_ns))
+                if hasattr(os, "fchmod"):
+                    os.fchmod(dst, a.entry.mode)
+                os.fsync(dst)
+                published = entry_of(os.fstat(dst))
+            finally:
+                os.close(dst)
+        finally:
+            os.close(src)
+        if not hasattr(os, "fchmod"):  # pragma: no cover - Windows
+            os.chmod(tmp, a.entry.mode)
+        assert published is not None
+        return published
+
+    def _publish_symlink(self, a: Copy, tmp: str) -> Entry:
+        src = self._full(a.src, a.path)
+        self._expect(a.src, a.path, a.entry)
+        target = os.readlink(src)
+        if target != a.entry.target:
+            raise _Stale
+        os.symlink(target, tmp)
+        if os.utime in os.supports_follow_symlinks:
+            os.utime(tmp, ns=(a.entry.mtime_ns, a.entry.mtime_ns), follow_symlinks=False)
+        published = entry_of(os.lstat(tmp), tmp)
+        assert published is not None
+        return published
+
+    def _mkdir(self, a: MakeDir, out: Outcome) -> None:
+        path = self._full(a.side, a.path)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        try:
+            os.mkdir(path, a.source.mode)
+            os.chmod(path, a.source.mode)  # mkdir's mode is filtered by the umask
+        except FileExistsError:
+            pass
+        made = stat_path(self.roots[a.side], a.path)
+        if made is None or made.kind is not Kind.DIR:
+            raise _Stale
+        out.updates.append((a.path, Record.of(a.side, made, a.source)))
+        self._event(out, "sync.mkdir", a.side, a.path)
+
+    def _delete(self, a: Delete, out: Outcome) -> None:
+        self._expect(a.side, a.path, a.entry)
+        path = self._full(a.side, a.path)
+        try:
+            if a.entry.kind is Kind.DIR:
+                os.rmdir(path)
+            else:
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
+                raise _Stale from None  # something new arrived inside
+            raise
+        out.updates.append((a.path, None))
+        self._event(out, "sync.delete", a.side, a.path, size=a.entry.size)
+
+    def _rename(self, a: Rename, out: Outcome) -> None:
+        self._expect(a.side, a.src, a.entry)
+        if stat_path(self.roots[a.side], a.dst) is not None:
+            raise _Stale  # never clobber: the name was taken meanwhile
+        dst = self._full(a.side, a.dst)
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        os.rename(self._full(a.side, a.src), dst)
+        if not a.aside:
+            out.rekeys.append((a.src, a.dst))
+        kind = "sync.conflict-copy" if a.aside else "sync.rename"
+        self._event(out, kind, a.side, a.src, to=a.dst)
+
+
+def copy_data(src: int, dst: int) -> None:
+    """Copy from the current offset to EOF, in the kernel where it can."""
+    if hasattr(os, "copy_file_range"):
+        try:
+            while os.copy_file_range(src, dst, _CHUNK * 8):
+                pass
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            os.lseek(src, 0, os.SEEK_SET)
+            os.lseek(dst, 0, os.SEEK_SET)
+            os.ftruncate(dst, 0)
+    while chunk := os.read(src, _CHUNK):
+        view = memoryview(chunk)
+        while view:
+            view = view[os.write(dst, view) :]
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
