@@ -34,13 +34,17 @@ def free_base_port(count: int = 7, start: int = 21000, stop: int = 60000) -> int
     raise RuntimeError("no free ports")
 
 
-def filesim(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def filesim(
+    *args: str, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run(
         [*FILESIM, *args], capture_output=True, text=True, timeout=timeout,
         env={**os.environ, "COLUMNS": "200"},
     )  # fmt: skip
     if check and proc.returncode != 0:
-        raise AssertionError(f"filesim {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}")
+        raise AssertionError(
+            f"filesim {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr}{proc.stdout}"
+        )
     return proc
 
 
