@@ -107,7 +107,9 @@ def test_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
 
 def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
     config = tmp_path / "bad.yaml"
-    config.write_text("servers:\n  - {name: A_B, role: input, fsid: 1}\n  - {name: b, role: nope, fsid: 1}\n")
+    config.write_text(
+        "servers:\n  - {name: A_B, role: input, fsid: 1}\n  - {name: b, role: nope, fsid: 1}\n"
+    )
     proc = filesim("up", "--config", str(config), "--root", str(tmp_path), check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "servers[0].name" in proc.stderr and "servers[1].role" in proc.stderr
