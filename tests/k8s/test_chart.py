@@ -3,6 +3,7 @@ the same topology as filesim itself resolves."""
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -431,3 +432,15 @@ def test_assigned_node_port_clash_fails(helm: Helm) -> None:
     assert 'node_port 32150 is used by both "a" and "b"' in helm.template_error(
         {"servers": servers}
     )
+
+
+def test_validation_is_strict(default_render: list[dict[str, Any]]) -> None:
+    """The validator rejects what the API server would: an unknown field, a wrong type."""
+    deployment = copy.deepcopy(of_kind(default_render, "Deployment")["t-nas-input-1"])
+    pod_spec(deployment)["initContainers"][0]["restartPolicyy"] = "Always"
+    with pytest.raises(AssertionError, match="restartPolicyy"):
+        validate_all([deployment])
+    deployment = copy.deepcopy(of_kind(default_render, "Deployment")["t-nas-input-1"])
+    deployment["spec"]["replicas"] = "one"
+    with pytest.raises(AssertionError, match="invalid for Kubernetes"):
+        validate_all([deployment])

@@ -31,7 +31,8 @@ def pvs(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def option(pv: dict[str, Any], name: str) -> str:
-    (value,) = [o.split("=", 1)[1] for o in pv["spec"]["mountOptions"] if o.startswith(name + "=")]
+    options: list[str] = pv["spec"]["mountOptions"]
+    (value,) = [o.split("=", 1)[1] for o in options if o.startswith(name + "=")]
     return value
 
 
