@@ -23,6 +23,7 @@ from filesim.nfs.rpc import (
     prog_mismatch_reply,
     record_mark,
 )
+from filesim.topology import Layout, parse_topology
 
 from .harness import FILESIM, Helm, Running, free_ports, of_kind, pod_spec, stop
 
@@ -157,38 +158,63 @@ def test_ping_command_against_filesim_up(running: Running) -> None:
     assert proc.stderr.startswith("error: cannot connect")
 
 
-def test_chart_container_commands_run(helm: Helm, tmp_path: Path) -> None:
-    """The chart's nfs-server command, with the chart's topology ConfigMap, serves; its
-    readiness probe command says so. Only the in-pod paths and the port are swapped."""
+def test_chart_pod_commands_run(helm: Helm, tmp_path: Path) -> None:
+    """A server's pod, as processes: the chart's init container, sidecar and nfs-server commands
+    with the chart's topology ConfigMap, and its readiness probe. Only the in-pod paths and the
+    port are swapped for local ones."""
     objects = helm.template()
     (config_map,) = of_kind(objects, "ConfigMap").values()
     config = tmp_path / "topology.yaml"
     config.write_text(config_map["data"]["topology.yaml"])
-    deployment = of_kind(objects, "Deployment")["t-nas-output-1"]
-    (main,) = pod_spec(deployment)["containers"]
-    probe = main["readinessProbe"]["exec"]["command"]
+    spec = pod_spec(of_kind(objects, "Deployment")["t-nas-output-1"])
+    init, sidecar = spec["initContainers"]
+    (main,) = spec["containers"]
     chart_port = str(main["ports"][0]["containerPort"])
     (port,) = free_ports(1)
+    data, state = tmp_path / "data", tmp_path / "state"
     swap = {
         "/etc/filesim/topology.yaml": str(config),
-        "/simulator-data": str(tmp_path / "data"),
-        "/var/lib/filesim": str(tmp_path / "state"),
+        "/simulator-data": str(data),
+        "/var/lib/filesim": str(state),
         "0.0.0.0": "127.0.0.1",
         chart_port: str(port),
     }
-    assert main["command"][0] == "filesim"
-    command = [swap.get(arg, arg) for arg in main["command"][1:]]
-    log = (tmp_path / "serve.log").open("wb")
-    server = subprocess.Popen([*FILESIM, *command], stdout=log, stderr=subprocess.STDOUT)
+
+    def local(command: list[str]) -> list[str]:
+        assert command[0] == "filesim"
+        return [swap.get(arg, arg) for arg in command[1:]]
+
+    topology = parse_topology(config.read_text())
+    layout = Layout(data, state)
+    folder = layout.folder(topology.server("nas-output-1"))
+    store = layout.store(topology.server("nas-output-1"))
+    folder.mkdir(parents=True)
+    (folder / "before-start.txt").write_text("dropped by a tester\n")
+
+    proc = run_filesim(*local(init["command"]))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert (store / "before-start.txt").read_text() == "dropped by a tester\n"
+
+    processes = []
     try:
-        probe_args = [swap.get(arg, arg) for arg in probe[1:]]
+        for name, container in (("sidecar", sidecar), ("serve", main)):
+            log = (tmp_path / f"{name}.log").open("wb")
+            command = [*FILESIM, *local(container["command"])]
+            processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
+        probe = local(main["readinessProbe"]["exec"]["command"])
         deadline = time.monotonic() + 20
-        while True:
-            proc = run_filesim(*probe_args)
-            if proc.returncode == 0:
-                break
-            assert server.poll() is None, (tmp_path / "serve.log").read_text()
+        while (proc := run_filesim(*probe)).returncode != 0:
+            for p in processes:
+                assert p.poll() is None, (tmp_path / "serve.log").read_text()
             assert time.monotonic() < deadline, proc.stderr
             time.sleep(0.3)
+        # The sidecar keeps syncing while the server runs.
+        (folder / "while-running.txt").write_text("later\n")
+        deadline = time.monotonic() + 20
+        while not (store / "while-running.txt").exists():
+            assert processes[0].poll() is None, (tmp_path / "sidecar.log").read_text()
+            assert time.monotonic() < deadline, (tmp_path / "sidecar.log").read_text()
+            time.sleep(0.2)
     finally:
-        stop(server)
+        for p in processes:
+            stop(p)
