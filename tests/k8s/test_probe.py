@@ -215,6 +215,12 @@ def test_chart_pod_commands_run(helm: Helm, tmp_path: Path) -> None:
             assert processes[0].poll() is None, (tmp_path / "sidecar.log").read_text()
             assert time.monotonic() < deadline, (tmp_path / "sidecar.log").read_text()
             time.sleep(0.2)
+        # ... both ways: what a client writes into the export store reaches the folder.
+        (store / "from-nfs.txt").write_text("output\n")
+        deadline = time.monotonic() + 20
+        while not (folder / "from-nfs.txt").exists():
+            assert time.monotonic() < deadline, (tmp_path / "sidecar.log").read_text()
+            time.sleep(0.2)
     finally:
         for p in processes:
             stop(p)
