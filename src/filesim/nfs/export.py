@@ -90,6 +90,7 @@ class Export:
         self.root_ino = vfs.stat("").st_ino
         self.index.remember(self.root_ino, "")
         self.mounts: set[tuple[str, str]] = set()
+        self._allowed: dict[str, bool] = {}
 
     @property
     def fsid(self) -> int:
@@ -107,6 +108,14 @@ class Export:
         return Caller(cred.uid, cred.gid, cred.gids)
 
     def allows(self, address: str) -> bool:
+        allowed = self._allowed.get(address)
+        if allowed is None:
+            if len(self._allowed) > 4096:
+                self._allowed.clear()
+            allowed = self._allowed[address] = self._check_address(address)
+        return allowed
+
+    def _check_address(self, address: str) -> bool:
         try:
             ip = ipaddress.ip_address(address.split("%")[0])
         except ValueError:

@@ -25,21 +25,39 @@ HANDLE_LEN = _BODY.size + _MAC_LEN
 
 
 def load_secret(path: Path) -> bytes:
-    """The handle secret in `path`, created on first use (so handles survive restarts)."""
+    """The handle secret in `path`, created on first use (so handles survive restarts).
+
+    Safe when several processes start at once on one state directory (a pod's server and
+    sync containers): the first to link its candidate into place wins, the others read it.
+    """
+    existing = _read_secret(path)
+    if existing is not None:
+        return existing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    candidate = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(secrets.token_bytes(32))
+        f.flush()
+        os.fsync(f.fileno())
+    try:
+        os.link(candidate, path)  # atomic, and fails if another process got there first
+    except FileExistsError:
+        pass
+    finally:
+        candidate.unlink(missing_ok=True)
+    secret = _read_secret(path)
+    if secret is None:
+        raise OSError(f"cannot read the handle secret {path}")
+    return secret
+
+
+def _read_secret(path: Path) -> bytes | None:
     try:
         data = path.read_bytes()
-        if len(data) >= 16:
-            return data
     except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = secrets.token_bytes(32)
-    tmp = path.with_name(path.name + ".new")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-    return data
+        return None
+    return data if len(data) >= 16 else None
 
 
 class HandleCodec:

@@ -95,6 +95,9 @@ class LocalVfs:
     def stat(self, path: str) -> os.stat_result:
         if not path:
             return os.fstat(self._root_fd)
+        if "/" not in path:  # the common case, without the walk's context manager
+            self._check_name(path)
+            return os.stat(path, dir_fd=self._root_fd, follow_symlinks=False)
         with self._at(path) as (parent, name):
             return os.stat(name, dir_fd=parent, follow_symlinks=False)
 

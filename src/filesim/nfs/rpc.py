@@ -132,7 +132,7 @@ def frame(payload: bytes | bytearray | memoryview, fragment_size: int | None = N
     return b"".join(parts)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Credentials:
     flavor: int = AuthFlavor.AUTH_NONE
     uid: int = 65534
@@ -167,12 +167,43 @@ class NotACall(Exception):
     """A well-formed message that is not a call (a stray reply): ignored."""
 
 
+_CALL_HEADER = struct.Struct(">IIIIIIII")  # xid, type, rpcvers, prog, vers, proc, flavor, len
+_CRED_CACHE: dict[bytes, Credentials] = {}
+
+
 def parse_call(record: memoryview | bytes) -> RpcCall:
     """Decode the RPC call header of `record`.
 
     Raises RecordError when not even the header can be read (close the connection),
     CallRejected with a ready reply for version and credential errors, NotACall for replies.
     """
+    if len(record) < 8:
+        raise RecordError("RPC message shorter than its header")
+    if len(record) < _CALL_HEADER.size:
+        return _parse_call_slowly(record)
+    xid, msg_type, rpcvers, prog, vers, proc, flavor, cred_len = _CALL_HEADER.unpack_from(record)
+    if msg_type != CALL or rpcvers != RPC_VERSION or cred_len > MAX_AUTH_BYTES:
+        return _parse_call_slowly(record)
+    u = Unpacker(record, _CALL_HEADER.size)
+    try:
+        cred_body = u.fixed_opaque(cred_len)
+        u.uint32()  # verifier flavor: AUTH_NONE expected, not checked
+        u.opaque(MAX_AUTH_BYTES)
+    except XdrError as exc:
+        raise CallRejected(auth_error_reply(xid, AuthStat.AUTH_BADCRED), str(exc)) from exc
+    key = bytes(cred_body)
+    cred = _CRED_CACHE.get(key) if flavor == AuthFlavor.AUTH_SYS else None
+    if cred is None:
+        cred = _decode_credentials(xid, flavor, cred_body)
+        if flavor == AuthFlavor.AUTH_SYS:
+            if len(_CRED_CACHE) > 1024:
+                _CRED_CACHE.clear()
+            _CRED_CACHE[key] = cred
+    return RpcCall(xid, prog, vers, proc, cred, u)
+
+
+def _parse_call_slowly(record: memoryview | bytes) -> RpcCall:
+    """The general path: short or unusual headers, with the precise error for each."""
     u = Unpacker(record)
     try:
         xid = u.uint32()
@@ -190,7 +221,7 @@ def parse_call(record: memoryview | bytes) -> RpcCall:
         prog, vers, proc = u.uint32(), u.uint32(), u.uint32()
         flavor = u.uint32()
         cred_body = u.opaque(MAX_AUTH_BYTES)
-        u.uint32()  # verifier flavor: ignored, we accept AUTH_NONE verifiers only in spirit
+        u.uint32()
         u.opaque(MAX_AUTH_BYTES)
     except XdrError as exc:
         raise CallRejected(auth_error_reply(xid, AuthStat.AUTH_BADCRED), str(exc)) from exc

@@ -17,7 +17,7 @@ from filesim.events import Event, EventBus
 from filesim.nfs.server import NfsServer
 from filesim.runtime.build import build_nfs_server, port_for
 from filesim.runtime.state import clear_runtime, read_runtime, write_json_atomic
-from filesim.topology import Layout, Server, StorageMode, Topology
+from filesim.topology import Layout, Server, Topology
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +60,6 @@ class RunningServer:
         if self.agent is not None:
             info["sync_status"] = self.agent.status()
         return info
-
-
-def _agent_class() -> Any:
-    """The synchroniser's agent class (imported late: the NFS-only `serve` never needs it)."""
-    from filesim.sync.agent import SyncAgent
-
-    return SyncAgent
 
 
 class TopologyRunner:
@@ -150,16 +143,12 @@ class TopologyRunner:
         return running
 
     def _start_agents(self) -> None:
-        agent_cls = None
+        from filesim.sync.agent import agent_for  # late: `serve` runs no agent
+
         for running in self.servers:
-            server = running.server
-            if server.storage is not StorageMode.MIRROR or not server.sync.active:
-                continue
-            agent_cls = agent_cls or _agent_class()
-            running.agent = agent_cls(
-                server, running.folder, running.store, self.layout.archive(server), self.events.emit
-            )
-            self._tasks.append(asyncio.create_task(self._run_agent(running)))
+            running.agent = agent_for(running.server, self.layout, self.events.emit)
+            if running.agent is not None:
+                self._tasks.append(asyncio.create_task(self._run_agent(running)))
 
     async def _run_agent(self, running: RunningServer) -> None:
         try:

@@ -1,0 +1,44 @@
+"""The handle secret and codec."""
+
+from __future__ import annotations
+
+import multiprocessing
+from pathlib import Path
+
+import pytest
+
+from filesim.nfs.const import NfsStat
+from filesim.nfs.handles import HANDLE_LEN, HandleCodec, load_secret
+from filesim.nfs.vfs import NfsError
+
+
+def _load(path: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    queue.put(load_secret(Path(path)))
+
+
+def test_processes_starting_together_share_one_secret(tmp_path: Path) -> None:
+    queue: multiprocessing.Queue = multiprocessing.Queue()  # type: ignore[type-arg]
+    procs = [multiprocessing.Process(target=_load, args=(str(tmp_path / "secret"), queue))
+             for _ in range(8)]  # fmt: skip
+    for p in procs:
+        p.start()
+    secrets = {queue.get(timeout=30) for _ in procs}
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    assert len(secrets) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["secret"]
+    assert load_secret(tmp_path / "secret") in secrets
+
+
+def test_codec_roundtrip_and_rejections() -> None:
+    codec = HandleCodec(3, b"x" * 32)
+    handle = codec.encode(123456789)
+    assert len(handle) == HANDLE_LEN <= 64
+    assert codec.decode(handle) == 123456789
+    with pytest.raises(NfsError) as info:
+        HandleCodec(3, b"y" * 32).decode(handle)
+    assert info.value.status == NfsStat.BADHANDLE
+    with pytest.raises(NfsError) as info:
+        HandleCodec(4, b"x" * 32).decode(handle)
+    assert info.value.status == NfsStat.STALE
