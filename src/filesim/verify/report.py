@@ -18,7 +18,7 @@ _STYLE = {Status.PASS: "green", Status.FAIL: "bold red", Status.SKIP: "dim"}
 def format_latency(seconds: float | None) -> str:
     if seconds is None:
         return ""
-    return f"{seconds * 1000:.0f} ms" if seconds < 10 else f"{seconds:.1f} s"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.1f} s"
 
 
 def _cell(result: CheckResult | None) -> Text:
@@ -29,12 +29,16 @@ def _cell(result: CheckResult | None) -> Text:
     return Text(f"{label} {latency}".rstrip(), style=_STYLE[result.status])
 
 
-def table(report: Report) -> Table:
+def table(report: Report, width: int = 200) -> Table:
+    """A check x server grid; one row per result instead when the grid would not fit `width`."""
     checks = list(dict.fromkeys(r.check for r in report.results))
     servers = list(dict.fromkeys(r.server for r in report.results if r.server != "-"))
+    needed = 20 + sum(max(len(s), 11) + 3 for s in servers)
+    if needed > width:
+        return _long_table(report)
     by_pair = {(r.check, r.server): r for r in report.results}
     grid = Table()
-    grid.add_column("check", style="bold")
+    grid.add_column("check", style="bold", no_wrap=True)
     for server in servers:
         grid.add_column(server, no_wrap=True)
     for check in checks:
@@ -42,9 +46,19 @@ def table(report: Report) -> Table:
     return grid
 
 
+def _long_table(report: Report) -> Table:
+    rows = Table()
+    for column in ("check", "server", "result"):
+        rows.add_column(column, no_wrap=True)
+    for r in report.results:
+        if r.status is not Status.SKIP:
+            rows.add_row(r.check, r.server, _cell(r))
+    return rows
+
+
 def print_report(report: Report, console: Console, show_skipped: bool = False) -> None:
     console.print(Text(f"filesim verify: {report.target}", style="bold"), soft_wrap=True)
-    console.print(table(report))
+    console.print(table(report, console.width))
     for r in report.results:
         if r.status is Status.FAIL or (show_skipped and r.status is Status.SKIP):
             word = "FAIL" if r.status is Status.FAIL else "n/a "

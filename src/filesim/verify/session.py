@@ -140,18 +140,34 @@ class Session:
             time.sleep(max(self.limits.poll_s, 0.1))
 
     # ---------------------------------------------------------------- cleanup
-    def cleanup(self, settle_s: float = 1.0, limit_s: float = 20.0) -> list[str]:
-        """Remove every probe on both sides until it stays gone; returns what could not be."""
-        pending = list(dict.fromkeys(self._probes))
-        deadline = time.monotonic() + limit_s
-        while pending and time.monotonic() < deadline:
-            for server, name in pending:
-                self._remove_everywhere(server, name)
-            time.sleep(settle_s)  # a sync in flight may bring a probe back once
-            pending = [(s, n) for s, n in pending if self._exists_anywhere(s, n)]
-        self._probes = pending
+    def cleanup(self, batch: int = 2, limit_s: float = 30.0) -> list[str]:
+        """Remove every probe on both sides until it stays gone; returns what could not be.
+
+        Probes go `batch` at a time, each batch gone everywhere before the next: the sync halts
+        rather than mirror a side that suddenly lost every file (it looks like an unmounted
+        folder), and removing all probes at once from an otherwise empty folder would be that.
+        """
+        left: list[tuple[ServerTarget, str]] = []
+        probes = list(dict.fromkeys(self._probes))
+        for server in dict.fromkeys(s for s, _ in probes):
+            names = [n for s, n in probes if s == server]
+            for i in range(0, len(names), batch):
+                left += self._remove_batch(server, names[i : i + batch], limit_s)
+        self._probes = left
         self.disconnect()
-        return [f"{s.name}: {n}" for s, n in pending]
+        return [f"{s.name}: {n}" for s, n in left]
+
+    def _remove_batch(
+        self, server: ServerTarget, names: list[str], limit_s: float
+    ) -> list[tuple[ServerTarget, str]]:
+        deadline = time.monotonic() + limit_s
+        pending = names
+        while pending and time.monotonic() < deadline:
+            for name in pending:
+                self._remove_everywhere(server, name)
+            time.sleep(0.3)  # a sync in flight may bring a probe back once
+            pending = [n for n in pending if self._exists_anywhere(server, n)]
+        return [(server, n) for n in pending]
 
     def _remove_everywhere(self, server: ServerTarget, name: str) -> None:
         assert name.startswith(PROBE_PREFIX), name  # never remove anything but our probes
