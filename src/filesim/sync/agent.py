@@ -52,6 +52,7 @@ EXPORT_CHANGE_KINDS = frozenset(
         "rename-to",
     }
 )
+_DATA_WRITES = frozenset({"create", "write", "setattr"})
 _REMOVALS = frozenset({"remove", "rmdir", "rename", "rename-from"})
 _RETRY_FAILED_S = 5.0
 _HALT_POLL_S = 0.5
@@ -161,9 +162,11 @@ class SyncAgent:
             return
         if kind in _REMOVALS:
             self._trusted.add(path)
-        self._mark(path, forced=kind == "commit")
+        # Only data writes need to settle; a rename, a removal or a new directory is whole.
+        delay = None if kind in _DATA_WRITES else 0.0
+        self._mark(path, forced=kind == "commit", delay=delay)
         if dest:
-            self._mark(dest.strip("/"))
+            self._mark(dest.strip("/"), delay=0.0)
 
     def notify_folder_change(self, path: str | None) -> None:
         """The folder changed at `path` (None: lost track, rescan everything). Loop thread."""
