@@ -21,8 +21,10 @@ from filesim.nfs.const import (
     PORTMAP_PROGRAM,
     PORTMAP_VERSION,
     AcceptStat,
+    MountProc,
     NfsProc,
     NfsStat,
+    PortmapProc,
 )
 from filesim.nfs.export import Export
 from filesim.nfs.rpc import (
@@ -58,8 +60,8 @@ def _proc_name(prog: int, proc: int) -> str:
         if prog == NFS_PROGRAM:
             return NfsProc(proc).name
         if prog == MOUNT_PROGRAM:
-            return mount.MountProc(proc).name
-        return portmap.PortmapProc(proc).name
+            return MountProc(proc).name
+        return PortmapProc(proc).name
     except ValueError:
         return str(proc)
 

@@ -6,6 +6,7 @@ payload reaches `pwrite` straight from the receive buffer. `Packer` appends to a
 
 from __future__ import annotations
 
+import builtins
 import struct
 
 _U32 = struct.Struct(">I")
@@ -93,7 +94,7 @@ class Unpacker:
         except UnicodeDecodeError as exc:  # pragma: no cover - surrogateescape never fails
             raise XdrError("bad string") from exc
 
-    def optional(self) -> bool:
+    def optional(self) -> builtins.bool:
         """Read the discriminant of an XDR optional (`*T`)."""
         return self.bool()
 

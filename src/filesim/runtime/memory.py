@@ -23,7 +23,8 @@ def tune_malloc() -> bool:
         return False
     try:
         libc = ctypes.CDLL(name)
-        ok = libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1
-        return ok and libc.mallopt(_M_TRIM_THRESHOLD, 128 << 20) == 1
+        ok: bool = libc.mallopt(_M_MMAP_THRESHOLD, 32 << 20) == 1
+        trimmed: bool = libc.mallopt(_M_TRIM_THRESHOLD, 128 << 20) == 1
+        return ok and trimmed
     except (OSError, AttributeError):
         return False
