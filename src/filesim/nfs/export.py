@@ -91,6 +91,7 @@ class Export:
         self.index.remember(self.root_ino, "")
         self.mounts: set[tuple[str, str]] = set()
         self._allowed: dict[str, bool] = {}
+        self._callers: dict[Credentials, Caller] = {}
 
     @property
     def fsid(self) -> int:
@@ -102,6 +103,14 @@ class Export:
 
     def caller(self, cred: Credentials) -> Caller:
         """The identity `cred` acts as on this export (AUTH_NONE and squashed root: anonymous)."""
+        caller = self._callers.get(cred)
+        if caller is None:
+            if len(self._callers) > 1024:
+                self._callers.clear()
+            caller = self._callers[cred] = self._squash(cred)
+        return caller
+
+    def _squash(self, cred: Credentials) -> Caller:
         cfg = self.config
         if not cred.is_sys or (cfg.root_squash and cred.uid == 0):
             return Caller(cfg.anon_uid, cfg.anon_gid)

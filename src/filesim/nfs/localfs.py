@@ -51,25 +51,29 @@ class LocalVfs:
 
     # -- resolution -------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _at(self, path: str) -> Iterator[tuple[int, str]]:
-        """Yield (directory fd, final name) for `path`, walking without following symlinks."""
+    def _at(self, path: str) -> _Parent:
+        """A context giving (directory fd, final name) for `path`, walked without following
+        symlinks. A small class rather than a generator: it runs on every NFS call."""
         if not path:
             raise OSError(errno.EINVAL, "the export root has no parent")
+        return _Parent(self, path)
+
+    def _walk(self, path: str) -> tuple[int, str]:
         *dirs, name = path.split("/")
         self._check_name(name)
-        fd = self._root_fd
+        fd = root = self._root_fd
         try:
             for part in dirs:
                 self._check_name(part)
                 nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                if fd != self._root_fd:
+                if fd != root:
                     os.close(fd)
                 fd = nxt
-            yield fd, name
-        finally:
-            if fd != self._root_fd:
+        except BaseException:
+            if fd != root:
                 os.close(fd)
+            raise
+        return fd, name
 
     def _check_name(self, name: str) -> None:
         if name in ("", ".", "..") or "/" in name or "\0" in name:
@@ -279,3 +283,19 @@ def _times(st: os.stat_result, attrs: SetAttrs) -> tuple[int, int]:
         return now if value < 0 else value
 
     return pick(attrs.atime_ns, st.st_atime_ns), pick(attrs.mtime_ns, st.st_mtime_ns)
+
+
+class _Parent:
+    __slots__ = ("_fd", "_path", "_vfs")
+
+    def __init__(self, vfs: LocalVfs, path: str) -> None:
+        self._vfs, self._path, self._fd = vfs, path, -1
+
+    def __enter__(self) -> tuple[int, str]:
+        fd, name = self._vfs._walk(self._path)
+        self._fd = fd
+        return fd, name
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd != self._vfs._root_fd:
+            os.close(self._fd)
