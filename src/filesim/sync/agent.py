@@ -18,7 +18,7 @@ import os
 import statistics
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,6 +118,12 @@ class SyncAgent:
         self._counts: Counter[str] = Counter()
         self._latencies: deque[float] = deque(maxlen=2048)
         self._last_sync: float | None = None
+        self.initial_done = False
+        """True once the initial sync (if any) is over: the agent is ready."""
+        self.gate: Callable[[], Awaitable[None]] | None = None
+        """Awaited before each cycle: how injected faults pause or slow the sync down."""
+        self.on_latency: Callable[[float], None] | None = None
+        """Called with each sync latency (seconds from first change to done): metrics."""
 
     # -- public API -------------------------------------------------------------------------
 
@@ -127,6 +133,7 @@ class SyncAgent:
             self._bind()
             await asyncio.to_thread(self._executor.clean_temp)
             await self._converge()
+            self.initial_done = True
 
     async def run(self) -> None:
         """Initial sync (if the policy asks), then continuous sync until cancelled."""
@@ -135,6 +142,7 @@ class SyncAgent:
             await asyncio.to_thread(self._executor.clean_temp)
             if self.policy.initial:
                 await self._converge()
+            self.initial_done = True
             if not self.policy.continuous:
                 return
             self._running = True
@@ -358,6 +366,8 @@ class SyncAgent:
 
     async def _cycle(self, paths: list[str] | None) -> _Cycle:
         """Plan and execute for `paths` (None: everything), in the worker thread."""
+        if self.gate is not None:
+            await self.gate()
         marks = {p: self._dirty.pop(p) for p in paths or () if p in self._dirty}
         forced = frozenset(p for p, d in marks.items() if d.forced)
         guard = not self._resume_pending
@@ -479,6 +489,8 @@ class SyncAgent:
             starts = [marks[p].since for p in outcome.paths if p in marks]
             if starts and outcome.done:
                 self._latencies.append((now - min(starts)) * 1000)
+                if self.on_latency is not None:
+                    self.on_latency(now - min(starts))
             return
         if outcome.status is Status.FAILED:
             self._counts["error"] += 1
