@@ -27,9 +27,9 @@ from filesim.errors import FilesimError
 from filesim.events import Event, null_sink
 from filesim.sync.archive import SyncArchive, Update
 from filesim.sync.execute import Executor, Outcome, Status
-from filesim.sync.plan import MASS_DELETION_MIN_FILES, Delete, Plan, reconcile
+from filesim.sync.plan import MASS_DELETION_MIN_FILES, Copy, Delete, Plan, Rename, reconcile
 from filesim.sync.scan import scan, stat_path
-from filesim.sync.state import Entry, Kind, Record, Side, ancestors, is_under
+from filesim.sync.state import Entry, Kind, Record, Side, ancestors, is_under, other
 from filesim.sync.watch import EventWatcher, PollingWatcher, Watcher
 from filesim.topology.layout import Layout
 from filesim.topology.model import Server, StorageMode
@@ -131,7 +131,7 @@ class SyncAgent:
         """Initial sync: full scan of both sides, converge, return (also when halted)."""
         with self._locked():
             self._bind()
-            await asyncio.to_thread(self._executor.clean_temp)
+            await self._start()
             await self._converge()
             self.initial_done = True
 
@@ -139,7 +139,7 @@ class SyncAgent:
         """Initial sync (if the policy asks), then continuous sync until cancelled."""
         with self._locked():
             self._bind()
-            await asyncio.to_thread(self._executor.clean_temp)
+            await self._start()
             if self.policy.initial:
                 await self._converge()
             self.initial_done = True
@@ -413,15 +413,23 @@ class SyncAgent:
     def _execute(self, plan: Plan, forced: frozenset[str]) -> _Cycle:
         if plan.halt is not None:
             return _Cycle(plan)
-        outcomes = self._executor.run(plan.steps, forced)
+        return _Cycle(plan, self._executor.run(plan.steps, forced, _ArchiveJournal(self._archive)))
+
+    def _recover(self) -> None:
+        """After a crash: a copy that was published but not yet recorded is ours — record it,
+        or the next plan would see two unexplained versions (a false conflict) or resurrect
+        a file deleted since."""
+        roots: dict[Side, Path] = {"folder": self.folder, "export": self.store}
         updates: list[Update] = []
-        for outcome in outcomes:
-            for old, new in outcome.rekeys:
-                self._archive.rekey(old, new)
-            updates += outcome.updates
-        if updates:
-            self._archive.apply(updates)
-        return _Cycle(plan, outcomes)
+        for path, src, entry in self._archive.intents():
+            published = stat_path(roots[other(src)], path)
+            if published is not None and entry.same_content(published):
+                updates.append((path, Record.of(src, entry, published)))
+        self._archive.apply_batch([], updates)
+
+    async def _start(self) -> None:
+        await asyncio.to_thread(self._recover)
+        await asyncio.to_thread(self._executor.clean_temp)
 
     def _partial(
         self, paths: list[str]
@@ -491,6 +499,9 @@ class SyncAgent:
                 self._latencies.append((now - min(starts)) * 1000)
                 if self.on_latency is not None:
                     self.on_latency(now - min(starts))
+            for action in outcome.step:  # a conflict copy is a new file: it must travel too
+                if isinstance(action, Rename) and action.aside:
+                    self._mark(action.dst, delay=0.0)
             return
         if outcome.status is Status.FAILED:
             self._counts["error"] += 1
@@ -558,6 +569,18 @@ class SyncAgent:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+class _ArchiveJournal:
+    def __init__(self, archive: SyncArchive) -> None:
+        self.archive = archive
+
+    def before(self, copies: list[Copy]) -> None:
+        self.archive.intend((c.path, c.src, c.entry) for c in copies)
+
+    def after(self, outcomes: list[Outcome]) -> None:
+        rekeys = [r for o in outcomes for r in o.rekeys]
+        self.archive.apply_batch(rekeys, [u for o in outcomes for u in o.updates])
 
 
 def _percentile(sorted_values: list[float], q: float) -> float | None:

@@ -15,11 +15,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from filesim.errors import FilesimError
-from filesim.sync.state import Entry, Kind, Record
+from filesim.sync.state import Entry, Kind, Record, Side
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (path TEXT PRIMARY KEY, folder TEXT, export TEXT);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS intents (path TEXT PRIMARY KEY, src TEXT, entry TEXT);
 """
 
 Update = tuple[str, Record | None]
@@ -98,10 +99,53 @@ class SyncArchive:
                 (path, _encode(rec.folder), _encode(rec.export)),
             )
 
+    def apply_batch(self, rekeys: list[tuple[str, str]], updates: list[Update]) -> None:
+        """Rekeys (renames done), then updates, then forget the batch's intents: one
+        transaction."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                for old, new in rekeys:
+                    for path, rec in self._subtree(old):
+                        self._put(path, None)
+                        self._put(new + path[len(old) :], rec)
+                for path, update in updates:
+                    self._put(path, update)
+                self._db.execute("DELETE FROM intents")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _subtree(self, top: str) -> list[tuple[str, Record]]:
+        return [(p, r) for p, r in self._rows.items() if p == top or p.startswith(top + "/")]
+
+    # -- intents: copies about to be published (a crash between publish and record)
+
+    def intend(self, items: Iterable[tuple[str, Side, Entry]]) -> None:
+        """Before publishing: 'path will get a copy of this entry from side src'."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO intents VALUES (?, ?, ?)",
+                [(p, side, _encode(e)) for p, side, e in items],
+            )
+            self._db.execute("COMMIT")
+
+    def intents(self) -> list[tuple[str, Side, Entry]]:
+        with self._lock:
+            rows = self._db.execute("SELECT path, src, entry FROM intents").fetchall()
+        out: list[tuple[str, Side, Entry]] = []
+        for path, src, text in rows:
+            entry = _decode(text)
+            if entry is not None and src in ("folder", "export"):
+                out.append((path, src, entry))
+        return out
+
     def rekey(self, old: str, new: str) -> None:
         """A rename done on both sides: the subtree's rows move with it, unchanged (a rename
         keeps inode, size and mtime)."""
-        moved = [(p, r) for p, r in self._rows.items() if p == old or p.startswith(old + "/")]
+        moved = self._subtree(old)
         self.apply([(p, None) for p, _ in moved] + [(new + p[len(old) :], r) for p, r in moved])
 
     # -- halt state (shared with other processes through the database)

@@ -16,11 +16,12 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from typing import Protocol
 
 from filesim.events import Event
 from filesim.sync.archive import Update
@@ -32,6 +33,7 @@ from filesim.topology.layout import TEMP_PREFIX
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
 _CHUNK = 1 << 20
+BATCH = 256
 
 
 class Status(StrEnum):
@@ -82,6 +84,31 @@ def _is_parallel(step: Step) -> bool:
     return isinstance(step[-1], Copy)
 
 
+def _batches(steps: Iterable[Step], size: int = BATCH) -> Iterator[tuple[bool, list[Step]]]:
+    """Runs of copy steps (parallel) and of other steps (in order), at most `size` each."""
+    batch: list[Step] = []
+    parallel = False
+    for step in steps:
+        if batch and (_is_parallel(step) != parallel or len(batch) >= size):
+            yield parallel, batch
+            batch = []
+        parallel = _is_parallel(step)
+        batch.append(step)
+    if batch:
+        yield parallel, batch
+
+
+class Journal(Protocol):
+    """Where the executor reports progress (the agent's archive)."""
+
+    def before(self, copies: list[Copy]) -> None:
+        """About to publish these: remember them, so a crash right after a publish is
+        recognised as our own copy at the next start."""
+
+    def after(self, outcomes: list[Outcome]) -> None:
+        """These steps ran: record what completed."""
+
+
 class Executor:
     """Runs steps against a folder and an export store. Thread-safe per distinct path."""
 
@@ -119,23 +146,28 @@ class Executor:
                     pass
         return removed
 
-    def run(self, steps: Iterable[Step], forced: frozenset[str] = frozenset()) -> list[Outcome]:
-        """Run steps in plan order; consecutive copies run in parallel (they touch disjoint
-        paths). `forced` paths skip the settle wait (their writer declared them complete)."""
+    def run(
+        self,
+        steps: Iterable[Step],
+        forced: frozenset[str] = frozenset(),
+        journal: Journal | None = None,
+    ) -> list[Outcome]:
+        """Run steps in plan order, in batches; the copies of a batch run in parallel (they
+        touch disjoint paths). `forced` paths skip the settle wait (their writer declared them
+        complete). The journal hears of each batch's copies before and of its outcomes after,
+        so the archive keeps up with the disks batch by batch."""
         outcomes: list[Outcome] = []
-        batch: list[Step] = []
-
-        def flush() -> None:
-            outcomes.extend(self._pool.map(lambda s: self.run_step(s, forced), batch))
-            batch.clear()
-
-        for step in steps:
-            if _is_parallel(step):
-                batch.append(step)
-                continue
-            flush()
-            outcomes.append(self.run_step(step, forced))
-        flush()
+        for parallel, batch in _batches(steps):
+            copies = [s[-1] for s in batch if isinstance(s[-1], Copy)]
+            if journal is not None and copies:
+                journal.before(copies)
+            if parallel:
+                done = list(self._pool.map(lambda s: self.run_step(s, forced), batch))
+            else:
+                done = [self.run_step(s, forced) for s in batch]
+            if journal is not None:
+                journal.after(done)
+            outcomes += done
         return outcomes
 
     def run_step(self, step: Step, forced: frozenset[str] = frozenset()) -> Outcome:

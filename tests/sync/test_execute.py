@@ -1,0 +1,166 @@
+"""The executor: settle, consistency checks, atomic publish, temp files."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from filesim.sync import execute
+from filesim.sync.execute import Executor, Status
+from filesim.sync.plan import Copy, Delete, Rename
+from filesim.sync.scan import stat_path
+from filesim.topology.layout import TEMP_PREFIX
+
+from .conftest import Rig, files, make_server, running, stop, temps, write
+
+
+@pytest.fixture
+def ex(tmp_path: Path) -> Executor:
+    (tmp_path / "f").mkdir()
+    (tmp_path / "e").mkdir()
+    executor = Executor(tmp_path / "f", tmp_path / "e", settle_ms=0)
+    yield executor
+    executor.close()
+
+
+def copy_of(ex: Executor, path: str) -> Copy:
+    entry = stat_path(ex.roots["folder"], path)
+    assert entry is not None
+    return Copy("folder", path, entry, stat_path(ex.roots["export"], path))
+
+
+def test_copy_publishes_with_mtime_and_mode(ex: Executor) -> None:
+    src = write(ex.roots["folder"], "d/a.bin", os.urandom(3000), mtime=1_600_000_000)
+    os.chmod(src, 0o640)
+    [out] = ex.run([(copy_of(ex, "d/a.bin"),)])
+    assert out.status is Status.DONE
+    dst = ex.roots["export"] / "d/a.bin"
+    assert dst.read_bytes() == src.read_bytes()
+    assert dst.stat().st_mtime == 1_600_000_000 and dst.stat().st_mode & 0o777 == 0o640
+    [(path, record)] = out.updates
+    assert path == "d/a.bin" and record.export == stat_path(ex.roots["export"], "d/a.bin")
+
+
+def test_unsettled_file_waits_unless_forced(tmp_path: Path) -> None:
+    (tmp_path / "f").mkdir()
+    (tmp_path / "e").mkdir()
+    ex = Executor(tmp_path / "f", tmp_path / "e", settle_ms=10_000)
+    try:
+        write(ex.roots["folder"], "fresh", "just written")
+        step = (copy_of(ex, "fresh"),)
+        [out] = ex.run([step])
+        assert out.status is Status.UNSETTLED and out.ready_at > time.time()
+        assert not (ex.roots["export"] / "fresh").exists()
+        [out] = ex.run([step], forced=frozenset({"fresh"}))  # an NFS COMMIT
+        assert out.status is Status.DONE
+    finally:
+        ex.close()
+
+
+def test_source_changed_since_planned_is_stale(ex: Executor) -> None:
+    write(ex.roots["folder"], "a", "v1", mtime=1)
+    step = (copy_of(ex, "a"),)
+    write(ex.roots["folder"], "a", "v2 longer", mtime=2)
+    [out] = ex.run([step])
+    assert out.status is Status.STALE and out.updates == []
+    assert files(ex.roots["export"]) == {}
+
+
+def test_source_written_during_the_copy_is_not_published(
+    ex: Executor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = write(ex.roots["folder"], "growing.log", "line 1\n", mtime=1)
+    real = execute.copy_data
+
+    def copy_then_append(a: int, b: int) -> None:
+        real(a, b)
+        with open(src, "a") as fh:  # the writer is still at it
+            fh.write("line 2\n")
+
+    monkeypatch.setattr(execute, "copy_data", copy_then_append)
+    [out] = ex.run([(copy_of(ex, "growing.log"),)])
+    assert out.status is Status.STALE
+    assert files(ex.roots["export"]) == {}, "a half-written file was published"
+
+
+def test_target_changed_since_planned_is_not_overwritten(ex: Executor) -> None:
+    write(ex.roots["folder"], "a", "from folder", mtime=1)
+    step = (copy_of(ex, "a"),)
+    write(ex.roots["export"], "a", "someone else, meanwhile")
+    [out] = ex.run([step])
+    assert out.status is Status.STALE
+    assert (ex.roots["export"] / "a").read_bytes() == b"someone else, meanwhile"
+    assert temps(ex.roots["export"]) == []
+
+
+def test_delete_and_rename_check_what_they_act_on(ex: Executor) -> None:
+    write(ex.roots["export"], "a", "v1")
+    entry = stat_path(ex.roots["export"], "a")
+    assert entry is not None
+    write(ex.roots["export"], "a", "v2 - changed after planning")
+    [out] = ex.run([(Delete("export", "a", entry),)])
+    assert out.status is Status.STALE and (ex.roots["export"] / "a").exists()
+    fresh = stat_path(ex.roots["export"], "a")
+    assert fresh is not None
+    write(ex.roots["export"], "b", "taken")
+    [out] = ex.run([(Rename("export", "a", "b", fresh),)])
+    assert out.status is Status.STALE and (ex.roots["export"] / "b").read_text() == "taken"
+
+
+def test_clean_temp_removes_leftovers_of_a_crash(ex: Executor) -> None:
+    write(ex.roots["folder"], f"sub/{TEMP_PREFIX}abc", "half")
+    write(ex.roots["export"], f"{TEMP_PREFIX}def", "half")
+    write(ex.roots["export"], "real", "keep")
+    assert len(ex.clean_temp()) == 2
+    assert temps(ex.roots["folder"]) == temps(ex.roots["export"]) == []
+    assert (ex.roots["export"] / "real").exists()
+
+
+@pytest.mark.parametrize("direction", ["folder->export", "export->folder"])
+async def test_a_reader_never_sees_a_partial_file(rig: Rig, direction: str) -> None:
+    """A writer produces 24 MiB in pieces, pausing less than the settle time; a reader polls
+    the other side the whole time and must see nothing or the whole file."""
+    src, dst = (rig.folder, rig.store) if direction == "folder->export" else (rig.store, rig.folder)
+    agent = rig.agent(make_server(settle_ms=150))
+    task = await running(agent)
+    chunk = os.urandom(1 << 20)
+    whole = hashlib.sha256(chunk * 24).hexdigest()
+    seen: list[str] = []
+    done = threading.Event()
+
+    def reader() -> None:
+        while not done.is_set():
+            try:
+                data = (dst / "big.bin").read_bytes()
+            except FileNotFoundError:
+                continue
+            seen.append(hashlib.sha256(data).hexdigest())
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    try:
+        with open(src / "big.bin", "wb") as fh:
+            for _ in range(24):
+                fh.write(chunk)
+                fh.flush()
+                if src == rig.store:
+                    agent.notify_export_change("big.bin", "write")
+                await asyncio.sleep(0.02)
+        if src == rig.store:
+            agent.notify_export_change("big.bin", "commit")
+        deadline = time.monotonic() + 30
+        while not seen and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(0.2)
+    finally:
+        done.set()
+        thread.join()
+        await stop(task)
+    assert seen, "the file never arrived"
+    assert set(seen) == {whole}, "a reader saw a partial file"
