@@ -140,3 +140,39 @@ def test_handles_survive_a_server_restart(tmp_path: Path) -> None:
         assert result["old_mount_read"] == "before restart"
         assert result["old_mount_nested"] == "nested"
         assert result["remount_read"] == "before restart"
+
+
+SYNC_SCRIPT = r"""
+set -u
+# folder -> NFS: the host drops a file in the input folder; poll the listing for it
+i=0; while ! ls | grep -q '^from-tester.txt$' && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+echo "CHECK polls $i"
+echo "CHECK tester_file $(cat from-tester.txt 2>/dev/null)"
+# NFS -> folder: write a file through the kernel client on the output server
+mkdir -p /out && mount.nfs "$KCLIENT_SERVER_IP:/data" /out -o "vers=3,proto=tcp,mountproto=tcp,nolock,port=$OUT_PORT,mountport=$OUT_PORT"
+dd if=/dev/urandom of=/out/report.bin bs=1M count=8 2>/dev/null
+echo "CHECK report_md5 $(md5sum /out/report.bin | cut -d' ' -f1)"
+"""
+
+
+def test_files_cross_between_folders_and_the_kernel_client(tmp_path: Path) -> None:
+    with detached(tmp_path) as doc:
+        servers = by_name(doc)
+        inp, out = servers["nas-input-1"], servers["nas-output-2"]
+
+        def drop() -> None:
+            time.sleep(8)  # the guest is booted and polling by then (or soon after)
+            (Path(str(inp["folder"])) / "from-tester.txt").write_text("dropped by the tester")
+
+        threading.Thread(target=drop, daemon=True).start()
+        proc = kclient_run(int(inp["port"]), f"OUT_PORT={out['port']}\n" + SYNC_SCRIPT,
+                           opts="actimeo=0")  # fmt: skip
+        result = checks(proc.stdout)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert result["tester_file"] == "dropped by the tester", proc.stdout
+        report = Path(str(out["folder"])) / "report.bin"
+        _wait_for(report)
+        deadline = time.monotonic() + 30
+        while _md5(report) != result["report_md5"]:
+            assert time.monotonic() < deadline, "the kernel client's file never arrived complete"
+            time.sleep(0.1)
