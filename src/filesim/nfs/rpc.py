@@ -46,10 +46,14 @@ class RecordReader:
     the next `get_buffer` call, so a consumer that keeps one longer must copy it.
     """
 
-    def __init__(self, max_record: int = 4 << 20, min_free: int = 256 << 10) -> None:
+    def __init__(
+        self, max_record: int = 4 << 20, min_free: int = 256 << 10, buffer_size: int = 0
+    ) -> None:
         self.max_record = max_record
         self._min_free = min_free
-        self._buf = bytearray(max_record + min_free + 8)
+        # A buffer several records deep is compacted (its partial record moved to the front)
+        # only every few records, so bulk WRITE data is rarely copied.
+        self._buf = bytearray(max(buffer_size, max_record + min_free + 8))
         self._view = memoryview(self._buf)
         self._start = 0
         self._end = 0

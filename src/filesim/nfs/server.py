@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
+from collections.abc import Callable
 
 from filesim.nfs.dispatch import Dispatcher, Observer
 from filesim.nfs.export import Export
@@ -37,6 +39,11 @@ class NfsServer:
         self._connections: set[_Connection] = set()
         self.paused = False
         """While True (an outage fault), new connections are refused and old ones dropped."""
+        self.intercept: Callable[[memoryview], float] | None = None
+        """Fault hook (latency, outage): seconds to hold a call before dispatching it, 0 to
+        dispatch at once, `math.inf` to never answer. None (no fault) costs one test per call."""
+        self.swallowed = 0
+        """Calls never answered because of an outage fault."""
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -80,7 +87,9 @@ def _on_loop(listener: ChangeListener, loop: asyncio.AbstractEventLoop) -> Chang
 class _Connection(asyncio.BufferedProtocol):
     def __init__(self, server: NfsServer) -> None:
         self._server = server
-        self._reader = RecordReader(max_record=MAX_RECORD, min_free=MAX_RECORD)
+        self._reader = RecordReader(
+            max_record=MAX_RECORD, min_free=MAX_RECORD, buffer_size=4 * MAX_RECORD
+        )
         self._transport: asyncio.Transport | None = None
         self._client = ""
         self._loop = asyncio.get_running_loop()
@@ -108,13 +117,37 @@ class _Connection(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         self._reader.advance(nbytes)
-        dispatcher = self._server.dispatcher
+        server = self._server
+        dispatcher = server.dispatcher
         try:
             for record in self._reader.records():
-                if dispatcher.needs_thread(record):
+                if server.intercept is not None and (delay := server.intercept(record)):
+                    self._hold(record, delay)
+                elif dispatcher.needs_thread(record):
                     self._in_thread(bytes(record))
                 else:
                     self._send(dispatcher.dispatch(record, self._client))
+        except RecordError as exc:
+            log.warning("closing connection from %s: %s", self._client, exc)
+            self.close()
+
+    def _hold(self, record: memoryview, delay: float) -> None:
+        """Answer `record` after `delay` seconds (never when infinite): an injected fault."""
+        if math.isinf(delay):
+            self._server.swallowed += 1
+            return
+        # The receive buffer is reused by the next read: keep a copy of the call.
+        self._loop.call_later(delay, self._dispatch_held, bytes(record))
+
+    def _dispatch_held(self, record: bytes) -> None:
+        if self._transport is None or self._transport.is_closing():
+            return
+        dispatcher = self._server.dispatcher
+        try:
+            if dispatcher.needs_thread(record):
+                self._in_thread(record)
+            else:
+                self._send(dispatcher.dispatch(record, self._client))
         except RecordError as exc:
             log.warning("closing connection from %s: %s", self._client, exc)
             self.close()
