@@ -22,7 +22,8 @@ def _probe_bytes(session: Session, label: str) -> bytes:
 def folder_to_nfs(session: Session, server: ServerTarget) -> Passed:
     """A file created in the folder is readable over NFS, same bytes, within the limit."""
     if not server.live_folder_to_export:
-        raise NotApplicable(f"policy: {_policy(server)} (folder reaches NFS at start only)")
+        when = "at start only" if server.direction.folder_to_export else "never"
+        raise NotApplicable(f"policy: {_policy(server)} (folder changes reach NFS {when})")
     name = session.track(server, session.probe_name("to-nfs"))
     data = _probe_bytes(session, "folder-to-nfs")
     session.nfs(server)  # connect first, so only the sync is timed
