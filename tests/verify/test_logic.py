@@ -124,3 +124,22 @@ def test_json_and_junit(tmp_path: Path) -> None:
     assert (suite.get("tests"), suite.get("failures"), suite.get("skipped")) == ("3", "1", "1")
     failure = suite.find("testcase[@name='b']/failure")
     assert failure is not None and "unreachable" in (failure.get("message") or "")
+
+
+def test_restart_reuses_the_recorded_command_line(tmp_path: Path) -> None:
+    from filesim.topology import Layout
+    from filesim.verify.local import _up_args
+
+    layout = Layout(tmp_path)
+    recorded = {"argv": ["up", "--root", str(tmp_path), "--http-port", "0", "--detach"],
+                "servers": [{"name": "x", "host": "127.0.0.1", "port": 21000}]}  # fmt: skip
+    assert _up_args(layout, recorded, None) == [
+        "up", "--detach", "--root", str(tmp_path), "--http-port", "0",
+    ]  # fmt: skip
+    custom = {"profile": "seed", "servers": [{"name": "nas-a", "host": "0.0.0.0", "port": 21005}]}
+    with pytest.raises(VerifyError, match="pass the file it was started with as --config"):
+        _up_args(layout, custom, None)
+    rebuilt = _up_args(layout, custom, tmp_path / "t.yaml")
+    assert rebuilt[-2:] == ["--config", str(tmp_path / "t.yaml")]
+    assert "--base-port" in rebuilt and rebuilt[rebuilt.index("--base-port") + 1] == "21005"
+    assert rebuilt[rebuilt.index("--profile") + 1] == "seed"

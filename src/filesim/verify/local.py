@@ -113,23 +113,35 @@ def _connect_host(host: str) -> str:
 def _restart(
     layout: Layout, runtime: Mapping[str, Any], config: Path | None, run: CommandRunner
 ) -> None:
-    """`filesim down`, then `filesim up --detach` with the same root, profile, host and ports."""
-    servers = runtime["servers"]
-    host = str(servers[0]["host"]) if servers else "127.0.0.1"
-    base_port = int(runtime.get("base_port") or min(int(s["port"]) for s in servers))
+    """`filesim down`, then `filesim up --detach` as the topology was started, and wait."""
+    up = _up_args(layout, runtime, config)
     common = ["--root", str(layout.root)]
     if layout.state is not None:
         common += ["--state-dir", str(layout.state)]
+    run(["down", *common])
+    run(up)
+    _wait_running(layout, [int(s["port"]) for s in runtime["servers"]])
+
+
+def _up_args(layout: Layout, runtime: Mapping[str, Any], config: Path | None) -> list[str]:
+    """The `up --detach` arguments: the recorded command line if the runtime file has one
+    (`argv`), else rebuilt from root, profile, host, lowest port and the topology file."""
+    argv = runtime.get("argv")
+    if isinstance(argv, list) and argv[:1] == ["up"]:
+        return ["up", "--detach", *(str(a) for a in argv[1:] if a not in ("--detach", "-d"))]
+    servers = runtime["servers"]
+    host = str(servers[0]["host"]) if servers else "127.0.0.1"
+    base_port = int(runtime.get("base_port") or min(int(s["port"]) for s in servers))
     config = config or (Path(runtime["config"]) if runtime.get("config") else None)
     if config is None:
         _require_default_servers(runtime)
-    run(["down", *common])
-    up = ["up", "--detach", *common, "--host", host, "--base-port", str(base_port)]
-    up += ["--profile", str(runtime.get("profile", "default"))]
+    up = ["up", "--detach", "--root", str(layout.root), "--host", host]
+    up += ["--base-port", str(base_port), "--profile", str(runtime.get("profile", "default"))]
+    if layout.state is not None:
+        up += ["--state-dir", str(layout.state)]
     if config is not None:
         up += ["--config", str(config)]
-    run(up)
-    _wait_running(layout, [int(s["port"]) for s in servers])
+    return up
 
 
 def _require_default_servers(runtime: Mapping[str, Any]) -> None:
