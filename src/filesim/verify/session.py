@@ -101,7 +101,10 @@ class Session:
     # ---------------------------------------------------------------- folder
     def folder(self, server: ServerTarget) -> Path:
         if server.folder is None:
-            raise CheckFailed(f"the folder of {server.name} is not reachable from this machine")
+            raise CheckFailed(
+                f"the folder of {server.name} is not reachable from this machine "
+                "(on Kubernetes, pass --data-dir with this machine's view of the host folders)"
+            )
         if not server.folder.is_dir():
             raise CheckFailed(f"the folder of {server.name} ({server.folder}) does not exist")
         return server.folder
