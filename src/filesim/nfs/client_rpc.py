@@ -48,6 +48,7 @@ class RpcConnection:
                 f"cannot connect to {self.address}: {exc.strerror or exc}"
             ) from None
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._broken: str | None = None
 
     @property
     def address(self) -> str:
@@ -56,11 +57,17 @@ class RpcConnection:
     def close(self) -> None:
         self._sock.close()
 
+    def _break(self, reason: str) -> None:
+        self._broken = reason
+        self._sock.close()
+
     def call(self, prog: int, vers: int, proc: int, args: bytes | bytearray = b"") -> Unpacker:
         """Send one call and return an Unpacker positioned at the start of its results."""
+        what = f"RPC program {prog} v{vers} procedure {proc}"
+        if self._broken is not None:
+            raise NfsConnectionError(f"connection to {self.address} is unusable: {self._broken}")
         xid = next(self._xids) & 0xFFFFFFFF
         message = encode_call(xid, prog, vers, proc, bytes(args), self.cred)
-        what = f"RPC program {prog} v{vers} procedure {proc}"
         try:
             self._sock.sendall(record_mark(len(message)) + message)
             while True:
@@ -68,11 +75,17 @@ class RpcConnection:
                 if _U32.unpack_from(reply, 0)[0] == xid:
                     break  # a reply to an earlier, timed-out call is skipped
         except TimeoutError:
+            # Part of a reply may still be on its way: the stream cannot be trusted any more.
+            self._break(f"no answer to {what} within {self.timeout:g} s")
             raise NfsConnectionError(
                 f"{self.address} did not answer {what} within {self.timeout:g} s"
             ) from None
         except OSError as exc:
+            self._break(str(exc))
             raise NfsConnectionError(f"connection to {self.address} failed: {exc}") from None
+        except NfsConnectionError as exc:
+            self._break(str(exc))
+            raise
         return _check_reply(reply, what, self.address)
 
     def _receive_record(self) -> bytes:
