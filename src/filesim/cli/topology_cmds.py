@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from filesim.cli.app import app, console, fail
+from filesim.cli.ops_cmds import watch_status
 from filesim.cli.options import (
     BasePortOpt,
     ConfigOpt,
@@ -22,9 +23,19 @@ from filesim.cli.options import (
     topology_of,
 )
 from filesim.runtime import daemon
+from filesim.runtime.http import DEFAULT_HTTP_PORT
 from filesim.runtime.main import run_topology
 from filesim.runtime.state import read_runtime, require_runtime
 
+HttpPortOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--http-port", min=0, max=65535,
+        help="HTTP API port (health, metrics, events, faults); 0: any free port. Default "
+        "20480, or a free port when 20480 is taken (`filesim status` shows it).",
+    ),
+]  # fmt: skip
+HttpHostOpt = Annotated[str, typer.Option("--http-host", help="Address the HTTP API listens on.")]
 DetachOpt = Annotated[
     bool, typer.Option("--detach", "-d", help="Run in the background; stop with `filesim down`.")
 ]
@@ -67,6 +78,8 @@ def up(
     host: HostOpt = "127.0.0.1",
     base_port: BasePortOpt = 20490,
     detach: DetachOpt = False,
+    http_port: HttpPortOpt = None,
+    http_host: HttpHostOpt = "127.0.0.1",
 ) -> None:
     """Run every enabled server of the topology (and its sync agent) in one process.
 
@@ -76,8 +89,13 @@ def up(
     topology = topology_of(config, profile)
     layout = layout_of(root, state_dir)
     if detach:
-        runtime = daemon.start_detached(layout, config, profile, host, base_port)
+        http = ["--http-host", http_host]
+        if http_port is not None:
+            http += ["--http-port", str(http_port)]
+        runtime = daemon.start_detached(layout, config, profile, host, base_port, http)
         print_servers(runtime["servers"])
+        if runtime.get("http"):
+            console.print(f"HTTP API: {runtime['http']['url']}", highlight=False)
         console.print(f"running in the background (pid {runtime['pid']}); stop with "
                       f"`filesim down --root {layout.root}`")  # fmt: skip
         return
@@ -86,7 +104,11 @@ def up(
         print_servers(servers)
         console.print("serving; press Ctrl-C to stop", style="dim")
 
-    run_topology(topology, layout, host=host, base_port=base_port, on_ready=ready)
+    run_topology(
+        topology, layout, host=host, base_port=base_port, on_ready=ready, http_host=http_host,
+        http_port=DEFAULT_HTTP_PORT if http_port is None else http_port,
+        http_strict=http_port is not None,
+    )  # fmt: skip
 
 
 @app.command()
@@ -112,9 +134,15 @@ def status(
     root: RootOpt = Path("simulator-data"),
     state_dir: StateDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON document.")] = False,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="A live view, refreshed each second.")
+    ] = False,
 ) -> None:
     """Show the servers of the topology running under ROOT, with their sync state."""
     layout = layout_of(root, state_dir)
+    if watch:
+        watch_status(layout)
+        return
     runtime = require_runtime(layout)
     if as_json:
         console.print_json(json.dumps({"pid": runtime["pid"], "servers": runtime["servers"]}))

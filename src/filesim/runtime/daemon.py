@@ -18,7 +18,12 @@ START_TIMEOUT = 30.0
 
 
 def start_detached(
-    layout: Layout, config: Path | None, profile: str | None, host: str, base_port: int
+    layout: Layout,
+    config: Path | None,
+    profile: str | None,
+    host: str,
+    base_port: int,
+    extra_args: list[str] | None = None,
 ) -> dict[str, Any]:
     """Start `filesim up` in a new session and return its runtime document once it serves."""
     running = read_runtime(layout)
@@ -35,6 +40,7 @@ def start_detached(
         args += ["--config", str(config.absolute())]
     if profile is not None:
         args += ["--profile", profile]
+    args += extra_args or []
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     with open(layout.log_file, "ab") as log:
         proc = subprocess.Popen(

@@ -45,6 +45,8 @@ async def _serve(
         await runner.start()
         if on_ready is not None:
             on_ready([s.describe() for s in runner.servers])
+        if runner.http is not None:
+            print(f"HTTP API: {runner.http.url}", flush=True)
         await stop.wait()
     finally:
         await runner.stop()

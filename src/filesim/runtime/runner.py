@@ -16,6 +16,9 @@ from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
 from filesim.nfs.server import NfsServer
 from filesim.runtime.build import build_nfs_server, port_for
+from filesim.runtime.faults import FaultController
+from filesim.runtime.http import HttpApi
+from filesim.runtime.metrics import TopologyMetrics
 from filesim.runtime.state import clear_runtime, read_runtime, write_json_atomic
 from filesim.topology import Layout, Server, Topology
 
@@ -77,7 +80,12 @@ class TopologyRunner:
         run_sync: bool = True,
         events: EventBus | None = None,
         write_runtime: bool = True,
+        http_host: str = "127.0.0.1",
+        http_port: int | None = None,
+        http_strict: bool = True,
     ) -> None:
+        """`http_port`: serve the HTTP API there (0: a free port; None: no API); when it is
+        taken, fail if `http_strict`, else fall back to a free port."""
         self.topology = topology
         self.layout = layout
         self.host = host
@@ -95,6 +103,12 @@ class TopologyRunner:
         self.servers: list[RunningServer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.started_at = 0.0
+        self.metrics = TopologyMetrics()
+        self.faults = FaultController(self.events)
+        self.metrics.watch(lambda: self.servers, self.faults.count)
+        self.http: HttpApi | None = None
+        if http_port is not None:
+            self.http = HttpApi(self, http_host, http_port, strict=http_strict)
 
     # -- start --------------------------------------------------------------------------------
 
@@ -125,6 +139,13 @@ class TopologyRunner:
         self.started_at = time.time()
         if self.run_sync:
             self._start_agents()
+        self._attach_faults()
+        if self.http is not None:
+            try:
+                await self.http.start()
+            except FilesimError:
+                await self.stop()
+                raise
         if self.write_runtime:
             write_json_atomic(self.layout.runtime_file, self.describe())
         self._tasks.append(asyncio.create_task(self._refresh_runtime()))
@@ -138,6 +159,7 @@ class TopologyRunner:
             self._on_export_change(holder["running"], kind, path, dest)
 
         nfs = build_nfs_server(server, self.layout, self.host, port, on_change)
+        nfs.dispatcher.observer = self.metrics.nfs_observer(server.name)
         running = RunningServer(server, nfs, self.layout.folder(server), self.layout.store(server))
         holder["running"] = running
         return running
@@ -148,7 +170,15 @@ class TopologyRunner:
         for running in self.servers:
             running.agent = agent_for(running.server, self.layout, self.events.emit)
             if running.agent is not None:
+                running.agent.on_latency = self.metrics.sync_observer(running.name)
                 self._tasks.append(asyncio.create_task(self._run_agent(running)))
+
+    def _attach_faults(self) -> None:
+        """Fault injection on every server, with the faults its topology entry lists."""
+        for running in self.servers:
+            self.faults.attach(running)
+            for spec in running.server.faults or []:
+                self.faults.add(running.name, spec, origin="topology")
 
     async def _run_agent(self, running: RunningServer) -> None:
         try:
@@ -180,14 +210,20 @@ class TopologyRunner:
     # -- describe / stop ------------------------------------------------------------------------
 
     def describe(self) -> dict[str, Any]:
+        faults = self.faults
         return {
             "pid": os.getpid(),
             "profile": self.topology.profile,
             "root": str(self.layout.root),
             "state_dir": str(self.layout.state_dir),
             "started": self.started_at,
-            "servers": [r.describe() for r in self.servers],
-        }
+            "http": None if self.http is None else {"host": self.http.host,
+                                                    "port": self.http.port, "url": self.http.url},
+            "servers": [
+                r.describe() | {"faults": [f.to_json() for f in faults.active(r.name)]}
+                for r in self.servers
+            ],
+        }  # fmt: skip
 
     async def _refresh_runtime(self) -> None:
         """Rewrite the runtime file when sync status changes, so `filesim status` sees it."""
@@ -208,6 +244,9 @@ class TopologyRunner:
         raise KeyError(name)
 
     async def stop(self) -> None:
+        if self.http is not None:
+            await self.http.stop()
+        self.faults.close()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

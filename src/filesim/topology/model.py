@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from filesim.topology.faults import FaultSpec
 from filesim.topology.profiles import Profile, role_sync_defaults
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -125,6 +126,9 @@ class Server(_Strict):
     port: int | None = Field(None, ge=1, le=65535, description="Default: base port + index.")
     node_port: int | None = Field(None, ge=30000, le=32767, description="Kubernetes NodePort.")
     sync: SyncPolicy = Field(default_factory=SyncPolicy)
+    faults: list[FaultSpec] | None = Field(
+        None, description="Faults active from start (see docs/operating.md)."
+    )
 
     @field_validator("name")
     @classmethod

@@ -1,0 +1,204 @@
+"""Faults injected into a running topology: added, listed, expired and cleared per server.
+
+The controller lives on the runner's event loop; every method must be called from it (the HTTP
+API runs there; `filesim.testing` hops onto it). Each change is an event (`fault.add`,
+`fault.clear`) and takes effect at once: the NFS hooks are recomputed from the faults still
+active (`filesim.nfs.faults.ServerFaults.apply`), the sync agent's gate is opened or closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from filesim.errors import FilesimError
+from filesim.events import Event, EventBus
+from filesim.nfs.faults import ServerFaults
+from filesim.nfs.server import NfsServer
+from filesim.topology.faults import FaultKind, FaultSpec
+
+SYNC_KINDS = frozenset({FaultKind.SYNC_PAUSE, FaultKind.SYNC_SLOW})
+
+
+class FaultError(FilesimError):
+    """A fault that cannot be added or cleared (unknown server, invalid spec, no sync agent)."""
+
+
+class _Running(Protocol):
+    @property
+    def name(self) -> str: ...
+
+    nfs: NfsServer
+    agent: Any
+
+
+@dataclass
+class ActiveFault:
+    id: str
+    server: str
+    spec: FaultSpec
+    origin: str
+    """'topology' (static, from the topology file) or 'api' (added at run time)."""
+    added: float = field(default_factory=time.time)
+    expires: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "server": self.server,
+            "kind": self.spec.kind.value,
+            "summary": self.spec.summary(),
+            "origin": self.origin,
+            "added": self.added,
+            "expires": self.expires,
+            "spec": self.spec.model_dump(mode="json", exclude_defaults=True),
+        }
+
+
+class SyncGate:
+    """The gate a sync agent awaits before each cycle: closed while paused, slow while slowed."""
+
+    def __init__(self) -> None:
+        self._open = asyncio.Event()
+        self._open.set()
+        self.delay = 0.0
+
+    def set(self, paused: bool, delay: float) -> None:
+        self.delay = delay
+        if paused:
+            self._open.clear()
+        else:
+            self._open.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._open.is_set()
+
+    async def __call__(self) -> None:
+        await self._open.wait()
+        if self.delay > 0:
+            await asyncio.sleep(self.delay)
+
+
+class FaultController:
+    """The active faults of every server of one running topology."""
+
+    def __init__(self, events: EventBus) -> None:
+        self._events = events
+        self._servers: dict[str, _Running] = {}
+        self._nfs: dict[str, ServerFaults] = {}
+        self._gates: dict[str, SyncGate] = {}
+        self._active: dict[str, ActiveFault] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._ids = itertools.count(1)
+
+    def attach(self, running: _Running) -> None:
+        """Take charge of `running`'s faults; call once its NFS server and agent exist."""
+        self._servers[running.name] = running
+        self._nfs[running.name] = ServerFaults(running.nfs)
+        if running.agent is not None:
+            gate = self._gates[running.name] = SyncGate()
+            running.agent.gate = gate
+
+    # -- add / clear ----------------------------------------------------------------------------
+
+    def add(
+        self, server: str, spec: FaultSpec | dict[str, Any], origin: str = "api"
+    ) -> ActiveFault:
+        running = self.require(server)
+        if not isinstance(spec, FaultSpec):
+            spec = parse_spec(spec)
+        if spec.kind in SYNC_KINDS and running.agent is None:
+            raise FaultError(
+                f"{server} runs no sync agent: a {spec.kind.value} fault would have no effect"
+            )
+        fault = ActiveFault(f"f{next(self._ids)}", server, spec, origin)
+        if spec.duration_s:
+            fault.expires = fault.added + spec.duration_s
+            loop = asyncio.get_running_loop()
+            self._timers[fault.id] = loop.call_later(spec.duration_s, self._expire, fault.id)
+        self._active[fault.id] = fault
+        self._apply(server)
+        self._events.emit(Event("fault.add", server, detail=fault.to_json()))
+        return fault
+
+    def clear(self, server: str | None = None, fault_id: str | None = None) -> list[ActiveFault]:
+        """Clear one fault (`fault_id`), a server's faults, or every fault; returns them."""
+        if server is not None:
+            self.require(server)
+        if fault_id is not None and fault_id not in self._active:
+            raise FaultError(f"no active fault {fault_id!r} (see `filesim fault list`)")
+        gone = [
+            f
+            for f in self._active.values()
+            if (fault_id is None or f.id == fault_id) and (server is None or f.server == server)
+        ]
+        self._remove(gone, "cleared")
+        return gone
+
+    def _expire(self, fault_id: str) -> None:
+        fault = self._active.get(fault_id)
+        if fault is not None:
+            self._remove([fault], "expired")
+
+    def _remove(self, faults: Iterable[ActiveFault], reason: str) -> None:
+        touched = set()
+        for fault in list(faults):
+            self._active.pop(fault.id, None)
+            timer = self._timers.pop(fault.id, None)
+            if timer is not None:
+                timer.cancel()
+            touched.add(fault.server)
+            detail = {"id": fault.id, "kind": fault.spec.kind.value, "reason": reason,
+                      "summary": fault.spec.summary()}  # fmt: skip
+            self._events.emit(Event("fault.clear", fault.server, detail=detail))
+        for server in touched:
+            self._apply(server)
+
+    def _apply(self, server: str) -> None:
+        specs = [f.spec for f in self._active.values() if f.server == server]
+        self._nfs[server].apply([s for s in specs if s.kind not in SYNC_KINDS])
+        gate = self._gates.get(server)
+        if gate is not None:
+            paused = any(s.kind is FaultKind.SYNC_PAUSE for s in specs)
+            delay = sum(s.delay_ms for s in specs if s.kind is FaultKind.SYNC_SLOW) / 1000
+            gate.set(paused, delay)
+
+    # -- queries --------------------------------------------------------------------------------
+
+    def active(self, server: str | None = None) -> list[ActiveFault]:
+        return [f for f in self._active.values() if server is None or f.server == server]
+
+    def count(self, server: str) -> int:
+        return sum(1 for f in self._active.values() if f.server == server)
+
+    def close(self) -> None:
+        """Cancel the expiry timers (the topology is stopping)."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+
+    def require(self, name: str) -> _Running:
+        """The running server `name`, or FaultError."""
+        running = self._servers.get(name)
+        if running is None:
+            known = ", ".join(self._servers) or "none"
+            raise FaultError(f"no running server named {name!r} (running: {known})")
+        return running
+
+
+def parse_spec(data: dict[str, Any]) -> FaultSpec:
+    """A FaultSpec from JSON-like data, with a one-line error for the first problem."""
+    try:
+        return FaultSpec.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise FaultError(f"invalid fault: {where + ': ' if where else ''}{message}") from None

@@ -1,0 +1,344 @@
+"""The HTTP API of a running topology: health, readiness, metrics, events and faults.
+
+A Starlette app served by uvicorn as a task on the topology's own event loop (the NFS servers,
+sync agents and this API share one loop and one process), so handlers read the runner's state
+directly. uvicorn's signal handling is off: the runtime owns SIGINT/SIGTERM.
+
+    GET    /healthz            the process is alive
+    GET    /readyz             every server answers RPC NULL and finished its initial sync (503)
+    GET    /metrics            Prometheus text format
+    GET    /api/servers        the `filesim status --json` document
+    GET    /api/events         recent events; ?follow=1 streams (SSE or JSON lines)
+    GET    /api/faults         active faults; POST adds one; DELETE clears
+    DELETE /api/faults/{id}    clears one fault
+    GET    /openapi.json       this API, described
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import json
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Route
+from starlette.schemas import SchemaGenerator
+
+from filesim.errors import FilesimError
+from filesim.events import Event
+from filesim.k8s.probe import PingError, ping
+from filesim.runtime.faults import FaultError
+
+if TYPE_CHECKING:
+    from filesim.runtime.runner import TopologyRunner
+
+log = logging.getLogger(__name__)
+
+DEFAULT_HTTP_PORT = 20480
+READY_PING_TIMEOUT = 1.0
+KEEPALIVE_S = 15.0
+PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+
+_schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "filesim", "version": "1"}})
+
+
+class HttpStartError(FilesimError):
+    """The HTTP API cannot listen where it was asked to."""
+
+
+def _json(data: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status)
+
+
+def build_app(runner: TopologyRunner) -> Starlette:
+    """The ASGI app answering for `runner` (a started TopologyRunner)."""
+
+    async def healthz(request: Request) -> Response:
+        """
+        summary: Liveness: the filesim process answers.
+        responses:
+          200: {description: alive}
+        """
+        return _json({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        """
+        summary: Readiness of every enabled server.
+        description: Ready when every server answers an RPC NULL to NFS and MOUNT and its sync
+          agent finished the initial sync.
+        responses:
+          200: {description: ready}
+          503: {description: not ready; `reasons` says why}
+        """
+        report = await readiness(runner)
+        return _json(report, 200 if report["ready"] else 503)
+
+    async def metrics(request: Request) -> Response:
+        """
+        summary: Prometheus metrics (text exposition format).
+        responses:
+          200: {description: metrics}
+        """
+        return Response(runner.metrics.render(), media_type=PROMETHEUS_TEXT)
+
+    async def servers(request: Request) -> Response:
+        """
+        summary: The servers, their endpoints, sync state and faults (`filesim status --json`).
+        responses:
+          200: {description: the runtime document}
+        """
+        return _json(runner.describe())
+
+    async def events(request: Request) -> Response:
+        """
+        summary: Recent events; with follow=1, a live stream.
+        parameters:
+          - {name: server, in: query, schema: {type: string}}
+          - {name: limit, in: query, schema: {type: integer, default: 100}}
+          - {name: follow, in: query, schema: {type: boolean}}
+          - {name: format, in: query, schema: {type: string, enum: [sse, jsonl]},
+             description: "stream format (default: sse when Accept is text/event-stream)"}
+        responses:
+          200: {description: "{events: [...]} or a stream of events"}
+        """
+        q = request.query_params
+        server = q.get("server") or None
+        try:
+            limit = int(q.get("limit", "100"))
+        except ValueError:
+            return _json({"error": "limit must be an integer"}, 400)
+        if q.get("follow", "0").lower() not in ("1", "true", "yes"):
+            recent = runner.events.recent(server, limit if limit > 0 else None)
+            return _json({"events": [json.loads(e.to_json()) for e in recent]})
+        fmt = q.get("format") or (
+            "sse" if "text/event-stream" in request.headers.get("accept", "") else "jsonl"
+        )
+        if fmt not in ("sse", "jsonl"):
+            return _json({"error": "format must be sse or jsonl"}, 400)
+        media = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
+        return StreamingResponse(
+            _follow(runner, server, limit, fmt), media_type=media,
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )  # fmt: skip
+
+    async def faults(request: Request) -> Response:
+        """
+        summary: Active faults (GET), add one (POST), clear (DELETE).
+        parameters:
+          - {name: server, in: query, schema: {type: string}}
+        requestBody:
+          description: "POST: {server, kind, ...} (see FaultSpec in docs/operating.md)"
+          content: {application/json: {schema: {type: object}}}
+        responses:
+          200: {description: "the faults (GET), the new fault (POST), the cleared ones"}
+          400: {description: invalid fault}
+          404: {description: unknown server or fault}
+        """
+        ctl = runner.faults
+        server = request.query_params.get("server") or None
+        try:
+            if server is not None:
+                ctl.require(server)
+            if request.method == "GET":
+                return _json({"faults": [f.to_json() for f in ctl.active(server)]})
+            if request.method == "DELETE":
+                gone = ctl.clear(server, request.query_params.get("id") or None)
+                return _json({"cleared": [f.to_json() for f in gone]})
+            try:
+                body = await request.json()
+            except ValueError:
+                return _json({"error": "the body must be a JSON object"}, 400)
+            if not isinstance(body, dict) or not isinstance(body.get("server"), str):
+                return _json({"error": "the body needs `server`: the server's name"}, 400)
+            name = body.pop("server")
+            fault = ctl.add(name, body)
+            return _json(fault.to_json(), 201)
+        except FaultError as exc:
+            status = 404 if str(exc).startswith("no ") else 400
+            return _json({"error": str(exc)}, status)
+
+    async def fault_by_id(request: Request) -> Response:
+        """
+        summary: Clear one fault.
+        responses:
+          200: {description: the cleared fault}
+          404: {description: no such fault}
+        """
+        try:
+            gone = runner.faults.clear(fault_id=request.path_params["fault_id"])
+        except FaultError as exc:
+            return _json({"error": str(exc)}, 404)
+        return _json({"cleared": [f.to_json() for f in gone]})
+
+    async def openapi(request: Request) -> Response:
+        return _schemas.OpenAPIResponse(request)
+
+    async def index(request: Request) -> Response:
+        lines = [route.path for route in app.routes if isinstance(route, Route)]
+        return PlainTextResponse("filesim HTTP API\n" + "\n".join(lines) + "\n")
+
+    app = Starlette(
+        routes=[
+            Route("/", index, include_in_schema=False),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/metrics", metrics),
+            Route("/api/servers", servers),
+            Route("/api/events", events),
+            Route("/api/faults", faults, methods=["GET", "POST", "DELETE"]),
+            Route("/api/faults/{fault_id}", fault_by_id, methods=["DELETE"]),
+            Route("/openapi.json", openapi, include_in_schema=False),
+        ]
+    )
+    return app
+
+
+async def readiness(runner: TopologyRunner) -> dict[str, Any]:
+    """{ready, reasons, servers: {name: {nfs, sync}}} for every running server."""
+
+    async def check(running: Any) -> tuple[str, dict[str, str], list[str]]:
+        host = _reachable(running.nfs.host)
+        reasons = []
+        try:
+            await asyncio.to_thread(ping, host, running.nfs.port, READY_PING_TIMEOUT)
+            nfs = "ok"
+        except PingError as exc:
+            nfs = str(exc)
+            reasons.append(f"{running.name}: NFS does not answer ({exc})")
+        agent = running.agent
+        if agent is None:
+            sync = "none"
+        elif agent.initial_done:
+            sync = "ok"
+        else:
+            sync = "initial sync running"
+            reasons.append(f"{running.name}: initial sync not finished")
+        return running.name, {"nfs": nfs, "sync": sync}, reasons
+
+    results = await asyncio.gather(*(check(r) for r in runner.servers))
+    reasons = [reason for _, _, rs in results for reason in rs]
+    return {
+        "ready": not reasons and bool(results),
+        "reasons": reasons,
+        "servers": {name: state for name, state, _ in results},
+    }
+
+
+def _reachable(host: str) -> str:
+    """Where to reach a server listening on `host` (a wildcard address: loopback)."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+
+async def _follow(
+    runner: TopologyRunner, server: str | None, limit: int, fmt: str
+) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=10_000)
+
+    def deliver(event: Event) -> None:
+        if server is None or event.server == server:
+            with contextlib.suppress(asyncio.QueueFull):  # a reader too slow loses events
+                queue.put_nowait(event)
+
+    def subscriber(event: Event) -> None:  # may be called from worker threads
+        with contextlib.suppress(RuntimeError):  # loop closed: stopping
+            loop.call_soon_threadsafe(deliver, event)
+
+    unsubscribe = runner.events.subscribe(subscriber)
+    try:
+        for event in runner.events.recent(server, limit if limit > 0 else None):
+            yield _frame(event, fmt)
+        if fmt == "sse":
+            yield ": following\n\n"
+        while True:
+            try:
+                event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+            except TimeoutError:
+                if fmt == "sse":
+                    yield ": keepalive\n\n"
+                continue
+            yield _frame(event, fmt)
+    finally:
+        unsubscribe()
+
+
+def _frame(event: Event, fmt: str) -> str:
+    data = event.to_json()
+    return f"event: {event.kind}\ndata: {data}\n\n" if fmt == "sse" else data + "\n"
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield  # the runtime handles SIGINT/SIGTERM for the whole process
+
+
+class HttpApi:
+    """The API's uvicorn server as a task on the running loop."""
+
+    def __init__(self, runner: TopologyRunner, host: str, port: int, strict: bool = True) -> None:
+        """`strict`: fail when `port` is taken; otherwise fall back to a free port."""
+        self.runner = runner
+        self.host = host
+        self.port = port
+        self.strict = strict
+        self._server: _Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{_reachable(host)}:{self.port}"
+
+    async def start(self) -> None:
+        sock = self._bind()
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            build_app(self.runner), log_level="warning", access_log=False, lifespan="off",
+            timeout_graceful_shutdown=1, ws="none",
+        )  # fmt: skip
+        self._server = _Server(config)
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+                raise HttpStartError(f"the HTTP API did not start on {self.host}:{self.port}")
+            await asyncio.sleep(0.01)
+
+    def _bind(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        try:
+            return socket.create_server((self.host, self.port), family=family)
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE and not self.strict:
+                log.warning("HTTP port %s is in use; the API listens on a free port", self.port)
+                return socket.create_server((self.host, 0), family=family)
+            if exc.errno == errno.EADDRINUSE:
+                raise HttpStartError(
+                    f"HTTP port {self.port} on {self.host} is already in use; choose another "
+                    "with --http-port (0: any free port)"
+                ) from None
+            raise HttpStartError(
+                f"cannot listen on {self.host}:{self.port} for the HTTP API: {exc.strerror or exc}"
+            ) from None
+
+    async def stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), 5)
+        except (TimeoutError, Exception):
+            self._server.force_exit = True
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        self._server = None

@@ -1,0 +1,149 @@
+"""Fault specifications: how a simulated NAS should misbehave, as data.
+
+The same model describes a static fault in a topology file (`servers[i].faults`), a fault added
+at run time (`filesim fault add`, `POST /api/faults`) and the fixture helpers of
+`filesim.testing`; the runtime turns it into hooks on one server (see `filesim.nfs.faults`).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NFS_PROCEDURES = (
+    "NULL", "GETATTR", "SETATTR", "LOOKUP", "ACCESS", "READLINK", "READ", "WRITE", "CREATE",
+    "MKDIR", "SYMLINK", "MKNOD", "REMOVE", "RMDIR", "RENAME", "LINK", "READDIR", "READDIRPLUS",
+    "FSSTAT", "FSINFO", "PATHCONF", "COMMIT",
+)  # fmt: skip
+"""NFSv3 procedure names in procedure-number order (RFC 1813)."""
+
+ERROR_NAMES = (
+    "PERM", "NOENT", "IO", "NXIO", "ACCES", "EXIST", "XDEV", "NODEV", "NOTDIR", "ISDIR", "INVAL",
+    "FBIG", "NOSPC", "ROFS", "MLINK", "NAMETOOLONG", "NOTEMPTY", "DQUOT", "STALE", "REMOTE",
+    "BADHANDLE", "NOT_SYNC", "BAD_COOKIE", "NOTSUPP", "TOOSMALL", "SERVERFAULT", "BADTYPE",
+    "JUKEBOX",
+)  # fmt: skip
+"""NFS3ERR_* names an error fault may answer with (without the prefix)."""
+
+
+class FaultKind(StrEnum):
+    LATENCY = "latency"
+    """Delay the replies of chosen procedures."""
+    ERROR = "error"
+    """Answer chosen procedures (and paths) with an NFS error status."""
+    READONLY = "readonly"
+    """Flip the export to read-only: every mutating call gets NFS3ERR_ROFS."""
+    OUTAGE = "outage"
+    """The server is gone: connections refused, or calls never answered."""
+    SYNC_PAUSE = "sync-pause"
+    """The sync agent does nothing until the fault is cleared."""
+    SYNC_SLOW = "sync-slow"
+    """The sync agent waits `delay_ms` before each cycle."""
+
+
+def error_name(value: str) -> str:
+    """'EIO', 'NFS3ERR_IO', 'io' -> 'IO'; raises ValueError for an unknown status."""
+    name = value.strip().upper().removeprefix("NFS3ERR_")
+    if name not in ERROR_NAMES and name.startswith("E") and name[1:] in ERROR_NAMES:
+        name = name[1:]
+    if name not in ERROR_NAMES:
+        known = ", ".join(f"E{n}" for n in ERROR_NAMES[:20])
+        raise ValueError(f"unknown NFS error {value!r} (known: {known}, JUKEBOX, ...)")
+    return name
+
+
+class FaultSpec(BaseModel):
+    """One fault on one server. Fields that do not apply to the kind must stay unset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    kind: FaultKind
+    procedures: list[str] = Field(
+        default_factory=list,
+        description="NFS procedures affected (e.g. READ, WRITE); empty: all of them.",
+    )
+    paths: list[str] = Field(
+        default_factory=list,
+        description="error: export-relative path globs (fnmatch, e.g. 'in/*.csv'); empty: all.",
+    )
+    error: str | None = Field(None, description="error: the status, e.g. EIO, NOSPC, JUKEBOX.")
+    probability: float = Field(1.0, ge=0.0, le=1.0, description="error: chance per call.")
+    delay_ms: float = Field(0.0, ge=0.0, description="latency/sync-slow: the (minimum) delay.")
+    distribution: Literal["fixed", "uniform", "normal", "exponential"] = Field(
+        "fixed",
+        description="latency: fixed delay_ms; uniform delay_ms..delay_ms+jitter_ms; normal "
+        "around delay_ms with sd jitter_ms (never below 0); exponential: delay_ms plus an "
+        "exponential tail of mean jitter_ms.",
+    )
+    jitter_ms: float = Field(0.0, ge=0.0, description="latency: spread of the distribution.")
+    mode: Literal["refuse", "blackhole"] = Field(
+        "blackhole",
+        description="outage: refuse connections, or accept them and never answer (clients "
+        "time out, as with a NAS that hangs).",
+    )
+    duration_s: float | None = Field(
+        None, gt=0, description="Clear the fault by itself after this long (default: never)."
+    )
+
+    @field_validator("procedures")
+    @classmethod
+    def _known_procedures(cls, value: list[str]) -> list[str]:
+        names = [p.strip().upper() for p in value]
+        for name in names:
+            if name not in NFS_PROCEDURES:
+                raise ValueError(
+                    f"unknown NFS procedure {name!r} (known: {', '.join(NFS_PROCEDURES)})"
+                )
+        return names
+
+    @field_validator("error")
+    @classmethod
+    def _known_error(cls, value: str | None) -> str | None:
+        return None if value is None else error_name(value)
+
+    @field_validator("paths")
+    @classmethod
+    def _relative_globs(cls, value: list[str]) -> list[str]:
+        return [p.strip("/") or "*" for p in value]
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> FaultSpec:
+        kind = self.kind
+        if kind is FaultKind.ERROR and self.error is None:
+            raise ValueError("an error fault needs `error`, e.g. EIO or NOSPC")
+        if kind is not FaultKind.ERROR:
+            for name in ("error", "paths"):
+                if getattr(self, name):
+                    raise ValueError(f"`{name}` applies to error faults only, not {kind.value}")
+            if self.probability != 1.0:
+                raise ValueError(f"`probability` applies to error faults only, not {kind.value}")
+        if kind in (FaultKind.LATENCY, FaultKind.SYNC_SLOW):
+            if self.delay_ms <= 0 and self.jitter_ms <= 0:
+                raise ValueError(f"a {kind.value} fault needs delay_ms (or jitter_ms) above 0")
+        elif self.delay_ms or self.jitter_ms:
+            raise ValueError(f"delay_ms/jitter_ms apply to latency faults only, not {kind.value}")
+        if self.procedures and kind not in (FaultKind.LATENCY, FaultKind.ERROR):
+            raise ValueError(f"`procedures` applies to latency and error faults, not {kind.value}")
+        return self
+
+    def summary(self) -> str:
+        """A short human description, e.g. 'error EIO on READ for *.csv (p=0.5)'."""
+        parts = [self.kind.value]
+        if self.kind is FaultKind.ERROR:
+            parts.append(f"E{self.error}" if self.error != "JUKEBOX" else "JUKEBOX")
+        if self.kind in (FaultKind.LATENCY, FaultKind.SYNC_SLOW):
+            spread = f"+{self.jitter_ms:g} {self.distribution}" if self.jitter_ms else ""
+            parts.append(f"{self.delay_ms:g} ms{spread}")
+        if self.kind is FaultKind.OUTAGE:
+            parts.append(self.mode)
+        if self.procedures:
+            parts.append("on " + ",".join(self.procedures))
+        if self.paths:
+            parts.append("for " + ",".join(self.paths))
+        if self.probability < 1:
+            parts.append(f"(p={self.probability:g})")
+        if self.duration_s:
+            parts.append(f"for {self.duration_s:g} s")
+        return " ".join(parts)
