@@ -16,6 +16,7 @@ from pathlib import Path
 
 from filesim.nfs.client import NfsClient, NfsClientError, NfsError
 from filesim.nfs.const import Ftype, NfsStat
+from filesim.topology.layout import TEMP_PREFIX
 from filesim.verify.results import CheckFailed
 from filesim.verify.target import ServerTarget, Target
 
@@ -116,9 +117,12 @@ class Session:
             return None
 
     def folder_write(self, server: ServerTarget, path: str, data: bytes) -> None:
-        """Write like a tester would, but atomically so the sync never sees half a probe."""
+        """Write like a tester would, but atomically so the sync never sees half a probe.
+
+        The partial file carries the synchroniser's temporary prefix, which its scanner ignores.
+        """
         final = self.folder(server) / path
-        partial = final.with_name(final.name + ".part-" + self.token)
+        partial = final.with_name(f"{TEMP_PREFIX}verify-{self.token}-{final.name}")
         partial.write_bytes(data)
         os.replace(partial, final)
 
