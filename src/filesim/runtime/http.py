@@ -63,7 +63,7 @@ def build_app(runner: TopologyRunner) -> Starlette:
 
     async def healthz(request: Request) -> Response:
         """
-        summary: Liveness: the filesim process answers.
+        summary: "Liveness: the filesim process answers."
         responses:
           200: {description: alive}
         """
@@ -179,7 +179,7 @@ def build_app(runner: TopologyRunner) -> Starlette:
         return _json({"cleared": [f.to_json() for f in gone]})
 
     async def openapi(request: Request) -> Response:
-        return _schemas.OpenAPIResponse(request)
+        return _json(_schemas.get_schema(routes=app.routes))
 
     async def index(request: Request) -> Response:
         lines = [route.path for route in app.routes if isinstance(route, Route)]
