@@ -9,7 +9,6 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -155,7 +154,9 @@ def test_faults_api_add_list_clear_and_errors(topo: NasTopology) -> None:
     assert status == 200 and [f["id"] for f in body["cleared"]] == [added["id"]]
     assert http(f"{url}/{added['id']}", "DELETE")[0] == 404
     assert http(url)[1]["faults"] == []
-    kinds = [e.kind for e in topo.recent_events(server="nas-input-1") if e.kind.startswith("fault.")]
+    kinds = [
+        e.kind for e in topo.recent_events(server="nas-input-1") if e.kind.startswith("fault.")
+    ]
     assert kinds[-2:] == ["fault.add", "fault.clear"]
 
 
@@ -185,5 +186,3 @@ def test_an_explicit_http_port_in_use_is_a_one_line_error(tmp_path: Path) -> Non
             topology.stop()
             raise AssertionError("started on a busy port")
     assert not topology.layout.runtime_file.exists()
-
-
