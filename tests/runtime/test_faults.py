@@ -94,9 +94,12 @@ def test_outage_blackhole_never_answers_then_recovers(topo: NasTopology) -> None
     from filesim.nfs.client import NfsClient, NfsClientError
 
     server = topo.server(INPUT)
-    with topo.outage(INPUT), NfsClient(server.host, server.port, timeout=1.0) as client:
-        with pytest.raises((NfsClientError, OSError)):
-            client.null()
+    with (
+        topo.outage(INPUT),
+        NfsClient(server.host, server.port, timeout=1.0) as client,
+        pytest.raises((NfsClientError, OSError)),
+    ):
+        client.null()
     with NfsClient(server.host, server.port, timeout=5.0) as client:
         client.null()
 
@@ -180,7 +183,7 @@ servers:
     ],
 )
 def test_invalid_faults_are_one_line_errors(fault: dict[str, object], message: str) -> None:
-    with pytest.raises(FaultError, match="^invalid fault: ") as caught:
+    with pytest.raises(FaultError, match=r"^invalid fault: ") as caught:
         parse_spec(fault)
     assert message in str(caught.value) and "\n" not in str(caught.value)
 
