@@ -130,8 +130,10 @@ def recent_events(log: Path, server: str | None, count: int) -> list[dict[str, A
     lines = _read_lines(log)
     if len(lines) < count:
         lines = _read_lines(rotated) + lines
+    if count <= 0:
+        return []
     events = [e for line in lines if (e := _parse(line, server)) is not None]
-    return events[-count:] if count > 0 else events
+    return events[-count:]
 
 
 def follow_events(log: Path, server: str | None, poll: float = 0.2) -> Iterator[dict[str, Any]]:
