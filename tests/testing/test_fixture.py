@@ -56,7 +56,7 @@ def test_wait_visible_nfs_to_folder_and_absent(nas_topology: NasTopology, tmp_pa
 @pytest.mark.nas_topology(servers=["nas-input-3"])
 def test_wait_visible_times_out_with_a_clear_message(nas_topology: NasTopology) -> None:
     started = time.monotonic()
-    with pytest.raises(TopologyTimeout, match="nas-input-3: never.txt is not visible on the nfs"):
+    with pytest.raises(TopologyTimeout, match=r"nas-input-3: never\.txt is not visible on the nfs"):
         nas_topology.wait_visible("nas-input-3", "never.txt", timeout=0.3)
     assert time.monotonic() - started >= 0.3
 
