@@ -11,17 +11,18 @@ the target, with mtime and mode preserved: a reader sees the old file or the new
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
 import shutil
+import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar, cast
 
 from filesim.events import Event
 from filesim.sync.archive import Update
@@ -34,6 +35,11 @@ _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
 _CHUNK = 1 << 20
 BATCH = 256
+SYNCFS_MIN_BATCH = 16
+"""From this many copies in a batch on, one syncfs replaces the fsync of each file."""
+
+
+_T = TypeVar("_T")
 
 
 class Status(StrEnum):
@@ -68,6 +74,8 @@ class Outcome:
     error: str = ""
     ready_at: float = 0.0
     """For UNSETTLED: when (time.time()) the source will have settled."""
+    staged: tuple[Copy, str, Entry] | None = None
+    """A copy whose temp file is written but not yet renamed into place."""
 
     @property
     def paths(self) -> set[str]:
@@ -126,7 +134,10 @@ class Executor:
         self.server = server
         self.settle_ns = settle_ms * 1_000_000
         self.clock = clock
+        self._workers = workers
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"sync-{server}")
+        self._known_dirs: set[str] = set()
+        """Target directories seen to exist during this run: saves a mkdir per file."""
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -157,12 +168,13 @@ class Executor:
         complete). The journal hears of each batch's copies before and of its outcomes after,
         so the archive keeps up with the disks batch by batch."""
         outcomes: list[Outcome] = []
+        self._known_dirs.clear()  # steps may have removed some since the last run
         for parallel, batch in _batches(steps):
             copies = [s[-1] for s in batch if isinstance(s[-1], Copy)]
             if journal is not None and copies:
                 journal.before(copies)
             if parallel:
-                done = list(self._pool.map(lambda s: self.run_step(s, forced), batch))
+                done = self._run_copies(batch, forced)
             else:
                 done = [self.run_step(s, forced) for s in batch]
             if journal is not None:
@@ -170,19 +182,58 @@ class Executor:
             outcomes += done
         return outcomes
 
-    def run_step(self, step: Step, forced: frozenset[str] = frozenset()) -> Outcome:
+    def _run_copies(self, batch: list[Step], forced: frozenset[str]) -> list[Outcome]:
+        """Copies in parallel. A large batch is made durable with one syncfs between writing
+        the temp files and renaming them, instead of one fsync per file: the same guarantee
+        (data on disk before the name points at it), a fraction of the journal commits."""
+        if len(batch) < SYNCFS_MIN_BATCH or _syncfs is None:
+            return self._map(lambda s: self.run_step(s, forced), batch)
+        staged = self._map(lambda s: self.run_step(s, forced, stage=True), batch)
+        temps = [o.staged[1] for o in staged if o.staged is not None]
+        try:
+            for side in {o.staged[0].dst for o in staged if o.staged is not None}:
+                _sync_filesystem(self.roots[side])
+        except OSError:
+            for tmp in temps:  # the slow way, still durable
+                _fsync_path(tmp)
+        return self._map(self._land_staged, staged)
+
+    def _map(self, fn: Callable[[_T], Outcome], items: list[_T]) -> list[Outcome]:
+        """fn over items on the pool, one slice per worker (a task per item would cost more
+        in thread hand-offs than a small file costs to copy), results in order."""
+        if len(items) <= 1:
+            return [fn(item) for item in items]
+        # Contiguous slices: neighbours in plan order share a directory, and threads creating
+        # files in one directory queue on its lock.
+        size = -(-len(items) // self._workers)
+        slices = [items[i : i + size] for i in range(0, len(items), size)]
+        results = self._pool.map(lambda part: [fn(item) for item in part], slices)
+        return [outcome for part in results for outcome in part]
+
+    def run_step(
+        self, step: Step, forced: frozenset[str] = frozenset(), *, stage: bool = False
+    ) -> Outcome:
+        """Run a step's actions in order. `stage`: a final Copy only writes its temp file
+        (not fsync'd, not renamed); `_land_staged` finishes it."""
         out = Outcome(step, Status.DONE)
         for action in step:
-            try:
-                self._run(action, out, forced)
-            except _Stale:
-                out.status = Status.STALE
-            except _Unsettled as exc:
-                out.status, out.ready_at = Status.UNSETTLED, exc.ready_at
-            except OSError as exc:
-                out.status, out.error = Status.FAILED, f"{type(action).__name__}: {exc}"
+            with _outcome_of(out, action):
+                if stage and isinstance(action, Copy):
+                    out.staged = (action, *self._stage(action, action.path in forced, False))
+                else:
+                    self._run(action, out, forced)
             if out.status is not Status.DONE:
                 break
+        return out
+
+    def _land_staged(self, out: Outcome) -> Outcome:
+        if out.staged is None:
+            return out
+        action, tmp, published = out.staged
+        out.staged = None
+        with _outcome_of(out, action):
+            self._land(action, tmp, published, out)
+            out.done += 1
         return out
 
     # -- one action
@@ -220,24 +271,38 @@ class Executor:
             raise _Unsettled((entry.mtime_ns + self.settle_ns) / 1e9)
 
     def _copy(self, a: Copy, out: Outcome, forced: bool) -> None:
+        tmp, published = self._stage(a, forced, durable=True)
+        self._land(a, tmp, published, out)
+
+    def _stage(self, a: Copy, forced: bool, durable: bool) -> tuple[str, Entry]:
+        """Write the temp file next to the target; fsync it when `durable`."""
         self._check_settled(a.entry, forced)
         dst_path = self._full(a.dst, a.path)
-        os.makedirs(os.path.dirname(dst_path), exist_ok=True)
-        tmp = os.path.join(os.path.dirname(dst_path), TEMP_PREFIX + uuid.uuid4().hex[:16])
+        directory = os.path.dirname(dst_path)
+        if directory not in self._known_dirs:
+            os.makedirs(directory, exist_ok=True)
+            self._known_dirs.add(directory)
+        tmp = os.path.join(directory, TEMP_PREFIX + os.urandom(8).hex())
         try:
             if a.entry.kind is Kind.SYMLINK:
-                published = self._publish_symlink(a, tmp)
-            else:
-                published = self._publish_file(a, tmp)
+                return tmp, self._publish_symlink(a, tmp)
+            return tmp, self._publish_file(a, tmp, durable)
+        except BaseException:
+            _unlink_quietly(tmp)
+            raise
+
+    def _land(self, a: Copy, tmp: str, published: Entry, out: Outcome) -> None:
+        """Rename the temp file over the target, if the target is still what we planned on."""
+        try:
             self._expect(a.dst, a.path, a.replaces)
-            os.replace(tmp, dst_path)
+            os.replace(tmp, self._full(a.dst, a.path))
         except BaseException:
             _unlink_quietly(tmp)
             raise
         out.updates.append((a.path, Record.of(a.src, a.entry, published)))
         self._event(out, "sync.copy", a.dst, a.path, size=a.entry.size, source=a.src)
 
-    def _publish_file(self, a: Copy, tmp: str) -> Entry:
+    def _publish_file(self, a: Copy, tmp: str, durable: bool = True) -> Entry:
         src = os.open(self._full(a.src, a.path), os.O_RDONLY | _O_NOFOLLOW | _O_BINARY)
         try:
             before = os.fstat(src)
@@ -252,7 +317,8 @@ class Executor:
                 os.utime(dst, ns=(before.st_atime_ns, before.st_mtime_ns))
                 if hasattr(os, "fchmod"):
                     os.fchmod(dst, a.entry.mode)
-                os.fsync(dst)
+                if durable:
+                    os.fsync(dst)
                 published = entry_of(os.fstat(dst))
             finally:
                 os.close(dst)
@@ -320,19 +386,59 @@ class Executor:
         self._event(out, kind, a.side, a.src, to=a.dst)
 
 
+@contextlib.contextmanager
+def _outcome_of(out: Outcome, action: Action) -> Iterator[None]:
+    """Turn an action's failure into the outcome's status."""
+    try:
+        yield
+    except _Stale:
+        out.status = Status.STALE
+    except _Unsettled as exc:
+        out.status, out.ready_at = Status.UNSETTLED, exc.ready_at
+    except OSError as exc:
+        out.status, out.error = Status.FAILED, f"{type(action).__name__}: {exc}"
+
+
+def _load_syncfs() -> Callable[[int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int]
+    fn.restype = ctypes.c_int
+    return cast(Callable[[int], int], fn)
+
+
+_syncfs = _load_syncfs()
+
+
+def _sync_filesystem(root: Path) -> None:
+    assert _syncfs is not None
+    fd = os.open(root, os.O_RDONLY)
+    try:
+        if _syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(root))
+    finally:
+        os.close(fd)
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def copy_data(src: int, dst: int) -> None:
-    """Copy from the current offset to EOF, in the kernel where it can."""
-    if hasattr(os, "copy_file_range"):
-        try:
-            while os.copy_file_range(src, dst, _CHUNK * 8):
-                pass
-            return
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                raise
-            os.lseek(src, 0, os.SEEK_SET)
-            os.lseek(dst, 0, os.SEEK_SET)
-            os.ftruncate(dst, 0)
+    """Copy from the current offset to EOF.
+
+    Plain read/write: on ext4 here, copy_file_range and sendfile followed by the rename into
+    place were 5x slower for small files (10k x 10 KiB: 1.05 s against 0.22 s).
+    """
     while chunk := os.read(src, _CHUNK):
         view = memoryview(chunk)
         while view:
