@@ -7,6 +7,7 @@ or NFS statuses with the procedure's failure body; the server keeps serving what
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 import time
@@ -55,6 +56,7 @@ Observer = Callable[[str, str, int, float, int], None]
 PROGRAM_NAMES = {PORTMAP_PROGRAM: "portmap", MOUNT_PROGRAM: "mount", NFS_PROGRAM: "nfs"}
 
 
+@functools.lru_cache(maxsize=256)  # an enum lookup per call costs more than the observer
 def _proc_name(prog: int, proc: int) -> str:
     try:
         if prog == NFS_PROGRAM:

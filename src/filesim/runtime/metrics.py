@@ -1,25 +1,31 @@
 """Prometheus metrics of a running topology: NFS calls per server and procedure, sync agents.
 
 Each runner has its own registry (several topologies may run in one test process). The NFS
-observer runs after every call on the event loop, so it pre-binds the label children of each
-(program, procedure) once and then costs three metric updates per call. Sync agent gauges
-are read from the agents when scraped, not pushed.
+observer runs after every call on the event loop, so it only bumps plain counters of a
+per-(server, program, procedure) record; the Prometheus families are built from them when
+scraped. Sync agent gauges are read from the agents when scraped, not pushed.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from prometheus_client import (
     CollectorRegistry,
-    Counter,
     Histogram,
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from filesim.nfs.const import NfsStat
 from filesim.nfs.dispatch import Observer
@@ -27,7 +33,7 @@ from filesim.nfs.dispatch import Observer
 NFS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                0.5, 1.0, 2.5, 5.0, 10.0)  # fmt: skip
 # `*_created` series double the output and no dashboard of ours uses them.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 SYNC_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -39,53 +45,53 @@ def _status_name(status: int) -> str:
         return str(status)
 
 
+class _CallStats:
+    """Counts of one (server, program, procedure): plain attributes, summed at scrape time.
+
+    prometheus-client's own Counter and Histogram take a lock per update (~2.6 us a call
+    together, 40% of a GETATTR); these updates cost a fraction of that. Calls dispatched in
+    worker threads (COMMIT) may rarely lose an increment to a race: fine for metrics.
+    """
+
+    __slots__ = ("buckets", "count", "errors", "reply_bytes", "seconds")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self.reply_bytes = 0
+        self.buckets = [0] * (len(NFS_BUCKETS) + 1)
+        self.errors: dict[str, int] = {}
+
+
 class TopologyMetrics:
     """The metrics registry of one running topology."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        r = self.registry
-        labels = ["server", "program", "procedure"]
-        self.requests = Counter(
-            "filesim_nfs_requests", "RPC calls answered, by server and procedure.", labels,
-            registry=r,
-        )  # fmt: skip
-        self.errors = Counter(
-            "filesim_nfs_errors", "NFS calls answered with an error status.",
-            [*labels, "status"], registry=r,
-        )  # fmt: skip
-        self.latency = Histogram(
-            "filesim_nfs_request_duration_seconds", "Time to answer a call (not counting "
-            "injected latency).", labels, buckets=NFS_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.reply_bytes = Counter(
-            "filesim_nfs_reply_bytes", "Bytes of RPC replies (READ data included).", labels,
-            registry=r,
-        )  # fmt: skip
         self.sync_latency = Histogram(
             "filesim_sync_latency_seconds", "From a change on one side to it being synced.",
-            ["server"], buckets=SYNC_BUCKETS, registry=r,
+            ["server"], buckets=SYNC_BUCKETS, registry=self.registry,
         )  # fmt: skip
+        self._calls: dict[tuple[str, str, str], _CallStats] = {}
+        self.registry.register(_NfsCollector(self._calls))
         self._sources: _RuntimeCollector | None = None
 
     def nfs_observer(self, server: str) -> Observer:
         """The dispatcher observer that counts the calls of `server`."""
-        bound: dict[tuple[str, str], tuple[Callable[..., None], ...]] = {}
-        requests, latency, reply_bytes = self.requests, self.latency, self.reply_bytes
+        calls = self._calls
+        bounds = NFS_BUCKETS
 
         def observe(program: str, procedure: str, status: int, seconds: float, size: int) -> None:
-            children = bound.get((program, procedure))
-            if children is None:
-                children = bound[(program, procedure)] = (
-                    requests.labels(server, program, procedure).inc,
-                    latency.labels(server, program, procedure).observe,
-                    reply_bytes.labels(server, program, procedure).inc,
-                )
-            children[0]()
-            children[1](seconds)
-            children[2](size)
+            stats = calls.get((server, program, procedure))
+            if stats is None:
+                stats = calls[(server, program, procedure)] = _CallStats()
+            stats.count += 1
+            stats.seconds += seconds
+            stats.reply_bytes += size
+            stats.buckets[bisect_left(bounds, seconds)] += 1
             if status:
-                self.errors.labels(server, program, procedure, _status_name(status)).inc()
+                name = _status_name(status)
+                stats.errors[name] = stats.errors.get(name, 0) + 1
 
         return observe
 
@@ -102,6 +108,45 @@ class TopologyMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class _NfsCollector(Collector):
+    """The NFS call metrics, from the observers' plain counts."""
+
+    def __init__(self, calls: dict[tuple[str, str, str], _CallStats]) -> None:
+        self._calls = calls
+
+    def describe(self) -> Iterable[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        labels = ["server", "program", "procedure"]
+        requests = CounterMetricFamily(
+            "filesim_nfs_requests", "RPC calls answered, by server and procedure.", labels=labels
+        )
+        errors = CounterMetricFamily(
+            "filesim_nfs_errors", "NFS calls answered with an error status.",
+            labels=[*labels, "status"],
+        )  # fmt: skip
+        latency = HistogramMetricFamily(
+            "filesim_nfs_request_duration_seconds",
+            "Time to answer a call (not counting injected latency).", labels=labels,
+        )  # fmt: skip
+        reply_bytes = CounterMetricFamily(
+            "filesim_nfs_reply_bytes", "Bytes of RPC replies (READ data included).", labels=labels
+        )
+        for key, stats in sorted(list(self._calls.items())):
+            values = list(key)
+            requests.add_metric(values, stats.count)
+            reply_bytes.add_metric(values, stats.reply_bytes)
+            cumulative, running = [], 0
+            for bound, n in zip((*NFS_BUCKETS, float("inf")), stats.buckets, strict=True):
+                running += n
+                cumulative.append((floatToGoString(bound), running))  # type: ignore[no-untyped-call]
+            latency.add_metric(values, cumulative, stats.seconds)
+            for status, n in sorted(dict(stats.errors).items()):
+                errors.add_metric([*values, status], n)
+        yield from (requests, errors, latency, reply_bytes)
 
 
 class _RuntimeCollector(Collector):
