@@ -58,8 +58,12 @@ def _json(data: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(data, status_code=status)
 
 
-def build_app(runner: TopologyRunner) -> Starlette:
-    """The ASGI app answering for `runner` (a started TopologyRunner)."""
+def build_app(
+    runner: TopologyRunner, streams: set[asyncio.Queue[Event | None]] | None = None
+) -> Starlette:
+    """The ASGI app answering for `runner` (a started TopologyRunner); `streams` collects the
+    queues of open event streams, so that stopping can end them (None ends a stream)."""
+    streams = set() if streams is None else streams
 
     async def healthz(request: Request) -> Response:
         """
@@ -125,7 +129,7 @@ def build_app(runner: TopologyRunner) -> Starlette:
             return _json({"error": "format must be sse or jsonl"}, 400)
         media = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
         return StreamingResponse(
-            _follow(runner, server, limit, fmt), media_type=media,
+            _follow(runner, streams, server, limit, fmt), media_type=media,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )  # fmt: skip
 
@@ -238,10 +242,15 @@ def _reachable(host: str) -> str:
 
 
 async def _follow(
-    runner: TopologyRunner, server: str | None, limit: int, fmt: str
+    runner: TopologyRunner,
+    streams: set[asyncio.Queue[Event | None]],
+    server: str | None,
+    limit: int,
+    fmt: str,
 ) -> AsyncIterator[str]:
     loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Event] = asyncio.Queue(maxsize=10_000)
+    queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=10_000)
+    streams.add(queue)
 
     def deliver(event: Event) -> None:
         if server is None or event.server == server:
@@ -265,8 +274,11 @@ async def _follow(
                 if fmt == "sse":
                     yield ": keepalive\n\n"
                 continue
+            if event is None:  # the API is stopping
+                return
             yield _frame(event, fmt)
     finally:
+        streams.discard(queue)
         unsubscribe()
 
 
@@ -292,6 +304,7 @@ class HttpApi:
         self.strict = strict
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
+        self._streams: set[asyncio.Queue[Event | None]] = set()
 
     @property
     def url(self) -> str:
@@ -301,8 +314,9 @@ class HttpApi:
     async def start(self) -> None:
         sock = self._bind()
         self.port = sock.getsockname()[1]
+        app = build_app(self.runner, self._streams)
         config = uvicorn.Config(
-            build_app(self.runner), log_level="warning", access_log=False, lifespan="off",
+            app, log_level="warning", access_log=False, lifespan="off",
             timeout_graceful_shutdown=1, ws="none",
         )  # fmt: skip
         self._server = _Server(config)
@@ -333,6 +347,10 @@ class HttpApi:
     async def stop(self) -> None:
         if self._server is None or self._task is None:
             return
+        for queue in list(self._streams):  # end event streams, or shutdown waits on them
+            while queue.full():
+                queue.get_nowait()
+            queue.put_nowait(None)
         self._server.should_exit = True
         try:
             await asyncio.wait_for(asyncio.shield(self._task), 5)
