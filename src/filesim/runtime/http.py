@@ -263,8 +263,8 @@ async def _follow(
 
     unsubscribe = runner.events.subscribe(subscriber)
     try:
-        for event in runner.events.recent(server, limit if limit > 0 else None):
-            yield _frame(event, fmt)
+        for past in runner.events.recent(server, limit if limit > 0 else None):
+            yield _frame(past, fmt)
         if fmt == "sse":
             yield ": following\n\n"
         while True:
