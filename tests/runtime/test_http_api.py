@@ -186,3 +186,23 @@ def test_an_explicit_http_port_in_use_is_a_one_line_error(tmp_path: Path) -> Non
             topology.stop()
             raise AssertionError("started on a busy port")
     assert not topology.layout.runtime_file.exists()
+
+
+def test_readyz_waits_for_the_initial_sync(tmp_path: Path) -> None:
+    from filesim.testing import start_topology
+
+    # A sync paused from the start holds the initial sync: not ready until it is cleared.
+    config = "servers:\n  - {name: held, role: input, fsid: 1, faults: [{kind: sync-pause}]}\n"
+    (tmp_path / "held").mkdir()
+    (tmp_path / "held" / "seed.txt").write_text("seed")
+    with start_topology(tmp_path, config=config) as topo:
+        status, body = http(topo.http_url + "/readyz")
+        assert status == 503
+        assert body["reasons"] == ["held: initial sync not finished"]
+        assert body["servers"]["held"] == {"nfs": "ok", "sync": "initial sync running"}
+        topo.clear_faults()
+        deadline = time.monotonic() + 30
+        while http(topo.http_url + "/readyz")[0] != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert http(topo.http_url + "/readyz")[0] == 200
+        assert (topo.server("held").store / "seed.txt").read_text() == "seed"
