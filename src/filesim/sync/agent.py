@@ -434,32 +434,28 @@ class SyncAgent:
     def _partial(
         self, paths: list[str]
     ) -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Record]]:
-        """Snapshots and archive rows for `paths`, their ancestors, and subtrees of dirs."""
+        """Snapshots and archive rows for `paths`, their ancestors (the entry only), and the
+        whole subtree of each path that is, or was, a directory."""
         archive = self._archive.records
         roots: dict[Side, Path] = {"folder": self.folder, "export": self.store}
         snaps: dict[Side, dict[str, Entry]] = {"folder": {}, "export": {}}
-        wanted = set(paths)
-        for p in paths:
-            wanted.update(ancestors(p))
+        asked = set(paths)
+        wanted = asked | {a for p in paths for a in ancestors(p)}
         trees: set[str] = set()
         for p in wanted:
-            rec = archive.get(p)
             for side, root in roots.items():
                 entry = stat_path(root, p)
-                if entry is None:
-                    continue
-                if entry.kind is Kind.DIR and p in paths:
+                if entry is not None and entry.kind is Kind.DIR and p in asked:
                     snaps[side].update(scan(root, p))
                     trees.add(p)
-                else:
+                elif entry is not None:
                     snaps[side][p] = entry
-            if rec is not None and Kind.DIR in {e.kind for e in (rec.folder, rec.export) if e}:
-                trees.add(p if p in paths else "\0")
+            rec = archive.get(p)
+            if p in asked and rec is not None and Kind.DIR in _kinds(rec):
+                trees.add(p)
         scoped = {p: archive[p] for p in wanted if p in archive}
-        if trees - {"\0"}:
-            for p, rec in archive.items():
-                if any(is_under(p, t) for t in trees):
-                    scoped[p] = rec
+        if trees:
+            scoped.update((p, r) for p, r in archive.items() if any(is_under(p, t) for t in trees))
         return snaps["folder"], snaps["export"], scoped
 
     # -- after a cycle (loop thread) --------------------------------------------------------
@@ -569,6 +565,10 @@ class SyncAgent:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+def _kinds(rec: Record) -> set[Kind]:
+    return {e.kind for e in (rec.folder, rec.export) if e is not None}
 
 
 class _ArchiveJournal:

@@ -240,10 +240,11 @@ class _Planner:
     def plan(self) -> Plan:
         self.taken = set(self.snaps["folder"]) | set(self.snaps["export"])
         self._renames()
-        paths = sorted(set(self.archive) | set(self.snaps["folder"]) | set(self.snaps["export"]))
-        paths = [p for p in paths if not self._is_covered(p)]
+        candidates = set(self.archive) | set(self.snaps["folder"]) | set(self.snaps["export"])
+        # Fast path (a rescan of an idle tree): both sides exactly as the archive says.
+        paths = [p for p in candidates if not self._settled(p) and not self._is_covered(p)]
         # Deepest first, so a directory knows whether all its children are going too.
-        for path in sorted(paths, key=depth, reverse=True):
+        for path in sorted(paths, key=lambda p: (-depth(p), p)):
             self._decide(path)
         steps = [s for s in self.steps if not any(_strictly_under(s[2], d) for d in self.set_aside)]
         steps.sort(key=lambda s: (s[0], s[1] if s[0] != _DELETE else -s[1], s[2]))
@@ -253,6 +254,13 @@ class _Planner:
 
     def _add(self, phase: int, path: str, *actions: Action) -> None:
         self.steps.append((phase, depth(path), path, tuple(actions)))
+
+    def _settled(self, path: str) -> bool:
+        rec = self.archive.get(path)
+        return rec is not None and (
+            self.snaps["folder"].get(path),
+            self.snaps["export"].get(path),
+        ) == (rec.folder, rec.export)
 
     def _is_covered(self, path: str) -> bool:
         return any(is_under(path, top) for top in self.covered)
