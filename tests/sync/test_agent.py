@@ -351,3 +351,41 @@ async def test_status_reports_what_the_runtime_shows(rig: Rig) -> None:
     assert status["direction"] == "both" and status["halted"] is None
     assert status["actions"] == 1 and status["pending"] == 0
     assert status["last_sync"] is not None and status["last_sync"] <= time.time()
+
+
+async def test_a_remounted_folder_is_watched_again(rig: Rig) -> None:
+    agent = rig.agent(quick(make_server(rescan_interval_s=3600)))
+    task = await running(agent)
+    try:
+        first = agent._watchers[0]
+        os.rename(rig.folder, rig.folder.with_name("unmounted"))
+        rig.folder.mkdir()  # "mounted again": same path, a new directory
+        agent.notify_folder_change(None)  # what an overflow or the periodic rescan does
+        await wait_until(lambda: agent._watchers and agent._watchers[0] is not first, what="rearm")
+        write(rig.folder, "after-remount.txt", "seen")
+        await wait_until(lambda: (rig.store / "after-remount.txt").exists(), what="new watch")
+    finally:
+        await stop(task)
+
+
+async def test_a_failing_cycle_is_reported_and_the_agent_carries_on(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = rig.agent(quick(make_server()))
+    real = agent._cycle_blocking
+    failures = iter([OSError(5, "Input/output error")])
+
+    def flaky(*args: object) -> object:
+        for exc in failures:
+            raise exc
+        return real(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(agent, "_cycle_blocking", flaky)
+    task = await running(agent)
+    try:
+        write(rig.folder, "x.txt", "eventually")
+        await wait_until(lambda: (rig.store / "x.txt").exists(), what="the retry")
+        assert "sync.error" in rig.kinds()
+        assert not task.done()
+    finally:
+        await stop(task)

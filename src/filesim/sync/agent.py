@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import sqlite3
 import statistics
 import time
 from collections import Counter, deque
@@ -140,11 +141,21 @@ class SyncAgent:
         with self._locked():
             self._bind()
             await self._start()
-            if self.policy.initial:
-                await self._converge()
-            self.initial_done = True
             if not self.policy.continuous:
+                if self.policy.initial:
+                    await self._converge()
+                self.initial_done = True
                 return
+            if self.policy.initial:
+                try:
+                    await self._converge()
+                except (OSError, sqlite3.Error) as exc:
+                    self._report(exc)  # the loop's next full cycle tries again soon
+                    self._full_due = 0.0
+                else:
+                    self.initial_done = True
+            else:
+                self.initial_done = True
             self._running = True
             try:
                 self._start_watchers()
@@ -298,16 +309,43 @@ class SyncAgent:
             if self._resume_pending or self._rescan_now or now >= self._full_due:
                 self._full_due = now + self.policy.rescan_interval_s
                 self._rescan_now = False
-                await self._cycle(None)
+                self._rearm_watchers()
+                await self._survive(None)
                 continue
             due = [p for p, d in self._dirty.items() if d.due <= now]
             if due:
-                await self._cycle(due)
+                await self._survive(due)
                 continue
             next_due = min([d.due for d in self._dirty.values()] + [self._full_due])
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), max(0.0, next_due - now))
+
+    async def _survive(self, paths: list[str] | None) -> None:
+        """One cycle; an unexpected error (the folder unreadable, the disk gone) is reported
+        and retried with a full rescan later, instead of ending the agent."""
+        try:
+            await self._cycle(paths)
+        except (OSError, sqlite3.Error) as exc:
+            self._report(exc)
+            self._full_due = min(self._full_due, time.monotonic() + _RETRY_FAILED_S)
+        else:
+            if paths is None:
+                self.initial_done = True  # after an initial sync that had failed
+
+    def _report(self, exc: BaseException) -> None:
+        self._counts["error"] += 1
+        log.warning("%s: sync cycle failed: %s", self.server.name, exc)
+        self._send(Event("sync.error", self.server.name, detail={"error": str(exc)}))
+
+    def _rearm_watchers(self) -> None:
+        """A folder that was unmounted and mounted again is a new directory: its old watch
+        sees nothing any more."""
+        if self._watchers and not all(w.healthy() for w in self._watchers):
+            log.info("%s: watching the folder again", self.server.name)
+            self._stop_watchers()
+            with contextlib.suppress(OSError, FilesimError):
+                self._start_watchers()
 
     async def _wait_resume(self) -> None:
         """Halted: watch the archive for a resume written by `filesim sync resume`."""

@@ -37,6 +37,18 @@ class Watcher(Protocol):
 
     def stop(self) -> None: ...
 
+    def healthy(self) -> bool:
+        """False when the watcher can no longer see changes (its root was replaced)."""
+        ...
+
+
+def _root_id(root: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(root)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
 
 def relative(root: str, path: str | bytes) -> str | None:
     """`path` relative to `root` as 'a/b', or None for the root itself, outside it, or temp."""
@@ -91,15 +103,21 @@ class EventWatcher:
         self.root = str(root)
         self._observer: BaseObserver | None = None
         self._on_change: OnChange | None = None
+        self._root_id: tuple[int, int] | None = None
 
     def start(self, on_change: OnChange) -> None:
         self._on_change = on_change
         observer = Observer()
         observer.schedule(_Handler(self.root, on_change), self.root, recursive=True)
         observer.daemon = True
+        self._root_id = _root_id(Path(self.root))
         observer.start()
         self._observer = observer
         _OverflowListener.watchers.add(self)
+
+    def healthy(self) -> bool:
+        alive = self._observer is not None and self._observer.is_alive()
+        return alive and _root_id(Path(self.root)) == self._root_id
 
     def overflowed(self) -> None:
         if self._on_change is not None:
@@ -129,6 +147,9 @@ class PollingWatcher:
             target=self._loop, args=(on_change, before), daemon=True, name="sync-poll"
         )
         self._thread.start()
+
+    def healthy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def _loop(self, on_change: OnChange, before: dict[str, Entry]) -> None:
         while not self._stop.wait(self.interval):
