@@ -15,19 +15,23 @@ pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 SERVER = "nas-output-1"
 
-# One guest run: boot costs seconds. The host adds the outage once `outage-start` appears and
-# clears it a few seconds after the first call it swallowed.
+# One guest run: boot costs seconds. The guest says it is ready with a MKDIR (answered only once
+# everything before it is flushed); the host then starts the outage and clears it OUTAGE_S
+# later, after the guest's timed write and mount (both 4 s, started 2 s in) have given up.
+OUTAGE_S = 14
 SCRIPT = r"""
 set -u
 OPTS="vers=3,proto=tcp,mountproto=tcp,nolock,retry=0,port=$KCLIENT_PORT,mountport=$KCLIENT_PORT"
 echo go > outage-start
 sync
-sleep 3
-if timeout -s KILL 4 sh -c 'echo x > during-outage.txt'; then
-  echo "CHECK write_timed_out FAIL"; else echo "CHECK write_timed_out ok"; fi
+mkdir ready-for-outage
+sleep 2
 mkdir -p /m2
-if timeout -s KILL 4 mount.nfs "$KCLIENT_SERVER_IP:/data" /m2 -o "$OPTS"; then
-  echo "CHECK mount_timed_out FAIL"; else echo "CHECK mount_timed_out ok"; fi
+( if timeout -s KILL 4 sh -c 'echo x > during-outage.txt'; then
+    echo "CHECK write_timed_out FAIL"; else echo "CHECK write_timed_out ok"; fi ) &
+( if timeout -s KILL 4 mount.nfs "$KCLIENT_SERVER_IP:/data" /m2 -o "$OPTS"; then
+    echo "CHECK mount_timed_out FAIL"; else echo "CHECK mount_timed_out ok"; fi ) &
+wait
 ok=FAIL
 for i in $(seq 1 20); do
   if timeout -s KILL 6 sh -c "echo back > after-$i.txt"; then ok=ok; break; fi
@@ -48,14 +52,11 @@ def test_outage_times_out_kernel_calls_and_mounts_then_recovers(nas_topology: Na
     log: list[str] = []
 
     def choreography() -> None:
-        topo.wait_event("nfs.create", server=SERVER, path="outage-start", timeout=180)
+        topo.wait_event("nfs.mkdir", server=SERVER, path="ready-for-outage", timeout=180)
         topo.add_fault(SERVER, "outage")
         log.append("outage")
-        deadline = time.monotonic() + 60
-        while nfs.swallowed == 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        time.sleep(OUTAGE_S)
         log.append(f"swallowed {nfs.swallowed}")
-        time.sleep(9)  # past the guest's write timeout (4 s) and mount timeout (4 s)
         topo.clear_faults(SERVER)
         log.append("cleared")
 
@@ -66,6 +67,7 @@ def test_outage_times_out_kernel_calls_and_mounts_then_recovers(nas_topology: Na
     found = checks(result.stdout)
     detail = f"{log}\n{result.stdout}\n{result.stderr[-3000:]}"
     assert log[0] == "outage" and log[-1] == "cleared", detail
+    assert nfs.swallowed >= 2, detail  # the write and the mount reached the hung server
     assert found.get("write_timed_out") == "ok", detail
     assert found.get("mount_timed_out") == "ok", detail
     assert found.get("recovered") == "ok", detail
