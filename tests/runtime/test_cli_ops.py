@@ -33,6 +33,10 @@ def test_logs_show_nfs_and_sync_events_in_order(topo: NasTopology, tmp_path: Pat
     assert order[-1] == "sync.copy"
     copy = next(e for e in events if e["kind"] == "sync.copy" and e.get("path") == "logged.txt")
     assert copy["side"] == "folder" and copy["size"] == 5 and copy["server"] == INPUT
+    done = next(
+        e for e in events if e["kind"] == "nfs.write-complete" and e["path"] == "logged.txt"
+    )
+    assert done["side"] == "nfs" and done["size"] == 5
     assert all(e["server"] == INPUT for e in events)
     text = filesim("logs", "--root", root, "-n", "3").stdout
     assert len(text.splitlines()) == 3

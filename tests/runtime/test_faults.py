@@ -200,3 +200,19 @@ def test_error_names_are_accepted_in_any_spelling() -> None:
     for spelling in ("EIO", "io", "NFS3ERR_IO"):
         assert FaultSpec(kind="error", error=spelling).error == "IO"
     assert FaultSpec(kind="error", error="ejukebox").summary() == "error JUKEBOX"
+
+
+def test_no_hook_is_left_once_faults_are_cleared(topo: NasTopology) -> None:
+    """The hot path pays one `is None` test when no fault is active: nothing else stays."""
+    nfs = topo.runner.server(INPUT).nfs
+    storage = nfs.export.vfs
+    with (
+        topo.error(INPUT, "EIO", paths=["*.x"]),
+        topo.latency(INPUT, 1),
+        topo.outage(INPUT, mode="refuse"),
+        topo.readonly(INPUT),
+    ):
+        assert nfs.dispatcher.fault is not None and nfs.intercept is not None
+        assert nfs.export.vfs is not storage and nfs.paused and nfs.export.config.readonly
+    assert nfs.dispatcher.fault is None and nfs.intercept is None
+    assert nfs.export.vfs is storage and not nfs.paused and not nfs.export.config.readonly

@@ -205,7 +205,8 @@ class TopologyRunner:
             running._last_write_event.pop(path, None)
         detail = {"dest": dest} if dest else {}
         name = "nfs.write-complete" if kind == "commit" else f"nfs.{kind}"
-        self.events.emit(Event(name, running.name, side="nfs", path=path, detail=detail))
+        size = _size(running.store, path) if kind in ("write", "commit") else None
+        self.events.emit(Event(name, running.name, "nfs", path, size, detail))
 
     # -- describe / stop ------------------------------------------------------------------------
 
@@ -264,6 +265,14 @@ class TopologyRunner:
         for running in self.servers:
             self.events.emit(Event("server.stop", running.name))
         self.servers.clear()
+
+
+def _size(store: Path, path: str) -> int | None:
+    """The size of `path` in the export store now (events of a write say how big it is)."""
+    try:
+        return (store / path).stat().st_size
+    except OSError:
+        return None
 
 
 def _usable_dir(path: Path, what: str) -> None:
