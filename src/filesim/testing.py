@@ -29,15 +29,19 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import pytest
 
 from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
-from filesim.nfs.client import NfsClient, NfsClientError
-from filesim.runtime.runner import TopologyRunner
 from filesim.topology import Layout, Topology, load_topology, parse_topology
+
+if TYPE_CHECKING:
+    from filesim.nfs.client import NfsClient
+
+# The runtime (uvicorn, starlette, the NFS server) is imported when a topology starts, not when
+# pytest loads this plugin: every test run of a project with filesim installed loads it.
 
 T = TypeVar("T")
 Side = Literal["nfs", "folder"]
@@ -107,6 +111,8 @@ class NasTopology:
         self.layout = Layout(self.root)
         self.layout.state_dir.mkdir(parents=True, exist_ok=True)
         self.events = EventBus(self.layout.events_file)
+        from filesim.runtime.runner import TopologyRunner
+
         self.runner = TopologyRunner(
             topology, self.layout, host=host, base_port=_free_ports(host, count), only=names,
             events=self.events, http_host=host, http_port=0 if http else None,
@@ -203,6 +209,8 @@ class NasTopology:
         deadline = time.monotonic() + timeout
         if side not in ("nfs", "folder"):
             raise ValueError(f"side must be 'nfs' or 'folder', not {side!r}")
+        from filesim.nfs.client import NfsClient
+
         client = NfsClient(nas.host, nas.port, timeout=max(1.0, timeout)) if side == "nfs" else None
 
         def probe() -> bool:
@@ -332,6 +340,8 @@ async def _awaited(coro: Awaitable[T]) -> T:
 
 
 def _nfs_exists(client: NfsClient, export: str, path: str) -> bool:
+    from filesim.nfs.client import NfsClientError
+
     try:
         root = client.mnt(export)
         client.walk(root, path)

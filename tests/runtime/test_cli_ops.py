@@ -156,3 +156,25 @@ def test_up_detach_serves_the_api_on_the_chosen_port(tmp_path: Path) -> None:
         assert "readonly" in out
         status = json.loads(filesim("status", "--json", "--root", str(root)).stdout)
         assert status["servers"][0]["name"] == "one"
+
+
+def test_up_falls_back_to_a_free_port_when_the_default_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    from filesim.runtime.http import DEFAULT_HTTP_PORT
+
+    config = tmp_path / "topo.yaml"
+    config.write_text("servers:\n  - {name: one, role: input, fsid: 1}\n")
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", DEFAULT_HTTP_PORT))
+        holder.listen()
+    except OSError:
+        pass  # taken already (another topology runs here): the same situation
+    try:
+        with detached(tmp_path / "root", "--config", str(config)):
+            runtime = json.loads((tmp_path / "root/.filesim/runtime.json").read_text())
+            assert runtime["http"]["port"] != DEFAULT_HTTP_PORT
+            assert http(runtime["http"]["url"] + "/healthz")[0] == 200
+    finally:
+        holder.close()
