@@ -9,6 +9,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -107,17 +108,23 @@ def test_events_recent_filtered_by_server(topo: NasTopology, tmp_path: Path) -> 
     assert http(topo.http_url + "/api/events?limit=x")[0] == 400
 
 
-def _fault_events(lines: list[str]) -> list[str]:
-    """The kinds of the fault events in JSON lines or SSE `data:` lines."""
+def _events(lines: list[str]) -> list[dict[str, Any]]:
+    """The events in JSON lines or in SSE `data:` lines."""
     datas = [ln.removeprefix("data: ") for ln in lines if ln.startswith(("data: ", "{"))]
-    return [k for k in (json.loads(d)["kind"] for d in datas) if k.startswith("fault.")]
+    return [json.loads(d) for d in datas]
 
 
-def _stream(url: str, lines: list[str], count: int, done: threading.Event) -> None:
+def _fault_kinds(lines: list[str], since: float) -> list[str]:
+    return [
+        e["kind"] for e in _events(lines) if e["kind"].startswith("fault.") and e["time"] >= since
+    ]
+
+
+def _stream(url: str, lines: list[str], since: list[float], done: threading.Event) -> None:
     with urllib.request.urlopen(url, timeout=30) as response:
         for raw in response:
             lines.append(raw.decode())
-            if len(_fault_events(lines)) >= count:
+            if since and len(_fault_kinds(lines, since[0])) >= 2:
                 break
     done.set()
 
@@ -125,15 +132,22 @@ def _stream(url: str, lines: list[str], count: int, done: threading.Event) -> No
 def test_events_follow_streams_json_lines_and_sse(topo: NasTopology) -> None:
     for fmt in ("jsonl", "sse"):
         lines: list[str] = []
+        since: list[float] = []
         done = threading.Event()
-        url = f"{topo.http_url}/api/events?follow=1&limit=0&server=nas-backup&format={fmt}"
-        reader = threading.Thread(target=_stream, args=(url, lines, 2, done), daemon=True)
+        url = f"{topo.http_url}/api/events?follow=1&limit=1&server=nas-backup&format={fmt}"
+        reader = threading.Thread(target=_stream, args=(url, lines, since, done), daemon=True)
         reader.start()
-        time.sleep(0.5)  # let the stream subscribe before the events happen
+        # The stream subscribes before it sends the backlog: one event back means subscribed.
+        deadline = time.monotonic() + 20
+        while not _events(lines) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _events(lines), f"{fmt}: no backlog event"
+        since.append(time.time())
         with topo.readonly("nas-backup"):
             pass
         assert done.wait(20), f"{fmt}: stream gave {lines}"
-        assert _fault_events(lines)[:2] == ["fault.add", "fault.clear"], fmt
+        assert _fault_kinds(lines, since[0]) == ["fault.add", "fault.clear"], fmt
+        assert all(e["server"] == "nas-backup" for e in _events(lines))
         if fmt == "sse":
             assert "event: fault.add\n" in lines
 
