@@ -42,19 +42,25 @@ def test_logs_show_nfs_and_sync_events_in_order(topo: NasTopology, tmp_path: Pat
     assert len(text.splitlines()) == 3
 
 
-def test_logs_follow_prints_new_events(topo: NasTopology) -> None:
-    proc = subprocess.Popen([*FILESIM, "logs", "--root", str(topo.root), "--follow", "-n", "0",
+def test_logs_follow_prints_the_backlog_then_new_events(topo: NasTopology) -> None:
+    import queue
+    import threading
+
+    proc = subprocess.Popen([*FILESIM, "logs", "--root", str(topo.root), "--follow", "-n", "1",
                              "--server", "nas-backup"], stdout=subprocess.PIPE, text=True)  # fmt: skip
+    lines: queue.Queue[str] = queue.Queue()
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    threading.Thread(target=lambda: [lines.put(ln) for ln in stdout], daemon=True).start()
     try:
-        time.sleep(1.5)  # the command starts and seeks to the end of the log
+        backlog = lines.get(timeout=60)  # printed once the log is open: nothing is missed now
         with topo.readonly("nas-backup"):
             pass
-        assert proc.stdout is not None
-        first = proc.stdout.readline()
-        second = proc.stdout.readline()
+        first, second = lines.get(timeout=30), lines.get(timeout=30)
     finally:
         proc.terminate()
         proc.wait(10)
+    assert " nas-backup " in backlog
     assert "nas-backup fault.add" in first and "readonly" in first
     assert "nas-backup fault.clear" in second and "(cleared)" in second
 
@@ -178,3 +184,27 @@ def test_up_falls_back_to_a_free_port_when_the_default_is_taken(tmp_path: Path) 
             assert http(runtime["http"]["url"] + "/healthz")[0] == 200
     finally:
         holder.close()
+
+
+@pytest.mark.timeout(60)
+def test_follow_events_survives_rotation(tmp_path: Path) -> None:
+    import os
+
+    from filesim.cli.ops_cmds import follow_events
+
+    log = tmp_path / "events.jsonl"
+
+    def line(n: int, server: str = "a") -> str:
+        return json.dumps({"kind": f"k{n}", "server": server, "time": n}) + "\n"
+
+    log.write_text(line(1) + line(2) + line(3, "other"))
+    events = follow_events(log, "a", backlog=1, poll=0.01)
+    assert next(events)["kind"] == "k2"
+    with log.open("a") as f:
+        f.write(line(4)[:10])  # a line still being written is not an event yet
+        f.flush()
+        f.write(line(4)[10:])
+    assert next(events)["kind"] == "k4"
+    os.replace(log, log.with_suffix(".jsonl.1"))
+    log.write_text(line(5))
+    assert next(events)["kind"] == "k5"

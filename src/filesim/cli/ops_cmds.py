@@ -8,6 +8,7 @@ file under --root.
 from __future__ import annotations
 
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -136,26 +137,34 @@ def recent_events(log: Path, server: str | None, count: int) -> list[dict[str, A
     return events[-count:]
 
 
-def follow_events(log: Path, server: str | None, poll: float = 0.2) -> Iterator[dict[str, Any]]:
-    """Events appended to `log` from now on, across rotations; runs until interrupted."""
-    handle = None
+def follow_events(
+    log: Path, server: str | None, backlog: int, poll: float = 0.2
+) -> Iterator[dict[str, Any]]:
+    """The last `backlog` events of `log`, then each one appended, across rotations; runs
+    until interrupted. One handle serves both, so no event falls between them."""
+    handle: Any = None
     inode = None
     buffer = ""
+    first = True
     while True:
         if handle is None:
             try:
                 handle = open(log, encoding="utf-8", errors="replace")  # noqa: SIM115
             except FileNotFoundError:
+                first = False
                 time.sleep(poll)
                 continue
-            if inode is None:
-                handle.seek(0, 2)  # only what comes after the recent lines printed first
-            inode = Path(log).stat().st_ino
+            inode = os.fstat(handle.fileno()).st_ino
+            if first:
+                first = False
+                complete, _, buffer = handle.read().rpartition("\n")
+                past = [e for line in complete.splitlines() if (e := _parse(line, server))]
+                yield from (past[-backlog:] if backlog > 0 else [])
         chunk = handle.read()
         if chunk:
             buffer += chunk
-            *complete, buffer = buffer.split("\n")
-            for line in complete:
+            *complete_lines, buffer = buffer.split("\n")
+            for line in complete_lines:
                 if (event := _parse(line, server)) is not None:
                     yield event
             continue
@@ -165,8 +174,7 @@ def follow_events(log: Path, server: str | None, poll: float = 0.2) -> Iterator[
             rotated = True
         if rotated:
             handle.close()
-            handle, buffer = None, ""
-            inode = -1  # reopened after rotation: read the new file from its start
+            handle, buffer = None, ""  # the new file is read from its start
         time.sleep(poll)
 
 
@@ -193,16 +201,17 @@ def logs(
         else:
             console.print(format_event(event), highlight=False, markup=False, soft_wrap=True)
 
-    if not follow and not log.exists():
-        raise FilesimError(f"no event log at {log} (has a topology run under {layout.root}?)")
-    for event in recent_events(log, server, lines):
-        show(event)
-    if follow:
-        try:
-            for event in follow_events(log, server):
-                show(event)
-        except KeyboardInterrupt:
-            pass
+    if not follow:
+        if not log.exists():
+            raise FilesimError(f"no event log at {log} (has a topology run under {layout.root}?)")
+        for event in recent_events(log, server, lines):
+            show(event)
+        return
+    try:
+        for event in follow_events(log, server, lines):
+            show(event)
+    except KeyboardInterrupt:
+        pass
 
 
 # -- filesim fault ----------------------------------------------------------------------------
