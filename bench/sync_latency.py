@@ -176,42 +176,45 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def quiet() -> None:
-    """Flush dirty pages first: otherwise whoever runs second pays for the other's writeback."""
+    """Flush dirty pages and let the disk settle first: otherwise whoever runs second pays for
+    the other's writeback (and, on a `discard` mount, for the discards of deleted trees)."""
     os.sync()
-    time.sleep(0.5)
+    time.sleep(2)
 
 
 async def initial(tmp: Path, files: int = 10_000, size: int = 10 * 1024) -> None:
+    """Side by side, alternating who goes first; nothing is deleted until the end."""
     src = tmp / "tree"
     make_tree(src, files, size)
-    for attempt in range(3):
-        rsync_dst = tmp / f"rsync-{attempt}"
-        quiet()
-        rsync_s = timed(lambda d=rsync_dst: subprocess.run(
-            ["rsync", "-a", f"{src}/", f"{d}/"], check=True))  # fmt: skip
-        sync_s = timed(os.sync)  # what rsync leaves unwritten; we write it (fsync/syncfs)
+    for attempt in range(4):
+        results: dict[str, float] = {}
         run = tmp / f"initial-{attempt}"
         run.mkdir()
-        agent = SyncAgent(server(), src, run / "store", run / "archive.db")
-        quiet()
-        start = time.perf_counter()
-        await agent.run_once()
-        ours_s = time.perf_counter() - start
-        actions = agent.status()["actions"]
-        agent.close()
-        config = run / "t.yaml"
-        config.write_text(
-            f"servers:\n  - {{name: nas-bench, role: input, fsid: 1, folder: {src}}}\n"
-        )
-        quiet()
-        cli_s = timed(lambda c=run / "cli", cfg=config: subprocess.run(
-            [sys.executable, "-m", "filesim", "sync", "nas-bench", "--once", "--root", str(c),
-             "--config", str(cfg)], check=True, capture_output=True))  # fmt: skip
+        order = ["rsync", "agent", "cli"] if attempt % 2 == 0 else ["agent", "cli", "rsync"]
+        for who in order:
+            quiet()
+            if who == "rsync":
+                results["rsync_s"] = timed(lambda r=run: subprocess.run(
+                    ["rsync", "-a", f"{src}/", f"{r}/rsync/"], check=True))  # fmt: skip
+                results["sync_after_rsync_s"] = timed(os.sync)
+            elif who == "agent":
+                agent = SyncAgent(server(), src, run / "store", run / "archive.db")
+                start = time.perf_counter()
+                await agent.run_once()
+                results["agent_s"] = time.perf_counter() - start
+                results["actions"] = agent.status()["actions"]
+                agent.close()
+            else:
+                config = run / "t.yaml"
+                config.write_text(
+                    f"servers:\n  - {{name: nas-bench, role: input, fsid: 1, folder: {src}}}\n"
+                )
+                results["cli_s"] = timed(lambda r=run, c=config: subprocess.run(
+                    [sys.executable, "-m", "filesim", "sync", "nas-bench", "--once", "--root",
+                     str(r / "cli"), "--config", str(c)], check=True,
+                    capture_output=True))  # fmt: skip
         emit(bench="initial", files=files, mib=round(files * size / 2**20), attempt=attempt,
-             rsync_s=round(rsync_s, 2), rsync_plus_sync_s=round(rsync_s + sync_s, 2),
-             agent_s=round(ours_s, 2), cli_s=round(cli_s, 2), actions=actions)  # fmt: skip
-        shutil.rmtree(rsync_dst)
-        shutil.rmtree(run)
+             first=order[0], **{k: round(v, 2) for k, v in results.items()})  # fmt: skip
 
 
 async def idle(tmp: Path, agents: int = 7, files: int = 10_000, seconds: float = 20) -> None:
