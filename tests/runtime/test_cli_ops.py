@@ -208,3 +208,18 @@ def test_follow_events_survives_rotation(tmp_path: Path) -> None:
     os.replace(log, log.with_suffix(".jsonl.1"))
     log.write_text(line(5))
     assert next(events)["kind"] == "k5"
+
+
+def test_status_shows_faults_and_the_api(topo: NasTopology) -> None:
+    root = ["--root", str(topo.root)]
+    with topo.readonly("nas-backup") as fault:
+        deadline = time.monotonic() + 10  # runtime.json is refreshed each second
+        while f"fault {fault['id']}" not in (out := filesim("status", *root).stdout):
+            assert time.monotonic() < deadline, out
+            time.sleep(0.2)
+        assert f"fault {fault['id']} on nas-backup: readonly" in out
+        assert f"HTTP API: {topo.http_url}" in out
+        doc = json.loads(filesim("status", "--json", *root).stdout)
+        api = http(topo.http_url + "/api/servers")[1]
+        assert doc["http"] == api["http"] and doc["pid"] == api["pid"]
+        assert [s["faults"] for s in doc["servers"]] == [s["faults"] for s in api["servers"]]

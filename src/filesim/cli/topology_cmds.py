@@ -145,10 +145,17 @@ def status(
         return
     runtime = require_runtime(layout)
     if as_json:
-        console.print_json(json.dumps({"pid": runtime["pid"], "servers": runtime["servers"]}))
+        # The runtime document, as `GET /api/servers` answers it.
+        console.print_json(json.dumps(runtime))
         return
     print_servers(runtime["servers"])
     console.print(sync_table(runtime["servers"]))
+    for s in runtime["servers"]:
+        for fault in s.get("faults", []):
+            console.print(f"fault {fault['id']} on {s['name']}: {fault['summary']}",
+                          style="bold red", highlight=False)  # fmt: skip
+    if runtime.get("http"):
+        console.print(f"HTTP API: {runtime['http']['url']}", highlight=False)
 
 
 def sync_table(servers: list[dict[str, Any]]) -> Table:
