@@ -87,7 +87,9 @@ class ServerFaults:
         self._latencies: list[_LatencyRule] = []
         self._blackhole = False
         self._armed = threading.local()
-        """Per thread: the path rules that fire for the call being dispatched on it."""
+        """Per thread: the path rules that fire for the call being dispatched on it. Only NFS
+        calls re-arm it: a MOUNT call right after an armed NFS call on the same thread may
+        meet the same rules when it looks up the mounted path (a glob matching directories)."""
 
     def apply(self, specs: Sequence[FaultSpec]) -> None:
         """Make `specs` (every active NFS fault of this server) the server's behaviour."""
