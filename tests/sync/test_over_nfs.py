@@ -1,0 +1,111 @@
+"""The engine behind a real NFS server (`filesim up`), driven by libnfs's tools: no loops and
+conflicts when one side is an NFS client, and renames over NFS arriving as renames."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from filesim.nfs.client import NfsClient
+from filesim.nfs.const import CreateMode
+from tests.support.topology import by_name, detached, nfs_url
+
+pytestmark = pytest.mark.skipif(shutil.which("nfs-cp") is None, reason="libnfs tools missing")
+
+TOPOLOGY = """
+servers:
+  - {name: nas-loop, role: input, fsid: 1}
+"""
+
+
+def wait_for(pred: Callable[[], bool], what: str, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def nfs_cat(server: dict[str, Any], name: str) -> bytes | None:
+    proc = subprocess.run(["nfs-cat", nfs_url(server, "/" + name)], capture_output=True,
+                          timeout=30)  # fmt: skip
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def nfs_put(server: dict[str, Any], name: str, data: bytes, tmp: Path) -> None:
+    src = tmp / "upload"
+    src.write_bytes(data)
+    subprocess.run(["nfs-cp", str(src), nfs_url(server, "/" + name)], check=True,
+                   capture_output=True, timeout=60)  # fmt: skip
+
+
+def sync_events(root: Path, server: str) -> list[dict[str, Any]]:
+    path = root / ".filesim" / "events.jsonl"
+    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [e for e in events if e.get("server") == server and e["kind"].startswith("sync.")]
+
+
+@pytest.fixture(scope="module")
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
+    root = tmp_path_factory.mktemp("nfs-loop")
+    config = root / "topology.yaml"
+    config.write_text(TOPOLOGY)
+    with detached(root / "sim", "--config", str(config)) as doc:
+        yield root / "sim", by_name(doc)["nas-loop"]
+
+
+@pytest.mark.slow
+def test_alternating_writes_folder_and_nfs_make_exactly_one_copy_each(
+    up: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    root, server = up
+    folder = Path(server["folder"])
+    before = len(sync_events(root, "nas-loop"))
+    rounds = 16
+    for i in range(rounds):
+        data = f"round {i} ".encode() * (i + 1)
+        if i % 2 == 0:
+            (folder / "ping.txt").write_bytes(data)
+            wait_for(lambda d=data: nfs_cat(server, "ping.txt") == d, f"round {i} over NFS")
+        else:
+            with NfsClient(server["host"], server["port"]) as client:
+                # UNCHECKED: truncate and rewrite the existing file, as an editor would
+                client.write_file(client.mnt(server["export"]), "ping.txt", data,
+                                  CreateMode.UNCHECKED)  # fmt: skip
+            wait_for(lambda d=data: _read(folder / "ping.txt") == d, f"round {i} in the folder")
+    time.sleep(1.0)  # every echo (inotify of our own publish) has arrived and been looked at
+    events = sync_events(root, "nas-loop")[before:]
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("sync.copy") == rounds, kinds
+    assert "sync.conflict" not in kinds
+
+
+@pytest.mark.slow
+def test_a_rename_over_nfs_is_a_rename_in_the_folder(
+    up: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    _, server = up
+    folder = Path(server["folder"])
+    nfs_put(server, "before.bin", os.urandom(200_000), tmp_path)
+    wait_for(lambda: (folder / "before.bin").exists(), "the upload in the folder")
+    ino = os.stat(folder / "before.bin").st_ino
+    with NfsClient(server["host"], server["port"]) as client:
+        fh = client.mnt(server["export"])
+        client.rename(fh, "before.bin", fh, "after.bin")
+    wait_for(lambda: (folder / "after.bin").exists(), "the rename in the folder")
+    assert not (folder / "before.bin").exists()
+    assert os.stat(folder / "after.bin").st_ino == ino, "renamed by copy + delete"
+
+
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
