@@ -180,6 +180,11 @@ def test_openapi_describes_every_endpoint(topo: NasTopology) -> None:
     assert {"/healthz", "/readyz", "/metrics", "/api/servers", "/api/events", "/api/faults",
             "/api/faults/{fault_id}"} <= set(doc["paths"])  # fmt: skip
     assert set(doc["paths"]["/api/faults"]) == {"get", "post", "delete"}
+    fault = doc["components"]["schemas"]["FaultSpec"]
+    assert fault["required"] == ["kind"] and "delay_ms" in fault["properties"]
+    body = doc["paths"]["/api/faults"]["post"]["requestBody"]["content"]["application/json"]
+    assert {"$ref": "#/components/schemas/FaultSpec"} in body["schema"]["allOf"]
+    assert "FaultKind" in doc["components"]["schemas"]
 
 
 def test_an_explicit_http_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ from filesim.errors import FilesimError
 from filesim.events import Event
 from filesim.k8s.probe import PingError, ping
 from filesim.runtime.faults import FaultError
+from filesim.topology.faults import FaultSpec
 
 if TYPE_CHECKING:
     from filesim.runtime.runner import TopologyRunner
@@ -139,8 +140,13 @@ def build_app(
         parameters:
           - {name: server, in: query, schema: {type: string}}
         requestBody:
-          description: "POST: {server, kind, ...} (see FaultSpec in docs/operating.md)"
-          content: {application/json: {schema: {type: object}}}
+          description: "POST: a FaultSpec plus `server`, the server's name"
+          content:
+            application/json:
+              schema:
+                allOf:
+                  - {$ref: "#/components/schemas/FaultSpec"}
+                  - {type: object, required: [server], properties: {server: {type: string}}}
         responses:
           200: {description: "the faults (GET), the new fault (POST), the cleared ones"}
           400: {description: invalid fault}
@@ -183,7 +189,11 @@ def build_app(
         return _json({"cleared": [f.to_json() for f in gone]})
 
     async def openapi(request: Request) -> Response:
-        return _json(_schemas.get_schema(routes=app.routes))
+        schema = _schemas.get_schema(routes=app.routes)
+        spec = FaultSpec.model_json_schema(ref_template="#/components/schemas/{model}")
+        defs = spec.pop("$defs", {})
+        schema["components"] = {"schemas": {**defs, "FaultSpec": spec}}
+        return _json(schema)
 
     async def index(request: Request) -> Response:
         lines = [route.path for route in app.routes if isinstance(route, Route)]
