@@ -216,3 +216,33 @@ def test_no_hook_is_left_once_faults_are_cleared(topo: NasTopology) -> None:
         assert nfs.export.vfs is not storage and nfs.paused and nfs.export.config.readonly
     assert nfs.dispatcher.fault is None and nfs.intercept is None
     assert nfs.export.vfs is storage and not nfs.paused and not nfs.export.config.readonly
+
+
+def test_static_sync_faults_are_skipped_where_no_agent_runs(tmp_path: Path) -> None:
+    import asyncio
+
+    import socket
+
+    from filesim.runtime.runner import TopologyRunner
+    from filesim.topology import Layout
+
+    def free_port() -> int:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            return int(s.getsockname()[1])
+
+    topology = parse_topology(
+        "servers:\n  - name: a\n    role: input\n    fsid: 1\n"
+        "    faults: [{kind: sync-pause}, {kind: readonly}]\n"
+    )
+
+    async def serve_like() -> list[str]:  # what `filesim serve` does: NFS only, no sync
+        runner = TopologyRunner(topology, Layout(tmp_path), port=free_port(), run_sync=False,
+                                write_runtime=False)  # fmt: skip
+        await runner.start()
+        try:
+            return [f.spec.kind.value for f in runner.faults.active()]
+        finally:
+            await runner.stop()
+
+    assert asyncio.run(serve_like()) == ["readonly"]

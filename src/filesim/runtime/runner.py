@@ -16,7 +16,7 @@ from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
 from filesim.nfs.server import NfsServer
 from filesim.runtime.build import build_nfs_server, port_for
-from filesim.runtime.faults import FaultController
+from filesim.runtime.faults import SYNC_KINDS, FaultController
 from filesim.runtime.http import HttpApi
 from filesim.runtime.metrics import TopologyMetrics
 from filesim.runtime.state import clear_runtime, read_runtime, write_json_atomic
@@ -178,6 +178,10 @@ class TopologyRunner:
         for running in self.servers:
             self.faults.attach(running)
             for spec in running.server.faults or []:
+                if spec.kind in SYNC_KINDS and running.agent is None:
+                    # `filesim serve` runs no agent: the sync faults are the sidecar's business.
+                    log.info("%s: %s applies to its sync agent only", running.name, spec.summary())
+                    continue
                 self.faults.add(running.name, spec, origin="topology")
 
     async def _run_agent(self, running: RunningServer) -> None:

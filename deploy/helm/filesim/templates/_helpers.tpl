@@ -64,7 +64,7 @@ Use: (include "filesim.resolved" . | fromYaml).servers
   {{- $topo := dict "name" $s.name "role" $s.role "fsid" $s.fsid "export" $export "sync" $sync "node_port" $nodePort -}}
   {{- $_ := set $topo "enabled" (ternary $s.enabled true (hasKey $s "enabled")) -}}
   {{- $_ := set $topo "storage" ($s.storage | default $model.storage) -}}
-  {{- range $k := list "folder" "host" "port" -}}
+  {{- range $k := list "folder" "host" "port" "faults" -}}
     {{- if hasKey $s $k }}{{ $_ := set $topo $k (get $s $k) }}{{ end -}}
   {{- end -}}
   {{- $active := and (eq $topo.storage "mirror") (ne $sync.direction "none") -}}
