@@ -220,7 +220,6 @@ def test_no_hook_is_left_once_faults_are_cleared(topo: NasTopology) -> None:
 
 def test_static_sync_faults_are_skipped_where_no_agent_runs(tmp_path: Path) -> None:
     import asyncio
-
     import socket
 
     from filesim.runtime.runner import TopologyRunner
