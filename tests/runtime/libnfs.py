@@ -54,7 +54,8 @@ class Libnfs:
         self._nfs = self._lib.nfs_init_context()
         # Parsing a URL is how the port options reach the context in every libnfs version.
         url = self._lib.nfs_parse_url_full(
-            self._nfs, f"nfs://127.0.0.1{export}/?version=3&nfsport={port}&mountport={port}".encode()
+            self._nfs,
+            f"nfs://127.0.0.1{export}/?version=3&nfsport={port}&mountport={port}".encode(),
         )
         if url:
             self._lib.nfs_destroy_url(url)
