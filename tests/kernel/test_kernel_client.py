@@ -36,6 +36,7 @@ mkdir -p deep/a/b/c/d/e/f/g/h
 ck mkdir_p '[ -d deep/a/b/c/d/e/f/g/h ]'
 echo "CHECK listed $(ls many | wc -l)"
 ln -s moved link && ck symlink '[ "$(readlink link)" = moved ]'
+mkfifo pipe && ck fifo '[ -p pipe ]'
 # a subdirectory mount of the same export
 mkdir -p /sub && mount.nfs "$KCLIENT_SERVER_IP:/data/sub-1" /sub -o "$OPTS,port=$KCLIENT_PORT,mountport=$KCLIENT_PORT"
 ck subdir_mount '[ "$(cat /sub/inside.txt)" = "in sub-1" ]'
@@ -86,7 +87,7 @@ def test_kernel_client_on_every_role(tmp_path: Path) -> None:
         assert proc.returncode == 0, proc.stderr[-3000:]
         failed = {k: v for k, v in result.items() if v.startswith("FAIL")}
         assert not failed, (failed, proc.stdout, proc.stderr[-2000:])
-        for name in ("write_read", "rename", "remove", "mkdir_p", "symlink", "subdir_mount",
+        for name in ("write_read", "rename", "remove", "mkdir_p", "symlink", "fifo", "subdir_mount",
                      "output_write", "backup_erofs", "backup_read"):  # fmt: skip
             assert result.get(name) == "ok", name
         assert result["big_md5"] == _md5(store / "big.bin")

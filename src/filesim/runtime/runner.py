@@ -199,7 +199,10 @@ class TopologyRunner:
         self, running: RunningServer, kind: str, path: str, dest: str | None
     ) -> None:
         if running.agent is not None:
-            running.agent.notify_export_change(path, kind, dest)
+            try:
+                running.agent.notify_export_change(path, kind, dest)
+            except Exception:  # the client's change is done: a sync hiccup must not fail it
+                log.exception("%s: sync agent refused a %s of %s", running.name, kind, path)
         if kind == "write":
             now = time.monotonic()
             if now - running._last_write_event.get(path, 0.0) < WRITE_EVENT_INTERVAL:

@@ -49,6 +49,7 @@ EXPORT_CHANGE_KINDS = frozenset(
         "rename",
         "link",
         "symlink",
+        "mknod",
         "rename-from",
         "rename-to",
     }
