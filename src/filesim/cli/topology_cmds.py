@@ -26,6 +26,7 @@ from filesim.runtime import daemon
 from filesim.runtime.http import DEFAULT_HTTP_PORT
 from filesim.runtime.main import run_topology
 from filesim.runtime.state import read_runtime, require_runtime
+from filesim.topology import Layout
 
 HttpPortOpt = Annotated[
     int | None,
@@ -88,11 +89,9 @@ def up(
     """
     topology = topology_of(config, profile)
     layout = layout_of(root, state_dir)
+    argv = up_argv(layout, config, profile, host, base_port, http_host, http_port)
     if detach:
-        http = ["--http-host", http_host]
-        if http_port is not None:
-            http += ["--http-port", str(http_port)]
-        runtime = daemon.start_detached(layout, config, profile, host, base_port, http)
+        runtime = daemon.start_detached(layout, argv)
         print_servers(runtime["servers"])
         if runtime.get("http"):
             console.print(f"HTTP API: {runtime['http']['url']}", highlight=False)
@@ -105,10 +104,30 @@ def up(
         console.print("serving; press Ctrl-C to stop", style="dim")
 
     run_topology(
-        topology, layout, host=host, base_port=base_port, on_ready=ready, http_host=http_host,
+        topology, layout, host=host, base_port=base_port, on_ready=ready, argv=argv,
+        http_host=http_host,
         http_port=DEFAULT_HTTP_PORT if http_port is None else http_port,
         http_strict=http_port is not None,
     )  # fmt: skip
+
+
+def up_argv(
+    layout: Layout, config: Path | None, profile: str | None, host: str, base_port: int,
+    http_host: str, http_port: int | None,
+) -> list[str]:  # fmt: skip
+    """The `filesim up` arguments that start this very topology again, from any directory
+    (recorded in runtime.json for `verify --restart`, and used by `--detach`)."""
+    args = ["up", "--root", str(layout.root), "--host", host, "--base-port", str(base_port),
+            "--http-host", http_host]  # fmt: skip
+    if layout.state is not None:
+        args += ["--state-dir", str(layout.state)]
+    if config is not None:
+        args += ["--config", str(config.absolute())]
+    if profile is not None:
+        args += ["--profile", profile]
+    if http_port is not None:
+        args += ["--http-port", str(http_port)]
+    return args
 
 
 @app.command()

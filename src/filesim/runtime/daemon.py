@@ -17,30 +17,18 @@ from filesim.topology import Layout
 START_TIMEOUT = 30.0
 
 
-def start_detached(
-    layout: Layout,
-    config: Path | None,
-    profile: str | None,
-    host: str,
-    base_port: int,
-    extra_args: list[str] | None = None,
-) -> dict[str, Any]:
-    """Start `filesim up` in a new session and return its runtime document once it serves."""
+def start_detached(layout: Layout, up_args: list[str]) -> dict[str, Any]:
+    """Start `filesim up UP_ARGS` in a new session; return its runtime document once it serves.
+
+    `up_args` must not hold relative paths: the background process may outlive the caller's
+    working directory."""
     running = read_runtime(layout)
     if running is not None:
         raise StartupError(
             f"a topology is already running under {layout.root} (pid {running['pid']}); "
             "stop it with `filesim down` first"
         )
-    args = [sys.executable, "-m", "filesim", "up", "--root", str(layout.root),
-            "--host", host, "--base-port", str(base_port)]  # fmt: skip
-    if layout.state is not None:
-        args += ["--state-dir", str(layout.state)]
-    if config is not None:
-        args += ["--config", str(config.absolute())]
-    if profile is not None:
-        args += ["--profile", profile]
-    args += extra_args or []
+    args = [sys.executable, "-m", "filesim", *up_args]
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     with open(layout.log_file, "ab") as log:
         proc = subprocess.Popen(

@@ -83,11 +83,13 @@ class TopologyRunner:
         http_host: str = "127.0.0.1",
         http_port: int | None = None,
         http_strict: bool = True,
+        argv: list[str] | None = None,
     ) -> None:
         """`http_port`: serve the HTTP API there (0: a free port; None: no API); when it is
         taken, fail if `http_strict`, else fall back to a free port."""
         self.topology = topology
         self.layout = layout
+        self.argv = argv
         self.host = host
         self.base_port = base_port
         self.run_sync = run_sync
@@ -225,6 +227,7 @@ class TopologyRunner:
             "root": str(self.layout.root),
             "state_dir": str(self.layout.state_dir),
             "started": self.started_at,
+            "argv": self.argv,
             "http": None if self.http is None else {"host": self.http.host,
                                                     "port": self.http.port, "url": self.http.url},
             "servers": [
