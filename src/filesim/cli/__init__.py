@@ -12,12 +12,13 @@ from filesim.cli.app import app, fail
 from filesim.errors import FilesimError
 
 # Importing the command modules registers their commands on `app`.
+# The order here is the order `filesim --help` lists them in.
 from filesim.cli import (  # noqa: F401  isort: skip
-    k8s_cmds,
-    ops_cmds,
-    sync_cmds,
     topology_cmds,
+    sync_cmds,
     verify_cmds,
+    ops_cmds,
+    k8s_cmds,
 )
 
 
