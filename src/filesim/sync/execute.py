@@ -16,6 +16,7 @@ import errno
 import os
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -433,16 +434,31 @@ def _fsync_path(path: str) -> None:
         os.close(fd)
 
 
+_buffers = threading.local()
+
+
 def copy_data(src: int, dst: int) -> None:
     """Copy from the current offset to EOF.
 
-    Plain read/write: on ext4 here, copy_file_range and sendfile followed by the rename into
-    place were 5x slower for small files (10k x 10 KiB: 1.05 s against 0.22 s).
+    Plain reads and writes through one reused buffer per thread: on ext4 here,
+    copy_file_range and sendfile followed by the rename into place were 5x slower for small
+    files, and a fresh 1 MiB bytes object per read costs more than a 10 KiB file's copy.
     """
-    while chunk := os.read(src, _CHUNK):
-        view = memoryview(chunk)
-        while view:
-            view = view[os.write(dst, view) :]
+    buf = getattr(_buffers, "buf", None)
+    if buf is None:
+        buf = _buffers.buf = bytearray(_CHUNK)
+    view = memoryview(buf)
+    if not hasattr(os, "readv"):  # pragma: no cover - Windows
+        while chunk := os.read(src, _CHUNK):
+            _write_all(dst, memoryview(chunk))
+        return
+    while n := os.readv(src, [buf]):
+        _write_all(dst, view[:n])
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _unlink_quietly(path: str) -> None:
