@@ -175,8 +175,8 @@ class SyncAgent:
         (new). "commit" means the client declared the file complete: it may move before
         settle_ms has passed.
         """
-        if kind not in EXPORT_CHANGE_KINDS:
-            raise ValueError(f"unknown export change kind {kind!r}")
+        if kind not in EXPORT_CHANGE_KINDS:  # look at it anyway: never break the NFS call
+            log.debug("%s: unknown export change kind %r at %s", self.server.name, kind, path)
         path = path.strip("/")
         if not path:
             return
@@ -357,8 +357,10 @@ class SyncAgent:
         if await asyncio.to_thread(self._archive.resume_requested):
             self._resume_pending = True
 
-    async def _converge(self, max_idle_rounds: int = 3) -> None:
-        """Full cycles until a plan has nothing left to do (or only what keeps failing)."""
+    async def _converge(self, max_idle_rounds: int = 20) -> None:
+        """Full cycles until a plan has nothing left to do, or until `max_idle_rounds` in a
+        row made no progress (a file written to all along, an error that persists): those are
+        left to the continuous sync or the next run, and reported."""
         stuck = 0
         while True:
             if self._halted is not None and not self._resume_pending:
@@ -371,10 +373,12 @@ class SyncAgent:
             waits = [o for o in cycle.outcomes if o.status is not Status.DONE]
             if not waits:
                 continue
-            if all(o.status is Status.FAILED for o in waits):
-                stuck += 1
-                if stuck >= max_idle_rounds:
-                    return
+            progress = len(waits) < len(cycle.outcomes)
+            stuck = 0 if progress else stuck + 1
+            failed_only = all(o.status is Status.FAILED for o in waits)
+            if stuck >= (3 if failed_only else max_idle_rounds):
+                log.warning("%s: %d paths not synced yet", self.server.name, len(waits))
+                return
             await asyncio.sleep(self._retry_delay(waits))
 
     def _retry_delay(self, waits: list[Outcome]) -> float:
