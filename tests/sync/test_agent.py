@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -387,5 +388,38 @@ async def test_a_failing_cycle_is_reported_and_the_agent_carries_on(
         await wait_until(lambda: (rig.store / "x.txt").exists(), what="the retry")
         assert "sync.error" in rig.kinds()
         assert not task.done()
+    finally:
+        await stop(task)
+
+
+async def test_a_new_empty_store_is_filled_again_not_mirrored_as_deletions(rig: Rig) -> None:
+    for i in range(5):
+        write(rig.folder, f"keep{i}.txt", str(i))
+    agent = rig.agent()
+    await agent.run_once()
+    agent.close()
+    rig.agents.remove(agent)
+    shutil.rmtree(rig.store)  # a fresh emptyDir after a pod restart
+    rig.store.mkdir()
+    again = rig.agent()
+    await again.run_once()
+    assert again.halted() is None
+    assert len(files(rig.folder)) == 5 and files(rig.store) == files(rig.folder)
+    assert "sync.reset" in rig.kinds()
+
+
+async def test_removals_seen_in_a_watched_store_are_not_a_mass_deletion(rig: Rig) -> None:
+    """`filesim sync NAME` in its own container watches the store: the system under test
+    consuming every input over NFS must not halt the sync."""
+    for i in range(4):
+        write(rig.folder, f"in{i}", str(i))
+    agent = rig.agent(quick(make_server()), watch_export=True)
+    task = await running(agent)
+    try:
+        await wait_until(lambda: len(files(rig.store)) == 4, what="initial copy")
+        for i in range(4):
+            (rig.store / f"in{i}").unlink()
+        await wait_until(lambda: files(rig.folder) == {}, what="consumed inputs to vanish")
+        assert agent.halted() is None
     finally:
         await stop(task)

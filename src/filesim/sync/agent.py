@@ -269,8 +269,12 @@ class SyncAgent:
     def _export_watched(self, path: str | None) -> None:
         if path is None:
             self.notify_folder_change(None)
-        else:
-            self._mark(path)
+            return
+        # Only the NFS server (for a client) and this agent write in the store: a removal
+        # seen there is deliberate, like one the NFS server reports — not a vanished tree.
+        if not os.path.lexists(os.path.join(self.store, path)):
+            self._trusted.add(path)
+        self._mark(path)
 
     def _start_watchers(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -471,8 +475,24 @@ class SyncAgent:
         self._archive.apply_batch([], updates)
 
     async def _start(self) -> None:
+        await asyncio.to_thread(self._check_store)
         await asyncio.to_thread(self._recover)
         await asyncio.to_thread(self._executor.clean_temp)
+
+    def _check_store(self) -> None:
+        """A store that is not the directory the archive was made with (recreated: a fresh
+        emptyDir in Kubernetes, a wiped state directory) makes the archive meaningless, and
+        following it would delete from the folder everything the new store lacks. Forget it:
+        the next sync merges the two trees as on a first run, losing nothing."""
+        self.store.mkdir(parents=True, exist_ok=True)
+        ident = _store_identity(self.store)
+        known = self._archive.store_identity()
+        if known is not None and known != ident and self._archive.records:
+            log.warning("%s: the export store %s is new; syncing from scratch", self.server.name,
+                        self.store)  # fmt: skip
+            self._archive.forget()
+            self._send(Event("sync.reset", self.server.name, "export", detail={"why": "new store"}))
+        self._archive.set_store_identity(ident)
 
     def _partial(
         self, paths: list[str]
@@ -560,7 +580,8 @@ class SyncAgent:
         message = (
             f"{self.server.name}: sync halted — {reason} (folder {self.folder}, export store "
             f"{self.store}). Nothing was deleted. If that side was unmounted or emptied by "
-            f"mistake, restore it; to go ahead, run `filesim sync resume {self.server.name}`."
+            f"mistake, restore it first. Then run `filesim sync resume {self.server.name}`: "
+            "whatever is still missing then is deleted on the other side too."
         )
         if self._halted != message:
             log.error("%s", message)
@@ -608,6 +629,26 @@ class SyncAgent:
         if self._lock_fd is not None:
             os.close(self._lock_fd)
             self._lock_fd = None
+
+
+_STORE_XATTR = "user.filesim.store"
+
+
+def _store_identity(store: Path) -> str:
+    """A name for this very directory: an id kept in an extended attribute (invisible to NFS
+    clients and scanners); where there are none, device and inode (which a recreated
+    directory may well reuse)."""
+    try:
+        return os.getxattr(store, _STORE_XATTR).decode()
+    except (OSError, AttributeError):
+        pass
+    ident = os.urandom(8).hex()
+    try:
+        os.setxattr(store, _STORE_XATTR, ident.encode())
+        return ident
+    except (OSError, AttributeError):
+        st = os.stat(store)
+        return f"{st.st_dev}:{st.st_ino}"
 
 
 def _kinds(rec: Record) -> set[Kind]:

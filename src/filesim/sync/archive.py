@@ -148,6 +148,19 @@ class SyncArchive:
         moved = self._subtree(old)
         self.apply([(p, None) for p, _ in moved] + [(new + p[len(old) :], r) for p, r in moved])
 
+    def forget(self) -> None:
+        """Drop every row: the next sync is a first sync."""
+        with self._lock:
+            self._db.execute("DELETE FROM entries")
+            self._db.execute("DELETE FROM intents")
+            self._rows.clear()
+
+    def store_identity(self) -> str | None:
+        return self._meta("store")
+
+    def set_store_identity(self, ident: str) -> None:
+        self._set_meta("store", ident)
+
     # -- halt state (shared with other processes through the database)
 
     def _meta(self, key: str) -> str | None:
