@@ -28,18 +28,24 @@ Update = tuple[str, Record | None]
 
 
 def _encode(entry: Entry | None) -> str | None:
+    """'kind|size|mtime_ns|mode|ino|target' (the link text last: it may contain '|')."""
     if entry is None:
         return None
-    return json.dumps(
-        [entry.kind.value, entry.size, entry.mtime_ns, entry.mode, entry.ino, entry.target]
-    )
+    target = "" if entry.target is None else entry.target
+    return f"{entry.kind.value}|{entry.size}|{entry.mtime_ns}|{entry.mode}|{entry.ino}|{target}"
 
 
 def _decode(text: str | None) -> Entry | None:
     if text is None:
         return None
-    kind, size, mtime_ns, mode, ino, target = json.loads(text)
-    return Entry(Kind(kind), size, mtime_ns, mode, ino, target)
+    if text.startswith("["):  # the first format (JSON), from archives made before
+        kind, size, mtime_ns, mode, ino, link = json.loads(text)
+        return Entry(Kind(kind), size, mtime_ns, mode, ino, link)
+    kind, size, mtime_ns, mode, ino, target = text.split("|", 5)
+    return Entry(
+        Kind(kind), int(size), int(mtime_ns), int(mode), int(ino),
+        target if kind == Kind.SYMLINK.value else None,
+    )  # fmt: skip
 
 
 def connect(path: Path) -> sqlite3.Connection:
