@@ -423,3 +423,15 @@ async def test_removals_seen_in_a_watched_store_are_not_a_mass_deletion(rig: Rig
         assert agent.halted() is None
     finally:
         await stop(task)
+
+
+async def test_mode_changes_and_awkward_names_travel(rig: Rig) -> None:
+    names = ["with space.txt", "ünïcødé/日本.txt", "a|pipe", "-dash", ".hidden"]
+    for name in names:
+        write(rig.folder, name, name, mtime=T0)
+    agent = rig.agent()
+    await agent.run_once()
+    assert files(rig.store) == {n: n.encode() for n in names}
+    os.chmod(rig.folder / "with space.txt", 0o600)
+    await agent.run_once()
+    assert os.stat(rig.store / "with space.txt").st_mode & 0o777 == 0o600
