@@ -14,6 +14,7 @@ operation and the path, e.g. `NFS REMOVE /data/a.txt: NFS3ERR_ROFS`.
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
 from types import TracebackType
 
 from filesim.nfs import client_codec as codec
@@ -165,9 +166,22 @@ class NfsClient:
         if fh is not None and name not in (".", ".."):
             self._paths[fh] = self._path(dir_fh, name)
 
-    def _nfs(self, proc: NfsProc, args: Packer | None, path: str) -> tuple[Unpacker, NfsStat]:
+    def _nfs(
+        self,
+        proc: NfsProc,
+        args: Packer | None,
+        path: str,
+        head: Callable[[Unpacker], object] | None = None,
+    ) -> Unpacker:
+        """Call `proc`; `head` decodes what failure and success bodies both start with (their
+        attributes). Raises NfsError, naming `path`, unless the status is NFS3_OK."""
         u = self._rpc.call(NFS_PROGRAM, NFS_VERSION, proc, args.buf if args else b"")
-        return u, _nfs_stat(u.uint32())
+        stat = _nfs_stat(u.uint32())
+        if head is not None:
+            head(u)
+        if stat != NfsStat.OK:
+            raise NfsError(stat, proc.name, path)
+        return u
 
     def null(self) -> None:
         self._rpc.call(NFS_PROGRAM, NFS_VERSION, NfsProc.NULL)
@@ -175,17 +189,13 @@ class NfsClient:
     def getattr(self, fh: bytes) -> Fattr:
         p = Packer()
         p.opaque(fh)
-        u, stat = self._nfs(NfsProc.GETATTR, p, self._path(fh))
-        if stat != NfsStat.OK:
-            raise NfsError(stat, "GETATTR", self._path(fh))
+        u = self._nfs(NfsProc.GETATTR, p, self._path(fh))
         return codec.unpack_fattr(u)
 
     def lookup(self, dir_fh: bytes, name: str) -> tuple[bytes, Fattr | None]:
         p = Packer()
         codec.pack_diropargs(p, dir_fh, name)
-        u, stat = self._nfs(NfsProc.LOOKUP, p, self._path(dir_fh, name))
-        if stat != NfsStat.OK:
-            raise NfsError(stat, "LOOKUP", self._path(dir_fh, name))
+        u = self._nfs(NfsProc.LOOKUP, p, self._path(dir_fh, name))
         fh = codec.unpack_fh(u)
         attrs = codec.unpack_post_op_attr(u)
         self._learn(fh, dir_fh, name)
@@ -203,10 +213,7 @@ class NfsClient:
         p = Packer()
         p.opaque(fh)
         p.uint32(mask)
-        u, stat = self._nfs(NfsProc.ACCESS, p, self._path(fh))
-        codec.unpack_post_op_attr(u)
-        if stat != NfsStat.OK:
-            raise NfsError(stat, "ACCESS", self._path(fh))
+        u = self._nfs(NfsProc.ACCESS, p, self._path(fh), codec.unpack_post_op_attr)
         return u.uint32()
 
     def read(self, fh: bytes, offset: int, count: int) -> tuple[bytes, bool]:
@@ -215,10 +222,7 @@ class NfsClient:
         p.opaque(fh)
         p.uint64(offset)
         p.uint32(count)
-        u, stat = self._nfs(NfsProc.READ, p, self._path(fh))
-        codec.unpack_post_op_attr(u)
-        if stat != NfsStat.OK:
-            raise NfsError(stat, "READ", self._path(fh))
+        u = self._nfs(NfsProc.READ, p, self._path(fh), codec.unpack_post_op_attr)
         u.uint32()  # count, repeated by the opaque's length
         eof = u.bool()
         return bytes(u.opaque()), eof
@@ -232,10 +236,7 @@ class NfsClient:
         p.uint32(len(data))
         p.uint32(stable)
         p.opaque(data)
-        u, stat = self._nfs(NfsProc.WRITE, p, self._path(fh))
-        codec.skip_wcc_data(u)
-        if stat != NfsStat.OK:
-            raise NfsError(stat, "WRITE", self._path(fh))
+        u = self._nfs(NfsProc.WRITE, p, self._path(fh), codec.skip_wcc_data)
         count, committed = u.uint32(), u.uint32()
         return WriteResult(count, committed, bytes(u.fixed_opaque(8)))
 
@@ -262,9 +263,7 @@ class NfsClient:
         return self._created(NfsProc.MKDIR, p, dir_fh, name)
 
     def _created(self, proc: NfsProc, p: Packer, dir_fh: bytes, name: str) -> bytes:
-        u, stat = self._nfs(proc, p, self._path(dir_fh, name))
-        if stat != NfsStat.OK:
-            raise NfsError(stat, proc.name, self._path(dir_fh, name))
+        u = self._nfs(proc, p, self._path(dir_fh, name))
         fh = codec.unpack_post_op_fh(u)
         if fh is None:  # allowed by RFC 1813; a LOOKUP gets the handle
             fh, _ = self.lookup(dir_fh, name)
@@ -280,18 +279,14 @@ class NfsClient:
     def _dirop(self, proc: NfsProc, dir_fh: bytes, name: str) -> None:
         p = Packer()
         codec.pack_diropargs(p, dir_fh, name)
-        _, stat = self._nfs(proc, p, self._path(dir_fh, name))
-        if stat != NfsStat.OK:
-            raise NfsError(stat, proc.name, self._path(dir_fh, name))
+        self._nfs(proc, p, self._path(dir_fh, name))
 
     def rename(self, from_dir: bytes, from_name: str, to_dir: bytes, to_name: str) -> None:
         p = Packer()
         codec.pack_diropargs(p, from_dir, from_name)
         codec.pack_diropargs(p, to_dir, to_name)
         what = f"{self._path(from_dir, from_name)} -> {self._path(to_dir, to_name)}"
-        _, stat = self._nfs(NfsProc.RENAME, p, what)
-        if stat != NfsStat.OK:
-            raise NfsError(stat, "RENAME", what)
+        self._nfs(NfsProc.RENAME, p, what)
 
     def readdirplus(
         self, dir_fh: bytes, dircount: int = 8192, maxcount: int = 32768
@@ -317,10 +312,7 @@ class NfsClient:
         p.fixed_opaque(verifier)
         p.uint32(dircount)
         p.uint32(maxcount)
-        u, stat = self._nfs(NfsProc.READDIRPLUS, p, self._path(dir_fh))
-        codec.unpack_post_op_attr(u)
-        if stat != NfsStat.OK:
-            raise NfsError(stat, "READDIRPLUS", self._path(dir_fh))
+        u = self._nfs(NfsProc.READDIRPLUS, p, self._path(dir_fh), codec.unpack_post_op_attr)
         verifier = bytes(u.fixed_opaque(8))
         page, eof = codec.unpack_dirlistplus(u)
         for entry in page:
@@ -333,19 +325,13 @@ class NfsClient:
         p.opaque(fh)
         p.uint64(offset)
         p.uint32(count)
-        u, stat = self._nfs(NfsProc.COMMIT, p, self._path(fh))
-        codec.skip_wcc_data(u)
-        if stat != NfsStat.OK:
-            raise NfsError(stat, "COMMIT", self._path(fh))
+        u = self._nfs(NfsProc.COMMIT, p, self._path(fh), codec.skip_wcc_data)
         return bytes(u.fixed_opaque(8))
 
     def fsinfo(self, fh: bytes) -> FsInfo:
         p = Packer()
         p.opaque(fh)
-        u, stat = self._nfs(NfsProc.FSINFO, p, self._path(fh))
-        codec.unpack_post_op_attr(u)
-        if stat != NfsStat.OK:
-            raise NfsError(stat, "FSINFO", self._path(fh))
+        u = self._nfs(NfsProc.FSINFO, p, self._path(fh), codec.unpack_post_op_attr)
         return codec.unpack_fsinfo(u)
 
     # ------------------------------------------------------------------ whole files
