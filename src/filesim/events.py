@@ -14,7 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,16 @@ class Event:
     time: float = field(default_factory=time.time)
 
     def to_json(self) -> str:
-        data = {k: v for k, v in asdict(self).items() if v not in (None, "", {})}
+        # Built by hand: dataclasses.asdict deep-copies, and every NFS mutation comes here.
+        data: dict[str, Any] = {"kind": self.kind}
+        for key in ("server", "side", "path"):
+            value = getattr(self, key)
+            if value:
+                data[key] = value
+        if self.size is not None:
+            data["size"] = self.size
+        if self.detail:
+            data["detail"] = self.detail
         data["time"] = self.time
         return json.dumps(data, separators=(",", ":"), default=str)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from filesim.nfs.const import NfsStat
-from filesim.nfs.handles import HANDLE_LEN, HandleCodec, load_secret
+from filesim.nfs.handles import HANDLE_LEN, HandleCodec, Node, load_secret
 from filesim.nfs.vfs import NfsError
 
 
@@ -33,9 +33,9 @@ def test_processes_starting_together_share_one_secret(tmp_path: Path) -> None:
 
 def test_codec_roundtrip_and_rejections() -> None:
     codec = HandleCodec(3, b"x" * 32)
-    handle = codec.encode(123456789)
+    handle = codec.encode(Node(123456789, 8))
     assert len(handle) == HANDLE_LEN <= 64
-    assert codec.decode(handle) == 123456789
+    assert codec.decode(handle) == Node(123456789, 8)
     with pytest.raises(NfsError) as info:
         HandleCodec(3, b"y" * 32).decode(handle)
     assert info.value.status == NfsStat.BADHANDLE

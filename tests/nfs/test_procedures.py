@@ -517,3 +517,25 @@ def test_getattr_result_is_a_full_fattr3(rig: Rig, root: bytes) -> None:
     u = rig.ok(NfsProc.GETATTR, rig.fh(root))
     unpack_fattr(u)
     assert u.remaining() == 0
+
+
+def test_nested_operations_leak_no_descriptors(rig: Rig, root: bytes) -> None:
+    def open_fds() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    d = rig.mkdir(rig.mkdir(root, "a"), "b")
+    before = open_fds()
+    for i in range(50):
+        fh = rig.create(d, f"f{i}")
+        rig.write(fh, 0, b"x")
+        rig.lookup(d, f"f{i}")
+        assert rig.fails(NfsProc.LOOKUP, rig.dirop(d, f"missing{i}")) == NfsStat.NOENT
+    p = rig.fh(d)
+    p.uint64(0)
+    p.fixed_opaque(bytes(8))
+    p.uint32(8192)
+    p.uint32(65536)
+    rig.ok(NfsProc.READDIRPLUS, p)
+    for i in range(50):
+        rig.ok(NfsProc.REMOVE, rig.dirop(d, f"f{i}"))
+    assert open_fds() == before

@@ -136,7 +136,8 @@ class Dispatcher:
                 raise NfsError(NfsStat.ROFS)
             if self.fault is not None and (injected := self.fault(call.proc, client)) is not None:
                 raise NfsError(injected, "injected fault")
-            parts = procedure(export, export.caller(call.cred), call.args)
+            with export.vfs.call_scope():
+                parts = procedure(export, export.caller(call.cred), call.args)
         except XdrError:
             return [accepted_header(call.xid, AcceptStat.GARBAGE_ARGS)]
         except NfsError as exc:

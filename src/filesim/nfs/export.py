@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from filesim.nfs.attrs import Caller
-from filesim.nfs.handles import HandleCodec, NodeIndex
+from filesim.nfs.handles import HandleCodec, Node, NodeIndex
 from filesim.nfs.rpc import Credentials
 from filesim.nfs.vfs import ChangeListener, DirEntry, Vfs, parent_of
 
@@ -97,9 +97,9 @@ class Export:
     def fsid(self) -> int:
         return self.config.fsid
 
-    def handle_for(self, ino: int, path: str) -> bytes:
-        self.index.remember(ino, path)
-        return self.codec.encode(ino)
+    def handle_for(self, st: os.stat_result, path: str) -> bytes:
+        self.index.remember(st.st_ino, path)
+        return self.codec.encode(Node.of(st))
 
     def caller(self, cred: Credentials) -> Caller:
         """The identity `cred` acts as on this export (AUTH_NONE and squashed root: anonymous)."""

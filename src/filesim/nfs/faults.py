@@ -22,6 +22,7 @@ import re
 import struct
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from filesim.nfs.const import NFS_PROGRAM, NfsProc, NfsStat
@@ -230,6 +231,9 @@ class FaultyVfs:
     def statvfs(self) -> FsStat:
         self._guard("")
         return self.inner.statvfs()
+
+    def call_scope(self) -> AbstractContextManager[None]:
+        return self.inner.call_scope()
 
     def find(self, ino: int) -> str | None:
         return self.inner.find(ino)

@@ -1,10 +1,11 @@
 """File handles: opaque, bound to one export, stable across restarts, unforgeable.
 
-A handle is `version | fsid | inode | mac`, where the MAC is an HMAC of the rest under a secret
-that persists in the state directory. A client can neither invent a handle for an inode nor move
-one to another export. The inode is turned back into a path by `NodeIndex`: a map filled as
-clients look names up, verified by lstat on every use, and rebuilt by a search of the export
-when stale (after a restart, or a rename done behind the server's back).
+A handle is `version | fsid | inode | file type | mac`, where the MAC is an HMAC of the rest
+under a secret that persists in the state directory. A client can neither invent a handle
+for an inode nor move one to another export. The inode is turned back into a path by
+`NodeIndex`: a map filled as clients look names up, verified by lstat on every use, and
+rebuilt by a search of the export when stale (after a restart, or a rename done behind the
+server's back).
 """
 
 from __future__ import annotations
@@ -12,14 +13,16 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+import stat
 import struct
 from pathlib import Path
+from typing import NamedTuple
 
 from filesim.nfs.const import NfsStat
 from filesim.nfs.vfs import NfsError, Vfs
 
 _VERSION = 1
-_BODY = struct.Struct(">BIQ")
+_BODY = struct.Struct(">BIQB")
 _MAC_LEN = 12
 HANDLE_LEN = _BODY.size + _MAC_LEN
 
@@ -60,28 +63,42 @@ def _read_secret(path: Path) -> bytes | None:
     return data if len(data) >= 16 else None
 
 
+class Node(NamedTuple):
+    """What a handle names: an inode number and the file type it had (stat.S_IFMT >> 12).
+
+    Inode numbers are reused once a file is gone; the type catches the common reuse (a new
+    symlink or directory where a file was), where a kernel server would use a generation."""
+
+    ino: int
+    kind: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Node:
+        return cls(st.st_ino, stat.S_IFMT(st.st_mode) >> 12)
+
+
 class HandleCodec:
     def __init__(self, fsid: int, secret: bytes) -> None:
         self.fsid = fsid
         self._secret = secret
-        self._cache: dict[bytes, int] = {}
+        self._cache: dict[bytes, Node] = {}
 
     def _mac(self, body: bytes) -> bytes:
         return hmac.digest(self._secret, body, "sha256")[:_MAC_LEN]
 
-    def encode(self, ino: int) -> bytes:
-        body = _BODY.pack(_VERSION, self.fsid, ino)
+    def encode(self, node: Node) -> bytes:
+        body = _BODY.pack(_VERSION, self.fsid, node.ino, node.kind)
         return body + self._mac(body)
 
-    def decode(self, handle: bytes | memoryview) -> int:
-        """The inode number in `handle`; NFS3ERR_BADHANDLE when it is not one of ours."""
+    def decode(self, handle: bytes | memoryview) -> Node:
+        """The node `handle` names; NFS3ERR_BADHANDLE when it is not one of ours."""
         key = bytes(handle)
-        ino = self._cache.get(key)
-        if ino is not None:
-            return ino
+        node = self._cache.get(key)
+        if node is not None:
+            return node
         if len(key) != HANDLE_LEN:
             raise NfsError(NfsStat.BADHANDLE, f"handle of {len(key)} bytes")
-        version, fsid, ino = _BODY.unpack_from(key)
+        version, fsid, ino, kind = _BODY.unpack_from(key)
         body = key[: _BODY.size]
         if version != _VERSION or not hmac.compare_digest(self._mac(body), key[_BODY.size :]):
             raise NfsError(NfsStat.BADHANDLE, "handle not issued by this server")
@@ -89,8 +106,8 @@ class HandleCodec:
             raise NfsError(NfsStat.STALE, f"handle of another export (fsid {fsid})")
         if len(self._cache) > 65536:
             self._cache.clear()
-        self._cache[key] = ino
-        return ino  # type: ignore[no-any-return]
+        node = self._cache[key] = Node(ino, kind)
+        return node
 
 
 class NodeIndex:
@@ -106,21 +123,22 @@ class NodeIndex:
     def forget(self, ino: int) -> None:
         self._paths.pop(ino, None)
 
-    def resolve(self, ino: int) -> tuple[str, os.stat_result]:
-        """(path, lstat) of inode `ino`; NFS3ERR_STALE when it no longer exists in the export."""
+    def resolve(self, node: Node) -> tuple[str, os.stat_result]:
+        """(path, lstat) of `node`; NFS3ERR_STALE when it no longer exists in the export."""
+        ino = node.ino
         path = self._paths.get(ino)
         if path is not None:
             try:
                 st = self._vfs.stat(path)
                 if st.st_ino == ino:
-                    return path, st
+                    return path, _same_kind(node, st)
             except OSError:
                 pass
         found = self._vfs.find(ino)
         if found is None:
             self._paths.pop(ino, None)
             raise NfsError(NfsStat.STALE, f"inode {ino} is gone")
-        st = self._vfs.stat(found)
+        st = _same_kind(node, self._vfs.stat(found))
         self._paths[ino] = found
         return found, st
 
@@ -132,3 +150,9 @@ class NodeIndex:
                 self._paths[ino] = dst
             elif path.startswith(prefix):
                 self._paths[ino] = dst + path[len(src) :]
+
+
+def _same_kind(node: Node, st: os.stat_result) -> os.stat_result:
+    if stat.S_IFMT(st.st_mode) >> 12 != node.kind:
+        raise NfsError(NfsStat.STALE, f"inode {node.ino} is now another file")
+    return st

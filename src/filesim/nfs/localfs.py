@@ -13,6 +13,7 @@ import errno
 import os
 import stat
 import sys
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -22,6 +23,9 @@ from filesim.nfs.vfs import DirEntry, FsStat, SetAttrs
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _O_PATH = getattr(os, "O_PATH", 0)
+# Not O_PATH, though cheaper: O_PATH|O_NOFOLLOW opens a symlink itself instead of failing,
+# and that descriptor then leads through the link (tests/nfs/test_confinement.py).
+_WALK_FLAGS = _DIR_FLAGS
 _AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 
 
@@ -39,6 +43,7 @@ class LocalVfs:
     def __init__(self, root: Path, hidden: Callable[[str], bool] = _no_hidden) -> None:
         self.root = root
         self._hidden = hidden
+        self._scope = threading.local()  # per thread: COMMITs run in executor threads
         try:
             self._root_fd = os.open(root, _DIR_FLAGS)
         except OSError as exc:
@@ -58,14 +63,41 @@ class LocalVfs:
             raise OSError(errno.EINVAL, "the export root has no parent")
         return _Parent(self, path)
 
+    def call_scope(self) -> _CallScope:
+        """Within this context (one NFS call), each directory is walked once: a call touches
+        the same parent several times (lookup, act, attributes before and after)."""
+        return _CallScope(self)
+
     def _walk(self, path: str) -> tuple[int, str]:
+        """(fd of the parent directory, final name); the fd is the caller's to close unless it
+        is the root or belongs to the current call scope (see `_owned`)."""
+        memo: dict[str, int] | None = getattr(self._scope, "dirs", None)
+        if memo is not None:
+            parent, _, name = path.rpartition("/")
+            fd = memo.get(parent) if parent else self._root_fd
+            if fd is not None:
+                self._check_name(name)
+                return fd, name
+            fd, name = self._walk_uncached(path)
+            memo[parent] = fd
+            return fd, name
+        return self._walk_uncached(path)
+
+    def _owned(self, fd: int) -> bool:
+        """Whether `fd` must stay open after use: the root, or a directory of the call scope."""
+        if fd == self._root_fd:
+            return True
+        memo: dict[str, int] | None = getattr(self._scope, "dirs", None)
+        return memo is not None and fd in memo.values()
+
+    def _walk_uncached(self, path: str) -> tuple[int, str]:
         *dirs, name = path.split("/")
         self._check_name(name)
         fd = root = self._root_fd
         try:
             for part in dirs:
                 self._check_name(part)
-                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                nxt = os.open(part, _WALK_FLAGS, dir_fd=fd)
                 if fd != root:
                     os.close(fd)
                 fd = nxt
@@ -297,5 +329,26 @@ class _Parent:
         return fd, name
 
     def __exit__(self, *exc: object) -> None:
-        if self._fd != self._vfs._root_fd:
+        if not self._vfs._owned(self._fd):
             os.close(self._fd)
+
+
+class _CallScope:
+    __slots__ = ("_outer", "_vfs")
+
+    def __init__(self, vfs: LocalVfs) -> None:
+        self._vfs = vfs
+        self._outer: dict[str, int] | None = None
+
+    def __enter__(self) -> None:
+        scope = self._vfs._scope
+        self._outer = getattr(scope, "dirs", None)
+        if self._outer is None:
+            scope.dirs = {}
+
+    def __exit__(self, *exc: object) -> None:
+        if self._outer is None:  # the outermost scope closes what the call opened
+            scope = self._vfs._scope
+            for fd in scope.dirs.values():
+                os.close(fd)
+            scope.dirs = None

@@ -50,7 +50,7 @@ def mnt(export: Export, client: str, u: Unpacker) -> bytes:
         return bytes(p.buf)
     export.mounts.add((client, dirpath))
     p.uint32(MountStat.OK)
-    p.opaque(export.handle_for(st.st_ino, path))
+    p.opaque(export.handle_for(st, path))
     p.uint32(2)
     p.uint32(AuthFlavor.AUTH_SYS)
     p.uint32(AuthFlavor.AUTH_NONE)

@@ -116,7 +116,7 @@ def _os(call: Callable[[], object]) -> None:
 def _created(x: Export, dir_path: str, dir_before: os.stat_result, path: str) -> Result:
     """post_op_fh3 + post_op_attr of the new node, then wcc_data of its directory."""
     st = x.vfs.stat(path)
-    handle = x.handle_for(st.st_ino, path)
+    handle = x.handle_for(st, path)
     return [
         post_op_fh(handle) + post_op_attr(st, x.fsid)
         + wcc_data(dir_before, _stat_or_none(x, dir_path), x.fsid)
@@ -183,7 +183,7 @@ def lookup(x: Export, caller: Caller, u: Unpacker) -> Result:
         st = x.vfs.stat(path)
     except OSError as exc:
         raise NfsError(status_of(exc)) from None
-    handle = x.handle_for(st.st_ino, path)
+    handle = x.handle_for(st, path)
     p = Packer()
     p.opaque(handle)
     return [bytes(p.buf) + post_op_attr(st, x.fsid) + post_op_attr(dir_st, x.fsid)]
@@ -468,7 +468,7 @@ def readdirplus(x: Export, caller: Caller, u: Unpacker) -> Result:
         if st is None:
             encoded.raw(post_op_attr(None, x.fsid) + post_op_fh(None))
         else:
-            encoded.raw(post_op_attr(st, x.fsid) + post_op_fh(x.handle_for(st.st_ino, path)))
+            encoded.raw(post_op_attr(st, x.fsid) + post_op_fh(x.handle_for(st, path)))
         if len(encoded.buf) > budget or dir_bytes > dir_budget:
             if index == cookie:
                 raise NfsError(NfsStat.TOOSMALL)

@@ -13,6 +13,7 @@ import logging
 import math
 import threading
 from collections.abc import Callable
+from typing import cast
 
 from filesim.nfs.dispatch import Dispatcher, Observer
 from filesim.nfs.export import Export
@@ -95,12 +96,12 @@ class _Connection(asyncio.BufferedProtocol):
         self._loop = asyncio.get_running_loop()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one
+        self._transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self._client = str(peer[0]) if peer else ""
         if self._server.paused:
-            transport.abort()
+            self._transport.abort()
             return
         self._server._connections.add(self)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -127,6 +128,10 @@ class Vfs(Protocol):
 
     def find(self, ino: int) -> str | None:
         """The path of the node with inode number `ino`, searched under the root, or None."""
+
+    def call_scope(self) -> AbstractContextManager[None]:
+        """A context around one NFS call, within which the storage may reuse what it looked up
+        (the same directories are visited several times by one call)."""
 
 
 def join(directory: str, name: str) -> str:

@@ -49,7 +49,9 @@ def parse_topology(text: str, source: str = "<text>", profile: str | None = None
         raise TopologyError(f"{source}: expected a mapping with a 'servers' list at the top")
     if profile is not None:
         if profile not in PROFILES:
-            raise TopologyError(f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}")
+            raise TopologyError(
+                f"unknown profile {profile!r}; choose one of: {', '.join(PROFILES)}"
+            )
         data["profile"] = profile
     try:
         return Topology.model_validate(data)

@@ -73,7 +73,9 @@ class ExportOptions(_Strict):
     @classmethod
     def _absolute_path(cls, value: str) -> str:
         if not value.startswith("/") or value != "/" + "/".join(p for p in value.split("/") if p):
-            raise ValueError(f"export path must be absolute and normalised, like /data (got {value!r})")
+            raise ValueError(
+                f"export path must be absolute and normalised, like /data (got {value!r})"
+            )
         if any(p in (".", "..") for p in value.split("/")):
             raise ValueError(f"export path must not contain . or .. (got {value!r})")
         return value
@@ -85,7 +87,9 @@ class ExportOptions(_Strict):
             try:
                 ipaddress.ip_network(net, strict=False)
             except ValueError as exc:
-                raise ValueError(f"allowed_clients: {net!r} is not a network like 10.0.0.0/8") from exc
+                raise ValueError(
+                    f"allowed_clients: {net!r} is not a network like 10.0.0.0/8"
+                ) from exc
         return value
 
     def networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:

@@ -15,7 +15,12 @@ Profile = Literal["default", "seed"]
 ROLE_SYNC_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "default": {
         "input": {"direction": "both", "continuous": True, "initial": True, "mirror_deletes": True},
-        "output": {"direction": "both", "continuous": True, "initial": True, "mirror_deletes": True},
+        "output": {
+            "direction": "both",
+            "continuous": True,
+            "initial": True,
+            "mirror_deletes": True,
+        },
         "backup": {
             "direction": "folder-to-export",
             "continuous": True,
