@@ -435,3 +435,18 @@ async def test_mode_changes_and_awkward_names_travel(rig: Rig) -> None:
     os.chmod(rig.folder / "with space.txt", 0o600)
     await agent.run_once()
     assert os.stat(rig.store / "with space.txt").st_mode & 0o777 == 0o600
+
+
+async def test_a_file_dropped_during_the_initial_sync_is_not_left_for_the_rescan(rig: Rig) -> None:
+    for i in range(2000):  # an initial sync long enough to drop a file while it runs
+        write(rig.folder, f"bulk/f{i:04d}", b"x" * 512)
+    agent = rig.agent(make_server(settle_ms=0, rescan_interval_s=3600))
+    task = asyncio.create_task(agent.run())
+    await wait_until(lambda: bool(agent._watchers), 10, "the watcher")
+    assert not agent.initial_done, "the initial sync should still be running"
+    write(rig.folder, "late.txt", "dropped mid-sync")
+    try:
+        await wait_until(lambda: (rig.store / "late.txt").exists(), 20, "late.txt in the store")
+        assert (rig.store / "late.txt").read_text() == "dropped mid-sync"
+    finally:
+        await stop(task)

@@ -147,20 +147,22 @@ class SyncAgent:
                     await self._converge()
                 self.initial_done = True
                 return
-            if self.policy.initial:
-                try:
-                    await self._converge()
-                except (OSError, sqlite3.Error) as exc:
-                    self._report(exc)  # the loop's next full cycle tries again soon
-                    self._full_due = 0.0
+            # Watch before the initial sync: a file dropped while it runs is marked dirty
+            # and synced right after, instead of waiting for the next full rescan.
+            self._start_watchers()
+            try:
+                self._full_due = time.monotonic() + self.policy.rescan_interval_s
+                if self.policy.initial:
+                    try:
+                        await self._converge()
+                    except (OSError, sqlite3.Error) as exc:
+                        self._report(exc)
+                        self._full_due = 0.0  # the loop's first full cycle tries again
+                    else:
+                        self.initial_done = True
                 else:
                     self.initial_done = True
-            else:
-                self.initial_done = True
-            self._running = True
-            try:
-                self._start_watchers()
-                self._full_due = time.monotonic() + self.policy.rescan_interval_s
+                self._running = True
                 await self._serve()
             finally:
                 self._running = False
