@@ -8,7 +8,6 @@ guest reaches the host's loopback as 10.0.2.2.
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,9 @@ import pytest
 
 from filesim.k8s import render
 from filesim.topology import Layout, load_topology
+from tests.support.kclient import kclient_path
 
-from .harness import REPO, Running, in_ci
+from .harness import Running
 
 pytestmark = pytest.mark.kernel
 
@@ -36,18 +36,7 @@ echo read-only-refused
 
 
 def find_kclient() -> str:
-    candidates = [
-        os.environ.get("FILESIM_KCLIENT", ""),
-        str(REPO.parent / "shared" / "tools" / "kernel-nfs-client" / "kclient"),
-        "/work/shared/tools/kernel-nfs-client/kclient",
-    ]
-    for path in candidates:
-        if path and Path(path).is_file():
-            return path
-    message = "kclient not found: set FILESIM_KCLIENT (.ci/run does)"
-    if in_ci():
-        pytest.fail(message)
-    pytest.skip(message)
+    return str(kclient_path())
 
 
 def kubelet_options(pv: dict[str, Any]) -> str:
