@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from filesim.runtime.runner import StartupError
+from filesim.runtime.runner import StartupError, ensure_not_running
 from filesim.runtime.state import pid_alive, read_runtime
 from filesim.topology import Layout
 
@@ -22,12 +22,7 @@ def start_detached(layout: Layout, up_args: list[str]) -> dict[str, Any]:
 
     `up_args` must not hold relative paths: the background process may outlive the caller's
     working directory."""
-    running = read_runtime(layout)
-    if running is not None:
-        raise StartupError(
-            f"a topology is already running under {layout.root} (pid {running['pid']}); "
-            "stop it with `filesim down` first"
-        )
+    ensure_not_running(layout)
     args = [sys.executable, "-m", "filesim", *up_args]
     layout.state_dir.mkdir(parents=True, exist_ok=True)
     with open(layout.log_file, "ab") as log:

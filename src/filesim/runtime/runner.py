@@ -28,6 +28,9 @@ WRITE_EVENT_INTERVAL = 1.0
 """At most one nfs.write event per file and second: a large write is hundreds of WRITE calls."""
 
 
+MAX_WRITE_EVENT_PATHS = 10_000
+
+
 class StartupError(FilesimError):
     """A topology that cannot start (port in use, folder not usable, already running)."""
 
@@ -116,11 +119,8 @@ class TopologyRunner:
 
     def prepare(self) -> None:
         """Create missing folders and stores; refuse ones that cannot be used."""
-        if self.write_runtime and (running := read_runtime(self.layout)) is not None:
-            raise StartupError(
-                f"a topology is already running under {self.layout.root} (pid {running['pid']}); "
-                "stop it with `filesim down` first"
-            )
+        if self.write_runtime:
+            ensure_not_running(self.layout)
         self.layout.state_dir.mkdir(parents=True, exist_ok=True)
         for _, server in self.selected:
             for what, path in (("folder", self.layout.folder(server)),
@@ -150,7 +150,7 @@ class TopologyRunner:
                 raise
         if self.write_runtime:
             write_json_atomic(self.layout.runtime_file, self.describe())
-        self._tasks.append(asyncio.create_task(self._refresh_runtime()))
+            self._tasks.append(asyncio.create_task(self._refresh_runtime()))
         for running in self.servers:
             self.events.emit(Event("server.start", running.name, detail={"port": running.nfs.port}))
 
@@ -209,6 +209,8 @@ class TopologyRunner:
             now = time.monotonic()
             if now - running._last_write_event.get(path, 0.0) < WRITE_EVENT_INTERVAL:
                 return
+            if len(running._last_write_event) > MAX_WRITE_EVENT_PATHS:  # files never committed
+                running._last_write_event.clear()
             running._last_write_event[path] = now
         elif kind in ("commit", "remove", "rename"):
             running._last_write_event.pop(path, None)
@@ -241,8 +243,6 @@ class TopologyRunner:
         last = None
         while True:
             await asyncio.sleep(1.0)
-            if not self.write_runtime:
-                continue
             doc = self.describe()
             if doc != last:
                 await asyncio.to_thread(write_json_atomic, self.layout.runtime_file, doc)
@@ -275,6 +275,16 @@ class TopologyRunner:
         for running in self.servers:
             self.events.emit(Event("server.stop", running.name))
         self.servers.clear()
+
+
+def ensure_not_running(layout: Layout) -> None:
+    """Refuse to start a second topology on the same root."""
+    running = read_runtime(layout)
+    if running is not None:
+        raise StartupError(
+            f"a topology is already running under {layout.root} (pid {running['pid']}); "
+            "stop it with `filesim down` first"
+        )
 
 
 def _size(store: Path, path: str) -> int | None:
