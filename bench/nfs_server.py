@@ -60,7 +60,7 @@ def free_port(count: int = 1) -> int:
 
 def rpc_null_ok(port: int) -> bool:
     sys.path.insert(0, str(REPO / "src"))
-    from filesim.nfs.client import NfsClient
+    from filesim.nfsclient.client import NfsClient
 
     try:
         with NfsClient("127.0.0.1", port, timeout=1.0) as client:

@@ -38,7 +38,7 @@ from filesim.events import Event, EventBus
 from filesim.topology import Layout, Topology, load_topology, parse_topology
 
 if TYPE_CHECKING:
-    from filesim.nfs.client import NfsClient
+    from filesim.nfsclient.client import NfsClient
 
 # The runtime (uvicorn, starlette, the NFS server) is imported when a topology starts, not when
 # pytest loads this plugin: every test run of a project with filesim installed loads it.
@@ -209,7 +209,7 @@ class NasTopology:
         deadline = time.monotonic() + timeout
         if side not in ("nfs", "folder"):
             raise ValueError(f"side must be 'nfs' or 'folder', not {side!r}")
-        from filesim.nfs.client import NfsClient
+        from filesim.nfsclient.client import NfsClient
 
         client = NfsClient(nas.host, nas.port, timeout=max(1.0, timeout)) if side == "nfs" else None
 
@@ -340,7 +340,7 @@ async def _awaited(coro: Awaitable[T]) -> T:
 
 
 def _nfs_exists(client: NfsClient, export: str, path: str) -> bool:
-    from filesim.nfs.client import NfsClientError
+    from filesim.nfsclient.client import NfsClientError
 
     try:
         root = client.mnt(export)

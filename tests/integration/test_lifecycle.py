@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from filesim.nfs.client import NfsClient
+from filesim.nfsclient.client import NfsClient
 from tests.support.topology import FILESIM, free_base_port
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from filesim.nfs.client import NfsClient
+from filesim.nfsclient.client import NfsClient
 from tests.support.topology import by_name, detached, filesim, nfs_url, status
 
 LIMIT = 15.0  # generous: these tests check behaviour, the benchmark measures latency

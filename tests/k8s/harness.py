@@ -151,7 +151,7 @@ class Running:
 def start_topology(tmp: Path, servers: list[dict[str, Any]]) -> Running:
     """`filesim up` in a subprocess for `servers` (each gets a free port); waits until every
     server answers `ping`, or fails with the command's output."""
-    from filesim.k8s.probe import PingError, ping
+    from filesim.nfsclient.ping import PingError, ping
 
     ports = dict(zip((s["name"] for s in servers), free_ports(len(servers)), strict=True))
     topology = {"servers": [{**s, "port": ports[s["name"]]} for s in servers]}

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 
-from filesim.k8s.probe import PingError, check_null_reply, null_call, ping
 from filesim.nfs.const import MOUNT_PROGRAM, NFS_PROGRAM, AcceptStat, AuthStat
 from filesim.nfs.rpc import (
     RecordReader,
@@ -23,6 +22,7 @@ from filesim.nfs.rpc import (
     prog_mismatch_reply,
     record_mark,
 )
+from filesim.nfsclient.ping import PingError, check_null_reply, null_call, ping
 from filesim.topology import Layout, parse_topology
 
 from .harness import FILESIM, Helm, Running, free_ports, of_kind, pod_spec, stop

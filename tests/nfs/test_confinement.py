@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from filesim.nfs.client_codec import unpack_dirlistplus, unpack_post_op_attr
 from filesim.nfs.const import Ftype, NfsProc, NfsStat
+from filesim.nfsclient.codec import unpack_dirlistplus, unpack_post_op_attr
 from tests.support.rig import Rig, make_rig
 
 

@@ -9,12 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from filesim.nfs.client_codec import (
-    skip_wcc_data,
-    unpack_dirlistplus,
-    unpack_fattr,
-    unpack_post_op_attr,
-)
 from filesim.nfs.const import (
     ACCESS_DELETE,
     ACCESS_EXECUTE,
@@ -27,6 +21,12 @@ from filesim.nfs.const import (
     StableHow,
 )
 from filesim.nfs.xdr import Packer
+from filesim.nfsclient.codec import (
+    skip_wcc_data,
+    unpack_dirlistplus,
+    unpack_fattr,
+    unpack_post_op_attr,
+)
 from tests.support.rig import Rig, make_rig, sattr, user
 
 ALL = ACCESS_READ | ACCESS_LOOKUP | ACCESS_MODIFY | ACCESS_DELETE | ACCESS_EXECUTE | 0x08

@@ -10,7 +10,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from filesim.nfs.client import NfsClient
 from filesim.nfs.const import (
     MOUNT_PROGRAM,
     NFS_PROGRAM,
@@ -20,6 +19,7 @@ from filesim.nfs.const import (
 )
 from filesim.nfs.rpc import RecordError, RecordReader, encode_call, frame
 from filesim.nfs.xdr import Unpacker
+from filesim.nfsclient.client import NfsClient
 from tests.support.rig import Rig, make_rig
 from tests.support.threaded import serving
 

@@ -91,7 +91,7 @@ def test_outage_refuse_then_recover(topo: NasTopology) -> None:
 
 
 def test_outage_blackhole_never_answers_then_recovers(topo: NasTopology) -> None:
-    from filesim.nfs.client import NfsClient, NfsClientError
+    from filesim.nfsclient.client import NfsClient, NfsClientError
 
     server = topo.server(INPUT)
     with (

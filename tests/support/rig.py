@@ -6,7 +6,6 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filesim.nfs.client_codec import unpack_fattr, unpack_post_op_attr
 from filesim.nfs.const import (
     MOUNT_PROGRAM,
     MOUNT_VERSION,
@@ -23,6 +22,7 @@ from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.rpc import Credentials, encode_call
 from filesim.nfs.xdr import Packer, Unpacker
+from filesim.nfsclient.codec import unpack_fattr, unpack_post_op_attr
 from filesim.topology.layout import is_temp_name
 
 _xids = itertools.count(1)

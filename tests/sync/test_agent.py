@@ -47,9 +47,9 @@ async def test_initial_sync_both_ways_preserves_mtime_and_mode(rig: Rig) -> None
     assert os.stat(rig.store / "in/a.txt").st_mtime == T0
     assert os.stat(rig.folder / "out/b.txt").st_mode & 0o777 == 0o600
     assert os.readlink(rig.store / "in/link") == "a.txt"
-    before = agent.status()["actions"]
+    before = agent.status().actions
     await agent.run_once()
-    assert agent.status()["actions"] == before, "a second sync found work: an echo"
+    assert agent.status().actions == before, "a second sync found work: an echo"
     assert temps(rig.folder) == temps(rig.store) == []
 
 
@@ -67,7 +67,7 @@ async def test_conflict_keeps_both_versions(rig: Rig) -> None:
         assert kept.endswith(".txt") and tree[kept] == b"folder edit"
     [conflict] = [e for e in rig.events if e.kind == "sync.conflict"]
     assert conflict.path == "doc.txt" and conflict.detail["winner"] == "export"
-    assert agent.status()["conflicts"] == 1
+    assert agent.status().conflicts == 1
 
 
 async def test_deleted_on_one_side_edited_on_the_other_keeps_the_edit(rig: Rig) -> None:
@@ -100,7 +100,7 @@ async def test_no_loops_1000_alternating_writes(rig: Rig) -> None:
         await agent.flush(timeout=10)
     await agent.run_once()
     assert rig.kinds().count("sync.copy") == 1000
-    assert agent.status()["actions"] == 1000
+    assert agent.status().actions == 1000
 
 
 async def test_no_loops_with_the_real_watcher(rig: Rig) -> None:
@@ -141,7 +141,7 @@ async def test_continuous_create_rename_delete_through_the_watcher(rig: Rig) -> 
         assert "sync.rename" in rig.kinds()
         (rig.folder / "moved/a.txt").unlink()
         await wait_until(lambda: not (rig.store / "moved/a.txt").exists(), what="delete")
-        assert agent.status()["p50_ms"] is not None
+        assert agent.status().p50_ms is not None
     finally:
         await stop(task)
 
@@ -349,9 +349,9 @@ async def test_status_reports_what_the_runtime_shows(rig: Rig) -> None:
     agent = rig.agent()
     await agent.run_once()
     status = agent.status()
-    assert status["direction"] == "both" and status["halted"] is None
-    assert status["actions"] == 1 and status["pending"] == 0
-    assert status["last_sync"] is not None and status["last_sync"] <= time.time()
+    assert status.direction == "both" and status.halted is None
+    assert status.actions == 1 and status.pending == 0 and status.ready
+    assert status.last_sync is not None and status.last_sync <= time.time()
 
 
 async def test_a_remounted_folder_is_watched_again(rig: Rig) -> None:

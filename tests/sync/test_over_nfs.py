@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from filesim.nfs.client import NfsClient
 from filesim.nfs.const import CreateMode
+from filesim.nfsclient.client import NfsClient
 from tests.support.topology import by_name, detached, nfs_url
 
 pytestmark = pytest.mark.skipif(shutil.which("nfs-cp") is None, reason="libnfs tools missing")

@@ -11,8 +11,8 @@ import yaml
 
 from filesim.cli.app import app, console, err_console
 from filesim.k8s import K8sError, helm_values, render, to_yaml, write_dir
-from filesim.k8s.probe import ping
 from filesim.k8s.servers import NODE_PORT_BASE
+from filesim.nfsclient.ping import ping
 from filesim.topology import PROFILES, load_topology
 
 k8s_app = typer.Typer(

@@ -124,7 +124,7 @@ async def _run(server: Server, layout: Layout, once: bool, verbose: bool) -> str
         bus.close()
     status = agent.status()
     console.print(
-        f"{server.name}: {status['actions']} actions, {status['conflicts']} conflicts",
+        f"{server.name}: {status.actions} actions, {status.conflicts} conflicts",
         highlight=False,
     )
     return agent.halted()

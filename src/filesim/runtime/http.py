@@ -34,7 +34,7 @@ from starlette.schemas import SchemaGenerator
 
 from filesim.errors import FilesimError
 from filesim.events import Event
-from filesim.k8s.probe import PingError, ping
+from filesim.nfsclient.ping import PingError, ping
 from filesim.runtime.faults import FaultError
 from filesim.topology.faults import FaultSpec
 

@@ -191,10 +191,10 @@ class _RuntimeCollector(Collector):
             if running.agent is None:
                 continue
             status = running.agent.status()
-            pending.add_metric([name], status["pending"])
-            for kind, count in sorted(status.get("by_kind", {}).items()):
+            pending.add_metric([name], status.pending)
+            for kind, count in sorted(status.by_kind.items()):
                 actions.add_metric([name, kind.removeprefix("sync.")], count)
-            conflicts.add_metric([name], status["conflicts"])
-            errors.add_metric([name], status.get("errors", 0))
-            halted.add_metric([name], 1 if status["halted"] else 0)
+            conflicts.add_metric([name], status.conflicts)
+            errors.add_metric([name], status.errors)
+            halted.add_metric([name], 1 if status.halted else 0)
         yield from (pending, actions, conflicts, errors, halted, connections, faults)

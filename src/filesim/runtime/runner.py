@@ -64,7 +64,7 @@ class RunningServer:
             "sync": s.sync.model_dump(mode="json") | {"agent": self.agent is not None},
         }
         if self.agent is not None:
-            info["sync_status"] = self.agent.status()
+            info["sync_status"] = self.agent.status().model_dump(mode="json")
         return info
 
 

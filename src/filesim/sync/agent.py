@@ -31,6 +31,7 @@ from filesim.sync.execute import Executor, Outcome, Status
 from filesim.sync.plan import MASS_DELETION_MIN_FILES, Copy, Delete, Plan, Rename, reconcile
 from filesim.sync.scan import scan, stat_path
 from filesim.sync.state import Entry, Kind, Record, Side, ancestors, is_under, other
+from filesim.sync.status import SyncStatus
 from filesim.sync.watch import EventWatcher, PollingWatcher, Watcher
 from filesim.topology.layout import Layout
 from filesim.topology.model import Server, StorageMode
@@ -211,22 +212,25 @@ class SyncAgent:
         self._resume_pending = True
         self._poke()
 
-    def status(self) -> dict[str, Any]:
+    def status(self) -> SyncStatus:
         lat = sorted(self._latencies)
-        return {
-            "server": self.server.name,
-            "direction": self.policy.direction.value,
-            "continuous": self.policy.continuous,
-            "pending": len(self._dirty),
-            "last_sync": self._last_sync,
-            "p50_ms": _percentile(lat, 0.50),
-            "p99_ms": _percentile(lat, 0.99),
-            "conflicts": self._counts["conflict"],
-            "halted": self._halted,
-            "actions": sum(v for k, v in self._counts.items() if k.startswith("sync.")),
-            "by_kind": {k: v for k, v in self._counts.items() if k.startswith("sync.")},
-            "errors": self._counts["error"],
-        }
+        by_kind = {k: v for k, v in self._counts.items() if k.startswith("sync.")}
+        return SyncStatus(
+            server=self.server.name,
+            direction=self.policy.direction.value,
+            continuous=self.policy.continuous,
+            running=self._running,
+            ready=self.initial_done,
+            pending=len(self._dirty),
+            last_sync=self._last_sync,
+            p50_ms=_percentile(lat, 0.50),
+            p99_ms=_percentile(lat, 0.99),
+            conflicts=self._counts["conflict"],
+            halted=self._halted,
+            actions=sum(by_kind.values()),
+            by_kind=by_kind,
+            errors=self._counts["error"],
+        )
 
     def close(self) -> None:
         """Release the archive and worker threads (the agent cannot run afterwards)."""

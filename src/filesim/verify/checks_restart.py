@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from filesim.nfs.client import NfsClientError, NfsError
+from filesim.nfsclient.client import NfsClientError, NfsError
 from filesim.verify.check import Passed
 from filesim.verify.results import CheckFailed, NotApplicable
 from filesim.verify.session import Session

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from filesim.nfs.client import NfsClientError, NfsConnectionError
+from filesim.nfsclient.client import NfsClientError, NfsConnectionError
 from filesim.verify import checks_nfs, checks_restart, checks_sync
 from filesim.verify.check import Check, CheckFn, Passed
 from filesim.verify.results import CheckFailed, CheckResult, NotApplicable, Report, Status

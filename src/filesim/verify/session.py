@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filesim.nfs.client import NfsClient, NfsClientError, NfsError
 from filesim.nfs.const import Ftype, NfsStat
+from filesim.nfsclient.client import NfsClient, NfsClientError, NfsError
 from filesim.topology.layout import TEMP_PREFIX
 from filesim.verify.results import CheckFailed
 from filesim.verify.target import ServerTarget, Target

@@ -20,8 +20,6 @@ from pathlib import Path
 
 import pytest
 
-from filesim.nfs.client import MountError, NfsClient, NfsConnectionError, NfsError
-from filesim.nfs.client_codec import unpack_fattr
 from filesim.nfs.const import (
     MOUNT_PROGRAM,
     NFS_PROGRAM,
@@ -31,6 +29,8 @@ from filesim.nfs.const import (
     StableHow,
 )
 from filesim.nfs.xdr import Packer, Unpacker
+from filesim.nfsclient.client import MountError, NfsClient, NfsConnectionError, NfsError
+from filesim.nfsclient.codec import unpack_fattr
 
 FILESIM = [sys.executable, "-c", "from filesim.cli import main; main()"]
 GANESHA = Path("/work/shared/bench/start-ganesha.sh")

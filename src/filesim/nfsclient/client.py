@@ -17,9 +17,6 @@ import socket
 from collections.abc import Callable
 from types import TracebackType
 
-from filesim.nfs import client_codec as codec
-from filesim.nfs.client_codec import DirEntry, ExportEntry, Fattr, FsInfo, WriteResult
-from filesim.nfs.client_rpc import NfsClientError, NfsConnectionError, RpcConnection, RpcError
 from filesim.nfs.const import (
     IPPROTO_TCP,
     MOUNT_PROGRAM,
@@ -39,6 +36,9 @@ from filesim.nfs.const import (
 )
 from filesim.nfs.rpc import Credentials
 from filesim.nfs.xdr import Packer, Unpacker
+from filesim.nfsclient import codec
+from filesim.nfsclient.codec import DirEntry, ExportEntry, Fattr, FsInfo, WriteResult
+from filesim.nfsclient.rpc import NfsClientError, NfsConnectionError, RpcConnection, RpcError
 
 __all__ = [
     "DirEntry",
