@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from filesim.nfs.const import Ftype, NfsProc, NfsStat
+from filesim.nfs.const import Ftype
 from filesim.nfsclient.codec import unpack_dirlistplus, unpack_post_op_attr
+from filesim.oncrpc.programs import NfsProc, NfsStat
 from tests.support.rig import Rig, make_rig
 
 

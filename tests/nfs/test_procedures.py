@@ -16,17 +16,16 @@ from filesim.nfs.const import (
     ACCESS_MODIFY,
     ACCESS_READ,
     Ftype,
-    NfsProc,
-    NfsStat,
     StableHow,
 )
-from filesim.nfs.xdr import Packer
 from filesim.nfsclient.codec import (
     skip_wcc_data,
     unpack_dirlistplus,
     unpack_fattr,
     unpack_post_op_attr,
 )
+from filesim.oncrpc.programs import NfsProc, NfsStat
+from filesim.oncrpc.xdr import Packer
 from tests.support.rig import Rig, make_rig, sattr, user
 
 ALL = ACCESS_READ | ACCESS_LOOKUP | ACCESS_MODIFY | ACCESS_DELETE | ACCESS_EXECUTE | 0x08

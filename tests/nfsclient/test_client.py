@@ -20,17 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from filesim.nfs.const import (
-    MOUNT_PROGRAM,
-    NFS_PROGRAM,
-    CreateMode,
-    Ftype,
-    NfsStat,
-    StableHow,
-)
-from filesim.nfs.xdr import Packer, Unpacker
+from filesim.nfs.const import CreateMode, Ftype, StableHow
 from filesim.nfsclient.client import MountError, NfsClient, NfsConnectionError, NfsError
 from filesim.nfsclient.codec import unpack_fattr
+from filesim.oncrpc.programs import MOUNT_PROGRAM, NFS_PROGRAM, NfsStat
+from filesim.oncrpc.xdr import Packer, Unpacker
 
 FILESIM = [sys.executable, "-c", "from filesim.cli import main; main()"]
 GANESHA = Path("/work/shared/bench/start-ganesha.sh")

@@ -6,23 +6,22 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filesim.nfs.const import (
+from filesim.nfs.dispatch import Dispatcher
+from filesim.nfs.export import Export, ExportConfig
+from filesim.nfs.localfs import LocalVfs
+from filesim.nfsclient.codec import unpack_fattr, unpack_post_op_attr
+from filesim.oncrpc.const import AcceptStat, AuthFlavor
+from filesim.oncrpc.message import Credentials, encode_call
+from filesim.oncrpc.programs import (
     MOUNT_PROGRAM,
     MOUNT_VERSION,
     NFS_PROGRAM,
     NFS_VERSION,
-    AcceptStat,
-    AuthFlavor,
     MountProc,
     NfsProc,
     NfsStat,
 )
-from filesim.nfs.dispatch import Dispatcher
-from filesim.nfs.export import Export, ExportConfig
-from filesim.nfs.localfs import LocalVfs
-from filesim.nfs.rpc import Credentials, encode_call
-from filesim.nfs.xdr import Packer, Unpacker
-from filesim.nfsclient.codec import unpack_fattr, unpack_post_op_attr
+from filesim.oncrpc.xdr import Packer, Unpacker
 from filesim.topology.layout import is_temp_name
 
 _xids = itertools.count(1)

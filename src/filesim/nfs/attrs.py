@@ -18,7 +18,7 @@ from filesim.nfs.const import (
     TimeHow,
 )
 from filesim.nfs.vfs import SetAttrs
-from filesim.nfs.xdr import Packer, Unpacker, XdrError
+from filesim.oncrpc.xdr import Packer, Unpacker, XdrError
 
 _FATTR = struct.Struct(">IIIIIQQIIQQIIIIII")
 _WCC_ATTR = struct.Struct(">QIIII")

@@ -14,21 +14,10 @@ import time
 from collections.abc import Callable
 
 from filesim.nfs import mount, nfs3, portmap
-from filesim.nfs.const import (
-    MOUNT_PROGRAM,
-    MOUNT_VERSION,
-    NFS_PROGRAM,
-    NFS_VERSION,
-    PORTMAP_PROGRAM,
-    PORTMAP_VERSION,
-    AcceptStat,
-    MountProc,
-    NfsProc,
-    NfsStat,
-    PortmapProc,
-)
 from filesim.nfs.export import Export
-from filesim.nfs.rpc import (
+from filesim.nfs.vfs import NfsError, status_of
+from filesim.oncrpc.const import AcceptStat
+from filesim.oncrpc.message import (
     CallRejected,
     NotACall,
     RpcCall,
@@ -36,8 +25,19 @@ from filesim.nfs.rpc import (
     parse_call,
     prog_mismatch_reply,
 )
-from filesim.nfs.vfs import NfsError, status_of
-from filesim.nfs.xdr import XdrError
+from filesim.oncrpc.programs import (
+    MOUNT_PROGRAM,
+    MOUNT_VERSION,
+    NFS_PROGRAM,
+    NFS_VERSION,
+    PORTMAP_PROGRAM,
+    PORTMAP_VERSION,
+    MountProc,
+    NfsProc,
+    NfsStat,
+    PortmapProc,
+)
+from filesim.oncrpc.xdr import XdrError
 
 log = logging.getLogger(__name__)
 

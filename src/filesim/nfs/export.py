@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from filesim.nfs.attrs import Caller
 from filesim.nfs.handles import HandleCodec, Node, NodeIndex
-from filesim.nfs.rpc import Credentials
 from filesim.nfs.vfs import ChangeListener, DirEntry, Vfs, parent_of
+from filesim.oncrpc.message import Credentials
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _VERF = struct.Struct(">Q")

@@ -25,9 +25,9 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from filesim.nfs.const import NFS_PROGRAM, NfsProc, NfsStat
 from filesim.nfs.server import NfsServer
 from filesim.nfs.vfs import DirEntry, FsStat, NfsError, SetAttrs, Vfs
+from filesim.oncrpc.programs import NFS_PROGRAM, NfsProc, NfsStat
 from filesim.topology.faults import FaultKind, FaultSpec
 
 _PROG_PROC = struct.Struct(">I4xI")  # program and procedure, 12 bytes into a call

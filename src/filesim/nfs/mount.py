@@ -5,10 +5,12 @@ from __future__ import annotations
 import stat
 from collections.abc import Callable
 
-from filesim.nfs.const import MNTPATHLEN, AuthFlavor, MountProc, MountStat
+from filesim.nfs.const import MNTPATHLEN
 from filesim.nfs.export import Export
 from filesim.nfs.vfs import NfsError, status_of
-from filesim.nfs.xdr import Packer, Unpacker
+from filesim.oncrpc.const import AuthFlavor
+from filesim.oncrpc.programs import MountProc, MountStat
+from filesim.oncrpc.xdr import Packer, Unpacker
 
 MountProcedure = Callable[[Export, str, Unpacker], bytes]
 

@@ -36,13 +36,12 @@ from filesim.nfs.const import (
     PATH_MAX,
     CreateMode,
     Ftype,
-    NfsProc,
-    NfsStat,
     StableHow,
 )
 from filesim.nfs.export import Export
 from filesim.nfs.vfs import NfsError, SetAttrs, join, parent_of, status_of
-from filesim.nfs.xdr import Packer, Unpacker, padding
+from filesim.oncrpc.programs import NfsProc, NfsStat
+from filesim.oncrpc.xdr import Packer, Unpacker, padding
 
 MAX_IO = 1 << 20
 _U32 = struct.Struct(">I")

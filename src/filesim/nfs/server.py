@@ -17,8 +17,8 @@ from typing import cast
 
 from filesim.nfs.dispatch import Dispatcher, Observer
 from filesim.nfs.export import Export
-from filesim.nfs.rpc import RecordError, RecordReader, record_mark
 from filesim.nfs.vfs import ChangeListener
+from filesim.oncrpc.record import RecordError, RecordReader, record_mark
 
 log = logging.getLogger(__name__)
 

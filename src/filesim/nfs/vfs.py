@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from filesim.nfs.const import NfsStat
+from filesim.oncrpc.programs import NfsStat
 
 
 class NfsError(Exception):

@@ -17,7 +17,13 @@ import socket
 from collections.abc import Callable
 from types import TracebackType
 
-from filesim.nfs.const import (
+from filesim.nfs.const import CreateMode, StableHow
+from filesim.nfsclient import codec
+from filesim.nfsclient.codec import DirEntry, ExportEntry, Fattr, FsInfo, WriteResult
+from filesim.nfsclient.rpc import NfsClientError, NfsConnectionError, RpcConnection, RpcError
+from filesim.oncrpc.const import AuthFlavor
+from filesim.oncrpc.message import Credentials
+from filesim.oncrpc.programs import (
     IPPROTO_TCP,
     MOUNT_PROGRAM,
     MOUNT_VERSION,
@@ -25,20 +31,13 @@ from filesim.nfs.const import (
     NFS_VERSION,
     PORTMAP_PROGRAM,
     PORTMAP_VERSION,
-    AuthFlavor,
-    CreateMode,
     MountProc,
     MountStat,
     NfsProc,
     NfsStat,
     PortmapProc,
-    StableHow,
 )
-from filesim.nfs.rpc import Credentials
-from filesim.nfs.xdr import Packer, Unpacker
-from filesim.nfsclient import codec
-from filesim.nfsclient.codec import DirEntry, ExportEntry, Fattr, FsInfo, WriteResult
-from filesim.nfsclient.rpc import NfsClientError, NfsConnectionError, RpcConnection, RpcError
+from filesim.oncrpc.xdr import Packer, Unpacker
 
 __all__ = [
     "DirEntry",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from filesim.nfs.const import NFS3_FHSIZE, Ftype
-from filesim.nfs.xdr import Packer, Unpacker
+from filesim.oncrpc.xdr import Packer, Unpacker
 
 WCC_ATTR_BYTES = 24  # size (8) + mtime (8) + ctime (8)
 

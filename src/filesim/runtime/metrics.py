@@ -27,8 +27,8 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from filesim.nfs.const import NfsStat
 from filesim.nfs.dispatch import Observer
+from filesim.oncrpc.programs import NfsStat
 
 NFS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                0.5, 1.0, 2.5, 5.0, 10.0)  # fmt: skip

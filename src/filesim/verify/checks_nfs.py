@@ -7,8 +7,9 @@ import os
 import time
 from collections.abc import Callable
 
-from filesim.nfs.const import MOUNT_PROGRAM, NFS_PROGRAM, CreateMode, NfsStat
+from filesim.nfs.const import CreateMode
 from filesim.nfsclient.client import NfsClientError, NfsError
+from filesim.oncrpc.programs import MOUNT_PROGRAM, NFS_PROGRAM, NfsStat
 from filesim.verify.check import Passed
 from filesim.verify.results import CheckFailed, NotApplicable
 from filesim.verify.session import Session

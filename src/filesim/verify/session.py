@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filesim.nfs.const import Ftype, NfsStat
+from filesim.nfs.const import Ftype
 from filesim.nfsclient.client import NfsClient, NfsClientError, NfsError
+from filesim.oncrpc.programs import NfsStat
 from filesim.topology.layout import TEMP_PREFIX
 from filesim.verify.results import CheckFailed
 from filesim.verify.target import ServerTarget, Target
