@@ -10,9 +10,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from filesim.nfs.attrs import Caller
+from filesim.nfs.access import Caller
 from filesim.nfs.handles import HandleCodec, Node, NodeIndex
-from filesim.nfs.vfs import ChangeListener, DirEntry, Vfs, parent_of
+from filesim.nfs.vfs import ChangeListener, Vfs, VfsEntry, parent_of
 from filesim.oncrpc.message import Credentials
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -46,11 +46,11 @@ class DirListings:
 
     def __init__(self, keep: int = 64) -> None:
         self._keep = keep
-        self._listings: OrderedDict[tuple[int, bytes], list[DirEntry]] = OrderedDict()
+        self._listings: OrderedDict[tuple[int, bytes], list[VfsEntry]] = OrderedDict()
 
     def listing(
         self, vfs: Vfs, path: str, ino: int, cookie: int, verifier: bytes
-    ) -> tuple[list[DirEntry], bytes]:
+    ) -> tuple[list[VfsEntry], bytes]:
         if cookie:
             entries = self._listings.get((ino, verifier))
             if entries is not None:
@@ -64,10 +64,10 @@ class DirListings:
         return entries, verifier
 
     @staticmethod
-    def _list(vfs: Vfs, path: str, ino: int) -> list[DirEntry]:
+    def _list(vfs: Vfs, path: str, ino: int) -> list[VfsEntry]:
         parent_ino = vfs.stat(parent_of(path)).st_ino if path else ino
         entries = sorted(vfs.listdir(path), key=lambda e: e.name)
-        return [DirEntry(".", ino), DirEntry("..", parent_ino), *entries]
+        return [VfsEntry(".", ino), VfsEntry("..", parent_ino), *entries]
 
 
 class Export:

@@ -26,7 +26,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
 from filesim.nfs.server import NfsServer
-from filesim.nfs.vfs import DirEntry, FsStat, NfsError, SetAttrs, Vfs
+from filesim.nfs.vfs import FsStat, NfsError, SetAttrs, Vfs, VfsEntry
 from filesim.oncrpc.programs import NFS_PROGRAM, NfsProc, NfsStat
 from filesim.topology.faults import FaultKind, FaultSpec
 
@@ -224,7 +224,7 @@ class FaultyVfs:
         self._guard(path)
         self.inner.setattr(path, attrs)
 
-    def listdir(self, path: str) -> list[DirEntry]:
+    def listdir(self, path: str) -> list[VfsEntry]:
         self._guard(path)
         return self.inner.listdir(path)
 

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from filesim.nfs.vfs import DirEntry, FsStat, SetAttrs
+from filesim.nfs.vfs import FsStat, SetAttrs, VfsEntry
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _O_PATH = getattr(os, "O_PATH", 0)
@@ -149,9 +149,9 @@ class LocalVfs:
         with self._at(path) as (parent, name):
             return os.readlink(name, dir_fd=parent)
 
-    def listdir(self, path: str) -> list[DirEntry]:
+    def listdir(self, path: str) -> list[VfsEntry]:
         with self._dir(path) as fd, os.scandir(fd) as it:
-            return [DirEntry(e.name, e.inode()) for e in it if not self._hidden(e.name)]
+            return [VfsEntry(e.name, e.inode()) for e in it if not self._hidden(e.name)]
 
     def statvfs(self) -> FsStat:
         sv = os.fstatvfs(self._root_fd)

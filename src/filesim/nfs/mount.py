@@ -7,10 +7,13 @@ from collections.abc import Callable
 
 from filesim.nfs.const import MNTPATHLEN
 from filesim.nfs.export import Export
-from filesim.nfs.vfs import NfsError, status_of
+from filesim.nfs.types import ExportEntry, encode_exports, encode_mountlist, encode_mountres3_ok
+from filesim.nfs.vfs import status_of
 from filesim.oncrpc.const import AuthFlavor
 from filesim.oncrpc.programs import MountProc, MountStat
 from filesim.oncrpc.xdr import Packer, Unpacker
+
+_FLAVORS = (AuthFlavor.AUTH_SYS, AuthFlavor.AUTH_NONE)
 
 MountProcedure = Callable[[Export, str, Unpacker], bytes]
 
@@ -52,10 +55,7 @@ def mnt(export: Export, client: str, u: Unpacker) -> bytes:
         return bytes(p.buf)
     export.mounts.add((client, dirpath))
     p.uint32(MountStat.OK)
-    p.opaque(export.handle_for(st, path))
-    p.uint32(2)
-    p.uint32(AuthFlavor.AUTH_SYS)
-    p.uint32(AuthFlavor.AUTH_NONE)
+    p.raw(encode_mountres3_ok(export.handle_for(st, path), _FLAVORS))
     return bytes(p.buf)
 
 
@@ -67,13 +67,7 @@ def _mount_status(status: int) -> int:
 
 
 def dump(export: Export, client: str, u: Unpacker) -> bytes:
-    p = Packer()
-    for host, directory in sorted(export.mounts):
-        p.bool(True)
-        p.string(host)
-        p.string(directory)
-    p.bool(False)
-    return bytes(p.buf)
+    return encode_mountlist(sorted(export.mounts))
 
 
 def umnt(export: Export, client: str, u: Unpacker) -> bytes:
@@ -88,15 +82,8 @@ def umntall(export: Export, client: str, u: Unpacker) -> bytes:
 
 
 def export_list(export: Export, client: str, u: Unpacker) -> bytes:
-    p = Packer()
-    p.bool(True)
-    p.string(export.config.path)
-    for net in export.config.networks:
-        p.bool(True)
-        p.string(str(net))
-    p.bool(False)
-    p.bool(False)
-    return bytes(p.buf)
+    config = export.config
+    return encode_exports([ExportEntry(config.path, tuple(str(n) for n in config.networks))])
 
 
 PROCEDURES: dict[int, MountProcedure] = {
@@ -107,5 +94,3 @@ PROCEDURES: dict[int, MountProcedure] = {
     MountProc.UMNTALL: umntall,
     MountProc.EXPORT: export_list,
 }
-
-__all__ = ["PROCEDURES", "NfsError"]

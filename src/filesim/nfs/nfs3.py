@@ -13,19 +13,7 @@ import stat
 import struct
 from collections.abc import Callable
 
-from filesim.nfs.attrs import (
-    Caller,
-    R,
-    W,
-    X,
-    access_bits,
-    fattr3,
-    permits,
-    post_op_attr,
-    post_op_fh,
-    read_sattr3,
-    wcc_data,
-)
+from filesim.nfs.access import Caller, R, W, X, access_bits, permits
 from filesim.nfs.const import (
     FSF_CANSETTIME,
     FSF_HOMOGENEOUS,
@@ -39,6 +27,21 @@ from filesim.nfs.const import (
     StableHow,
 )
 from filesim.nfs.export import Export
+from filesim.nfs.types import (
+    decode_sattr3 as read_sattr3,
+)
+from filesim.nfs.types import (
+    encode_fattr3 as fattr3,
+)
+from filesim.nfs.types import (
+    encode_post_op_attr as post_op_attr,
+)
+from filesim.nfs.types import (
+    encode_post_op_fh3 as post_op_fh,
+)
+from filesim.nfs.types import (
+    encode_wcc_data as wcc_data,
+)
 from filesim.nfs.vfs import NfsError, SetAttrs, join, parent_of, status_of
 from filesim.oncrpc.programs import NfsProc, NfsStat
 from filesim.oncrpc.xdr import Packer, Unpacker, padding

@@ -56,7 +56,7 @@ def status_of(exc: OSError) -> NfsStat:
 
 
 @dataclass(frozen=True, slots=True)
-class DirEntry:
+class VfsEntry:
     name: str
     ino: int
 
@@ -122,7 +122,7 @@ class Vfs(Protocol):
 
     def setattr(self, path: str, attrs: SetAttrs) -> None: ...
 
-    def listdir(self, path: str) -> list[DirEntry]: ...
+    def listdir(self, path: str) -> list[VfsEntry]: ...
 
     def statvfs(self) -> FsStat: ...
 

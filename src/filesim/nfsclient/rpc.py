@@ -123,7 +123,7 @@ class RpcConnection:
         if isinstance(exc, CallDenied):
             return RpcError(f"{address} denied {what}: {exc.reason}", exc)
         if isinstance(exc, CallNotAccepted):
-            if exc.stat == AcceptStat.PROG_MISMATCH and exc.versions is not None:
+            if exc.status == AcceptStat.PROG_MISMATCH and exc.versions is not None:
                 low, high = exc.versions
                 return RpcError(f"{address} supports versions {low}..{high} only, not for {what}",
                                 exc)  # fmt: skip

@@ -238,7 +238,7 @@ class CallNotAccepted(ReplyError):
     def __init__(self, stat: int, versions: tuple[int, int] | None = None) -> None:
         self.name = _name(AcceptStat, stat)
         super().__init__(f"call not accepted ({self.name})")
-        self.stat = stat
+        self.status = stat
         self.versions = versions
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from filesim.nfs.const import Ftype
-from filesim.nfsclient.client import NfsClient, NfsClientError, NfsError
+from filesim.nfsclient.client import NfsClient, NfsClientError, NfsStatusError
 from filesim.oncrpc.programs import NfsStat
 from filesim.topology.layout import TEMP_PREFIX
 from filesim.verify.results import CheckFailed
@@ -82,8 +82,8 @@ class Session:
         client, root = self.nfs(server)
         try:
             return client.read_all(client.walk(root, path))
-        except NfsError as exc:
-            if exc.stat in (NfsStat.NOENT, NfsStat.STALE):
+        except NfsStatusError as exc:
+            if exc.status in (NfsStat.NOENT, NfsStat.STALE):
                 return None
             raise
 
@@ -91,8 +91,8 @@ class Session:
         client, root = self.nfs(server)
         try:
             return client.getattr(client.walk(root, path)).type is Ftype.DIR
-        except NfsError as exc:
-            if exc.stat == NfsStat.NOENT:
+        except NfsStatusError as exc:
+            if exc.status == NfsStat.NOENT:
                 return False
             raise
 
@@ -195,8 +195,8 @@ class Session:
         client, root = self.nfs(server)
         try:
             fh, attrs = client.lookup(root, name)
-        except NfsError as exc:
-            if exc.stat == NfsStat.NOENT:
+        except NfsStatusError as exc:
+            if exc.status == NfsStat.NOENT:
                 return
             raise
         if attrs is not None and attrs.type is Ftype.DIR:
