@@ -8,7 +8,9 @@ from pathlib import Path
 
 from filesim.nfs.dispatch import Dispatcher
 from filesim.nfs.export import Export, ExportConfig
+from filesim.nfs.faults import FaultyVfs, ServerFaults
 from filesim.nfs.localfs import LocalVfs
+from filesim.nfs.notify import NotifyingVfs
 from filesim.nfs.types import decode_fattr3, decode_post_op_attr, encode_sattr3
 from filesim.nfs.vfs import SetAttrs
 from filesim.oncrpc.const import AcceptStat, AuthFlavor
@@ -61,6 +63,7 @@ class Rig:
     root: Path
     export: Export
     dispatcher: Dispatcher
+    faults: ServerFaults
     client: str = "127.0.0.1"
     changes: list[tuple[str, str, str | None]] = field(default_factory=list)
 
@@ -167,10 +170,7 @@ def make_rig(root: Path, **options: object) -> Rig:
     root.mkdir(parents=True, exist_ok=True)
     config = ExportConfig(name="test", **options)  # type: ignore[arg-type]
     rig_changes: list[tuple[str, str, str | None]] = []
-    export = Export(
-        config,
-        LocalVfs(root, hidden=is_temp_name),
-        b"k" * 32,
-        lambda kind, path, dest: rig_changes.append((kind, path, dest)),
-    )
-    return Rig(root, export, Dispatcher(export, 2049), changes=rig_changes)
+    storage = FaultyVfs(LocalVfs(root, hidden=is_temp_name))  # composed as runtime.build does
+    vfs = NotifyingVfs(storage, lambda kind, path, dest: rig_changes.append((kind, path, dest)))
+    export = Export(config, vfs, b"k" * 32)
+    return Rig(root, export, Dispatcher(export, 2049), ServerFaults(storage), changes=rig_changes)

@@ -75,8 +75,6 @@ class Dispatcher:
         self.export = export
         self.port = port
         self.observer = observer
-        self.fault: Callable[[int, str], NfsStat | None] | None = None
-        """Optional fault hook: (NFS procedure, path-less) -> a status to fail with."""
 
     def needs_thread(self, record: memoryview | bytes) -> bool:
         """Whether the call may block on the disk (fsync) and belongs off the event loop."""
@@ -132,11 +130,9 @@ class Dispatcher:
         try:
             if not export.allows(client):
                 raise NfsError(NfsStat.ACCES, f"client {client} is not allowed")
-            if call.proc in nfs3.MUTATING and export.config.readonly:
+            if call.proc in nfs3.MUTATING and export.readonly:
                 raise NfsError(NfsStat.ROFS)
-            if self.fault is not None and (injected := self.fault(call.proc, client)) is not None:
-                raise NfsError(injected, "injected fault")
-            with export.vfs.call_scope():
+            with export.vfs.call_scope(call.proc):
                 parts = procedure(export, export.caller(call.cred), call.args)
         except XdrError:
             return [accepted_header(call.xid, AcceptStat.GARBAGE_ARGS)]

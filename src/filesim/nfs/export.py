@@ -7,12 +7,11 @@ import os
 import secrets
 import struct
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from filesim.nfs.access import Caller
 from filesim.nfs.handles import HandleCodec, Node, NodeIndex
-from filesim.nfs.vfs import ChangeListener, Vfs, VfsEntry, parent_of
+from filesim.nfs.vfs import Vfs, VfsEntry, parent_of
 from filesim.oncrpc.message import Credentials
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -73,20 +72,14 @@ class DirListings:
 class Export:
     """One export's run-time state, shared by the MOUNT and NFS procedures."""
 
-    def __init__(
-        self,
-        config: ExportConfig,
-        vfs: Vfs,
-        secret: bytes,
-        listener: ChangeListener | None = None,
-    ) -> None:
+    def __init__(self, config: ExportConfig, vfs: Vfs, secret: bytes) -> None:
+        """`vfs` is the export's storage with its wrappers (notification, faults) around it."""
         self.config = config
         self.vfs = vfs
         self.codec = HandleCodec(config.fsid, secret)
         self.index = NodeIndex(vfs)
         self.listings = DirListings()
         self.write_verifier = os.urandom(8)  # new at every start: clients re-send unstable data
-        self.listener: ChangeListener = listener or _ignore
         self.root_ino = vfs.stat("").st_ino
         self.index.remember(self.root_ino, "")
         self.mounts: set[tuple[str, str]] = set()
@@ -96,6 +89,11 @@ class Export:
     @property
     def fsid(self) -> int:
         return self.config.fsid
+
+    @property
+    def readonly(self) -> bool:
+        """Read-only by configuration, or for now (an injected read-only flip)."""
+        return self.config.readonly or self.vfs.readonly
 
     def handle_for(self, st: os.stat_result, path: str) -> bytes:
         self.index.remember(st.st_ino, path)
@@ -132,10 +130,3 @@ class Export:
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
         return any(ip.version == net.version and ip in net for net in self.config.networks)
-
-
-def _ignore(kind: str, path: str, dest: str | None) -> None:
-    return None
-
-
-ListenerFactory = Callable[[str], ChangeListener]

@@ -1,13 +1,11 @@
-"""Fault injection on one NFS server: the active `FaultSpec`s turned into cheap hooks.
+"""Fault injection on one NFS server, built in once and inert while no fault is active.
 
-Nothing here runs while no fault is active: `ServerFaults.apply` installs exactly the hooks the
-active faults need and removes the others, so the hot path pays one `is None` test per call.
-
-- error faults without paths: the dispatcher's `fault` hook answers the procedure's status;
-- error faults with path globs: a `FaultyVfs` wrapped around the export's storage raises the
-  status when a matching procedure touches a matching path (the hook arms it per call);
-- latency and "blackhole" outages: the server's `intercept` hook holds or drops calls;
-- "refuse" outages: the server's `paused` flag; read-only flips: the export's `readonly`.
+- `FaultyVfs` wraps the storage for good. Its state: error rules (a status for chosen
+  procedures, optionally only on paths matching globs) and a read-only flip. Which rules fire is
+  decided once per call, in `call_scope(proc)`, so a probability is the chance that a call fails.
+- `ServerFaults` turns the active `FaultSpec`s of a server into that state, and holds what only
+  the server can do: latency and "blackhole" outages (the server asks `hold` for each call while
+  `holding`) and "refuse" outages (`refusing`). It is given to `NfsServer` when it is built.
 
 Sync faults (pause, slowdown) belong to the sync agent and are applied by the runtime.
 """
@@ -21,11 +19,10 @@ import random
 import re
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from filesim.nfs.server import NfsServer
 from filesim.nfs.vfs import FsStat, NfsError, SetAttrs, Vfs, VfsEntry
 from filesim.oncrpc.programs import NFS_PROGRAM, NfsProc, NfsStat
 from filesim.topology.faults import FaultKind, FaultSpec
@@ -34,10 +31,11 @@ _PROG_PROC = struct.Struct(">I4xI")  # program and procedure, 12 bytes into a ca
 
 
 @dataclass(frozen=True)
-class _ErrorRule:
+class ErrorRule:
     procedures: frozenset[int] | None
     """NFS procedure numbers, None: all."""
     paths: re.Pattern[str] | None
+    """Export-relative paths the rule applies to, None: the whole call fails."""
     status: NfsStat
     probability: float
 
@@ -46,9 +44,15 @@ class _ErrorRule:
             return False
         return self.probability >= 1.0 or random.random() < self.probability
 
+    @classmethod
+    def of(cls, spec: FaultSpec) -> ErrorRule:
+        assert spec.error is not None
+        return cls(_procedures(spec.procedures), _globs(spec.paths), NfsStat[spec.error],
+                   spec.probability)  # fmt: skip
+
 
 @dataclass(frozen=True)
-class _LatencyRule:
+class LatencyRule:
     procedures: frozenset[int] | None
     delay: float
     jitter: float
@@ -76,54 +80,41 @@ def _globs(patterns: Sequence[str]) -> re.Pattern[str] | None:
 
 
 class ServerFaults:
-    """The faults active on one `NfsServer`, installed as hooks on it."""
+    """The NFS faults active on one server: the state of its `FaultyVfs` and its call gate."""
 
-    def __init__(self, server: NfsServer) -> None:
-        self.server = server
-        self.export = server.export
-        self.storage: Vfs = server.export.vfs
-        self.readonly_configured = server.export.config.readonly
-        self._call_errors: list[_ErrorRule] = []
-        self._path_errors: list[_ErrorRule] = []
-        self._latencies: list[_LatencyRule] = []
+    def __init__(self, vfs: FaultyVfs) -> None:
+        self.vfs = vfs
+        self._latencies: list[LatencyRule] = []
         self._blackhole = False
-        self._armed = threading.local()
-        """Per thread: the path rules that fire for the call being dispatched on it. Only NFS
-        calls re-arm it: a MOUNT call right after an armed NFS call on the same thread may
-        meet the same rules when it looks up the mounted path (a glob matching directories)."""
+        self.holding = False
+        """True while `hold` must be asked about every call (latency or a blackhole)."""
+        self.refusing = False
+        """True while connections are refused (a "refuse" outage)."""
 
-    def apply(self, specs: Sequence[FaultSpec]) -> None:
-        """Make `specs` (every active NFS fault of this server) the server's behaviour."""
-        errors = [s for s in specs if s.kind is FaultKind.ERROR]
-        self._call_errors = [_error_rule(s) for s in errors if not s.paths]
-        self._path_errors = [_error_rule(s) for s in errors if s.paths]
+    def apply(self, specs: Sequence[FaultSpec]) -> bool:
+        """Make `specs` (every active NFS fault of this server) the server's behaviour.
+
+        Returns whether the server must drop its open connections: a refuse outage began, or a
+        blackhole ended (the calls it swallowed are lost: clients reconnect and resend)."""
+        errors = [ErrorRule.of(s) for s in specs if s.kind is FaultKind.ERROR]
+        self.vfs.set_errors(errors)
+        self.vfs.set_readonly(any(s.kind is FaultKind.READONLY for s in specs))
         self._latencies = [
-            _LatencyRule(
+            LatencyRule(
                 _procedures(s.procedures), s.delay_ms / 1000, s.jitter_ms / 1000, s.distribution
             )
             for s in specs
             if s.kind is FaultKind.LATENCY
         ]
         outages = {s.mode for s in specs if s.kind is FaultKind.OUTAGE}
-        readonly = any(s.kind is FaultKind.READONLY for s in specs)
-
-        server, export = self.server, self.export
-        export.config.readonly = self.readonly_configured or readonly
-        export.vfs = FaultyVfs(self.storage, self) if self._path_errors else self.storage
-        server.dispatcher.fault = self._check if errors else None
         refuse, blackhole = "refuse" in outages, "blackhole" in outages
-        if refuse and not server.paused:
-            server.drop_connections()
-        server.paused = refuse
-        if self._blackhole and not blackhole:
-            # Calls swallowed during the outage are lost: make clients reconnect and resend.
-            server.drop_connections()
-        self._blackhole = blackhole
-        server.intercept = self._intercept if (blackhole or self._latencies) else None
+        drop = (refuse and not self.refusing) or (self._blackhole and not blackhole)
+        self.refusing, self._blackhole = refuse, blackhole
+        self.holding = blackhole or bool(self._latencies)
+        return drop
 
-    # -- hooks (hot while a fault is active) ---------------------------------------------------
-
-    def _intercept(self, record: memoryview) -> float:
+    def hold(self, record: memoryview | bytes) -> float:
+        """Seconds to hold the call `record` before dispatching it: 0 at once, inf never."""
         if self._blackhole:
             return math.inf
         if len(record) < 24:
@@ -137,108 +128,168 @@ class ServerFaults:
                 delay += rule.sample()
         return delay
 
-    def _check(self, proc: int, client: str) -> NfsStat | None:
-        # Decide once per call (not per storage operation) which path rules fire, so a
-        # probability is the chance that a call fails.
-        self._armed.rules = [r for r in self._path_errors if r.fires(proc)]
-        for rule in self._call_errors:
-            if rule.fires(proc):
-                return rule.status
-        return None
-
-    def armed(self) -> list[_ErrorRule]:
-        return getattr(self._armed, "rules", None) or []
-
-
-def _error_rule(spec: FaultSpec) -> _ErrorRule:
-    assert spec.error is not None
-    status = NfsStat[spec.error]
-    return _ErrorRule(_procedures(spec.procedures), _globs(spec.paths), status, spec.probability)
-
 
 class FaultyVfs:
-    """A `Vfs` that fails operations on paths matching the armed error rules of the call."""
+    """`inner`, failing calls as the active error rules say, and read-only while flipped.
 
-    def __init__(self, inner: Vfs, faults: ServerFaults) -> None:
+    While no rule is set, every operation is one test away from the inner storage's."""
+
+    find: Callable[[int], str | None]
+
+    def __init__(self, inner: Vfs) -> None:
         self.inner = inner
-        self._faults = faults
+        self.find = inner.find  # resolving a handle by search is never failed
+        self._call_rules: list[ErrorRule] = []
+        self._path_rules: list[ErrorRule] = []
+        self._readonly = False
+        self._armed = threading.local()
+        """Per thread (COMMIT runs in executor threads): the path rules that fired for the
+        call in progress there."""
+
+    # -- state ------------------------------------------------------------------------------
+
+    def set_errors(self, rules: Sequence[ErrorRule]) -> None:
+        self._call_rules = [r for r in rules if r.paths is None]
+        self._path_rules = [r for r in rules if r.paths is not None]
+
+    def set_readonly(self, flipped: bool) -> None:
+        self._readonly = flipped
+
+    @property
+    def readonly(self) -> bool:
+        return self._readonly or self.inner.readonly
+
+    @property
+    def active(self) -> bool:
+        """Whether any error rule or the read-only flip is in force."""
+        return bool(self._call_rules or self._path_rules or self._readonly)
+
+    def call_scope(self, proc: int) -> AbstractContextManager[None]:
+        if not (self._call_rules or self._path_rules):
+            return self.inner.call_scope(proc)
+        return _FaultScope(self, proc)
+
+    # -- guards -----------------------------------------------------------------------------
 
     def _guard(self, *paths: str) -> None:
-        for rule in self._faults.armed():
+        for rule in getattr(self._armed, "rules", None) or ():
             if rule.paths is None or any(rule.paths.match(p) for p in paths):
                 raise NfsError(rule.status, "injected fault")
 
+    def _change(self, *paths: str) -> None:
+        if self._readonly:
+            raise NfsError(NfsStat.ROFS, "read-only (injected fault)")
+        if self._path_rules:
+            self._guard(*paths)
+
+    # -- reads ------------------------------------------------------------------------------
+
     def stat(self, path: str) -> os.stat_result:
-        self._guard(path)
+        if self._path_rules:
+            self._guard(path)
         return self.inner.stat(path)
 
     def read(self, path: str, offset: int, count: int) -> bytes:
-        self._guard(path)
+        if self._path_rules:
+            self._guard(path)
         return self.inner.read(path, offset, count)
 
-    def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
-        self._guard(path)
-        self.inner.write(path, offset, data, sync)
-
-    def commit(self, path: str) -> None:
-        self._guard(path)
-        self.inner.commit(path)
-
-    def create(self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None) -> None:
-        self._guard(path)
-        self.inner.create(path, mode, exclusive, owner)
-
-    def mkdir(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
-        self._guard(path)
-        self.inner.mkdir(path, mode, owner)
-
-    def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None:
-        self._guard(path)
-        self.inner.symlink(path, target, owner)
-
-    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
-        self._guard(path)
-        self.inner.mknod(path, mode, owner)
-
     def readlink(self, path: str) -> str:
-        self._guard(path)
+        if self._path_rules:
+            self._guard(path)
         return self.inner.readlink(path)
 
-    def remove(self, path: str) -> None:
-        self._guard(path)
-        self.inner.remove(path)
-
-    def rmdir(self, path: str) -> None:
-        self._guard(path)
-        self.inner.rmdir(path)
-
-    def rename(self, src: str, dst: str) -> None:
-        self._guard(src, dst)
-        self.inner.rename(src, dst)
-
-    def link(self, src: str, dst: str) -> None:
-        self._guard(src, dst)
-        self.inner.link(src, dst)
-
-    def setattr(self, path: str, attrs: SetAttrs) -> None:
-        self._guard(path)
-        self.inner.setattr(path, attrs)
-
     def listdir(self, path: str) -> list[VfsEntry]:
-        self._guard(path)
+        if self._path_rules:
+            self._guard(path)
         return self.inner.listdir(path)
 
     def statvfs(self) -> FsStat:
-        self._guard("")
+        if self._path_rules:
+            self._guard("")
         return self.inner.statvfs()
 
-    def call_scope(self) -> AbstractContextManager[None]:
-        return self.inner.call_scope()
+    def commit(self, path: str) -> None:
+        if self._path_rules:  # flushing is not a change: allowed while read-only
+            self._guard(path)
+        self.inner.commit(path)
 
-    def find(self, ino: int) -> str | None:
-        return self.inner.find(ino)
+    # -- changes ----------------------------------------------------------------------------
+
+    def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
+        self._change(path)
+        self.inner.write(path, offset, data, sync)
+
+    def create(
+        self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None,
+        initial: SetAttrs,
+    ) -> None:  # fmt: skip
+        self._change(path)
+        self.inner.create(path, mode, exclusive, owner, initial)
+
+    def truncate(self, path: str, size: int) -> None:
+        self._change(path)
+        self.inner.truncate(path, size)
+
+    def setattr(self, path: str, attrs: SetAttrs) -> None:
+        self._change(path)
+        self.inner.setattr(path, attrs)
+
+    def mkdir(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
+        self._change(path)
+        self.inner.mkdir(path, mode, owner)
+
+    def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None:
+        self._change(path)
+        self.inner.symlink(path, target, owner)
+
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
+        self._change(path)
+        self.inner.mknod(path, mode, owner)
+
+    def remove(self, path: str) -> None:
+        self._change(path)
+        self.inner.remove(path)
+
+    def rmdir(self, path: str) -> None:
+        self._change(path)
+        self.inner.rmdir(path)
+
+    def rename(self, src: str, dst: str) -> None:
+        self._change(src, dst)
+        self.inner.rename(src, dst)
+
+    def link(self, src: str, dst: str) -> None:
+        self._change(src, dst)
+        self.inner.link(src, dst)
 
     def close(self) -> None:
-        close = getattr(self.inner, "close", None)
-        if close is not None:
-            close()
+        self.inner.close()
+
+
+class _FaultScope:
+    """One call while error rules are set: the call fails outright, or its path rules are
+    armed on this thread until it ends."""
+
+    __slots__ = ("_inner", "_outer", "_proc", "_vfs")
+
+    def __init__(self, vfs: FaultyVfs, proc: int) -> None:
+        self._vfs, self._proc = vfs, proc
+        self._inner: AbstractContextManager[None] | None = None
+        self._outer: list[ErrorRule] | None = None
+
+    def __enter__(self) -> None:
+        vfs, proc = self._vfs, self._proc
+        armed = [r for r in vfs._path_rules if r.fires(proc)]
+        for rule in vfs._call_rules:
+            if rule.fires(proc):
+                raise NfsError(rule.status, "injected fault")
+        self._outer = getattr(vfs._armed, "rules", None)
+        vfs._armed.rules = armed
+        self._inner = vfs.inner.call_scope(proc)
+        self._inner.__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._vfs._armed.rules = self._outer
+        if self._inner is not None:
+            self._inner.__exit__(None, None, None)

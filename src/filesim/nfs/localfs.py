@@ -40,6 +40,8 @@ def _no_hidden(name: str) -> bool:
 class LocalVfs:
     """A `Vfs` over the directory `root`. Names for which `hidden` is true do not exist for it."""
 
+    readonly = False
+
     def __init__(self, root: Path, hidden: Callable[[str], bool] = _no_hidden) -> None:
         self.root = root
         self._hidden = hidden
@@ -63,7 +65,7 @@ class LocalVfs:
             raise OSError(errno.EINVAL, "the export root has no parent")
         return _Parent(self, path)
 
-    def call_scope(self) -> _CallScope:
+    def call_scope(self, proc: int) -> _CallScope:
         """Within this context (one NFS call), each directory is walked once: a call touches
         the same parent several times (lookup, act, attributes before and after)."""
         return _CallScope(self)
@@ -207,15 +209,25 @@ class LocalVfs:
         finally:
             os.close(fd)
 
-    def create(self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None) -> None:
+    def create(
+        self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None,
+        initial: SetAttrs,
+    ) -> None:  # fmt: skip
         flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else 0)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(flags), mode & 0o7777, dir_fd=parent)
             try:
                 if owner is not None and _AS_ROOT:
                     os.fchown(fd, *owner)
+                if initial.size is not None:
+                    os.ftruncate(fd, initial.size)
+                if initial.atime_ns is not None or initial.mtime_ns is not None:
+                    os.utime(fd, ns=_times(os.fstat(fd), initial))
             finally:
                 os.close(fd)
+
+    def truncate(self, path: str, size: int) -> None:
+        self.setattr(path, SetAttrs(size=size))
 
     def mkdir(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
         with self._at(path) as (parent, name):

@@ -146,7 +146,6 @@ def setattr_(x: Export, caller: Caller, u: Unpacker) -> Result:
             raise NfsError(NfsStat.NOT_SYNC)
     _check_setattr(before, caller, attrs)
     _os(lambda: x.vfs.setattr(path, attrs))
-    x.listener("setattr", path, None)
     return [wcc_data(before, _stat_or_none(x, path), x.fsid)]
 
 
@@ -194,7 +193,7 @@ def lookup(x: Export, caller: Caller, u: Unpacker) -> Result:
 def access(x: Export, caller: Caller, u: Unpacker) -> Result:
     _, st = _node(x, u)
     requested = u.uint32()
-    granted = access_bits(st, caller, requested, x.config.readonly)
+    granted = access_bits(st, caller, requested, x.readonly)
     return [post_op_attr(st, x.fsid) + _U32.pack(granted)]
 
 
@@ -242,7 +241,6 @@ def write(x: Export, caller: Caller, u: Unpacker) -> Result:
     _require(before, caller, W, owner_override=True)
     sync = x.config.sync or stable != StableHow.UNSTABLE
     _os(lambda: x.vfs.write(path, offset, data[:count], sync))
-    x.listener("write", path, None)
     committed = StableHow.FILE_SYNC if sync else StableHow.UNSTABLE
     wcc = wcc_data(before, _stat_or_none(x, path), x.fsid)
     return [wcc + _WRITE_RES.pack(count, committed, x.write_verifier)]
@@ -267,19 +265,17 @@ def create(x: Export, caller: Caller, u: Unpacker) -> Result:
         _create_existing(x, caller, path, existing, how, verifier, attrs)
     else:
         mode = attrs.mode if attrs.mode is not None else 0o644
+        if verifier:  # keep the verifier where a retried EXCLUSIVE create can find it
+            hi, lo = struct.unpack(">II", verifier)
+            initial = SetAttrs(atime_ns=hi * 10**9, mtime_ns=lo * 10**9)
+        else:
+            initial = SetAttrs(size=attrs.size, atime_ns=attrs.atime_ns, mtime_ns=attrs.mtime_ns)
         try:
-            x.vfs.create(path, mode, exclusive=True, owner=_owner(caller, attrs))
+            x.vfs.create(path, mode, True, _owner(caller, attrs), initial)
         except FileExistsError:
             raise NfsError(NfsStat.EXIST) from None
         except OSError as exc:
             raise NfsError(status_of(exc)) from None
-        if verifier:  # keep the verifier where a retried EXCLUSIVE create can find it
-            hi, lo = struct.unpack(">II", verifier)
-            _os(lambda: x.vfs.setattr(path, SetAttrs(atime_ns=hi * 10**9, mtime_ns=lo * 10**9)))
-        rest = SetAttrs(size=attrs.size, atime_ns=attrs.atime_ns, mtime_ns=attrs.mtime_ns)
-        if not rest.empty:
-            _os(lambda: x.vfs.setattr(path, rest))
-        x.listener("create", path, None)
     return _created(x, dir_path, dir_st, path)
 
 
@@ -298,8 +294,8 @@ def _create_existing(
         raise NfsError(NfsStat.ISDIR)
     if attrs.size is not None:  # UNCHECKED with a size: truncate, as open(O_TRUNC) asks
         _require(st, caller, W, owner_override=True)
-        _os(lambda: x.vfs.setattr(path, SetAttrs(size=attrs.size)))
-        x.listener("write", path, None)
+        size = attrs.size
+        _os(lambda: x.vfs.truncate(path, size))
 
 
 def mkdir(x: Export, caller: Caller, u: Unpacker) -> Result:
@@ -310,7 +306,6 @@ def mkdir(x: Export, caller: Caller, u: Unpacker) -> Result:
     path = join(dir_path, name)
     mode = attrs.mode if attrs.mode is not None else 0o755
     _os(lambda: x.vfs.mkdir(path, mode, owner=_owner(caller, attrs)))
-    x.listener("mkdir", path, None)
     return _created(x, dir_path, dir_st, path)
 
 
@@ -322,7 +317,6 @@ def symlink(x: Export, caller: Caller, u: Unpacker) -> Result:
     _require(dir_st, caller, W | X)
     path = join(dir_path, name)
     _os(lambda: x.vfs.symlink(path, target, owner=_owner(caller, attrs)))
-    x.listener("symlink", path, None)
     return _created(x, dir_path, dir_st, path)
 
 
@@ -342,7 +336,6 @@ def mknod(x: Export, caller: Caller, u: Unpacker) -> Result:
     kind = stat.S_IFIFO if ftype == Ftype.FIFO else stat.S_IFSOCK
     mode = kind | (attrs.mode if attrs.mode is not None else 0o644)
     _os(lambda: x.vfs.mknod(path, mode, owner=_owner(caller, attrs)))
-    x.listener("mknod", path, None)
     return _created(x, dir_path, dir_st, path)
 
 
@@ -361,7 +354,6 @@ def _unlink(x: Export, caller: Caller, u: Unpacker, directory: bool) -> Result:
     else:
         _os(lambda: x.vfs.remove(path))
     x.index.forget(st.st_ino)
-    x.listener("rmdir" if directory else "remove", path, None)
     return [wcc_data(dir_st, _stat_or_none(x, dir_path), x.fsid)]
 
 
@@ -388,7 +380,6 @@ def rename(x: Export, caller: Caller, u: Unpacker) -> Result:
     if replaced is not None and src != dst:
         x.index.forget(replaced.st_ino)
     x.index.renamed(src, dst)
-    x.listener("rename", src, dst)
     return [
         wcc_data(from_st, _stat_or_none(x, from_dir), x.fsid)
         + wcc_data(to_st, _stat_or_none(x, to_dir), x.fsid)
@@ -404,7 +395,6 @@ def link(x: Export, caller: Caller, u: Unpacker) -> Result:
         raise NfsError(NfsStat.ISDIR)
     path = join(dir_path, name)
     _os(lambda: x.vfs.link(file_path, path))
-    x.listener("link", path, None)
     return [
         post_op_attr(_stat_or_none(x, file_path), x.fsid)
         + wcc_data(dir_st, _stat_or_none(x, dir_path), x.fsid)
@@ -526,7 +516,6 @@ def commit(x: Export, caller: Caller, u: Unpacker) -> Result:
     u.uint64(), u.uint32()  # offset and count: we flush the whole file
     _require_file(before)
     _os(lambda: x.vfs.commit(path))
-    x.listener("commit", path, None)
     return [wcc_data(before, _stat_or_none(x, path), x.fsid) + x.write_verifier]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -89,7 +88,14 @@ class FsStat:
 
 
 class Vfs(Protocol):
-    """Storage operations on export-relative paths; errors are raised as OSError or NfsError."""
+    """Storage operations on export-relative paths; errors are raised as OSError or NfsError.
+
+    Wrappers compose around any Vfs (`NotifyingVfs`, `FaultyVfs`); `close` reaches the storage.
+    """
+
+    @property
+    def readonly(self) -> bool:
+        """Whether the storage refuses changes right now (an injected read-only flip)."""
 
     def stat(self, path: str) -> os.stat_result:
         """lstat of `path` (never follows a final symlink)."""
@@ -100,8 +106,16 @@ class Vfs(Protocol):
 
     def commit(self, path: str) -> None: ...
 
-    def create(self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None) -> None:
-        """Create a regular file; `exclusive` fails with EEXIST when it exists."""
+    def create(
+        self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None,
+        initial: SetAttrs,
+    ) -> None:  # fmt: skip
+        """Create a regular file; `exclusive` fails with EEXIST when it exists. `initial` sets
+        its size and times as part of the creation (an EXCLUSIVE verifier lives in the times)."""
+
+    def truncate(self, path: str, size: int) -> None:
+        """Set the size of an existing regular file as a data change (a CREATE of an existing
+        file with a size, as open(O_TRUNC) asks), unlike a SETATTR."""
 
     def mkdir(self, path: str, mode: int, owner: tuple[int, int] | None) -> None: ...
 
@@ -129,9 +143,13 @@ class Vfs(Protocol):
     def find(self, ino: int) -> str | None:
         """The path of the node with inode number `ino`, searched under the root, or None."""
 
-    def call_scope(self) -> AbstractContextManager[None]:
-        """A context around one NFS call, within which the storage may reuse what it looked up
-        (the same directories are visited several times by one call)."""
+    def call_scope(self, proc: int) -> AbstractContextManager[None]:
+        """A context around one call of NFS procedure `proc`, within which the storage may
+        reuse what it looked up (one call visits the same directories several times) and a
+        fault layer decides which of its rules fire for this call."""
+
+    def close(self) -> None:
+        """Release the storage (descriptors); no call may follow."""
 
 
 def join(directory: str, name: str) -> str:
@@ -140,7 +158,3 @@ def join(directory: str, name: str) -> str:
 
 def parent_of(path: str) -> str:
     return path.rpartition("/")[0]
-
-
-ChangeListener = Callable[[str, str, str | None], None]
-"""Called as listener(kind, path, dest) after each change the server made to the store."""

@@ -266,7 +266,7 @@ class TopologyRunner:
         self._tasks.clear()
         for running in self.servers:
             await running.nfs.stop()
-            running.nfs.export.vfs.close()  # type: ignore[attr-defined]
+            running.nfs.export.vfs.close()
             close = getattr(running.agent, "close", None)
             if close is not None:
                 close()
