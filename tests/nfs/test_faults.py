@@ -50,6 +50,8 @@ def test_an_error_for_procedures_fails_those_calls_only(rig: Rig, root: bytes) -
     rig.faults.apply([])
     assert _mkdir(rig, root, "d") == NfsStat.OK
     assert [c[0] for c in rig.changes] == ["mkdir"]
+    vfs = rig.faults.vfs  # cleared: the storage's own operations again, at no cost
+    assert vfs.mkdir == vfs.inner.mkdir and vfs.call_scope == vfs.inner.call_scope
 
 
 def test_an_error_for_paths_fails_calls_that_touch_them(rig: Rig, root: bytes) -> None:

@@ -9,22 +9,24 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from filesim.nfs.const import Ftype
+from filesim.nfs.mount import (
+    ExportEntry,
+    decode_exports,
+    decode_mountres3_ok,
+    encode_exports,
+    encode_mountres3_ok,
+)
 from filesim.nfs.types import (
     EntryPlus3,
-    ExportEntry,
     FsInfo,
     WriteResult,
     decode_dirlistplus3,
-    decode_exports,
-    decode_mountres3_ok,
     decode_post_op_attr,
     decode_post_op_fh3,
     decode_read3_data,
     decode_sattr3,
     decode_wcc_data,
     encode_entry3,
-    encode_exports,
-    encode_mountres3_ok,
     encode_post_op_attr,
     encode_post_op_fh3,
     encode_read3_head,

@@ -3,6 +3,7 @@
 - `FaultyVfs` wraps the storage for good. Its state: error rules (a status for chosen
   procedures, optionally only on paths matching globs) and a read-only flip. Which rules fire is
   decided once per call, in `call_scope(proc)`, so a probability is the chance that a call fails.
+  While no fault is in force its operations are the storage's own: it costs nothing.
 - `ServerFaults` turns the active `FaultSpec`s of a server into that state, and holds what only
   the server can do: latency and "blackhole" outages (the server asks `hold` for each call while
   `holding`) and "refuse" outages (`refusing`). It is given to `NfsServer` when it is built.
@@ -132,9 +133,28 @@ class ServerFaults:
 class FaultyVfs:
     """`inner`, failing calls as the active error rules say, and read-only while flipped.
 
-    While no rule is set, every operation is one test away from the inner storage's."""
+    Each operation is an attribute: the inner storage's own bound method while no fault is in
+    force (the layer then costs nothing), a guarded one while one is (`_bind`)."""
 
+    stat: Callable[[str], os.stat_result]
+    read: Callable[[str, int, int], bytes]
+    readlink: Callable[[str], str]
+    listdir: Callable[[str], list[VfsEntry]]
+    statvfs: Callable[[], FsStat]
+    commit: Callable[[str], None]
+    write: Callable[[str, int, memoryview | bytes, bool], None]
+    create: Callable[[str, int, bool, tuple[int, int] | None, SetAttrs], None]
+    truncate: Callable[[str, int], None]
+    setattr: Callable[[str, SetAttrs], None]
+    mkdir: Callable[[str, int, tuple[int, int] | None], None]
+    symlink: Callable[[str, str, tuple[int, int] | None], None]
+    mknod: Callable[[str, int, tuple[int, int] | None], None]
+    remove: Callable[[str], None]
+    rmdir: Callable[[str], None]
+    rename: Callable[[str, str], None]
+    link: Callable[[str, str], None]
     find: Callable[[int], str | None]
+    call_scope: Callable[[int], AbstractContextManager[None]]
 
     def __init__(self, inner: Vfs) -> None:
         self.inner = inner
@@ -145,15 +165,18 @@ class FaultyVfs:
         self._armed = threading.local()
         """Per thread (COMMIT runs in executor threads): the path rules that fired for the
         call in progress there."""
+        self._bind()
 
     # -- state ------------------------------------------------------------------------------
 
     def set_errors(self, rules: Sequence[ErrorRule]) -> None:
         self._call_rules = [r for r in rules if r.paths is None]
         self._path_rules = [r for r in rules if r.paths is not None]
+        self._bind()
 
     def set_readonly(self, flipped: bool) -> None:
         self._readonly = flipped
+        self._bind()
 
     @property
     def readonly(self) -> bool:
@@ -164,12 +187,35 @@ class FaultyVfs:
         """Whether any error rule or the read-only flip is in force."""
         return bool(self._call_rules or self._path_rules or self._readonly)
 
-    def call_scope(self, proc: int) -> AbstractContextManager[None]:
-        if not (self._call_rules or self._path_rules):
-            return self.inner.call_scope(proc)
+    def _bind(self) -> None:
+        inner, paths = self.inner, bool(self._path_rules)
+        changes = paths or self._readonly
+        self.call_scope = self._call_scope if self._call_rules or paths else inner.call_scope
+        self.stat = self._stat if paths else inner.stat
+        self.read = self._read if paths else inner.read
+        self.readlink = self._readlink if paths else inner.readlink
+        self.listdir = self._listdir if paths else inner.listdir
+        self.statvfs = self._statvfs if paths else inner.statvfs
+        self.commit = self._commit if paths else inner.commit  # flushing is no change
+        self.write = self._write if changes else inner.write
+        self.create = self._create if changes else inner.create
+        self.truncate = self._truncate if changes else inner.truncate
+        self.setattr = self._setattr if changes else inner.setattr
+        self.mkdir = self._mkdir if changes else inner.mkdir
+        self.symlink = self._symlink if changes else inner.symlink
+        self.mknod = self._mknod if changes else inner.mknod
+        self.remove = self._remove if changes else inner.remove
+        self.rmdir = self._rmdir if changes else inner.rmdir
+        self.rename = self._rename if changes else inner.rename
+        self.link = self._link if changes else inner.link
+
+    def _call_scope(self, proc: int) -> AbstractContextManager[None]:
         return _FaultScope(self, proc)
 
-    # -- guards -----------------------------------------------------------------------------
+    def close(self) -> None:
+        self.inner.close()
+
+    # -- guarded operations, bound while a fault is in force ------------------------------------
 
     def _guard(self, *paths: str) -> None:
         for rule in getattr(self._armed, "rules", None) or ():
@@ -179,92 +225,78 @@ class FaultyVfs:
     def _change(self, *paths: str) -> None:
         if self._readonly:
             raise NfsError(NfsStat.ROFS, "read-only (injected fault)")
-        if self._path_rules:
-            self._guard(*paths)
+        self._guard(*paths)
 
-    # -- reads ------------------------------------------------------------------------------
-
-    def stat(self, path: str) -> os.stat_result:
-        if self._path_rules:
-            self._guard(path)
+    def _stat(self, path: str) -> os.stat_result:
+        self._guard(path)
         return self.inner.stat(path)
 
-    def read(self, path: str, offset: int, count: int) -> bytes:
-        if self._path_rules:
-            self._guard(path)
+    def _read(self, path: str, offset: int, count: int) -> bytes:
+        self._guard(path)
         return self.inner.read(path, offset, count)
 
-    def readlink(self, path: str) -> str:
-        if self._path_rules:
-            self._guard(path)
+    def _readlink(self, path: str) -> str:
+        self._guard(path)
         return self.inner.readlink(path)
 
-    def listdir(self, path: str) -> list[VfsEntry]:
-        if self._path_rules:
-            self._guard(path)
+    def _listdir(self, path: str) -> list[VfsEntry]:
+        self._guard(path)
         return self.inner.listdir(path)
 
-    def statvfs(self) -> FsStat:
-        if self._path_rules:
-            self._guard("")
+    def _statvfs(self) -> FsStat:
+        self._guard("")
         return self.inner.statvfs()
 
-    def commit(self, path: str) -> None:
-        if self._path_rules:  # flushing is not a change: allowed while read-only
-            self._guard(path)
+    def _commit(self, path: str) -> None:
+        self._guard(path)
         self.inner.commit(path)
 
-    # -- changes ----------------------------------------------------------------------------
-
-    def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
+    def _write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
         self._change(path)
         self.inner.write(path, offset, data, sync)
 
-    def create(
+    def _create(
         self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None,
         initial: SetAttrs,
     ) -> None:  # fmt: skip
         self._change(path)
         self.inner.create(path, mode, exclusive, owner, initial)
 
-    def truncate(self, path: str, size: int) -> None:
+    def _truncate(self, path: str, size: int) -> None:
         self._change(path)
         self.inner.truncate(path, size)
 
-    def setattr(self, path: str, attrs: SetAttrs) -> None:
+    def _setattr(self, path: str, attrs: SetAttrs) -> None:
         self._change(path)
         self.inner.setattr(path, attrs)
 
-    def mkdir(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
+    def _mkdir(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
         self._change(path)
         self.inner.mkdir(path, mode, owner)
 
-    def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None:
+    def _symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None:
         self._change(path)
         self.inner.symlink(path, target, owner)
 
-    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
+    def _mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
         self._change(path)
         self.inner.mknod(path, mode, owner)
 
-    def remove(self, path: str) -> None:
+    def _remove(self, path: str) -> None:
         self._change(path)
         self.inner.remove(path)
 
-    def rmdir(self, path: str) -> None:
+    def _rmdir(self, path: str) -> None:
         self._change(path)
         self.inner.rmdir(path)
 
-    def rename(self, src: str, dst: str) -> None:
+    def _rename(self, src: str, dst: str) -> None:
         self._change(src, dst)
         self.inner.rename(src, dst)
 
-    def link(self, src: str, dst: str) -> None:
+    def _link(self, src: str, dst: str) -> None:
         self._change(src, dst)
         self.inner.link(src, dst)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class _FaultScope:

@@ -1,17 +1,81 @@
-"""MOUNT v3 (RFC 1813, appendix I): NULL, MNT, DUMP, UMNT, UMNTALL, EXPORT."""
+"""MOUNT v3 (RFC 1813, appendix I): its wire structures (encode and decode side by side, the
+client decodes with them too) and the server's NULL, MNT, DUMP, UMNT, UMNTALL, EXPORT."""
 
 from __future__ import annotations
 
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 from filesim.nfs.const import MNTPATHLEN
 from filesim.nfs.export import Export
-from filesim.nfs.types import ExportEntry, encode_exports, encode_mountlist, encode_mountres3_ok
+from filesim.nfs.types import decode_fh3
 from filesim.nfs.vfs import status_of
 from filesim.oncrpc.const import AuthFlavor
 from filesim.oncrpc.programs import MountProc, MountStat
 from filesim.oncrpc.xdr import Packer, Unpacker
+
+
+def encode_mountres3_ok(handle: bytes, flavors: Iterable[int]) -> bytes:
+    """mountres3 after MNT3_OK: the root handle and the auth flavors the server takes."""
+    p = Packer()
+    p.opaque(handle)
+    flavors = list(flavors)
+    p.uint32(len(flavors))
+    for flavor in flavors:
+        p.uint32(flavor)
+    return bytes(p.buf)
+
+
+def decode_mountres3_ok(u: Unpacker) -> tuple[bytes, list[int]]:
+    handle = decode_fh3(u)
+    return handle, [u.uint32() for _ in range(u.uint32())]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportEntry:
+    """One entry of the MOUNT EXPORT list (exportnode)."""
+
+    path: str
+    groups: tuple[str, ...]
+
+
+def encode_exports(exports: Iterable[ExportEntry]) -> bytes:
+    p = Packer()
+    for export in exports:
+        p.bool(True)
+        p.string(export.path)
+        for group in export.groups:
+            p.bool(True)
+            p.string(group)
+        p.bool(False)
+    p.bool(False)
+    return bytes(p.buf)
+
+
+def decode_exports(u: Unpacker) -> list[ExportEntry]:
+    exports: list[ExportEntry] = []
+    while u.bool():
+        path = u.string()
+        groups: list[str] = []
+        while u.bool():
+            groups.append(u.string())
+        exports.append(ExportEntry(path, tuple(groups)))
+    return exports
+
+
+def encode_mountlist(mounts: Iterable[tuple[str, str]]) -> bytes:
+    """The MOUNT DUMP list: (client host, mounted directory) pairs."""
+    p = Packer()
+    for host, directory in mounts:
+        p.bool(True)
+        p.string(host)
+        p.string(directory)
+    p.bool(False)
+    return bytes(p.buf)
+
+
+# -- the server's procedures -----------------------------------------------------------------
 
 _FLAVORS = (AuthFlavor.AUTH_SYS, AuthFlavor.AUTH_NONE)
 

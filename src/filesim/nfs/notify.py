@@ -11,7 +11,7 @@ hands itself over, see `filesim.runtime.build`). The kinds are those the sync ag
     mkdir, symlink, mknod, link (path: the new name), remove, rmdir
     rename    path: the old name, dest: the new one
 
-Reads go straight to the inner storage (bound at construction): they cost nothing extra.
+Reads and the call scope are passed through as they are.
 """
 
 from __future__ import annotations
@@ -29,24 +29,32 @@ ChangeListener = Callable[[str, str, str | None], None]
 class NotifyingVfs:
     """`inner`, telling `listener` about every change made through it."""
 
-    stat: Callable[[str], os.stat_result]
-    read: Callable[[str, int, int], bytes]
-    readlink: Callable[[str], str]
-    listdir: Callable[[str], list[VfsEntry]]
-    statvfs: Callable[[], FsStat]
-    find: Callable[[int], str | None]
-    call_scope: Callable[[int], AbstractContextManager[None]]
-
     def __init__(self, inner: Vfs, listener: ChangeListener) -> None:
         self.inner = inner
         self.listener = listener
-        self.stat = inner.stat
-        self.read = inner.read
-        self.readlink = inner.readlink
-        self.listdir = inner.listdir
-        self.statvfs = inner.statvfs
-        self.find = inner.find
-        self.call_scope = inner.call_scope
+
+    # Reads delegate (the inner layer may rebind its own operations, so none is copied here).
+
+    def stat(self, path: str) -> os.stat_result:
+        return self.inner.stat(path)
+
+    def read(self, path: str, offset: int, count: int) -> bytes:
+        return self.inner.read(path, offset, count)
+
+    def readlink(self, path: str) -> str:
+        return self.inner.readlink(path)
+
+    def listdir(self, path: str) -> list[VfsEntry]:
+        return self.inner.listdir(path)
+
+    def statvfs(self) -> FsStat:
+        return self.inner.statvfs()
+
+    def find(self, ino: int) -> str | None:
+        return self.inner.find(ino)
+
+    def call_scope(self, proc: int) -> AbstractContextManager[None]:
+        return self.inner.call_scope(proc)
 
     @property
     def readonly(self) -> bool:

@@ -1,8 +1,9 @@
-"""NFSv3 and MOUNT v3 wire structures (RFC 1813), each encoded and decoded side by side.
+"""NFSv3 wire structures (RFC 1813), each encoded and decoded side by side.
 
 The server encodes on every call, from what the storage hands it (`os.stat_result`, handles), with
 precompiled structs; those encoders return bytes to concatenate. The client decodes into the
-dataclasses here, from an `Unpacker` positioned at the structure.
+dataclasses here, from an `Unpacker` positioned at the structure. MOUNT's own structures are
+in `filesim.nfs.mount`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 import os
 import stat
 import struct
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from filesim.nfs.const import NFS3_FHSIZE, NFS3_WRITEVERFSIZE, Ftype, TimeHow
@@ -354,65 +354,3 @@ def encode_pathconf3(
     """PATHCONF3resok after its attributes."""
     return _PATHCONF.pack(linkmax, name_max, no_trunc, chown_restricted, case_insensitive,
                           case_preserving)  # fmt: skip
-
-
-# -- MOUNT v3 -----------------------------------------------------------------------------------
-
-
-def encode_mountres3_ok(handle: bytes, flavors: Iterable[int]) -> bytes:
-    """mountres3 after MNT3_OK: the root handle and the auth flavors the server takes."""
-    p = Packer()
-    p.opaque(handle)
-    flavors = list(flavors)
-    p.uint32(len(flavors))
-    for flavor in flavors:
-        p.uint32(flavor)
-    return bytes(p.buf)
-
-
-def decode_mountres3_ok(u: Unpacker) -> tuple[bytes, list[int]]:
-    handle = decode_fh3(u)
-    return handle, [u.uint32() for _ in range(u.uint32())]
-
-
-@dataclass(frozen=True, slots=True)
-class ExportEntry:
-    """One entry of the MOUNT EXPORT list (exportnode)."""
-
-    path: str
-    groups: tuple[str, ...]
-
-
-def encode_exports(exports: Iterable[ExportEntry]) -> bytes:
-    p = Packer()
-    for export in exports:
-        p.bool(True)
-        p.string(export.path)
-        for group in export.groups:
-            p.bool(True)
-            p.string(group)
-        p.bool(False)
-    p.bool(False)
-    return bytes(p.buf)
-
-
-def decode_exports(u: Unpacker) -> list[ExportEntry]:
-    exports: list[ExportEntry] = []
-    while u.bool():
-        path = u.string()
-        groups: list[str] = []
-        while u.bool():
-            groups.append(u.string())
-        exports.append(ExportEntry(path, tuple(groups)))
-    return exports
-
-
-def encode_mountlist(mounts: Iterable[tuple[str, str]]) -> bytes:
-    """The MOUNT DUMP list: (client host, mounted directory) pairs."""
-    p = Packer()
-    for host, directory in mounts:
-        p.bool(True)
-        p.string(host)
-        p.string(directory)
-    p.bool(False)
-    return bytes(p.buf)

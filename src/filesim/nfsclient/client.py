@@ -18,17 +18,15 @@ from collections.abc import Callable
 from types import TracebackType
 
 from filesim.nfs.const import CreateMode, StableHow
+from filesim.nfs.mount import ExportEntry, decode_exports, decode_mountres3_ok
 from filesim.nfs.types import (
     EntryPlus3,
-    ExportEntry,
     Fattr,
     FsInfo,
     WriteResult,
     decode_dirlistplus3,
-    decode_exports,
     decode_fattr3,
     decode_fh3,
-    decode_mountres3_ok,
     decode_post_op_attr,
     decode_post_op_fh3,
     decode_read3_data,
