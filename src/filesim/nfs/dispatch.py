@@ -134,7 +134,7 @@ class Dispatcher:
         try:
             if not export.allows(client):
                 raise NfsError(NfsStat.ACCES, f"client {client} is not allowed")
-            if procedure.mutating and export.readonly:
+            if procedure.mutating and (export.config.readonly or export.vfs.readonly):
                 raise NfsError(NfsStat.ROFS)
             with export.vfs.call_scope(call.proc):
                 parts = procedure.handler(export, export.caller(call.cred), call.args)

@@ -162,6 +162,9 @@ class FaultyVfs:
         self._call_rules: list[ErrorRule] = []
         self._path_rules: list[ErrorRule] = []
         self._readonly = False
+        self.readonly = inner.readonly
+        """The flip, or the storage's own read-only state (read when the flip changes): a
+        plain attribute, read by every mutating call and ACCESS."""
         self._armed = threading.local()
         """Per thread (COMMIT runs in executor threads): the path rules that fired for the
         call in progress there."""
@@ -176,11 +179,8 @@ class FaultyVfs:
 
     def set_readonly(self, flipped: bool) -> None:
         self._readonly = flipped
+        self.readonly = flipped or self.inner.readonly
         self._bind()
-
-    @property
-    def readonly(self) -> bool:
-        return self._readonly or self.inner.readonly
 
     @property
     def active(self) -> bool:

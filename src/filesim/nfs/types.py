@@ -251,6 +251,11 @@ def decode_read3_data(u: Unpacker) -> tuple[bytes, bool]:
     return bytes(u.opaque()), eof
 
 
+def encode_write3resok(count: int, committed: int, verifier: bytes) -> bytes:
+    """WRITE3resok after its wcc_data (the server's side: no object on the hot path)."""
+    return _WRITE_RES.pack(count, committed, verifier)
+
+
 @dataclass(frozen=True, slots=True)
 class WriteResult:
     """WRITE3resok after its wcc_data."""
@@ -260,7 +265,7 @@ class WriteResult:
     verifier: bytes
 
     def encode(self) -> bytes:
-        return _WRITE_RES.pack(self.count, self.committed, self.verifier)
+        return encode_write3resok(self.count, self.committed, self.verifier)
 
     @classmethod
     def decode(cls, u: Unpacker) -> WriteResult:

@@ -61,5 +61,5 @@ def _check_setattr(st: os.stat_result, caller: Caller, attrs: SetAttrs) -> None:
 def access(x: Export, caller: Caller, u: Unpacker) -> Result:
     _, st = read_node(x, u)
     requested = u.uint32()
-    granted = access_bits(st, caller, requested, x.readonly)
+    granted = access_bits(st, caller, requested, x.config.readonly or x.vfs.readonly)
     return [encode_post_op_attr(st, x.fsid) + _U32.pack(granted)]

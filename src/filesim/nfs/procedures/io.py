@@ -14,7 +14,12 @@ from filesim.nfs.procedures.common import (
     stat_or_none,
 )
 from filesim.nfs.registry import WCC, Result, procedure
-from filesim.nfs.types import WriteResult, encode_post_op_attr, encode_read3_head, encode_wcc_data
+from filesim.nfs.types import (
+    encode_post_op_attr,
+    encode_read3_head,
+    encode_wcc_data,
+    encode_write3resok,
+)
 from filesim.nfs.vfs import NfsError, status_of
 from filesim.oncrpc.programs import NfsProc, NfsStat
 from filesim.oncrpc.xdr import Unpacker, padding
@@ -52,7 +57,7 @@ def write(x: Export, caller: Caller, u: Unpacker) -> Result:
     os_call(lambda: x.vfs.write(path, offset, data[:count], sync))
     committed = StableHow.FILE_SYNC if sync else StableHow.UNSTABLE
     wcc = encode_wcc_data(before, stat_or_none(x, path), x.fsid)
-    return [wcc + WriteResult(count, committed, x.write_verifier).encode()]
+    return [wcc + encode_write3resok(count, committed, x.write_verifier)]
 
 
 @procedure(NfsProc.COMMIT, blocking=True, failure=WCC)
