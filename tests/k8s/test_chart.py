@@ -5,25 +5,24 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from filesim.k8s import NFS_PORT, NODE_PORT_BASE, helm_values, placements
+from filesim.k8s.chart import stale_files
 from filesim.topology import (
-    ExportOptions,
-    Role,
-    Server,
-    StorageMode,
-    SyncPolicy,
     Topology,
     default_topology,
     dump_topology,
     parse_topology,
 )
 
-from .harness import CHART, Helm, init_names, of_kind, pod_spec, validate_all
+from .harness import CHART, FILESIM, Helm, init_names, of_kind, pod_spec, validate_all
 
 PRESET = default_topology()
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
@@ -343,26 +342,26 @@ def test_values_yaml_is_the_builtin_topology() -> None:
 # --- values.schema.json ----------------------------------------------------------------------
 
 
-SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+def test_generated_chart_files_are_up_to_date() -> None:
+    """values.schema.json and _topology.tpl are what `filesim k8s schema --write` makes of
+    the topology model today (run it after changing the model)."""
+    assert stale_files(CHART) == []
 
 
-def test_schema_mirrors_the_model() -> None:
-    server = SCHEMA["definitions"]["server"]
-    props = server["properties"]
-    assert set(props) - set(Server.model_fields) == {"resources", "service"}
-    assert set(Server.model_fields) <= set(props)
-    assert set(props["export"]["properties"]) == set(ExportOptions.model_fields)
-    assert set(props["sync"]["properties"]) == set(SyncPolicy.model_fields)
-    assert props["role"]["enum"] == [r.value for r in Role]
-    assert props["storage"]["enum"] == [m.value for m in StorageMode]
-    direction = SyncPolicy.model_fields["direction"].annotation
-    assert props["sync"]["properties"]["direction"]["enum"] == [d.value for d in direction]  # type: ignore[union-attr]
-    assert set(server["required"]) == {n for n, f in Server.model_fields.items() if f.is_required()}
-    for field, lo, hi in (("fsid", 1, 2**32 - 1), ("node_port", 30000, 32767)):
-        assert (props[field]["minimum"], props[field]["maximum"]) == (lo, hi)
-        metadata = {type(m).__name__: m for m in Server.model_fields[field].metadata}
-        assert (metadata["Ge"].ge, metadata["Le"].le) == (lo, hi)
-    assert SCHEMA["properties"]["profile"]["enum"] == ["default", "seed"]
+def test_schema_check_command_names_a_stale_file(tmp_path: Path) -> None:
+    copy = tmp_path / "chart"
+    shutil.copytree(CHART, copy)
+    schema = json.loads((copy / "values.schema.json").read_text())
+    del schema["definitions"]["SyncPolicy"]["properties"]["settle_ms"]
+    (copy / "values.schema.json").write_text(json.dumps(schema))
+    proc = subprocess.run([*FILESIM, "k8s", "schema", "--check", str(copy)],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert proc.returncode == 1
+    assert "values.schema.json" in proc.stderr and "filesim k8s schema --write" in proc.stderr
+    fixed = subprocess.run([*FILESIM, "k8s", "schema", "--write", str(copy)],
+                           capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert fixed.returncode == 0, fixed.stderr
+    assert stale_files(copy) == []
 
 
 @pytest.mark.parametrize(
