@@ -4,17 +4,12 @@ the same topology as filesim itself resolves."""
 from __future__ import annotations
 
 import copy
-import json
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
 from filesim.k8s import NFS_PORT, NODE_PORT_BASE, helm_values, placements
-from filesim.k8s.chart import stale_files
 from filesim.topology import (
     Topology,
     default_topology,
@@ -22,7 +17,9 @@ from filesim.topology import (
     parse_topology,
 )
 
-from .harness import CHART, FILESIM, Helm, init_names, of_kind, pod_spec, validate_all
+from .harness import CHART, Helm, init_names, of_kind, pod_spec, validate_all
+
+pytestmark = pytest.mark.slow
 
 PRESET = default_topology()
 VALUES = yaml.safe_load((CHART / "values.yaml").read_text())
@@ -340,28 +337,6 @@ def test_values_yaml_is_the_builtin_topology() -> None:
 
 
 # --- values.schema.json ----------------------------------------------------------------------
-
-
-def test_generated_chart_files_are_up_to_date() -> None:
-    """values.schema.json and _topology.tpl are what `filesim k8s schema --write` makes of
-    the topology model today (run it after changing the model)."""
-    assert stale_files(CHART) == []
-
-
-def test_schema_check_command_names_a_stale_file(tmp_path: Path) -> None:
-    copy = tmp_path / "chart"
-    shutil.copytree(CHART, copy)
-    schema = json.loads((copy / "values.schema.json").read_text())
-    del schema["definitions"]["SyncPolicy"]["properties"]["settle_ms"]
-    (copy / "values.schema.json").write_text(json.dumps(schema))
-    proc = subprocess.run([*FILESIM, "k8s", "schema", "--check", str(copy)],
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert proc.returncode == 1
-    assert "values.schema.json" in proc.stderr and "filesim k8s schema --write" in proc.stderr
-    fixed = subprocess.run([*FILESIM, "k8s", "schema", "--write", str(copy)],
-                           capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert fixed.returncode == 0, fixed.stderr
-    assert stale_files(copy) == []
 
 
 @pytest.mark.parametrize(

@@ -11,10 +11,15 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from filesim.testing import NasTopology
-from tests.runtime.conftest import SERVERS, http, nfs_put, run
+from filesim.waiting import poll_until
+from tests.support.api import http, nfs_put, run
+from tests.support.fixtures import SERVERS
+
+pytestmark = pytest.mark.integration
 
 
 def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -138,10 +143,7 @@ def test_events_follow_streams_json_lines_and_sse(topo: NasTopology) -> None:
         reader = threading.Thread(target=_stream, args=(url, lines, since, done), daemon=True)
         reader.start()
         # The stream subscribes before it sends the backlog: one event back means subscribed.
-        deadline = time.monotonic() + 20
-        while not _events(lines) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert _events(lines), f"{fmt}: no backlog event"
+        poll_until(lambda got=lines: _events(got), 20, interval=0.01, what=f"{fmt}: a backlog")
         since.append(time.time())
         with topo.readonly("nas-backup"):
             pass
@@ -220,8 +222,5 @@ def test_readyz_waits_for_the_initial_sync(tmp_path: Path) -> None:
         assert body["reasons"] == ["held: initial sync not finished"]
         assert body["servers"]["held"] == {"nfs": "ok", "sync": "initial sync running"}
         topo.clear_faults()
-        deadline = time.monotonic() + 30
-        while http(topo.http_url + "/readyz")[0] != 200 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert http(topo.http_url + "/readyz")[0] == 200
+        poll_until(lambda: http(topo.http_url + "/readyz")[0] == 200, 30, what="ready")
         assert (topo.server("held").store / "seed.txt").read_text() == "seed"

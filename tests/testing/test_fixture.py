@@ -12,6 +12,8 @@ import pytest
 from filesim.testing import NasTopology, TopologyTimeout
 from filesim.topology import Direction
 
+pytestmark = pytest.mark.integration
+
 
 def nfs(*cmd: str) -> bytes:
     return subprocess.run(cmd, capture_output=True, timeout=60, check=True).stdout
