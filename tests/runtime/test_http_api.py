@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from filesim.runtime.model import RuntimeDoc
 from filesim.testing import NasTopology
 from filesim.waiting import poll_until
 from tests.support.api import http, nfs_put, run
@@ -98,9 +99,12 @@ def test_servers_document_is_status_json(topo: NasTopology) -> None:
         assert s["port"] == topo.server(s["name"]).port
         assert s["faults"] == []
         assert "sync_status" in s
-    # The same document lands in runtime.json, which `filesim status` reads.
+    # The same document lands in runtime.json, which `filesim status` reads; both are a
+    # RuntimeDoc.
     on_disk = json.loads(topo.layout.runtime_file.read_text())
     assert on_disk["http"] == doc["http"]
+    assert RuntimeDoc.model_validate(doc).servers[0].name == SERVERS[0]
+    assert RuntimeDoc.model_validate(on_disk).pid == doc["pid"]
 
 
 def test_events_recent_filtered_by_server(topo: NasTopology, tmp_path: Path) -> None:
