@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import IO, Annotated, Any
 
 import typer
 
@@ -74,7 +74,7 @@ def follow_events(
 ) -> Iterator[dict[str, Any]]:
     """The last `backlog` events of `log`, then each one appended, across rotations; runs
     until interrupted. One handle serves both, so no event falls between them."""
-    handle: Any = None
+    handle: IO[str] | None = None
     inode = None
     buffer = ""
     first = True

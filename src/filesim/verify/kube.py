@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from filesim.topology import Topology, default_topology, load_topology, parse_topology
+from filesim.topology import Server, Topology, default_topology, load_topology, parse_topology
 from filesim.topology.load import TopologyError
 from filesim.verify.kube_pods import COMPONENT, Pod, current_pod, is_ready, pod_problems
 from filesim.verify.target import ServerTarget, Target, VerifyError
@@ -99,7 +99,7 @@ def kube_target(
     return target
 
 
-def _server_target(server: Any, host: str, port: int, folder: Path | None) -> ServerTarget:
+def _server_target(server: Server, host: str, port: int, folder: Path | None) -> ServerTarget:
     return ServerTarget(
         name=server.name,
         role=server.role,
