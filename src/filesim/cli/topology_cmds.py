@@ -21,6 +21,7 @@ from filesim.cli.options import (
     layout_of,
     topology_of,
 )
+from filesim.cli.pv_snippet import pv_renderer
 from filesim.cli.watch import sync_mode, watch_status
 from filesim.events import EventBus
 from filesim.runtime import daemon
@@ -105,7 +106,7 @@ def up(
         topology, layout, host=host, base_port=base_port, argv=argv,
         events=EventBus(layout.events_file), http_host=http_host,
         http_port=DEFAULT_HTTP_PORT if http_port is None else http_port,
-        http_strict=http_port is not None,
+        http_strict=http_port is not None, pv_renderer=pv_renderer(topology),
     )  # fmt: skip
     run_topology(runner, on_ready=ready)
 

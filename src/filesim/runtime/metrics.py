@@ -123,6 +123,14 @@ class TopologyMetrics:
     def render(self) -> bytes:
         return generate_latest(self.registry)
 
+    def nfs_calls(self) -> dict[str, int]:
+        """NFS calls answered so far, per server (MOUNT and PORTMAP not counted)."""
+        totals: dict[str, int] = {}
+        for (server, program, _), stats in list(self._calls.items()):
+            if program.startswith("nfs"):
+                totals[server] = totals.get(server, 0) + stats.count
+        return totals
+
 
 class _NfsCollector(Collector):
     """The NFS call metrics, from the observers' plain counts."""
