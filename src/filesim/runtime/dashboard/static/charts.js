@@ -36,12 +36,12 @@ async function load() {
     return;
   }
   const grid = $("chart-grid");
-  const width = Math.max(320, Math.min(560, grid.clientWidth / 2 - 24));
   for (const [name, s] of Object.entries(doc.servers).sort()) {
     const data = [s.time, s.nfs_ops, s.p50_ms, s.p99_ms];
     if (!charts[name]) {
       const box = h("div", { class: "card chart", "data-testid": `chart-${name}` });
       grid.append(box);
+      const width = Math.max(300, box.clientWidth - 20);
       charts[name] = new window.uPlot(options(name, width), data, box);
     } else {
       charts[name].setData(data);

@@ -94,6 +94,7 @@ export function focus(server, path) {
 export function init() {
   for (const id of ["events-server", "events-kind", "events-path", "events-pause"]) {
     $(id).addEventListener("input", render);
+    $(id).addEventListener("change", render);
   }
   onEvent((event) => {
     feed.push(event);

@@ -1,5 +1,5 @@
 // Servers at a glance: one card per NAS, rebuilt from /api/servers, /readyz and /api/counts.
-import { h, api, ago, ms, copy, notice } from "./lib.js";
+import { h, api, when, ms, copy, notice } from "./lib.js";
 import { go, scheduleRefresh } from "./app.js";
 
 const connect = {};  // server name -> its ConnectDoc (mount commands, PV/PVC)
@@ -66,7 +66,7 @@ function card(s, ready, counts) {
   ];
   if (st) {
     rows.push(["latency", `p50 ${ms(st.p50_ms)} · p99 ${ms(st.p99_ms)}`]);
-    rows.push(["activity", `${st.actions} actions · ${st.pending} pending · last ${ago(st.last_sync)}`]);
+    rows.push(["activity", `${st.actions} actions · ${st.pending} pending · last ${st.last_sync ? when(st.last_sync) : "never"}`]);
     rows.push(["problems", `${st.errors} errors · ${st.conflicts} conflicts`]);
   }
   return h("article", { class: "card", "data-testid": `server-${s.name}`, dataset: { server: s.name } },
@@ -94,8 +94,22 @@ function card(s, ready, counts) {
       h("button", { type: "button", class: "small", onclick: () => go("events", { server: s.name }) }, "Events")));
 }
 
+const built = new Map();  // server name -> { sig, el }: a card is rebuilt only when it changed
+
 export function update(state) {
   if (!state.doc) return;
+  const cards = state.doc.servers.map((s) => {
+    const health = state.ready?.servers?.[s.name];
+    const sig = JSON.stringify([s, health, state.counts?.servers?.[s.name]?.folder,
+                                state.counts?.servers?.[s.name]?.export]);
+    const known = built.get(s.name);
+    if (known && known.sig === sig) return known.el;
+    const el = card(s, state.ready, state.counts);
+    built.set(s.name, { sig, el });
+    return el;
+  });
   const grid = document.getElementById("server-grid");
-  grid.replaceChildren(...state.doc.servers.map((s) => card(s, state.ready, state.counts)));
+  if (cards.some((el, i) => grid.children[i] !== el) || grid.children.length !== cards.length) {
+    grid.replaceChildren(...cards);
+  }
 }
