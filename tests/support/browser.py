@@ -31,8 +31,12 @@ def require_chromium() -> None:
     """Skip (a failure under CI=true) where Chromium or its driver is not installed."""
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not Path(p).exists()]
     if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (apt-get install chromium chromium-driver)")
-    pytest.importorskip("selenium", reason="selenium is in the test extra: pip install -e '.[test]'")
+        pytest.skip(
+            f"{', '.join(missing)} not installed (apt-get install chromium chromium-driver)"
+        )
+    pytest.importorskip(
+        "selenium", reason="selenium is in the test extra: pip install -e '.[test]'"
+    )
 
 
 class Browser:

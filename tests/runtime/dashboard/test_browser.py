@@ -97,7 +97,9 @@ def test_the_page_loads_and_shows_seven_servers(
     names = browser.wait(lambda: len(browser.js(script)) == 7 and browser.js(script))
     shown = time.monotonic() - started
     assert sorted(names) == sorted(s["name"] for s in up["servers"])
-    browser.wait(lambda: all("NFS ok" == browser.find(f'[data-testid="health-{n}"]').text for n in names))
+    browser.wait(
+        lambda: all(browser.find(f'[data-testid="health-{n}"]').text == "NFS ok" for n in names)
+    )
     browser.wait(lambda: "13 in folder" in browser.find('[data-testid="server-nas-input-1"]').text,
                  what="the file counts")  # fmt: skip
     # The injected name is text, not markup.
@@ -110,7 +112,10 @@ def test_copy_snippets_come_from_the_mount_and_k8s_renderers(up: dict[str, Any])
     doc = api(up, "/api/servers/nas-input-2/connect")
     port = by_name(up)["nas-input-2"]["port"]
     assert f"port={port},mountport={port}" in doc["linux"] and "nolocks" in doc["macos"]
-    assert "kind: PersistentVolume\n" in doc["pv_pvc"] and "kind: PersistentVolumeClaim" in doc["pv_pvc"]
+    assert (
+        "kind: PersistentVolume\n" in doc["pv_pvc"]
+        and "kind: PersistentVolumeClaim" in doc["pv_pvc"]
+    )
     assert f"port={port}" in doc["pv_pvc"] and doc["windows_note"]
 
 
@@ -131,7 +136,9 @@ def test_a_file_uploaded_through_the_page_is_readable_over_nfs(
 
     browser.wait(over_nfs, timeout=15, what="the upload over NFS")
     assert not list((up["root"] / "nas-input-1").glob(".filesim-tmp-*"))
-    browser.wait(lambda: row(browser, "from%20the%20page.bin").get_attribute("data-state") == "synced")
+    browser.wait(
+        lambda: row(browser, "from%20the%20page.bin").get_attribute("data-state") == "synced"
+    )
     browser.screenshot(shots / "dashboard-files.png")
 
 
@@ -221,7 +228,9 @@ def test_a_halted_agent_is_resumed_from_the_page(
     browser.wait(lambda: not browser.all(f'[data-testid="resume-{name}"]'), what="no Resume button")
 
 
-def test_conflicts_are_listed_with_both_copies(browser: Browser, up: dict[str, Any], tmp_path: Path) -> None:
+def test_conflicts_are_listed_with_both_copies(
+    browser: Browser, up: dict[str, Any], tmp_path: Path
+) -> None:
     name = "nas-output-2"
     server = by_name(up)[name]
     (up["root"] / name / "report.csv").write_text("v1\n")
@@ -244,17 +253,31 @@ def test_conflicts_are_listed_with_both_copies(browser: Browser, up: dict[str, A
     files_of(browser, up, name)
     table = browser.wait(lambda: "report.conflict-" in browser.find("#conflicts").text and browser.find("#conflicts"),
                          timeout=20, what="the conflict")  # fmt: skip
-    assert "report.csv" in table.text and len(table.find_elements("css selector", "a[download]")) == 2
+    assert (
+        "report.csv" in table.text and len(table.find_elements("css selector", "a[download]")) == 2
+    )
 
 
-def test_events_feed_filters_and_file_history(browser: Browser, up: dict[str, Any], shots: Path) -> None:
+def test_events_feed_filters_and_file_history(
+    browser: Browser, up: dict[str, Any], shots: Path
+) -> None:
     open_view(browser, up, "events")
     browser.wait(lambda: len(browser.all("#events-rows tr")) > 5, what="a backlog")
     choose(browser, "#events-server", "nas-input-1")
-    browser.wait(lambda: {r.get_attribute("data-server") for r in browser.all("#events-rows tr")} == {"nas-input-1"})
-    link = browser.wait(lambda: [a for a in browser.all("#events-rows td.name a") if a.text == "from the page.bin"][0])
+    browser.wait(
+        lambda: (
+            {r.get_attribute("data-server") for r in browser.all("#events-rows tr")}
+            == {"nas-input-1"}
+        )
+    )
+    page_link = "#events-rows td.name a"
+    link = browser.wait(
+        lambda: next((a for a in browser.all(page_link) if a.text == "from the page.bin"), None)
+    )
     link.click()
-    history = browser.wait(lambda: "dashboard.upload" in browser.find("#history").text and browser.find("#history"))
+    history = browser.wait(
+        lambda: "dashboard.upload" in browser.find("#history").text and browser.find("#history")
+    )
     assert "sync.copy" in history.text
     browser.screenshot(shots / "dashboard-events.png")
 
