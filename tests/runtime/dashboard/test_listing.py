@@ -10,6 +10,7 @@ import pytest
 from filesim.runtime.dashboard.listing import (
     CONFLICT,
     CountCache,
+    ListingCache,
     conflicts,
     list_directory,
     ref,
@@ -104,3 +105,18 @@ def test_counts_are_cached_for_a_while(tmp_path: Path) -> None:
     assert cache.get(s).folder == 1
     now[0] += 6
     assert cache.get(s).folder == 2
+
+
+def test_scans_are_reused_for_the_next_pages_until_an_event_or_the_ttl(tmp_path: Path) -> None:
+    s = state(tmp_path)
+    (s.folder / "a").write_text("x")
+    now = [0.0]
+    cache = ListingCache(ttl=2, clock=lambda: now[0])
+    first = cache.scan(s, ())
+    (s.folder / "b").write_text("x")
+    assert cache.scan(s, ()) is first  # the next page of the same listing
+    cache.forget("nas")  # an event of this server
+    assert [r[0] for r in cache.scan(s, ()).rows] == [b"a", b"b"]
+    (s.folder / "c").write_text("x")
+    now[0] += 3
+    assert len(cache.scan(s, ()).rows) == 3

@@ -170,6 +170,32 @@ class Tree:
             raise PathError(409, "only regular files can be downloaded")
         return fd, st.st_size
 
+    def count_files(self, max_entries: int = 2_000_000) -> int | None:
+        """Regular files below the root (None when the root is missing), from the directory
+        entries' types alone: no stat per file, so 10,000 files cost milliseconds."""
+        try:
+            with self.directory(()) as fd:
+                todo = [os.dup(fd)]
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        files = seen = 0
+        while todo:
+            fd = todo.pop()
+            try:
+                with os.scandir(fd) as entries:
+                    for entry in entries:
+                        seen += 1
+                        if is_hidden(os.fsencode(entry.name)) or seen > max_entries:
+                            continue
+                        if entry.is_file(follow_symlinks=False):
+                            files += 1
+                        elif entry.is_dir(follow_symlinks=False):
+                            with contextlib.suppress(OSError):  # gone, or swapped for a link
+                                todo.append(os.open(entry.name, _DIR_FLAGS, dir_fd=fd))
+            finally:
+                os.close(fd)
+        return files
+
     def walk(self, parts: Parts = (), max_entries: int = 1_000_000) -> Iterator[tuple[Parts, Item]]:
         """Every entry below `parts`, depth first, at most `max_entries` (bounded work)."""
         todo: list[Parts] = [parts]

@@ -8,6 +8,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from filesim.runtime.dashboard.files import Item, Parts, Tree
@@ -28,6 +29,7 @@ MAX_CONFLICTS = 500
 CONFLICT_WALK_LIMIT = 500_000
 COUNT_WALK_LIMIT = 2_000_000
 COUNTS_TTL_S = 5.0
+SCAN_TTL_S = 2.0
 
 # `sync.plan.conflict_name`: stem + ".conflict-<side>-<UTC stamp>[-n]" + ext (a test holds the
 # two together).
@@ -80,11 +82,24 @@ def sync_mark(
     return "pending" if _carried(server, newer) else "unsynced"
 
 
-def list_directory(
-    server: ServerState, parts: Parts, offset: int = 0, limit: int = 200, query: str = "",
-    state: str = "",
-) -> FileListing:  # fmt: skip
-    """One page of directory `parts`: folder and export merged by name, directories first."""
+Row = tuple[bytes, Item | None, Item | None, SyncMark]
+
+
+@dataclass(frozen=True)
+class Scan:
+    """Directory `parts` of a server, both sides read and merged: sorted rows with their marks
+    (the expensive part of a listing, which `ListingCache` keeps for the next pages)."""
+
+    server: ServerState
+    parts: Parts
+    rows: list[Row]
+    shown: list[str]
+    """Each row's display name, case-folded (what the filter searches)."""
+    folder_exists: bool
+    export_exists: bool
+
+
+def scan_directory(server: ServerState, parts: Parts) -> Scan:
     direct = server.storage.value == "direct"
     folder = Tree(server.folder).list(parts)
     export = None if direct else Tree(server.store).list(parts)
@@ -92,26 +107,70 @@ def list_directory(
     for index, items in enumerate((folder, export)):
         for item in items or ():
             by_name.setdefault(item.name, [None, None])[index] = item
+    rows: list[Row] = [(n, f, e, sync_mark(server, n, f, e)) for n, (f, e) in by_name.items()]
+    rows.sort(key=_order)
+    shown = [display(r[0]).casefold() for r in rows]
+    return Scan(server, parts, rows, shown, folder is not None, direct or export is not None)
+
+
+def page_of(
+    scan: Scan, offset: int = 0, limit: int = 200, query: str = "", state: str = ""
+) -> FileListing:
+    """One page of a scanned directory, filtered by name (substring) and sync state."""
     needle = query.casefold()
-    rows: list[tuple[bytes, Item | None, Item | None, SyncMark]] = []
-    for name, (f, e) in by_name.items():
-        if needle and needle not in display(name).casefold():
-            continue
-        mark = sync_mark(server, name, f, e)
-        if state and mark != state:
-            continue
-        rows.append((name, f, e, mark))
-    rows.sort(key=lambda r: (not _is_dir(r[1], r[2]), display(r[0]).casefold(), r[0]))
+    rows = [
+        row for row, shown in zip(scan.rows, scan.shown, strict=True)
+        if (not needle or needle in shown) and (not state or row[3] == state)
+    ]  # fmt: skip
     limit = max(1, min(limit, MAX_PAGE))
     offset = max(0, offset)
+    parts, server = scan.parts, scan.server
     page = [_row(parts, *row) for row in rows[offset : offset + limit]]
     crumbs = [Crumb(name=display(p), ref=ref(parts[: i + 1])) for i, p in enumerate(parts)]
     return FileListing(
         server=server.name, path="/" + display(b"/".join(parts)), ref=ref(parts), crumbs=crumbs,
-        storage=server.storage.value, folder_exists=folder is not None,
-        export_exists=direct or export is not None, total=len(rows), offset=offset,
-        limit=limit, states=dict(Counter(r[3] for r in rows)), rows=page,
+        storage=server.storage.value, folder_exists=scan.folder_exists,
+        export_exists=scan.export_exists, total=len(rows), offset=offset, limit=limit,
+        states=dict(Counter(r[3] for r in rows)), rows=page,
     )  # fmt: skip
+
+
+def list_directory(
+    server: ServerState, parts: Parts, offset: int = 0, limit: int = 200, query: str = "",
+    state: str = "",
+) -> FileListing:  # fmt: skip
+    """One page of directory `parts`: folder and export merged by name, directories first."""
+    return page_of(scan_directory(server, parts), offset, limit, query, state)
+
+
+class ListingCache:
+    """Recent scans, so that the next page, a filter or a re-render costs no directory read.
+    A scan is dropped after `ttl` seconds, and at once when an event names its server (a
+    change the page must show: the NFS server and the synchroniser report every one)."""
+
+    def __init__(self, ttl: float = SCAN_TTL_S, size: int = 16,
+                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+        self.ttl, self.size, self.clock = ttl, size, clock
+        self._scans: dict[tuple[str, Parts], tuple[float, Scan]] = {}
+        self._lock = threading.Lock()
+
+    def scan(self, server: ServerState, parts: Parts) -> Scan:
+        key = (server.name, parts)
+        with self._lock:
+            known = self._scans.get(key)
+        if known is not None and self.clock() - known[0] < self.ttl:
+            return known[1]
+        fresh = scan_directory(server, parts)
+        with self._lock:
+            self._scans[key] = (self.clock(), fresh)
+            while len(self._scans) > self.size:
+                self._scans.pop(next(iter(self._scans)))
+        return fresh
+
+    def forget(self, server: str) -> None:
+        with self._lock:
+            for key in [k for k in self._scans if k[0] == server]:
+                del self._scans[key]
 
 
 def _row(parts: Parts, name: bytes, f: Item | None, e: Item | None, mark: SyncMark) -> FileRow:
@@ -119,8 +178,11 @@ def _row(parts: Parts, name: bytes, f: Item | None, e: Item | None, mark: SyncMa
     return FileRow(name=display(name), ref=full, folder=_side(f), export=_side(e), state=mark)
 
 
-def _is_dir(f: Item | None, e: Item | None) -> bool:
-    return any(i is not None and i.kind == "dir" for i in (f, e))
+def _order(row: Row) -> tuple[bool, str, bytes]:
+    """Directories first, then by name as shown (case-insensitive), then by bytes."""
+    name, f, e, _ = row
+    is_dir = (f is not None and f.kind == "dir") or (e is not None and e.kind == "dir")
+    return (not is_dir, display(name).casefold(), name)
 
 
 def conflicts(server: ServerState) -> ConflictList:
@@ -154,9 +216,7 @@ def conflicts(server: ServerState) -> ConflictList:
 
 def count_files(tree: Tree) -> int | None:
     """Regular files under `tree` (None when its root is missing)."""
-    if tree.list(()) is None:
-        return None
-    return sum(1 for _, item in tree.walk(max_entries=COUNT_WALK_LIMIT) if item.kind == "file")
+    return tree.count_files(COUNT_WALK_LIMIT)
 
 
 class CountCache:

@@ -38,7 +38,7 @@ from filesim.events import Event, EventBus
 from filesim.runtime.dashboard import listing, page
 from filesim.runtime.dashboard.connect import PvRenderer, connect_doc
 from filesim.runtime.dashboard.files import PathError, Tree, split_path
-from filesim.runtime.dashboard.model import FileCounts
+from filesim.runtime.dashboard.model import FileCounts, FileListing
 from filesim.runtime.guard import GuardPolicy, Refused, json_body
 from filesim.runtime.history import MetricsHistory
 from filesim.runtime.model import RuntimeDoc, ServerState
@@ -105,6 +105,9 @@ def _int(request: Request, name: str, default: int) -> int:
 
 def dashboard_routes(runtime: DashboardRuntime, policy: GuardPolicy) -> list[BaseRoute]:
     counts_cache = listing.CountCache()
+    scans = listing.ListingCache()
+    # Any event of a server may change what its Files view shows (called from any thread).
+    runtime.events.subscribe(lambda event: scans.forget(event.server))
 
     def server(request: Request) -> ServerState:
         return runtime.describe().server(request.path_params["name"])
@@ -124,14 +127,16 @@ def dashboard_routes(runtime: DashboardRuntime, policy: GuardPolicy) -> list[Bas
         s, parts = server(request), parts_of(request)
         if request.method == "DELETE":
             kind = await asyncio.to_thread(Tree(s.folder).remove, parts)
-            emit("dashboard.delete", s.name, parts)
+            emit("dashboard.delete", s.name, parts)  # (the event also drops cached scans)
             return Response(json.dumps({"deleted": kind}), 200, media_type="application/json")
         q = request.query_params
-        doc = await asyncio.to_thread(
-            listing.list_directory, s, parts, _int(request, "offset", 0),
-            _int(request, "limit", 200), q.get("q", ""), q.get("state", ""),
-        )  # fmt: skip
-        return _json(doc)
+        offset, limit = _int(request, "offset", 0), _int(request, "limit", 200)
+        query, state = q.get("q", ""), q.get("state", "")
+
+        def page() -> FileListing:
+            return listing.page_of(scans.scan(s, parts), offset, limit, query, state)
+
+        return _json(await asyncio.to_thread(page))
 
     @_answers
     async def content(request: Request) -> Response:

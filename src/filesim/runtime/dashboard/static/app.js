@@ -29,6 +29,7 @@ async function refresh() {
 }
 
 async function refreshCounts() {
+  if (state.counts && state.view !== "servers") return;  // only the Servers view shows them
   try {
     state.counts = await api("/api/counts");
     servers.update(state);
