@@ -50,8 +50,8 @@ def ready(url: str) -> bool:
     try:
         with urllib.request.urlopen(url + "/readyz", timeout=30) as response:
             return bool(json.load(response)["ready"])
-    except urllib.error.HTTPError:
-        return False  # 503: not ready yet
+    except (urllib.error.URLError, TimeoutError):
+        return False  # 503 (not ready yet), or too busy syncing to answer in time
 
 
 def page_load(browser: Browser, url: str) -> dict[str, float]:

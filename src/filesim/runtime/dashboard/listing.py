@@ -191,8 +191,8 @@ def conflicts(server: ServerState) -> ConflictList:
     found: dict[Parts, None] = {}
     truncated = False
     for tree in sides.values():
-        for parts, item in tree.walk(max_entries=CONFLICT_WALK_LIMIT):
-            if item.kind != "dir" and CONFLICT.match(parts[-1]):
+        for parts, is_file in tree.entries(CONFLICT_WALK_LIMIT) or ():
+            if is_file and CONFLICT.match(parts[-1]):
                 found[parts] = None
                 if len(found) > MAX_CONFLICTS:
                     truncated = True

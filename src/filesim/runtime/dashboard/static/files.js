@@ -23,18 +23,20 @@ function child(name) {
   return view.path ? `${view.path}/${encoded}` : encoded;
 }
 
-async function load() {
+// `withConflicts`: also reload the conflict list (a walk of the whole server; not needed to
+// turn a page or filter the rows).
+async function load(withConflicts = true) {
   if (!view.server) return;
   const params = { path: view.path, offset: view.offset, limit: PAGE,
                    q: $("files-filter").value, state: $("files-state").value };
   try {
     const [listing, conflicts] = await Promise.all([
       api(`${base()}/files${q(params)}`),
-      api(`${base()}/conflicts`),
+      withConflicts ? api(`${base()}/conflicts`) : null,
     ]);
     view.listing = listing;
     render(listing);
-    renderConflicts(conflicts);
+    if (conflicts) renderConflicts(conflicts);
   } catch (err) {
     if (err.status === 404 && view.path) { view.path = ""; return load(); }
     notice(err.message, true);
@@ -138,10 +140,10 @@ async function mkdir() {
 
 export function init() {
   $("files-server").addEventListener("change", (e) => open(e.target.value, ""));
-  $("files-filter").addEventListener("input", debounce(() => { view.offset = 0; load(); }, 200));
-  $("files-state").addEventListener("change", () => { view.offset = 0; load(); });
-  $("files-prev").addEventListener("click", () => { view.offset = Math.max(0, view.offset - PAGE); load(); });
-  $("files-next").addEventListener("click", () => { view.offset += PAGE; load(); });
+  $("files-filter").addEventListener("input", debounce(() => { view.offset = 0; load(false); }, 200));
+  $("files-state").addEventListener("change", () => { view.offset = 0; load(false); });
+  $("files-prev").addEventListener("click", () => { view.offset = Math.max(0, view.offset - PAGE); load(false); });
+  $("files-next").addEventListener("click", () => { view.offset += PAGE; load(false); });
   $("files-refresh").addEventListener("click", load);
   $("files-mkdir").addEventListener("click", mkdir);
   $("files-upload").addEventListener("change", (e) => { upload([...e.target.files]); e.target.value = ""; });
