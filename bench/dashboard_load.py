@@ -25,10 +25,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from filesim.topology import default_topology  # noqa: E402
-from filesim.waiting import poll_until  # noqa: E402
-from tests.support.browser import Browser  # noqa: E402
-from tests.support.topology import detached  # noqa: E402
+from tests.support.browser import Browser
+from tests.support.topology import detached
+
+from filesim.topology import default_topology
+from filesim.waiting import poll_until
 
 
 def seed(root: Path, files: int) -> None:
@@ -54,28 +55,44 @@ def ready(url: str) -> bool:
         return False  # 503 (not ready yet), or too busy syncing to answer in time
 
 
+# Timed inside the page: resolves with performance.now() (ms since the navigation started) once
+# `test` holds, checked every animation frame.
+WHEN = """
+const [test, done] = [new Function(arguments[0]), arguments[arguments.length - 1]];
+const check = () => test() ? done(performance.now()) : requestAnimationFrame(check);
+check();
+"""
+
+
 def page_load(browser: Browser, url: str) -> dict[str, float]:
-    cards = "return document.querySelectorAll('article.card').length"
-    started = time.perf_counter()
+    browser.driver.set_script_timeout(60)
+    browser.get("about:blank")  # a new document each time: performance.now() starts again
     browser.get(url + "/#servers")
-    browser.wait(lambda: browser.js(cards) == 7, timeout=30, what="seven cards")
-    shown = time.perf_counter() - started
-    counted = "return [...document.querySelectorAll('article.card')].every(c => /\\d+ in folder/.test(c.textContent))"
-    browser.wait(lambda: browser.js(counted), timeout=30, what="the counts")
-    counts = time.perf_counter() - started
-    started = time.perf_counter()
+    cards = browser.driver.execute_async_script(
+        WHEN, "return document.querySelectorAll('article.card').length === 7"
+    )
+    counts = browser.driver.execute_async_script(
+        WHEN,
+        (
+            "return [...document.querySelectorAll('article.card')]"
+            ".every(c => /\\d+ in folder/.test(c.textContent))"
+        ),
+    )
+    browser.get("about:blank")
     browser.get(url + "/#files")
-    rows = "return document.querySelectorAll('#files-rows tr').length"
-    browser.wait(lambda: browser.js(rows) == 200, timeout=30, what="the first page")
-    files = time.perf_counter() - started
-    first = browser.js("return document.querySelector('#files-rows tr').dataset.ref")
-    started = time.perf_counter()
-    browser.find("#files-next").click()
-    browser.wait(lambda: browser.js("return document.querySelector('#files-rows tr').dataset.ref") != first,
-                 timeout=30, what="the next page")  # fmt: skip
-    following = time.perf_counter() - started
-    return {"cards_ms": shown * 1000, "counts_ms": counts * 1000, "files_ms": files * 1000,
-            "next_page_ms": following * 1000}  # fmt: skip
+    files = browser.driver.execute_async_script(
+        WHEN, "return document.querySelectorAll('#files-rows tr').length === 200"
+    )
+    turned = browser.driver.execute_async_script("""
+        const done = arguments[arguments.length - 1];
+        const first = document.querySelector('#files-rows tr').dataset.ref;
+        const started = performance.now();
+        document.querySelector('#files-next').click();
+        const check = () => document.querySelector('#files-rows tr').dataset.ref !== first
+            ? done(performance.now() - started) : requestAnimationFrame(check);
+        check();
+    """)
+    return {"cards_ms": cards, "counts_ms": counts, "files_ms": files, "next_page_ms": turned}
 
 
 def main() -> None:
@@ -101,6 +118,10 @@ def main() -> None:
             browser = Browser()
             try:
                 runs = [page_load(browser, url) for _ in range(args.runs)]
+            except Exception:
+                browser.screenshot(Path(tmp).parent / "dashboard-bench-failure.png")
+                print(browser.collect()[-20:], browser.console[-20:], file=sys.stderr)
+                raise
             finally:
                 browser.quit()
     page = {k: round(statistics.median(r[k] for r in runs), 1) for k in runs[0]}

@@ -162,8 +162,10 @@ export function update(state) {
   const names = state.doc.servers.map((s) => s.name);
   if (select.options.length !== names.length) {
     select.replaceChildren(...names.map((n) => h("option", { value: n, text: n })));
-    if (!view.server) view.server = names[0] || "";
+    const first = !view.server;
+    if (first) view.server = names[0] || "";
     select.value = view.server;
+    if (first && !$("view-files").hidden) load();  // the page was opened at #files
   }
 }
 
