@@ -202,7 +202,7 @@ async def initial(tmp: Path, files: int = 10_000, size: int = 10 * 1024) -> None
                 start = time.perf_counter()
                 await agent.run_once()
                 results["agent_s"] = time.perf_counter() - start
-                results["actions"] = agent.status()["actions"]
+                results["actions"] = agent.status().actions
                 agent.close()
             else:
                 config = run / "t.yaml"
