@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from filesim.sync import execute
-from filesim.sync.execute import Executor, Status
-from filesim.sync.plan import Copy, Delete, Rename
+from filesim.sync import publish
+from filesim.sync.actions import Copy, Delete, Rename
+from filesim.sync.execute import Executor
+from filesim.sync.outcome import Status
 from filesim.sync.scan import stat_path
 from filesim.topology.layout import TEMP_PREFIX
 
@@ -76,14 +77,14 @@ def test_source_written_during_the_copy_is_not_published(
     ex: Executor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     src = write(ex.roots["folder"], "growing.log", "line 1\n", mtime=1)
-    real = execute.copy_data
+    real = publish.copy_data
 
     def copy_then_append(a: int, b: int) -> None:
         real(a, b)
         with open(src, "a") as fh:  # the writer is still at it
             fh.write("line 2\n")
 
-    monkeypatch.setattr(execute, "copy_data", copy_then_append)
+    monkeypatch.setattr(publish, "copy_data", copy_then_append)
     [out] = ex.run([(copy_of(ex, "growing.log"),)])
     assert out.status is Status.STALE
     assert files(ex.roots["export"]) == {}, "a half-written file was published"

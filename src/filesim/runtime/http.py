@@ -230,7 +230,7 @@ async def readiness(runner: TopologyRunner) -> dict[str, Any]:
         agent = running.agent
         if agent is None:
             sync = "none"
-        elif agent.initial_done:
+        elif agent.ready:
             sync = "ok"
         else:
             sync = "initial sync running"
