@@ -137,7 +137,8 @@ class SyncAgent:
         run ends before that, TimeoutError after `timeout` seconds."""
         self._bind()
         assert self._ready_signal is not None
-        await asyncio.wait_for(self._ready_signal.wait(), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: it can drop a cancellation
+            await self._ready_signal.wait()
         if not self._ready:
             raise FilesimError(
                 f"the sync agent of {self.server.name} stopped before its initial sync was over"
@@ -173,7 +174,8 @@ class SyncAgent:
 
         While run() drives the agent, that is once the initial sync is over and nothing is
         marked, due or running; otherwise flush() runs the pending cycles itself."""
-        await asyncio.wait_for(self._flush(), timeout)
+        async with asyncio.timeout(timeout):
+            await self._flush()
 
     def halted(self) -> str | None:
         return self._sync.halted

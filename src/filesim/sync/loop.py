@@ -32,6 +32,15 @@ log = logging.getLogger("filesim.sync")
 _HALT_POLL_S = 0.5
 
 
+async def _sleep(wake: asyncio.Event, seconds: float) -> None:
+    """Sleep until `wake` is set or `seconds` have passed. Not asyncio.wait_for: in Python
+    3.11 it drops a cancellation that arrives just as the event is set, and the loop would
+    then never stop."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await wake.wait()
+
+
 class SyncLoop:
     """The cycles of one agent, and the counters they leave behind."""
 
@@ -99,8 +108,7 @@ class SyncLoop:
                 await self._survive(due)
                 continue
             self.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.schedule.sleep_for(now))
+            await _sleep(self.wake, self.schedule.sleep_for(now))
 
     async def converge(self, max_idle_rounds: int = 20) -> None:
         """Full cycles until a plan has nothing left to do, or until `max_idle_rounds` in a
@@ -169,8 +177,7 @@ class SyncLoop:
         """Halted: watch the archive for a resume written by `filesim sync resume`."""
         assert self.wake is not None
         self.wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), _HALT_POLL_S)
+        await _sleep(self.wake, _HALT_POLL_S)
         if await asyncio.to_thread(self.archive.resume_requested):
             self.resume_pending = True
 
