@@ -83,8 +83,7 @@ class Arrivals:
 
 async def started(agent: SyncAgent) -> asyncio.Task[None]:
     task = asyncio.create_task(agent.run())
-    while not agent._watchers:  # the watcher is live once the initial sync is over
-        await asyncio.sleep(0.01)
+    await agent.wait_ready(timeout=600)  # the initial sync is over, the watchers are live
     return task
 
 
