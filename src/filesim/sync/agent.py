@@ -277,10 +277,11 @@ class SyncAgent:
 
     async def _flush(self) -> None:
         while self._sync.halted is None or self._sync.resume_pending:
-            if not self._active:
-                self._bind()
-                with self._lock.holding():
-                    await self._sync.drain()
+            if not self._active:  # nobody drives the cycles: run what is pending here
+                if self._schedule.pending:
+                    self._bind()
+                    with self._lock.holding():
+                        await self._sync.drain()
                 return
             # run() or run_once() does the work: wait until it is over, or serving and idle.
             if self._running and self._ready and self._sync.idle:
