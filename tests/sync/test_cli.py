@@ -14,6 +14,8 @@ from tests.support.sync import ready_count
 
 from .conftest import files, write
 
+pytestmark = pytest.mark.integration
+
 TOPOLOGY = """
 servers:
   - {name: nas-a, role: input, fsid: 1, sync: {settle_ms: 0}}
@@ -77,7 +79,6 @@ def test_once_exits_3_when_halted(env: tuple[Path, Path]) -> None:
     assert files(root / ".filesim/exports/nas-a") == {}
 
 
-@pytest.mark.integration
 def test_sidecar_watches_the_store_and_stops_on_sigterm(env: tuple[Path, Path]) -> None:
     root, config = env
     store = root / ".filesim/exports/nas-a"

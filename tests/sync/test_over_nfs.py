@@ -20,8 +20,8 @@ from tests.support.sync import barrier, sync_events
 from tests.support.topology import by_name, detached, nfs_url
 
 pytestmark = [
-    pytest.mark.integration,
     pytest.mark.skipif(shutil.which("nfs-cp") is None, reason="libnfs tools missing"),
+    pytest.mark.integration,
 ]
 
 # A real settle time, well above any pause of a busy machine between an NFS client's CREATE
