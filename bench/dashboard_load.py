@@ -124,6 +124,8 @@ def main() -> None:
                 raise
             finally:
                 browser.quit()
+    for number, run in enumerate(runs, 1):
+        print(f"run {number}: " + ", ".join(f"{k} {v:.0f}" for k, v in run.items()))
     page = {k: round(statistics.median(r[k] for r in runs), 1) for k in runs[0]}
     result = {"files_per_server": args.files, "servers": 7, "ready_s": round(ready_s, 1),
               **{k: round(v, 1) for k, v in api.items()}, **page}  # fmt: skip

@@ -35,7 +35,18 @@ export async function api(path, { method = "GET", json, body, headers = {} } = {
   } else if (body !== undefined) {
     init.body = body;
   }
-  const response = await fetch(path, init);
+  let response;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      response = await fetch(path, init);
+      break;
+    } catch (err) {
+      // A network error (the browser saw an interface change, the API restarted): a read is
+      // tried again; a change is not (it may have happened).
+      if (method !== "GET" || attempt >= 2) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200 * (attempt + 1)));
+    }
+  }
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
