@@ -61,12 +61,10 @@ MAX_DURATION_S = 30 * 86_400.0
 
 
 class FaultSpec(BaseModel):
-    """One fault on one server. Fields that do not apply to the kind must stay unset.
+    """One fault on one server. Fields that do not apply to the kind must stay unset."""
 
-    Numbers are finite and bounded (no NaN, no infinity, no 1e400): a fault is data that goes
-    into JSON documents and timers, and one that cannot be written back must never be stored.
-    """
-
+    # Numbers are finite and bounded (no NaN, no infinity, no 1e400): a fault goes into JSON
+    # documents and timers, and one that cannot be written back must never be stored.
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: FaultKind
