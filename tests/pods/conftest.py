@@ -20,7 +20,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy" / "podman"))
 
-from podrun import base, image, kubelet, manifest  # noqa: E402
+from podrun import base, helm, image, kubelet, manifest  # noqa: E402
 from podrun.podman import PodsError  # noqa: E402
 
 # What a default `minikube mount` presents as the owner of every file: the VM's docker user.
@@ -106,6 +106,12 @@ class PodRunner:
 
 @pytest.fixture
 def pods(tmp_path: Path, built_image: image.BuiltImage) -> Iterator[PodRunner]:
+    try:
+        helm.find_helm()
+    except PodsError as exc:
+        if in_ci():
+            pytest.fail(str(exc))
+        pytest.skip(str(exc))
     runner = PodRunner(tmp_path / "pods-state")
     try:
         yield runner
