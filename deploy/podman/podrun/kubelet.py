@@ -9,6 +9,7 @@ Deployment's user, groups, read-only root, capabilities and limits, and the pod'
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Mapping
@@ -202,7 +203,7 @@ def start(
             published,
             main_started,
             deadline,
-            lambda n=name: _gone(n),  # type: ignore[misc]
+            functools.partial(_gone, name),
         )
         ready, detail = ready and outcome.ok, outcome.detail
     return Started(
