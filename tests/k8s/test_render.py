@@ -53,7 +53,7 @@ def test_pv_static_binding_and_mount_options() -> None:
         port = option(pv, "port")
         assert option(pv, "mountport") == port
         assert set(spec["mountOptions"]) == {
-            "nfsvers=3", "proto=tcp", f"port={port}", f"mountport={port}", "mountproto=tcp",
+            "vers=3", "proto=tcp", f"port={port}", f"mountport={port}", "mountproto=tcp",
             "nolock",
         }  # fmt: skip
         assert spec["nfs"]["server"] == NODE_IP and spec["nfs"]["path"] == "/data"
