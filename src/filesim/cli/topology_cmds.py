@@ -178,19 +178,19 @@ def status(
 
 def sync_table(servers: list[ServerState]) -> Table:
     table = Table(title="sync", title_justify="left")
-    for column in ("name", "direction", "pending", "last sync", "p50 ms", "p99 ms",
+    for column in ("name", "direction", "watcher", "pending", "last sync", "p50 ms", "p99 ms",
                    "conflicts", "halted"):  # fmt: skip
         table.add_column(column)
     for s in servers:
         st = s.sync_status
         if st is None:
             mode = sync_mode(s)
-            table.add_row(s.name, "direct (no sync)" if mode == "direct" else mode, *[""] * 6)
+            table.add_row(s.name, "direct (no sync)" if mode == "direct" else mode, *[""] * 7)
             continue
         ago = "never" if st.last_sync is None else f"{time.time() - st.last_sync:.0f} s ago"
         table.add_row(
-            s.name, st.direction, str(st.pending), ago, _ms(st.p50_ms), _ms(st.p99_ms),
-            str(st.conflicts), st.halted or "no",
+            s.name, st.direction, st.watcher or "", str(st.pending), ago, _ms(st.p50_ms),
+            _ms(st.p99_ms), str(st.conflicts), st.halted or "no",
         )  # fmt: skip
     return table
 
