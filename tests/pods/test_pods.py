@@ -9,6 +9,7 @@ guest (which reaches the host's loopback as 10.0.2.2) with exactly their mount o
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -176,6 +177,16 @@ def test_chart_pods_serve_the_folders_through_their_pvs(
     poll_until(written.exists, 20, interval=0.2, what=f"{written} synced by the sidecar")
     assert written.read_text() == "written over NFS\n"
     assert not (folders / "nas-backup" / "nope").exists()
+
+    # The sidecar says what it does, on stdout, where `kubectl logs -c sync-to-windows` reads.
+    sidecar = kubelet.container_name(started["nas-output-1"].pod, "sync-to-windows")
+    logs = container_logs(sidecar).splitlines()
+    assert logs[0] == (
+        "filesim sync nas-output-1 (output), direction both, "
+        "watcher events (local folder), rescan every 60 s"
+    ), logs
+    batch = re.compile(r"\[\d\d:\d\d:\d\d\] nas-output-1: 1 file to folder in \d+ ms")
+    assert any(batch.fullmatch(line) for line in logs), logs
 
     # Delete the pods (emptyDirs go with them) and recreate them from the same manifest: the
     # init container brings the files back from the host folders.
