@@ -145,6 +145,15 @@ class LocalVfs:
         finally:
             os.close(fd)
 
+    def seek(self, path: str, offset: int, whence: int) -> int:
+        """lseek with SEEK_DATA or SEEK_HOLE: where the next data or hole starts."""
+        with self._at(path) as (parent, name):
+            fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
+        try:
+            return os.lseek(fd, offset, whence)
+        finally:
+            os.close(fd)
+
     def readlink(self, path: str) -> str:
         with self._at(path) as (parent, name):
             return os.readlink(name, dir_fd=parent)
