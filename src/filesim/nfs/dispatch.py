@@ -36,10 +36,10 @@ from filesim.nfs.rpc import (
     parse_call,
     prog_mismatch_reply,
 )
-from filesim.nfs.vfs import NfsError, status_of
 from filesim.nfs.v4.compound import compound
 from filesim.nfs.v4.const import NFS4_VERSION
 from filesim.nfs.v4.service import V4Options, V4Service
+from filesim.nfs.vfs import NfsError, status_of
 from filesim.nfs.xdr import XdrError
 
 log = logging.getLogger(__name__)

@@ -41,9 +41,7 @@ class ByteLock:
         return self.start < end and start < self.end
 
     def conflicts(self, owner: Hashable, exclusive: bool, start: int, end: int) -> bool:
-        return (
-            self.owner != owner and (self.exclusive or exclusive) and self.overlaps(start, end)
-        )
+        return self.owner != owner and (self.exclusive or exclusive) and self.overlaps(start, end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +146,10 @@ class LockTable:
         # merge with adjacent or overlapping locks of the same owner and kind
         merged: list[ByteLock] = []
         for held in kept:
-            if held.owner == owner and held.exclusive == exclusive and (
-                held.start <= mine.end and mine.start <= held.end
+            if (
+                held.owner == owner
+                and held.exclusive == exclusive
+                and (held.start <= mine.end and mine.start <= held.end)
             ):
                 mine = ByteLock(owner, min(held.start, mine.start), max(held.end, mine.end),
                                 exclusive)  # fmt: skip

@@ -17,8 +17,8 @@ from typing import cast
 
 from filesim.nfs.dispatch import Dispatcher, Observer
 from filesim.nfs.export import Export
-from filesim.nfs.v4.service import V4Options
 from filesim.nfs.rpc import RecordError, RecordReader, record_mark
+from filesim.nfs.v4.service import V4Options
 from filesim.nfs.vfs import ChangeListener
 
 log = logging.getLogger(__name__)

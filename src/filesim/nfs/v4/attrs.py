@@ -95,8 +95,12 @@ def _str(value: str) -> bytes:
     return bytes(p.buf)
 
 
+def _fs(field: Callable[[FsStat], int]) -> Callable[[Source], bytes]:
+    return lambda s: _u64(field(s.fs()))
+
+
 def _encoders() -> dict[int, Callable[[Source], bytes]]:
-    fs = lambda f: (lambda s: _u64(f(s.fs())))  # noqa: E731
+    fs = _fs
     return {
         Attr.SUPPORTED_ATTRS: lambda s: bitmap(supported(s.minor)),
         Attr.TYPE: lambda s: _U32.pack(ftype(s.st.st_mode)),
@@ -131,8 +135,8 @@ def _encoders() -> dict[int, Callable[[Source], bytes]]:
         Attr.NUMLINKS: lambda s: _U32.pack(min(s.st.st_nlink, 0xFFFFFFFF)),
         Attr.OWNER: lambda s: _str(str(s.st.st_uid)),
         Attr.OWNER_GROUP: lambda s: _str(str(s.st.st_gid)),
-        Attr.RAWDEV: lambda s: _U32.pack(os.major(s.st.st_rdev)) + _U32.pack(
-            os.minor(s.st.st_rdev)
+        Attr.RAWDEV: lambda s: (
+            _U32.pack(os.major(s.st.st_rdev)) + _U32.pack(os.minor(s.st.st_rdev))
         ),
         Attr.SPACE_AVAIL: fs(lambda f: f.avail_bytes),
         Attr.SPACE_FREE: fs(lambda f: f.free_bytes),
@@ -231,7 +235,7 @@ def parse_owner(raw: memoryview, group: bool) -> int:
     try:
         text = str(raw, "utf-8")
     except UnicodeDecodeError:
-        raise V4Error(Status.BADOWNER if not group else Status.BADOWNER) from None
+        raise V4Error(Status.BADOWNER) from None
     if text.isdigit() and len(text) < 11 and int(text) < 1 << 32:
         return int(text)
     name = text.split("@", 1)[0]

@@ -41,7 +41,7 @@ Observer = Callable[[str, str, int, float, int], None]
 FaultHook = Callable[[int, str], NfsStat | None]
 
 # The v3 procedure a v4 operation stands for, so error faults given by procedure apply.
-_V3_EQUIVALENT = {
+_V3_EQUIVALENT: dict[int, NfsProc] = {
     Op.ACCESS: NfsProc.ACCESS, Op.COMMIT: NfsProc.COMMIT, Op.CREATE: NfsProc.MKDIR,
     Op.GETATTR: NfsProc.GETATTR, Op.LINK: NfsProc.LINK, Op.LOOKUP: NfsProc.LOOKUP,
     Op.OPEN: NfsProc.CREATE, Op.READ: NfsProc.READ, Op.READDIR: NfsProc.READDIR,
@@ -83,6 +83,7 @@ def compound(
     c.nops = nops
     results: list[bytes] = []
     count = 0
+    size = 12 + len(tag)
     status = Status.OK
     allowed = export.allows(client_addr)
     try:
@@ -99,16 +100,19 @@ def compound(
                 status, body = _one(c, u, opnum, index, allowed, fault)
                 head = u32(opnum if opnum in OPS else Op.ILLEGAL) + u32(status)
                 count += 1
+                op_size = len(body) if isinstance(body, bytes) else sum(map(len, body))
+                size += 8 + op_size
+                if c.session is not None and (too_big := _too_big(c, size)):
+                    status, body, op_size = too_big, b"", 0
+                    head = head[:4] + u32(status)
                 if isinstance(body, list):
                     results.append(head)
                     results.extend(body)
-                    size = sum(map(len, body))
                 else:
                     results.append(head + body)
-                    size = len(body)
                 if observer is not None:
                     name = _OP_NAMES.get(opnum, "ILLEGAL")
-                    observer("nfs4", name, status, time.perf_counter() - started, size)
+                    observer("nfs4", name, status, time.perf_counter() - started, op_size)
                 if status != Status.OK:
                     break
     except Replay as replay:
@@ -118,6 +122,17 @@ def compound(
         c.slot.reply = reply if c.cachethis else None
         c.slot.in_progress = False
     return reply
+
+
+def _too_big(c: Compound, size: int) -> Status | None:
+    """REP_TOO_BIG(_TO_CACHE) when the reply so far exceeds what the session allows."""
+    assert c.session is not None
+    fore = c.session.fore
+    if size > fore.maxresponsesize:
+        return Status.REP_TOO_BIG
+    if c.cachethis and size > fore.maxresponsesize_cached:
+        return Status.REP_TOO_BIG_TO_CACHE
+    return None
 
 
 def _one(

@@ -11,7 +11,7 @@ import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from filesim.nfs.attrs import Caller
 from filesim.nfs.rpc import Credentials
@@ -46,17 +46,20 @@ V41 = frozenset({1, 2})
 V42 = frozenset({2})
 
 
+F = TypeVar("F", bound=OpFn)
+
+
 def operation(
     op: int, minors: frozenset[int] = ALL, mutating: bool = False, sessionless: bool = False
-) -> Callable[[OpFn], OpFn]:
-    def register(fn: OpFn) -> OpFn:
+) -> Callable[[F], F]:
+    def register(fn: F) -> F:
         OPS[op] = OpSpec(fn, minors, mutating, sessionless)
         return fn
 
     return register
 
 
-class Replay(Exception):  # noqa: N818 - not an error: a retransmission answered from cache
+class Replay(Exception):
     """A 4.1 retry: answer with the cached reply of the slot."""
 
     def __init__(self, reply: list[bytes]) -> None:
@@ -64,7 +67,7 @@ class Replay(Exception):  # noqa: N818 - not an error: a retransmission answered
         self.reply = reply
 
 
-class SeqReplay(Exception):  # noqa: N818
+class SeqReplay(Exception):
     """A 4.0 seqid replay: answer the operation with the owner's cached result."""
 
     def __init__(self, status: int, body: bytes) -> None:

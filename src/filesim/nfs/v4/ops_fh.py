@@ -21,7 +21,12 @@ def putfh(c: Compound, u: Unpacker) -> bytes:
     handle = bytes(u.opaque(NFS4_FHSIZE + 4))
     if len(handle) > NFS4_FHSIZE or not handle:
         raise V4Error(Status.BADHANDLE)
-    c.svc.resolve(handle)
+    try:
+        c.svc.resolve(handle)
+    except V4Error as exc:
+        # A file removed while open stays usable for the state on it (CLOSE, LOCKU).
+        if exc.status != Status.STALE or not c.svc.has_state_on(handle):
+            raise
     c.set_fh(handle)
     return b""
 

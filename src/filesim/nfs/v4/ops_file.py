@@ -10,7 +10,6 @@ from filesim.nfs.attrs import R, W, X, permits
 from filesim.nfs.v4 import attrs
 from filesim.nfs.v4.const import Ftype4, Op, Status
 from filesim.nfs.v4.context import Compound, Node, operation, storage
-from filesim.nfs.v4.ops_attr import check_setattr
 from filesim.nfs.v4.wire import V4Error, bitmap, change_info, read_bitmap, read_name, read_utf8
 from filesim.nfs.vfs import SetAttrs, join
 from filesim.nfs.xdr import Packer, Unpacker

@@ -21,7 +21,8 @@ from filesim.nfs.v4.const import (
 )
 from filesim.nfs.v4.context import V42, Compound, Node, operation, storage
 from filesim.nfs.v4.stateids import LockState, OpenState
-from filesim.nfs.v4.wire import Stateid, V4Error, read_stateid
+from filesim.nfs.v4.wire import Stateid, V4Error, read_stateid, status_of_v3
+from filesim.nfs.vfs import status_of
 from filesim.nfs.xdr import Unpacker, padding
 
 _READ_HEAD = struct.Struct(">II")
@@ -162,10 +163,6 @@ def seek(c: Compound, u: Unpacker) -> bytes:
             found = seeker(path, offset, whence)
         except OSError as exc:
             if exc.errno != errno.ENXIO:
-                storage(lambda: _raise(exc))
+                raise V4Error(status_of_v3(status_of(exc)), str(exc)) from None
             return _SEEK_RES.pack(1, size)
     return _SEEK_RES.pack(1 if found >= size else 0, found)
-
-
-def _raise(exc: OSError) -> None:
-    raise exc

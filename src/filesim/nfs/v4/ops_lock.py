@@ -92,7 +92,7 @@ def lock(c: Compound, u: Unpacker) -> bytes:
         found = svc.states.find(c.stateid(lock_sid), c.minor)
         if not isinstance(found, LockState):
             raise V4Error(Status.BAD_STATEID, "not a lock stateid")
-        if found.file != svc.file_key(c.node()):
+        if found.open.handle != c.fh():
             raise V4Error(Status.BAD_STATEID, "stateid of another file")
         state = found
         _seqid_owner(c, state.owner, lock_seqid, Op.LOCK)
@@ -153,7 +153,7 @@ def locku(c: Compound, u: Unpacker) -> bytes:
     state = svc.states.find(c.stateid(sid), c.minor)
     if not isinstance(state, LockState):
         raise V4Error(Status.BAD_STATEID, "not a lock stateid")
-    if state.file != svc.file_key(c.node()):
+    if state.open.handle != c.fh():
         raise V4Error(Status.BAD_STATEID, "stateid of another file")
     _seqid_owner(c, state.owner, seqid, Op.LOCKU)
     if c.minor == 0:

@@ -56,7 +56,7 @@ def client_of(c: Compound, clientid: int) -> Client:
         raise V4Error(Status.STALE_CLIENTID)
     client = svc.clients.by_id.get(clientid)
     if client is None or not client.confirmed:
-        raise V4Error(Status.STALE_CLIENTID if client is None else Status.STALE_CLIENTID)
+        raise V4Error(Status.STALE_CLIENTID)
     if client.expired:
         raise V4Error(Status.EXPIRED)
     svc.clients.renew(client)
@@ -144,7 +144,8 @@ def _grace(c: Compound, client: Client, reclaim: bool) -> None:
             raise V4Error(Status.NO_GRACE)
         if not svc.recovery.may_reclaim(client.owner):
             raise V4Error(Status.RECLAIM_BAD)
-    elif in_grace:
+    elif in_grace or (c.minor and not client.reclaim_complete):
+        # 4.1: a client locks nothing new before its RECLAIM_COMPLETE (RFC 8881 18.51.3)
         raise V4Error(Status.GRACE)
 
 
@@ -281,8 +282,9 @@ def open_state(c: Compound, sid: Stateid) -> OpenState:
     state = c.svc.states.find(c.stateid(sid), c.minor)
     if not isinstance(state, OpenState):
         raise V4Error(Status.BAD_STATEID, "not an open stateid")
-    node = c.node()
-    if state.file != c.svc.file_key(node):
+    if state.handle != c.fh():  # by handle: the file may be gone (removed while open)
+        if c.node().is_dir:
+            raise V4Error(Status.ISDIR)
         raise V4Error(Status.BAD_STATEID, "stateid of another file")
     if c.minor == 0:
         c.svc.clients.renew(state.owner.client)
@@ -311,8 +313,11 @@ def open_downgrade(c: Compound, u: Unpacker) -> bytes:
     access, deny = u.uint32() & 0xFF, u.uint32()
     state = open_state(c, sid)
     _seqid_owner(c, state.owner, seqid, Op.OPEN_DOWNGRADE)
-    if access & ~state.access or deny & ~state.deny or access not in state.access_seen or (
-        deny not in state.deny_seen
+    if (
+        access & ~state.access
+        or deny & ~state.deny
+        or access not in state.access_seen
+        or (deny not in state.deny_seen)
     ):
         raise V4Error(Status.INVAL, "not a downgrade")
     dropped_write = state.access & ACCESS_WRITE and not access & ACCESS_WRITE

@@ -29,12 +29,12 @@ _SEQ_RES = struct.Struct(">16sIIIII")
 
 
 def _read_channel(u: Unpacker) -> ChannelAttrs:
-    values = [u.uint32() for _ in range(6)]
+    pad, req, resp, cached, ops, reqs = (u.uint32() for _ in range(6))
     n = u.uint32()
     if n > 1:
         raise V4Error(Status.BADXDR)
     ird = tuple(u.uint32() for _ in range(n))
-    return ChannelAttrs(*values, rdma_ird=ird)
+    return ChannelAttrs(pad, req, resp, cached, ops, reqs, rdma_ird=ird)
 
 
 def _channel(a: ChannelAttrs) -> bytes:
@@ -68,6 +68,9 @@ def create_session(c: Compound, u: Unpacker) -> bytes:
     client = clients.by_id.get(clientid)
     if client is None or client.expired:
         raise V4Error(Status.STALE_CLIENTID)
+    if not client.confirmed and clients.lapsed(client):
+        clients.drop(client)  # an unconfirmed record is kept for one lease only
+        raise V4Error(Status.STALE_CLIENTID)
     if sequence == (client.cs_seq - 1) & 0xFFFFFFFF and client.cs_reply is not None:
         return client.cs_reply
     if sequence != client.cs_seq:
@@ -76,8 +79,9 @@ def create_session(c: Compound, u: Unpacker) -> bytes:
         raise V4Error(Status.CLID_INUSE)
     if flags & ~0x7:
         raise V4Error(Status.INVAL, "unknown CREATE_SESSION flags")
-    if fore.maxrequestsize < MIN_REQUEST or fore.maxresponsesize < MIN_REQUEST:
-        raise V4Error(Status.TOOSMALL)
+    for chan in (fore, back):
+        if chan.maxrequestsize < MIN_REQUEST or chan.maxresponsesize < MIN_REQUEST:
+            raise V4Error(Status.TOOSMALL)
     if fore.maxrequests == 0 or back.maxrequests == 0:
         raise V4Error(Status.INVAL)
     fore = ChannelAttrs(
@@ -102,9 +106,7 @@ def create_session(c: Compound, u: Unpacker) -> bytes:
         c.svc.recovery.confirmed(client.owner)
     session = clients.new_session(client, fore, back, flags, cb_program)
     clients.renew(client)
-    result = (
-        session.sessionid + u32(sequence) + u32(flags) + _channel(fore) + _channel(back)
-    )
+    result = session.sessionid + u32(sequence) + u32(flags) + _channel(fore) + _channel(back)
     client.cs_seq = (client.cs_seq + 1) & 0xFFFFFFFF
     client.cs_reply = result
     return result

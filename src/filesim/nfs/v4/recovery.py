@@ -14,6 +14,7 @@ import logging
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,7 @@ class Recovery:
             log.info("NFSv4 grace period of %ss for %d client(s)", grace_s, len(self.known))
         self._save()
 
-    def _load(self) -> dict[str, object]:
+    def _load(self) -> dict[str, Any]:
         if self.path is None:
             return {}
         try:

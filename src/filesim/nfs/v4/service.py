@@ -151,6 +151,10 @@ class V4Service:
             self.expire(client)
         return bool(lapsed)
 
+    def has_state_on(self, handle: bytes) -> bool:
+        return any(
+            isinstance(s, OpenState) and s.handle == handle for s in self.states.states.values()
+        )
+
     def writers(self, key: FileKey) -> bool:
         return any(s.access & 2 for s in self.locks.shares(key).values())
-
