@@ -61,6 +61,7 @@ def compound(
 ) -> list[bytes]:
     """The COMPOUND4res body (after the RPC header) for `call`."""
     u = call.args
+    request_size = u.remaining()
     try:
         raw_tag = u.opaque()
         minor = u.uint32()
@@ -81,6 +82,7 @@ def compound(
     export = svc.export
     c = Compound(svc, call.cred, export.caller(call.cred), client_addr, minor)
     c.nops = nops
+    c.request_size = request_size
     results: list[bytes] = []
     count = 0
     size = 12 + len(tag)

@@ -113,6 +113,7 @@ class Compound:
         self.cachethis = False
         self.seq_owner: tuple[Owner, int] | None = None
         self.nops = 0
+        self.request_size = 0
 
     @property
     def client(self) -> Client | None:

@@ -124,6 +124,8 @@ def open_(c: Compound, u: Unpacker) -> bytes:
     state = _share(c, owner, node, access, deny)
     c.set_fh(node.handle)
     c.cur_sid = state.stateid()
+    if claim == Claim.PREVIOUS:
+        owner.confirmed = True  # a reclaim needs no OPEN_CONFIRM (RFC 7530 16.16.5)
     rflags = OPEN_RESULT_LOCKTYPE_POSIX
     if c.minor == 0 and not owner.confirmed:
         rflags |= OPEN_RESULT_CONFIRM

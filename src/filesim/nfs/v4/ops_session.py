@@ -135,6 +135,8 @@ def sequence(c: Compound, u: Unpacker) -> bytes:
         raise V4Error(Status.SEQ_MISORDERED)
     if c.nops > session.fore.maxoperations:
         raise V4Error(Status.TOO_MANY_OPS)
+    if c.request_size > session.fore.maxrequestsize:
+        raise V4Error(Status.REQ_TOO_BIG)
     slot.seqid = seqid
     slot.reply = None
     slot.in_progress = True
