@@ -100,7 +100,7 @@ def compound(
                     count += 1
                     break
                 status, body = _one(c, u, opnum, index, allowed, fault)
-                head = u32(opnum if opnum in OPS else Op.ILLEGAL) + u32(status)
+                head = u32(Op.ILLEGAL if status == Status.OP_ILLEGAL else opnum) + u32(status)
                 count += 1
                 op_size = len(body) if isinstance(body, bytes) else sum(map(len, body))
                 size += 8 + op_size

@@ -1,5 +1,5 @@
 """4.1 sessions: CREATE_SESSION, SEQUENCE, DESTROY_SESSION, BIND_CONN_TO_SESSION,
-RECLAIM_COMPLETE, BACKCHANNEL_CTL. No back channel is offered (no delegations, no layouts)."""
+RECLAIM_COMPLETE, BACKCHANNEL_CTL."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import struct
 
 from filesim.nfs.v4.clients import ChannelAttrs
 from filesim.nfs.v4.const import (
+    CDFC4_BACK,
+    CDFC4_FORE,
+    CDFS4_BACK,
+    CDFS4_BOTH,
     CDFS4_FORE,
-    CREATE_SESSION4_FLAG_CONN_BACK_CHAN,
     CREATE_SESSION4_FLAG_CONN_RDMA,
     CREATE_SESSION4_FLAG_PERSIST,
     NFS4_SESSIONID_SIZE,
@@ -93,8 +96,9 @@ def create_session(c: Compound, u: Unpacker) -> bytes:
         0, min(back.maxrequestsize, 4096), min(back.maxresponsesize, 4096),
         0, min(back.maxoperations, 2), 1,
     )  # fmt: skip
-    flags &= ~(CREATE_SESSION4_FLAG_PERSIST | CREATE_SESSION4_FLAG_CONN_RDMA
-               | CREATE_SESSION4_FLAG_CONN_BACK_CHAN)  # fmt: skip
+    # The back channel is accepted (some clients insist on one) but never called: filesim
+    # hands out no delegations or layouts, so it has nothing to recall.
+    flags &= ~(CREATE_SESSION4_FLAG_PERSIST | CREATE_SESSION4_FLAG_CONN_RDMA)
     if not client.confirmed:
         previous = clients.confirmed.get(client.owner)
         if previous is not None and previous is not client:
@@ -165,7 +169,8 @@ def bind_conn_to_session(c: Compound, u: Unpacker) -> bytes:
         raise V4Error(Status.INVAL)
     if sessionid not in c.svc.clients.sessions:
         raise V4Error(Status.BADSESSION)
-    return sessionid + u32(CDFS4_FORE) + u32(0)
+    result = {CDFC4_FORE: CDFS4_FORE, CDFC4_BACK: CDFS4_BACK}.get(direction, CDFS4_BOTH)
+    return sessionid + u32(result) + u32(0)
 
 
 @operation(Op.RECLAIM_COMPLETE, minors=V41)
