@@ -60,7 +60,7 @@ def test_nfs_rs_large_listing(tmp_path: Path) -> None:
 def test_readonly_export_refuses_nfs_rs_writes(tmp_path: Path) -> None:
     with serving(tmp_path / "e", readonly=True) as server:
         client = connect(server.port, "4.1")
-        with pytest.raises(nfs_rs.NfsError, match="(?i)read-only|rofs"):
+        with pytest.raises(nfs_rs.NfsError, match=r"(?i)read-only|rofs"):
             client.mkdir("nope")
         client.close()
     assert not (tmp_path / "e" / "nope").exists()
