@@ -100,6 +100,7 @@ def filesim(work: Path, lease: int) -> Iterator[str]:
 
 
 def run_suite(pynfs: Path, version: str, target: str, tests: list[str], out: Path) -> dict:
+    """Run one pynfs suite; {test code: {name, result, reason}} from its output."""
     minor = version.split(".")[1]
     if minor == "0":
         cmd = [sys.executable, "testserver.py", target, "--maketree"]
@@ -136,6 +137,7 @@ def main() -> int:
     ap.add_argument("--pynfs", type=Path, required=True, help="a built pynfs tree")
     ap.add_argument("--versions", default="4.0,4.1,4.2")
     ap.add_argument("--tests", nargs="*", default=[], help="test codes or flags (default all)")
+    ap.add_argument("--rundeps", action="store_true", help="pynfs --rundeps (with --tests)")
     ap.add_argument("--ganesha-script", type=Path, default=GANESHA)
     ap.add_argument("--no-ganesha", action="store_true", help="run against filesim only")
     ap.add_argument("--lease", type=int, default=15, help="filesim's NFSv4 lease (s)")
@@ -154,7 +156,12 @@ def main() -> int:
             with ThreadPoolExecutor(len(targets)) as pool:
                 futures = {
                     name: pool.submit(
-                        run_suite, args.pynfs, version, target, args.tests, vdir / name
+                        run_suite,
+                        args.pynfs,
+                        version,
+                        target,
+                        ([*args.tests, "--rundeps"] if args.rundeps else args.tests),
+                        vdir / name,
                     )
                     for name, target in targets.items()
                 }

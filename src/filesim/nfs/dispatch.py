@@ -11,6 +11,7 @@ import functools
 import logging
 import struct
 import time
+import zlib
 from collections.abc import Callable
 
 from filesim.nfs import mount, nfs3, portmap
@@ -110,7 +111,7 @@ class Dispatcher:
         if expected is None:
             return [accepted_header(call.xid, AcceptStat.PROG_UNAVAIL)]
         if call.prog == NFS_PROGRAM and call.vers == NFS4_VERSION:
-            return self._nfs4(call, client)
+            return self._nfs4(call, client, record)
         if call.vers != expected:
             high = NFS4_VERSION if call.prog == NFS_PROGRAM else expected
             return [prog_mismatch_reply(call.xid, expected, high)]
@@ -120,13 +121,14 @@ class Dispatcher:
             return self._simple(call, mount.PROCEDURES.get(call.proc), self.export, client)
         return self._simple(call, portmap.PROCEDURES.get(call.proc), self.port)
 
-    def _nfs4(self, call: RpcCall, client: str) -> list[bytes]:
+    def _nfs4(self, call: RpcCall, client: str, record: memoryview | bytes) -> list[bytes]:
         """NFSv4: NULL and COMPOUND (the operations are observed one by one)."""
         if call.proc == 0:
             return [accepted_header(call.xid)]
         if call.proc != 1:
             return [accepted_header(call.xid, AcceptStat.PROC_UNAVAIL)]
-        parts = compound(self.v4, call, client, self.observer, self.fault)
+        key = (client, zlib.crc32(record), len(record))  # a 4.0 retransmission: same bytes
+        parts = compound(self.v4, call, client, self.observer, self.fault, key)
         return [accepted_header(call.xid) + parts[0], *parts[1:]]
 
     def _simple(self, call: RpcCall, procedure: object, *context: object) -> list[bytes]:

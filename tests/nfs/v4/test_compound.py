@@ -47,7 +47,7 @@ def test_limits_and_bad_headers(d: Dispatcher) -> None:
     assert call(d, compound([(Op.DELEGRETURN, b"")]))[1][0][1] == Status.NOTSUPP
     truncated = compound([(Op.PUTROOTFH, b""), (Op.GETATTR, b"")])
     assert call(d, truncated)[1][-1] == (Op.GETATTR, Status.BADXDR)
-    huge_bitmap = compound([(Op.PUTROOTFH, b""), (Op.GETATTR, bitmap(*range(50)))])
+    huge_bitmap = compound([(Op.PUTROOTFH, b""), (Op.GETATTR, bitmap(*range(100)))])
     assert call(d, huge_bitmap)[1][-1] == (Op.GETATTR, Status.BADXDR)
     _sane(d)
 

@@ -72,6 +72,15 @@ SUPPORTED_41 = SUPPORTED_40 | _bits(Attr.SUPPATTR_EXCLCREAT)
 EXCLCREAT = _bits(Attr.SIZE, Attr.MODE, Attr.OWNER, Attr.OWNER_GROUP, Attr.TIME_ACCESS_SET)
 
 
+WRITE_ONLY = _bits(Attr.TIME_ACCESS_SET, Attr.TIME_MODIFY_SET)
+
+
+def check_readable(request: int) -> None:
+    """GETATTR, READDIR and VERIFY may not ask for write-only attributes."""
+    if request & WRITE_ONLY:
+        raise V4Error(Status.INVAL, "write-only attribute requested")
+
+
 def supported(minor: int) -> int:
     return SUPPORTED_40 if minor == 0 else SUPPORTED_41
 
@@ -164,7 +173,7 @@ _ENCODERS = _encoders()
 
 def encode(request: int, src: Source) -> tuple[int, bytes]:
     """(bitmap of the attributes returned, their values) for the `request` bitmap."""
-    want = request & supported(src.minor)
+    want = request & supported(src.minor) & ~WRITE_ONLY
     out = bytearray()
     bit = 0
     value = want
@@ -232,6 +241,8 @@ def _settime(u: Unpacker) -> int:
 
 
 def parse_owner(raw: memoryview, group: bool) -> int:
+    if not raw:
+        raise V4Error(Status.INVAL, "empty owner")
     try:
         text = str(raw, "utf-8")
     except UnicodeDecodeError:

@@ -99,6 +99,8 @@ class ClientTable:
         self.confirmed: dict[bytes, Client] = {}
         self.unconfirmed: dict[bytes, Client] = {}
         self.sessions: dict[bytes, Session] = {}
+        self.expired_ids: dict[int, None] = {}
+        """Ids of clients expired lately: their use gets EXPIRED rather than STALE_CLIENTID."""
 
     def new(self, owner: bytes, verifier: bytes, principal: Principal, minor: int) -> Client:
         clientid = (self.boot << 32) | self._next

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 
 from filesim.nfs.const import NfsProc, NfsStat
 from filesim.nfs.rpc import RpcCall
@@ -49,6 +49,7 @@ _V3_EQUIVALENT: dict[int, NfsProc] = {
     Op.SETATTR: NfsProc.SETATTR, Op.WRITE: NfsProc.WRITE,
 }  # fmt: skip
 _SEQID_OPS = frozenset({Op.OPEN, Op.OPEN_CONFIRM, Op.OPEN_DOWNGRADE, Op.CLOSE, Op.LOCK, Op.LOCKU})
+_STATEFUL = _SEQID_OPS | {Op.SETCLIENTID, Op.SETCLIENTID_CONFIRM, Op.RELEASE_LOCKOWNER}
 _OP_NAMES = {int(op): op.name for op in Op}
 
 
@@ -58,8 +59,23 @@ def compound(
     client_addr: str,
     observer: Observer | None = None,
     fault: FaultHook | None = None,
+    retry_key: Hashable | None = None,
 ) -> list[bytes]:
-    """The COMPOUND4res body (after the RPC header) for `call`."""
+    """The COMPOUND4res body (after the RPC header) for `call`. A 4.0 COMPOUND that changed
+    something is answered from the duplicate request cache when `retry_key` comes again."""
+    if retry_key is not None and (cached := svc.replies.get(retry_key)) is not None:
+        return cached
+    reply = _compound(svc, call, client_addr, observer, fault)
+    if retry_key is not None and svc.last_changed:
+        svc.remember_reply(retry_key, reply)
+    return reply
+
+
+def _compound(
+    svc: V4Service, call: RpcCall, client_addr: str, observer: Observer | None,
+    fault: FaultHook | None,
+) -> list[bytes]:  # fmt: skip
+    svc.last_changed = False
     u = call.args
     request_size = u.remaining()
     try:
@@ -158,6 +174,8 @@ def _one(
     if spec.mutating and c.export.config.readonly:
         return Status.ROFS, b""
     c.seq_owner = None
+    if not c.minor and (spec.mutating or opnum in _STATEFUL):
+        c.svc.last_changed = True
     body: bytes | list[bytes] = b""
     try:
         if fault is not None and (v3 := _V3_EQUIVALENT.get(opnum)) is not None:

@@ -31,6 +31,7 @@ _NO_ATTRS = bitmap(0)
 @operation(Op.GETATTR)
 def getattr_(c: Compound, u: Unpacker) -> bytes:
     request = read_bitmap(u)
+    attrs.check_readable(request)
     node = c.node()
     return attrs.fattr4(request, c.svc.source(node, c.minor))
 
@@ -39,6 +40,7 @@ def _verify(c: Compound, u: Unpacker) -> bool:
     mask, values = attrs.read_fattr4(u)
     if mask & (1 << Attr.RDATTR_ERROR):
         raise V4Error(Status.INVAL, "rdattr_error in VERIFY")
+    attrs.check_readable(mask)
     if mask & ~attrs.supported(c.minor):
         raise V4Error(Status.ATTRNOTSUPP)
     node = c.node()

@@ -107,10 +107,9 @@ def renew(c: Compound, u: Unpacker) -> bytes:
         raise V4Error(Status.STALE_CLIENTID)
     client = clients.by_id.get(clientid)
     if client is None or not client.confirmed:
-        raise V4Error(Status.STALE_CLIENTID)
-    if client.expired:
-        raise V4Error(Status.EXPIRED)
-    clients.renew(client)
+        expired = clientid in clients.expired_ids
+        raise V4Error(Status.EXPIRED if expired else Status.STALE_CLIENTID)
+    c.svc.check_lease(client)
     return b""
 
 

@@ -76,7 +76,10 @@ def create(c: Compound, u: Unpacker) -> bytes:
         mode = fmt | (0o644 if set_attrs.mode is None else set_attrs.mode)
         storage(lambda: vfs.mknod(path, mode, owner))
         event = "mknod"
-    rest = SetAttrs(size=None, atime_ns=set_attrs.atime_ns, mtime_ns=set_attrs.mtime_ns)
+    rest = SetAttrs(  # the mode again: mkdir and mknod are subject to the server's umask
+        mode=None if kind == Ftype4.LNK else set_attrs.mode,
+        atime_ns=set_attrs.atime_ns, mtime_ns=set_attrs.mtime_ns,
+    )  # fmt: skip
     if not rest.empty:
         storage(lambda: vfs.setattr(path, rest))
     c.export.listener(event, path, None)
@@ -170,8 +173,6 @@ def link(c: Compound, u: Unpacker) -> bytes:
 @operation(Op.READLINK)
 def readlink(c: Compound, u: Unpacker) -> bytes:
     node = c.node()
-    if node.is_dir:
-        raise V4Error(Status.ISDIR)
     if not stat.S_ISLNK(node.st.st_mode):
         raise V4Error(Status.INVAL)
     assert node.path is not None
@@ -192,6 +193,9 @@ def readdir(c: Compound, u: Unpacker) -> bytes:
     request = read_bitmap(u)
     if cookie in (1, 2):
         raise V4Error(Status.BAD_COOKIE)
+    attrs.check_readable(request)
+    if maxcount < 16:  # not even the verifier and an empty list fit
+        raise V4Error(Status.TOOSMALL)
     node = c.node()
     if not node.is_dir:
         raise V4Error(Status.NOTDIR)

@@ -52,9 +52,7 @@ def check_io_stateid(
     state = svc.states.find(sid, c.minor)
     client = state.owner.client
     if c.minor == 0:
-        if svc.clients.lapsed(client) and client.expired:
-            raise V4Error(Status.EXPIRED)
-        svc.clients.renew(client)
+        svc.check_lease(client)
     if state.file != key:
         raise V4Error(Status.BAD_STATEID, "stateid of another file")
     opened = state.open if isinstance(state, LockState) else state
@@ -103,7 +101,7 @@ def write(c: Compound, u: Unpacker) -> bytes:
     if offset + len(data) > _MAX_OFFSET:
         raise V4Error(Status.FBIG)
     state = check_io_stateid(c, node, sid, write=True)
-    if state is None and not permits(node.st, c.caller, W) and node.st.st_uid != c.caller.uid:
+    if not permits(node.st, c.caller, W) and node.st.st_uid != c.caller.uid:
         raise V4Error(Status.ACCESS)
     sync = c.export.config.sync or stable != Stable.UNSTABLE
     if data:

@@ -10,7 +10,7 @@ from filesim.nfs.v4.const import ACCESS_READ, ACCESS_WRITE, LockType, Op, Status
 from filesim.nfs.v4.context import V40, V41, Compound, operation
 from filesim.nfs.v4.ops_open import _grace, _seqid_owner, client_of, open_state
 from filesim.nfs.v4.stateids import LockState, OpenState
-from filesim.nfs.v4.wire import V4Error, opaque, read_stateid, u32
+from filesim.nfs.v4.wire import Stateid, V4Error, opaque, read_stateid, u32
 from filesim.nfs.xdr import Unpacker
 
 _ALL = (1 << 64) - 1
@@ -60,6 +60,21 @@ def _take(c: Compound, state: LockState, exclusive: bool, start: int, end: int) 
         raise _denied(held)
 
 
+def _lock_state(c: Compound, sid: Stateid, seqid: int, op: int) -> LockState:
+    """The lock state `sid` names, after the 4.0 seqid check (a replay answers from cache)."""
+    sid = c.stateid(sid)
+    state = c.svc.states.lookup(sid, c.minor)
+    if not isinstance(state, LockState):
+        raise V4Error(Status.BAD_STATEID, "not a lock stateid")
+    _seqid_owner(c, state.owner, seqid, op)
+    c.svc.states.check_age(state, sid, c.minor)
+    if state.open.handle != c.fh():
+        raise V4Error(Status.BAD_STATEID, "stateid of another file")
+    if c.minor == 0:
+        c.svc.check_lease(state.owner.client)
+    return state
+
+
 @operation(Op.LOCK)
 def lock(c: Compound, u: Unpacker) -> bytes:
     locktype = _locktype(u)
@@ -71,16 +86,13 @@ def lock(c: Compound, u: Unpacker) -> bytes:
         open_seqid, open_sid, lock_seqid = u.uint32(), read_stateid(u), u.uint32()
         clientid, name = u.uint64(), bytes(u.opaque(1024))
         start, end = _range(start, end)
-        opened = open_state(c, open_sid)
+        opened = open_state(c, open_sid, open_seqid, Op.LOCK)
         client = opened.owner.client
         if c.minor == 0 and clientid != client.clientid:
             client_of(c, clientid)
             raise V4Error(Status.INVAL, "lock owner of another client")
-        _seqid_owner(c, opened.owner, open_seqid, Op.LOCK)
         owner = client.owner_of(name, lock=True) or client.new_owner(name, lock=True)
         state = opened.locks.get(name)
-        if state is not None and c.minor == 0:
-            raise V4Error(Status.BAD_SEQID, "lock owner already has a stateid for this file")
         if state is None:
             owner.seqid = lock_seqid
             state = LockState(svc.states.new_other(), owner, opened, opened.file, seqid=0)
@@ -89,15 +101,7 @@ def lock(c: Compound, u: Unpacker) -> bytes:
     else:
         lock_sid, lock_seqid = read_stateid(u), u.uint32()
         start, end = _range(start, end)
-        found = svc.states.find(c.stateid(lock_sid), c.minor)
-        if not isinstance(found, LockState):
-            raise V4Error(Status.BAD_STATEID, "not a lock stateid")
-        if found.open.handle != c.fh():
-            raise V4Error(Status.BAD_STATEID, "stateid of another file")
-        state = found
-        _seqid_owner(c, state.owner, lock_seqid, Op.LOCK)
-        if c.minor == 0:
-            svc.clients.renew(state.owner.client)
+        state = _lock_state(c, lock_sid, lock_seqid, Op.LOCK)
     _grace(c, state.owner.client, reclaim)
     exclusive = _exclusive(locktype)
     needed = ACCESS_WRITE if exclusive else ACCESS_READ
@@ -150,14 +154,7 @@ def locku(c: Compound, u: Unpacker) -> bytes:
     seqid, sid = u.uint32(), read_stateid(u)
     start, end = _range(u.uint64(), u.uint64())
     svc = c.svc
-    state = svc.states.find(c.stateid(sid), c.minor)
-    if not isinstance(state, LockState):
-        raise V4Error(Status.BAD_STATEID, "not a lock stateid")
-    if state.open.handle != c.fh():
-        raise V4Error(Status.BAD_STATEID, "stateid of another file")
-    _seqid_owner(c, state.owner, seqid, Op.LOCKU)
-    if c.minor == 0:
-        svc.clients.renew(state.owner.client)
+    state = _lock_state(c, sid, seqid, Op.LOCKU)
     svc.locks.unlock(state.file, state.owner.key, start, end)
     state.seqid += 1
     c.cur_sid = state.stateid()

@@ -56,10 +56,9 @@ def client_of(c: Compound, clientid: int) -> Client:
         raise V4Error(Status.STALE_CLIENTID)
     client = svc.clients.by_id.get(clientid)
     if client is None or not client.confirmed:
-        raise V4Error(Status.STALE_CLIENTID)
-    if client.expired:
-        raise V4Error(Status.EXPIRED)
-    svc.clients.renew(client)
+        expired = clientid in svc.clients.expired_ids
+        raise V4Error(Status.EXPIRED if expired else Status.STALE_CLIENTID)
+    svc.check_lease(client)
     return client
 
 
@@ -158,7 +157,7 @@ def _target(
     """(created, attrset, change_info, node) of the file an OPEN names."""
     if claim in (Claim.PREVIOUS, Claim.FH):
         node = c.real(Status.ISDIR)
-        _regular(node)
+        _regular(node, c.minor)
         return False, 0, change_info(0, 0), node
     assert name is not None
     directory = c.node()
@@ -174,7 +173,7 @@ def _target(
         if not permits(directory.st, c.caller, X):
             raise V4Error(Status.ACCESS)
         node = c.svc.node_at(path)
-        _regular(node)
+        _regular(node, c.minor)
         return False, 0, change_info(0, 0), node
     if c.export.config.readonly:
         raise V4Error(Status.ROFS)
@@ -188,7 +187,7 @@ def _target(
             raise
         existing = None
     if existing is not None:
-        _regular(existing)
+        _regular(existing, c.minor)
         if mode == CreateMode.GUARDED:
             raise V4Error(Status.EXIST)
         if verifier is not None:
@@ -197,7 +196,7 @@ def _target(
             if (st.st_atime_ns // 10**9, st.st_mtime_ns // 10**9) != (hi, lo):
                 raise V4Error(Status.EXIST)
             return False, _EXCL_ATTRS, change_info(before, before), existing
-        if set_attrs.size is not None:
+        if set_attrs.size == 0:  # O_TRUNC; other attributes of a re-create are ignored
             _permitted(c, existing, ACCESS_WRITE)
             size = SetAttrs(size=set_attrs.size)
             storage(lambda: c.export.vfs.setattr(path, size))
@@ -221,8 +220,12 @@ def _target(
         stamp = SetAttrs(atime_ns=hi * 10**9, mtime_ns=lo * 10**9)
         storage(lambda: c.export.vfs.setattr(path, stamp))
         attrset = mask | _EXCL_ATTRS
-    rest = SetAttrs(size=set_attrs.size, atime_ns=set_attrs.atime_ns,
-                    mtime_ns=set_attrs.mtime_ns)  # fmt: skip
+    rest = SetAttrs(
+        mode=set_attrs.mode,
+        size=set_attrs.size,
+        atime_ns=set_attrs.atime_ns,
+        mtime_ns=set_attrs.mtime_ns,
+    )  # fmt: skip  (the mode again: create() is subject to the server's umask)
     if not rest.empty and verifier is None:
         storage(lambda: c.export.vfs.setattr(path, rest))
     c.export.listener("create", path, None)
@@ -230,13 +233,13 @@ def _target(
     return True, attrset, change_info(before, after), c.svc.node_at(path)
 
 
-def _regular(node: Node) -> None:
+def _regular(node: Node, minor: int) -> None:
     if node.is_dir:
         raise V4Error(Status.ISDIR)
-    if stat.S_ISLNK(node.st.st_mode):
+    if stat.S_ISLNK(node.st.st_mode) or (not minor and not stat.S_ISREG(node.st.st_mode)):
         raise V4Error(Status.SYMLINK)
     if not stat.S_ISREG(node.st.st_mode):
-        raise V4Error(Status.INVAL)
+        raise V4Error(Status.WRONG_TYPE)
 
 
 def _permitted(c: Compound, node: Node, access: int) -> None:
@@ -261,11 +264,11 @@ def _share(c: Compound, owner: Owner, node: Node, access: int, deny: int) -> Ope
         ),
         None,
     )  # fmt: skip
-    holder = state.other if state is not None else None
     new_access = access | (state.access if state else 0)
     new_deny = deny | (state.deny if state else 0)
-    if svc.locks.share_conflict(key, holder, new_access, new_deny) and (
-        not svc.reap() or svc.locks.share_conflict(key, holder, new_access, new_deny)
+    # checked against every reservation, the owner's own too (RFC 7530 9.9, 16.16.5)
+    if svc.locks.share_conflict(key, None, access, deny) and (
+        not svc.reap() or svc.locks.share_conflict(key, None, access, deny)
     ):
         raise V4Error(Status.SHARE_DENIED)
     if state is None:
@@ -280,16 +283,22 @@ def _share(c: Compound, owner: Owner, node: Node, access: int, deny: int) -> Ope
     return state
 
 
-def open_state(c: Compound, sid: Stateid) -> OpenState:
-    state = c.svc.states.find(c.stateid(sid), c.minor)
+def open_state(c: Compound, sid: Stateid, seqid: int | None = None, op: int = 0) -> OpenState:
+    """The open state `sid` names for the current file; with `seqid`, the 4.0 owner's seqid is
+    checked first (a retransmission answers from the owner's cache, whatever its stateid)."""
+    sid = c.stateid(sid)
+    state = c.svc.states.lookup(sid, c.minor)
     if not isinstance(state, OpenState):
         raise V4Error(Status.BAD_STATEID, "not an open stateid")
+    if seqid is not None:
+        _seqid_owner(c, state.owner, seqid, op)
+    c.svc.states.check_age(state, sid, c.minor)
     if state.handle != c.fh():  # by handle: the file may be gone (removed while open)
         if c.node().is_dir:
             raise V4Error(Status.ISDIR)
         raise V4Error(Status.BAD_STATEID, "stateid of another file")
     if c.minor == 0:
-        c.svc.clients.renew(state.owner.client)
+        c.svc.check_lease(state.owner.client)
     return state
 
 
@@ -299,9 +308,8 @@ def open_confirm(c: Compound, u: Unpacker) -> bytes:
     node = c.node()
     if node.is_dir:
         raise V4Error(Status.ISDIR)
-    state = open_state(c, sid)
+    state = open_state(c, sid, seqid, Op.OPEN_CONFIRM)
     owner = state.owner
-    _seqid_owner(c, owner, seqid, Op.OPEN_CONFIRM)
     if owner.confirmed:
         raise V4Error(Status.BAD_STATEID, "owner already confirmed")
     owner.confirmed = True
@@ -313,8 +321,7 @@ def open_confirm(c: Compound, u: Unpacker) -> bytes:
 def open_downgrade(c: Compound, u: Unpacker) -> bytes:
     sid, seqid = read_stateid(u), u.uint32()
     access, deny = u.uint32() & 0xFF, u.uint32()
-    state = open_state(c, sid)
-    _seqid_owner(c, state.owner, seqid, Op.OPEN_DOWNGRADE)
+    state = open_state(c, sid, seqid, Op.OPEN_DOWNGRADE)
     if (
         access & ~state.access
         or deny & ~state.deny
@@ -339,14 +346,13 @@ def close(c: Compound, u: Unpacker) -> bytes:
     seqid, sid = u.uint32(), read_stateid(u)
     c.fh()
     try:
-        state = open_state(c, sid)
+        state = open_state(c, sid, seqid, Op.CLOSE)
     except V4Error as exc:
         owner = c.svc.states.closed.get(sid.other)
         if c.minor or exc.status != Status.BAD_STATEID or owner is None:
             raise
         _seqid_owner(c, owner, seqid, Op.CLOSE)
         raise
-    _seqid_owner(c, state.owner, seqid, Op.CLOSE)
     c.svc.release(state)
     state.seqid += 1
     result = INVALID if c.minor else state.stateid()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections import OrderedDict
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +50,16 @@ class V4Service:
         self.server_major = f"filesim:{export.config.name}".encode()
         self.scope = self.server_major
         self.verifier = struct.pack(">Q", boot)
-        self._fs: FsStat | None = None
+        self.replies: OrderedDict[Hashable, list[bytes]] = OrderedDict()
+        """4.0 duplicate request cache: replies of COMPOUNDs that changed something."""
+        self.last_changed = False
+
+    def remember_reply(self, key: Hashable, reply: list[bytes]) -> None:
+        if sum(map(len, reply)) > 64 << 10:
+            return
+        self.replies[key] = reply
+        while len(self.replies) > 1024:
+            self.replies.popitem(last=False)
 
     @property
     def lease(self) -> int:
@@ -106,14 +117,22 @@ class V4Service:
 
     def expire(self, client: Client) -> None:
         """Release everything `client` holds and forget it."""
-        for owner in [*client.open_owners.values(), *client.lock_owners.values()]:
-            for other in list(owner.states):
-                state = self.states.states.get(other)
-                if state is not None:
-                    self.release(state)
+        owners = [*client.open_owners.values(), *client.lock_owners.values()]
+        others = [other for owner in owners for other in owner.states]
+        for other in others:
+            state = self.states.states.get(other)
+            if state is not None:
+                self.release(state)
+        for other in others:
+            self.states.expired[other] = None
+        while len(self.states.expired) > 4096:
+            del self.states.expired[next(iter(self.states.expired))]
         client.open_owners.clear()
         client.lock_owners.clear()
         self.clients.drop(client)
+        self.clients.expired_ids[client.clientid] = None
+        while len(self.clients.expired_ids) > 4096:
+            del self.clients.expired_ids[next(iter(self.clients.expired_ids))]
         self.recovery.forget(client.owner)
 
     def release(self, state: OpenState | LockState) -> None:
@@ -142,6 +161,15 @@ class V4Service:
             return
         if path is not None and state.wrote:
             self.export.listener("commit", path, None)
+
+    def check_lease(self, client: Client) -> None:
+        """A client heard from after its lease ran out has lost its state: EXPIRED."""
+        if self.clients.lapsed(client):
+            if client.confirmed and not client.expired:
+                log.info("NFSv4 client %r: lease expired", client.owner[:64])
+                self.expire(client)
+            raise V4Error(Status.EXPIRED, "lease expired")
+        self.clients.renew(client)
 
     def reap(self) -> bool:
         """Expire every client whose lease ran out; whether any was."""

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from filesim.nfs.v4.clients import Client
 
 _OTHER = struct.Struct(">4sQ")
+_TEN_YEARS = 10 * 365 * 86400
 
 
 @dataclass(eq=False)
@@ -83,6 +84,8 @@ class StateTable:
         self.boot = struct.pack(">I", boot & 0xFFFFFFFF)
         self._next = 1
         self.states: dict[bytes, State] = {}
+        self.expired: dict[bytes, None] = {}
+        """Stateids of clients whose lease expired, by `other`: their use gets EXPIRED."""
         self.closed: dict[bytes, Owner] = {}
         """Stateids closed lately, by `other`: a retransmitted 4.0 CLOSE finds its owner."""
 
@@ -93,13 +96,25 @@ class StateTable:
 
     def find(self, stateid: Stateid, minor: int) -> State:
         """The state `stateid` names; STALE/BAD/OLD_STATEID as RFC 7530 9.1.4 says."""
+        return self.check_age(self.lookup(stateid, minor), stateid, minor)
+
+    def lookup(self, stateid: Stateid, minor: int) -> State:
+        """The state `stateid` names, whatever its seqid (a 4.0 replay carries an old one)."""
         state = self.states.get(stateid.other)
         if state is None:
-            if stateid.other[:4] != self.boot:
-                raise V4Error(Status.BAD_STATEID if minor else Status.STALE_STATEID)
+            if stateid.other in self.expired:
+                raise V4Error(Status.EXPIRED, "the client's lease expired")
+            boot = struct.unpack(">I", stateid.other[:4])[0]
+            mine = struct.unpack(">I", self.boot)[0]
+            if not minor and mine - _TEN_YEARS < boot < mine:  # an earlier run of this server
+                raise V4Error(Status.STALE_STATEID)
             raise V4Error(Status.BAD_STATEID, "unknown stateid")
         if state.revoked:
             raise V4Error(Status.ADMIN_REVOKED if minor else Status.EXPIRED)
+        return state
+
+    @staticmethod
+    def check_age(state: State, stateid: Stateid, minor: int) -> State:
         if minor and stateid.seqid == 0:
             return state
         if stateid.seqid > state.seqid:

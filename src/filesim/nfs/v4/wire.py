@@ -15,7 +15,7 @@ from filesim.nfs.xdr import Packer, Unpacker, XdrError
 _U32 = struct.Struct(">I")
 _STATEID = struct.Struct(">I12s")
 MAX_NAME = 255
-MAX_BITMAP_WORDS = 8
+MAX_BITMAP_WORDS = 64
 
 
 class V4Error(Exception):
