@@ -42,8 +42,12 @@ DetachOpt = Annotated[
 ]
 
 
-def mount_command(host: str, port: int, export: str, name: str) -> str:
-    opts = f"vers=3,proto=tcp,port={port},mountport={port},mountproto=tcp,nolock"
+def mount_command(host: str, port: int, export: str, name: str, vers: str = "3") -> str:
+    """A Linux mount command: NFSv3 (MOUNT on the same port, no NLM) or NFSv4.x (one port)."""
+    if vers == "3":
+        opts = f"vers=3,proto=tcp,port={port},mountport={port},mountproto=tcp,nolock"
+    else:
+        opts = f"vers={vers},proto=tcp,port={port}"
     return f"mount -t nfs -o {opts} {host}:{export} /mnt/{name}"
 
 
@@ -61,13 +65,14 @@ def servers_table(servers: list[dict[str, Any]]) -> Table:
 def print_servers(servers: list[dict[str, Any]]) -> None:
     """The servers table, then one ready-to-paste Linux mount command per server."""
     console.print(servers_table(servers))
-    console.print("Linux mount commands:", style="bold")
-    for s in servers:
-        # soft_wrap: a long command must stay on one line to be pasted
-        console.print(
-            mount_command(s["host"], s["port"], s["export"], s["name"]),
-            soft_wrap=True, highlight=False, markup=False,
-        )  # fmt: skip
+    for vers, title in (("3", "NFSv3"), ("4.1", "NFSv4.1 (or vers=4.2, vers=4.0)")):
+        console.print(f"Linux mount commands, {title}:", style="bold")
+        for s in servers:
+            # soft_wrap: a long command must stay on one line to be pasted
+            console.print(
+                mount_command(s["host"], s["port"], s["export"], s["name"], vers),
+                soft_wrap=True, highlight=False, markup=False,
+            )  # fmt: skip
 
 
 @app.command()

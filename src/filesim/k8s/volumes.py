@@ -45,8 +45,14 @@ class Endpoint:
         return self.placement.server.readonly
 
 
-def mount_options(port: int) -> list[str]:
-    """NFSv3 over TCP, NFS and MOUNT on the one port the server has, no portmapper, no NLM."""
+NFS_VERSIONS = ("3", "4.0", "4.1", "4.2")
+
+
+def mount_options(port: int, version: str = "3") -> list[str]:
+    """NFSv3 over TCP, NFS and MOUNT on the one port the server has, no portmapper, no NLM;
+    or NFSv4.x, which needs nothing but that port."""
+    if version != "3":
+        return [f"nfsvers={version}", "proto=tcp", f"port={port}"]
     return [
         "nfsvers=3",
         "proto=tcp",
@@ -123,7 +129,7 @@ def claim_name(release: str, server: str) -> str:
 
 
 def persistent_volume(
-    endpoint: Endpoint, namespace: str, release: str, capacity: str
+    endpoint: Endpoint, namespace: str, release: str, capacity: str, nfs_version: str = "3"
 ) -> dict[str, Any]:
     server = endpoint.placement.server
     return {
@@ -139,7 +145,7 @@ def persistent_volume(
             "persistentVolumeReclaimPolicy": "Retain",
             # "": never dynamically provisioned, binds only to the claim below.
             "storageClassName": "",
-            "mountOptions": mount_options(endpoint.port),
+            "mountOptions": mount_options(endpoint.port, nfs_version),
             "nfs": {
                 "server": endpoint.host,
                 "path": endpoint.export,
