@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from filesim.nfsclient.client import NfsClientError, NfsConnectionError
-from filesim.verify import checks_nfs, checks_restart, checks_sync
+from filesim.verify import checks_nfs, checks_restart, checks_sync, checks_v4
 from filesim.verify.check import Check, CheckFn, Passed
 from filesim.verify.results import CheckFailed, CheckResult, NotApplicable, Report, Status
 from filesim.verify.session import Limits, Session
@@ -23,6 +23,7 @@ CHECKS: list[Check] = [
     Check("readonly-backup", "NFS writes refused (ROFS)", checks_nfs.readonly_backup),
     Check("isolation", "visible on no other server", checks_nfs.isolation),
     Check("subdirectories", "subdirectory mountable, synced", checks_nfs.subdirectories),
+    Check("nfsv4", "NFSv4.1: pseudo-root, write, read (ROFS)", checks_v4.nfsv4),
 ]
 PERSISTENCE = "persistence"
 CHECK_NAMES = [c.name for c in CHECKS] + [PERSISTENCE]
