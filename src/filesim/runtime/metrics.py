@@ -29,6 +29,7 @@ from prometheus_client.utils import floatToGoString
 
 from filesim.nfs.const import NfsStat
 from filesim.nfs.dispatch import Observer
+from filesim.nfs.v4.const import Status as V4Status
 
 NFS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                0.5, 1.0, 2.5, 5.0, 10.0)  # fmt: skip
@@ -38,8 +39,10 @@ disable_created_metrics()  # type: ignore[no-untyped-call]
 SYNC_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
-def _status_name(status: int) -> str:
+def _status_name(status: int, program: str = "nfs") -> str:
     try:
+        if program == "nfs4":
+            return V4Status(status).name
         return NfsStat(status).name
     except ValueError:
         return str(status)
@@ -90,7 +93,7 @@ class TopologyMetrics:
             stats.reply_bytes += size
             stats.buckets[bisect_left(bounds, seconds)] += 1
             if status:
-                name = _status_name(status)
+                name = _status_name(status, program)
                 stats.errors[name] = stats.errors.get(name, 0) + 1
 
         return observe

@@ -105,3 +105,17 @@ def test_fuzzed_compounds_get_an_answer(d: Dispatcher, data: st.DataObject) -> N
 
 def test_server_keeps_serving_after_the_fuzz(d: Dispatcher) -> None:
     _sane(d)
+
+
+def test_faults_map_to_v4_statuses_and_every_op_is_observed(tmp_path: Path) -> None:
+    from filesim.nfs.const import NfsProc, NfsStat
+
+    d = dispatcher(tmp_path / "e")
+    seen: list[tuple[str, str, int]] = []
+    d.observer = lambda prog, op, status, secs, size: seen.append((prog, op, status))
+    d.fault = lambda proc, client: NfsStat.IO if proc == NfsProc.LOOKUP else None
+    ops = [(Op.PUTROOTFH, b""), (Op.LOOKUP, name("data"))]
+    assert call(d, compound(ops))[1] == [(Op.PUTROOTFH, Status.OK), (Op.LOOKUP, Status.IO)]
+    assert seen == [("nfs4", "PUTROOTFH", 0), ("nfs4", "LOOKUP", Status.IO)]
+    d.fault = lambda proc, client: NfsStat.JUKEBOX
+    assert call(d, compound(ops))[1][-1] == (Op.LOOKUP, Status.DELAY)
