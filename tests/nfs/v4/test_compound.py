@@ -119,3 +119,42 @@ def test_faults_map_to_v4_statuses_and_every_op_is_observed(tmp_path: Path) -> N
     assert seen == [("nfs4", "PUTROOTFH", 0), ("nfs4", "LOOKUP", Status.IO)]
     d.fault = lambda proc, client: NfsStat.JUKEBOX
     assert call(d, compound(ops))[1][-1] == (Op.LOOKUP, Status.DELAY)
+
+
+def test_seek_finds_data_and_holes_like_lseek(tmp_path: Path) -> None:
+    import os
+
+    d = dispatcher(tmp_path / "e")
+    path = tmp_path / "e" / "sparse.bin"
+    with path.open("wb") as f:
+        f.seek(512 << 10)
+        f.write(b"x" * 4096)
+        f.truncate(1 << 20)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        expected = {0: os.lseek(fd, 0, os.SEEK_DATA), 1: os.lseek(fd, 512 << 10, os.SEEK_HOLE)}
+    finally:
+        os.close(fd)
+    for what, offset in ((0, 0), (1, 512 << 10)):
+        args = bytes(16) + struct.pack(">QI", offset, what)  # anonymous stateid
+        ops = [(Op.PUTROOTFH, b""), (Op.LOOKUP, name("data")), (Op.LOOKUP, name("sparse.bin")),
+               (Op.SEEK, args)]  # fmt: skip
+        status, results, reply = call(d, compound(ops, minor=0))
+        assert results[-1] == (Op.ILLEGAL, Status.OP_ILLEGAL)  # SEEK is 4.2 only
+        status, results, reply = _call_42(d, ops)
+        assert status == Status.OK, results
+        eof, found = struct.unpack(">IQ", reply[-12:])
+        assert found == expected[what] and not eof
+    beyond = [*ops[:3], (Op.SEEK, bytes(16) + struct.pack(">QI", 2 << 20, 0))]
+    assert _call_42(d, beyond)[1][-1] == (Op.SEEK, Status.NXIO)
+
+
+def _call_42(
+    d: Dispatcher, ops: list[tuple[int, bytes]]
+) -> tuple[int, list[tuple[int, int]], bytes]:
+    """A 4.2 COMPOUND inside a fresh session."""
+    from tests.nfs.v4.v4rig import session
+
+    sid = session(d)
+    seq = struct.pack(">16sIIII", sid, 1, 0, 0, 0)
+    return call(d, compound([(Op.SEQUENCE, seq), *ops], minor=2))

@@ -62,6 +62,8 @@ def _skip(op: int, u: Unpacker) -> object:
         return True
     if op == Op.GETFH:
         return u.opaque()
+    if op == Op.SEQUENCE:
+        return u.fixed_opaque(16), [u.uint32() for _ in range(5)]
     return None
 
 
@@ -73,3 +75,27 @@ def name(value: str) -> bytes:
 
 def bitmap(*words: int) -> bytes:
     return struct.pack(f">I{len(words)}I", len(words), *words)
+
+
+def session(d: Dispatcher) -> bytes:
+    """EXCHANGE_ID + CREATE_SESSION + RECLAIM_COMPLETE: a fresh 4.2 session id."""
+    import os
+
+    exchange = os.urandom(8) + name("rig-" + os.urandom(4).hex()) + bytes(12)
+    _, _, reply = call(d, compound([(Op.EXCHANGE_ID, exchange)], minor=2))
+    u = Unpacker(reply[-_tail(reply) :])
+    clientid, seq = u.uint64(), u.uint32()
+    chan = struct.pack(">7I", 0, 1 << 20, 1 << 20, 4096, 16, 4, 0)
+    create = struct.pack(">QII", clientid, seq, 0) + chan + chan + struct.pack(">II", 0, 0)
+    _, results, reply = call(d, compound([(Op.CREATE_SESSION, create)], minor=2))
+    assert results == [(Op.CREATE_SESSION, 0)], results
+    sessionid = reply[reply.index(struct.pack(">II", Op.CREATE_SESSION, 0)) + 8 :][:16]
+    seq_args = struct.pack(">16sIIII", sessionid, 1, 1, 1, 0)
+    # slot 1 for RECLAIM_COMPLETE, so callers can start at slot 0, sequence 1
+    call(d, compound([(Op.SEQUENCE, seq_args), (Op.RECLAIM_COMPLETE, bytes(4))], minor=2))
+    return sessionid
+
+
+def _tail(reply: bytes) -> int:
+    """Bytes from the start of the EXCHANGE_ID result body to the end of the reply."""
+    return len(reply) - (reply.index(struct.pack(">II", Op.EXCHANGE_ID, 0)) + 8)

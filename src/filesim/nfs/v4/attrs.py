@@ -69,6 +69,7 @@ _READABLE = _bits(
 )  # fmt: skip
 SUPPORTED_40 = _READABLE | WRITABLE
 SUPPORTED_41 = SUPPORTED_40 | _bits(Attr.SUPPATTR_EXCLCREAT)
+SUPPORTED_42 = SUPPORTED_41 | _bits(Attr.XATTR_SUPPORT)
 EXCLCREAT = _bits(Attr.SIZE, Attr.MODE, Attr.OWNER, Attr.OWNER_GROUP, Attr.TIME_ACCESS_SET)
 
 
@@ -82,7 +83,7 @@ def check_readable(request: int) -> None:
 
 
 def supported(minor: int) -> int:
-    return SUPPORTED_40 if minor == 0 else SUPPORTED_41
+    return (SUPPORTED_40, SUPPORTED_41, SUPPORTED_42)[min(minor, 2)]
 
 
 def ftype(mode: int) -> Ftype4:
@@ -159,6 +160,7 @@ def _encoders() -> dict[int, Callable[[Source], bytes]]:
             s.st.st_ino if s.mounted_on_fileid is None else s.mounted_on_fileid
         ),
         Attr.SUPPATTR_EXCLCREAT: lambda s: bitmap(EXCLCREAT),
+        Attr.XATTR_SUPPORT: lambda s: _FALSE,
     }
 
 

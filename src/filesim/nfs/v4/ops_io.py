@@ -131,12 +131,13 @@ def commit(c: Compound, u: Unpacker) -> bytes:
     return bytes(c.export.write_verifier)
 
 
-def _seeker(vfs: Any) -> Any:
-    """The storage's optional `seek(path, offset, whence)`, through wrappers that lack it."""
+def _optional(vfs: Any, method: str) -> Any:
+    """The storage's optional `method` (seek, allocate), through wrappers that lack it. The
+    innermost storage still confines the path; the caller reports the change itself."""
     while vfs is not None:
-        seek = getattr(vfs, "seek", None)
-        if seek is not None:
-            return seek
+        found = getattr(vfs, method, None)
+        if found is not None:
+            return found
         vfs = getattr(vfs, "inner", None)
     return None
 
@@ -155,7 +156,7 @@ def seek(c: Compound, u: Unpacker) -> bytes:
         raise V4Error(Status.NXIO)
     whence = os.SEEK_DATA if what == DATA_CONTENT_DATA else os.SEEK_HOLE
     found = offset if what == DATA_CONTENT_DATA else size
-    seeker = _seeker(c.export.vfs)
+    seeker = _optional(c.export.vfs, "seek")
     if seeker is not None:
         try:
             found = seeker(path, offset, whence)
@@ -164,3 +165,33 @@ def seek(c: Compound, u: Unpacker) -> bytes:
                 raise V4Error(status_of_v3(status_of(exc)), str(exc)) from None
             return _SEEK_RES.pack(1, size)
     return _SEEK_RES.pack(1 if found >= size else 0, found)
+
+
+def _allocate(c: Compound, u: Unpacker, punch: bool) -> bytes:
+    sid = read_stateid(u)
+    offset, length = u.uint64(), u.uint64()
+    node = c.node()
+    path = _regular(node)
+    if not length or offset + length > _MAX_OFFSET:
+        raise V4Error(Status.INVAL)
+    state = check_io_stateid(c, node, sid, write=True)
+    if not permits(node.st, c.caller, W) and node.st.st_uid != c.caller.uid:
+        raise V4Error(Status.ACCESS)
+    allocate = _optional(c.export.vfs, "allocate")
+    if allocate is None:
+        raise V4Error(Status.NOTSUPP)
+    storage(lambda: allocate(path, offset, length, punch))
+    if state is not None:
+        (state.open if isinstance(state, LockState) else state).wrote = True
+    c.export.listener("write", path, None)
+    return b""
+
+
+@operation(Op.ALLOCATE, minors=V42, mutating=True)
+def allocate(c: Compound, u: Unpacker) -> bytes:
+    return _allocate(c, u, punch=False)
+
+
+@operation(Op.DEALLOCATE, minors=V42, mutating=True)
+def deallocate(c: Compound, u: Unpacker) -> bytes:
+    return _allocate(c, u, punch=True)

@@ -21,7 +21,7 @@ for _op in (
 ):  # fmt: skip
     operation(_op, minors=V41)(_notsupp)
 for _op in (
-    Op.ALLOCATE, Op.COPY, Op.COPY_NOTIFY, Op.DEALLOCATE, Op.IO_ADVISE, Op.LAYOUTERROR,
+    Op.COPY, Op.COPY_NOTIFY, Op.IO_ADVISE, Op.LAYOUTERROR,
     Op.LAYOUTSTATS, Op.OFFLOAD_CANCEL, Op.OFFLOAD_STATUS, Op.READ_PLUS, Op.WRITE_SAME,
     Op.CLONE, Op.GETXATTR, Op.SETXATTR, Op.LISTXATTRS, Op.REMOVEXATTR,
 ):  # fmt: skip
