@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
-                        help="where exports live (tmpfs by default, to see server overhead)")  # fmt: skip
+                        help="where exports live (tmpfs: to see server overhead)")  # fmt: skip
     parser.add_argument("--skip-ganesha", action="store_true")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="filesim-bench-", dir=args.dir))

@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +20,8 @@ from typing import Any
 import kubernetes_validate  # type: ignore[import-untyped]
 import yaml
 from kubernetes_validate.utils import latest_version  # type: ignore[import-untyped]
+
+from filesim.waiting import WaitTimeout, poll_until
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "deploy" / "helm" / "filesim"
@@ -124,19 +124,6 @@ def init_names(deployment: dict[str, Any]) -> list[str]:
 # --- a running topology (`filesim up`), for `filesim ping` and the kernel mount test ----------
 
 
-def free_ports(count: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(count):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
 FILESIM = [sys.executable, "-c", "from filesim.cli import main; main()"]
 
 
@@ -149,41 +136,42 @@ class Running:
 
 
 def start_topology(tmp: Path, servers: list[dict[str, Any]]) -> Running:
-    """`filesim up` in a subprocess for `servers` (each gets a free port); waits until every
-    server answers `ping`, or fails with the command's output."""
+    """`filesim up` in a subprocess for `servers`, each on a free port (bound as port 0); waits
+    until every server answers `ping`, or fails with the command's output."""
     from filesim.nfsclient.ping import PingError, ping
 
-    ports = dict(zip((s["name"] for s in servers), free_ports(len(servers)), strict=True))
-    topology = {"servers": [{**s, "port": ports[s["name"]]} for s in servers]}
     config = tmp / "topology.yaml"
-    config.write_text(json.dumps(topology))
+    config.write_text(json.dumps({"servers": servers}))
     root = tmp / "root"
     root.mkdir()
     log = (tmp / "up.log").open("wb")
-    base = free_ports(1)[0]
     proc = subprocess.Popen(
-        [*FILESIM, "up", "--config", str(config), "--root", str(root), "--base-port", str(base)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    pending = dict(ports)
-    while pending:
+        [*FILESIM, "up", "--config", str(config), "--root", str(root), "--base-port", "0",
+         "--http-port", "0"],
+        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    runtime = root / ".filesim" / "runtime.json"
+
+    def answering() -> dict[str, int] | None:
         if proc.poll() is not None:
             output = (tmp / "up.log").read_text(errors="replace")[-3000:]
             raise AssertionError(f"filesim up exited with {proc.returncode}:\n{output}")
-        for name, port in list(pending.items()):
-            try:
+        if not runtime.exists():
+            return None
+        ports = {s["name"]: s["port"] for s in json.loads(runtime.read_text())["servers"]}
+        try:
+            for port in ports.values():
                 ping("127.0.0.1", port, timeout=1.0)
-                del pending[name]
-            except PingError:
-                pass
-        if pending and time.monotonic() > deadline:
-            stop(proc)
-            output = (tmp / "up.log").read_text(errors="replace")[-3000:]
-            raise AssertionError(f"servers {sorted(pending)} not answering after 30 s:\n{output}")
-        time.sleep(0.2)
+        except PingError:
+            return None
+        return ports
+
+    try:
+        ports = poll_until(answering, 30, interval=0.2, what="every server to answer ping")
+    except WaitTimeout:
+        stop(proc)
+        output = (tmp / "up.log").read_text(errors="replace")[-3000:]
+        raise AssertionError(f"servers not answering after 30 s:\n{output}") from None
     return Running(root, config, ports, proc)
 
 

@@ -20,7 +20,7 @@ from tests.support.kclient import kclient_path
 
 from .harness import Running
 
-pytestmark = pytest.mark.kernel
+pytestmark = [pytest.mark.kernel, pytest.mark.integration]
 
 GUEST_SCRIPT = """\
 set -e
@@ -50,6 +50,8 @@ def kubelet_options(pv: dict[str, Any]) -> str:
 def test_pv_mount_options_mount_with_the_kernel_client(running: Running, tmp_path: Path) -> None:
     kclient = find_kclient()
     topology = load_topology(running.config)
+    servers = [s.model_copy(update={"port": running.ports[s.name]}) for s in topology.servers]
+    topology = topology.model_copy(update={"servers": servers})
     # Each Service "ClusterIP" is the host's loopback, the service port the local server's port.
     objects = render(topology, service_ips={s.name: "127.0.0.1" for s in topology.servers})
     pvs = {

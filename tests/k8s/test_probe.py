@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import subprocess
@@ -24,8 +25,10 @@ from filesim.nfs.rpc import (
 )
 from filesim.nfsclient.ping import PingError, check_null_reply, null_call, ping
 from filesim.topology import Layout, parse_topology
+from filesim.waiting import poll_until
+from tests.support.ports import refusing_port
 
-from .harness import FILESIM, Helm, Running, free_ports, of_kind, pod_spec, stop
+from .harness import FILESIM, Helm, Running, of_kind, pod_spec, stop
 
 # --- the reply check, without sockets ------------------------------------------------------
 
@@ -132,8 +135,7 @@ def test_ping_times_out_on_a_silent_server(fake_server: Callable[[Responder], in
 
 
 def test_ping_refused() -> None:
-    (port,) = free_ports(1)
-    with pytest.raises(PingError, match="cannot connect"):
+    with refusing_port() as port, pytest.raises(PingError, match="cannot connect"):
         ping("127.0.0.1", port, timeout=1)
 
 
@@ -146,18 +148,20 @@ def run_filesim(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.integration
 def test_ping_command_against_filesim_up(running: Running) -> None:
     for port in running.ports.values():
         proc = run_filesim("ping", "--host", "127.0.0.1", "--port", str(port))
         assert proc.returncode == 0, proc.stderr
         assert "answers" in proc.stdout
     stop(running.proc)
-    port = next(iter(running.ports.values()))
-    proc = run_filesim("ping", "--port", str(port), "--timeout", "1")
+    with refusing_port() as port:
+        proc = run_filesim("ping", "--port", str(port), "--timeout", "1")
     assert proc.returncode == 1
     assert proc.stderr.startswith("error: cannot connect")
 
 
+@pytest.mark.integration
 def test_chart_pod_commands_run(helm: Helm, tmp_path: Path) -> None:
     """A server's pod, as processes: the chart's init container, sidecar and nfs-server commands
     with the chart's topology ConfigMap, and its readiness probe. Only the in-pod paths and the
@@ -170,14 +174,13 @@ def test_chart_pod_commands_run(helm: Helm, tmp_path: Path) -> None:
     init, sidecar = spec["initContainers"]
     (main,) = spec["containers"]
     chart_port = str(main["ports"][0]["containerPort"])
-    (port,) = free_ports(1)
     data, state = tmp_path / "data", tmp_path / "state"
     swap = {
         "/etc/filesim/topology.yaml": str(config),
         "/simulator-data": str(data),
         "/var/lib/filesim": str(state),
         "0.0.0.0": "127.0.0.1",
-        chart_port: str(port),
+        chart_port: "0",  # any free port; the server prints the one it got
     }
 
     def local(command: list[str]) -> list[str]:
@@ -201,26 +204,29 @@ def test_chart_pod_commands_run(helm: Helm, tmp_path: Path) -> None:
             log = (tmp_path / f"{name}.log").open("wb")
             command = [*FILESIM, *local(container["command"])]
             processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
-        probe = local(main["readinessProbe"]["exec"]["command"])
-        deadline = time.monotonic() + 20
-        while (proc := run_filesim(*probe)).returncode != 0:
+
+        def served_port() -> str | None:
             for p in processes:
                 assert p.poll() is None, (tmp_path / "serve.log").read_text()
-            assert time.monotonic() < deadline, proc.stderr
-            time.sleep(0.3)
+            found = re.search(r"mountport=(\d+)", (tmp_path / "serve.log").read_text())
+            return found[1] if found else None
+
+        port = poll_until(served_port, 20, what="the server to print its port")
+        probe = local([port if arg == chart_port else arg
+                       for arg in main["readinessProbe"]["exec"]["command"]])  # fmt: skip
+        poll_until(lambda: run_filesim(*probe).returncode == 0, 20, interval=0.3,
+                   what="the readiness probe to pass")  # fmt: skip
         # The sidecar keeps syncing while the server runs.
         (folder / "while-running.txt").write_text("later\n")
-        deadline = time.monotonic() + 20
-        while not (store / "while-running.txt").exists():
+
+        def sidecar_copied(path: Path) -> bool:
             assert processes[0].poll() is None, (tmp_path / "sidecar.log").read_text()
-            assert time.monotonic() < deadline, (tmp_path / "sidecar.log").read_text()
-            time.sleep(0.2)
+            return path.exists()
+
+        poll_until(lambda: sidecar_copied(store / "while-running.txt"), 20, what="the copy")
         # ... both ways: what a client writes into the export store reaches the folder.
         (store / "from-nfs.txt").write_text("output\n")
-        deadline = time.monotonic() + 20
-        while not (folder / "from-nfs.txt").exists():
-            assert time.monotonic() < deadline, (tmp_path / "sidecar.log").read_text()
-            time.sleep(0.2)
+        poll_until(lambda: sidecar_copied(folder / "from-nfs.txt"), 20, what="the copy back")
     finally:
         for p in processes:
             stop(p)

@@ -53,7 +53,7 @@ def test_pv_static_binding_and_mount_options() -> None:
         port = option(pv, "port")
         assert option(pv, "mountport") == port
         assert set(spec["mountOptions"]) == {
-            "nfsvers=3", "proto=tcp", f"port={port}", f"mountport={port}", "mountproto=tcp",
+            "vers=3", "proto=tcp", f"port={port}", f"mountport={port}", "mountproto=tcp",
             "nolock",
         }  # fmt: skip
         assert spec["nfs"]["server"] == NODE_IP and spec["nfs"]["path"] == "/data"
@@ -73,7 +73,7 @@ def test_pvs_for_nfsv4(version: str) -> None:
     validate_all(objects)
     for pv in pvs(objects).values():
         port = option(pv, "port")
-        assert pv["spec"]["mountOptions"] == [f"nfsvers={version}", "proto=tcp", f"port={port}"]
+        assert pv["spec"]["mountOptions"] == [f"vers={version}", "proto=tcp", f"port={port}"]
 
 
 def test_render_agrees_with_the_chart(helm: Helm) -> None:

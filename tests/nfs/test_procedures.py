@@ -266,6 +266,7 @@ def test_rename_of_a_directory_keeps_handles_below_it(rig: Rig, root: bytes) -> 
     assert rig.getattr(fh).type is Ftype.REG
 
 
+@pytest.mark.slow
 def test_readdirplus_pages_through_10000_entries(rig: Rig, root: bytes) -> None:
     big = rig.root / "big"
     big.mkdir()

@@ -2,18 +2,19 @@
 sees on the same export: bytes we write, libnfs reads; bytes libnfs writes, we read; listings
 agree.
 
-The server is our own (`filesim up`, one direct-mode server) and, where it is installed and we
-are root, NFS-Ganesha as a second opinion; each is skipped when it cannot run here.
+The server is our own (`filesim up`, one direct-mode server) and NFS-Ganesha as a second
+opinion, started by ../shared/bench/start-ganesha.sh (root, Debian's nfs-ganesha packages;
+`.ci/run` installs them). Where Ganesha cannot run, its half is skipped locally and fails in CI.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,9 +32,15 @@ from filesim.nfs.const import (
 from filesim.nfs.xdr import Packer, Unpacker
 from filesim.nfsclient.client import MountError, NfsClient, NfsConnectionError, NfsError
 from filesim.nfsclient.codec import unpack_fattr
+from filesim.waiting import poll_until
+from tests.conftest import not_applicable
+from tests.support.ports import refusing_port, unused_port
 
 FILESIM = [sys.executable, "-c", "from filesim.cli import main; main()"]
-GANESHA = Path("/work/shared/bench/start-ganesha.sh")
+REPO = Path(__file__).resolve().parents[2]
+GANESHA = Path(
+    os.environ.get("FILESIM_GANESHA", REPO.parent / "shared" / "bench" / "start-ganesha.sh")
+)
 NFS_TOOLS = all(shutil.which(t) for t in ("nfs-ls", "nfs-cat", "nfs-cp"))
 needs_libnfs = pytest.mark.skipif(not NFS_TOOLS, reason="libnfs-utils (nfs-ls, nfs-cat, nfs-cp)")
 
@@ -56,23 +63,6 @@ class Endpoint:
         return f"nfs://{self.host}{self.export}{'/' + path if path else ''}?{query}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
 ONE_SERVER = """\
 servers:
   - name: nas-test
@@ -88,17 +78,24 @@ def _filesim_endpoint(tmp: Path) -> Iterator[Endpoint]:
     folder.mkdir()
     config = tmp / "topology.yaml"
     config.write_text(ONE_SERVER.format(folder=folder))
-    port = free_port()
-    cmd = [*FILESIM, "up", "--config", str(config)]
-    cmd += ["--root", str(tmp / "root"), "--base-port", str(port)]
+    root = tmp / "root"
+    cmd = [*FILESIM, "up", "--config", str(config), "--root", str(root), "--base-port", "0",
+           "--http-port", "0"]  # fmt: skip
     log = (tmp / "up.log").open("wb")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        if not wait_for_port(port, proc):
-            proc.kill()
+    runtime = root / ".filesim" / "runtime.json"
+
+    def port() -> int | None:  # the server's bound port, once it serves
+        if proc.poll() is not None:
             text = (tmp / "up.log").read_text(errors="replace")
-            pytest.fail(f"filesim up did not listen on {port}: {text[-2000:]}")
-        yield Endpoint("filesim", "127.0.0.1", port, port, "/data", folder)
+            pytest.fail(f"filesim up exited: {text[-2000:]}")
+        return (
+            int(json.loads(runtime.read_text())["servers"][0]["port"]) if runtime.exists() else None
+        )
+
+    try:
+        served = poll_until(port, 30, what="filesim up to serve")
+        yield Endpoint("filesim", "127.0.0.1", served, served, "/data", folder)
     finally:
         proc.terminate()
         try:
@@ -111,25 +108,39 @@ def _filesim_endpoint(tmp: Path) -> Iterator[Endpoint]:
 
 def _ganesha_endpoint(tmp: Path) -> Iterator[Endpoint]:
     if os.geteuid() != 0 or not GANESHA.exists() or not shutil.which("ganesha.nfsd"):
-        pytest.skip("NFS-Ganesha needs root and its packages")
+        pytest.skip(
+            f"NFS-Ganesha needs root, {GANESHA} and Debian's nfs-ganesha, nfs-ganesha-vfs and "
+            "rpcbind (.ci/run installs them)"
+        )
     export = tmp / "gexport"
     export.mkdir()
-    port, mport = free_port(), free_port()
-    started = subprocess.run(
-        [str(GANESHA), "--export", str(export), "--nfs-port", str(port), "--mount-port",
-         str(mport), "--max-lifetime", "600"],
-        capture_output=True, text=True, timeout=90,
-    )  # fmt: skip
+    # Ganesha cannot bind port 0 and report: it is told two ports that were free a moment ago,
+    # and tried again on others when one was taken in between.
+    for _attempt in range(3):
+        port, mport = unused_port(), unused_port()
+        started = subprocess.run(
+            ["bash", str(GANESHA), "--export", str(export), "--nfs-port", str(port),
+             "--mount-port", str(mport), "--max-lifetime", "600"],
+            capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+        if started.returncode == 0 or "already in use" not in started.stderr:
+            break
     if started.returncode != 0:
-        pytest.skip(f"NFS-Ganesha did not start: {started.stderr[-300:]}")
+        pytest.fail(f"NFS-Ganesha did not start: {started.stderr[-1000:]}")
     pid = started.stdout.strip()
     try:
         yield Endpoint("ganesha", "127.0.0.1", port, mport, str(export), export)
     finally:
-        subprocess.run([str(GANESHA), "--stop", pid], capture_output=True, timeout=60)
+        subprocess.run(["bash", str(GANESHA), "--stop", pid], capture_output=True, timeout=60)
 
 
-@pytest.fixture(scope="module", params=["filesim", "ganesha"])
+@pytest.fixture(
+    scope="module",
+    params=[
+        pytest.param("filesim", marks=pytest.mark.integration),
+        pytest.param("ganesha", marks=pytest.mark.integration),
+    ],
+)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Endpoint]:
@@ -309,7 +320,7 @@ def test_mount_export_list_fsinfo_and_access(server: Endpoint) -> None:
 
 def test_portmap_on_the_nfs_port(server: Endpoint) -> None:
     if server.kind != "filesim":
-        pytest.skip("only our server answers PORTMAP on its NFS port")
+        not_applicable("only our server answers PORTMAP on its NFS port")
     with server.client() as nfs:
         nfs.portmap_null()
         assert nfs.getport(NFS_PROGRAM, 3) == server.port
@@ -319,8 +330,7 @@ def test_portmap_on_the_nfs_port(server: Endpoint) -> None:
 
 # ---------------------------------------------------------------- no server needed
 def test_connection_refused_names_the_address() -> None:
-    port = free_port()  # nothing listens there once the probe socket is closed
-    with pytest.raises(NfsConnectionError, match=f"127.0.0.1:{port}"):
+    with refusing_port() as port, pytest.raises(NfsConnectionError, match=f"127.0.0.1:{port}"):
         NfsClient("127.0.0.1", port, timeout=2)
 
 

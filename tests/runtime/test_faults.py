@@ -11,12 +11,13 @@ from filesim.runtime.faults import FaultError, parse_spec
 from filesim.testing import NasTopology, TopologyTimeout, start_topology
 from filesim.topology import parse_topology
 from filesim.topology.faults import FaultSpec
-from tests.runtime.conftest import nfs_put, run
 from tests.runtime.libnfs import Libnfs
+from tests.support.api import nfs_put, run
 
 INPUT = "nas-input-1"
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("code", ["EIO", "NOSPC", "DQUOT", "STALE", "ACCES", "JUKEBOX", "PERM"])
 def test_error_reply_is_what_libnfs_sees(topo: NasTopology, code: str) -> None:
     port = topo.server(INPUT).port
@@ -30,6 +31,7 @@ def test_error_reply_is_what_libnfs_sees(topo: NasTopology, code: str) -> None:
         assert nfs.rmdir(f"/dir-{code}").ok
 
 
+@pytest.mark.integration
 def test_error_for_a_path_glob_only(topo: NasTopology, tmp_path: Path) -> None:
     server = topo.server(INPUT)
     nfs_put(server.url("/report.csv"), b"a,b\n", tmp_path)
@@ -42,6 +44,7 @@ def test_error_for_a_path_glob_only(topo: NasTopology, tmp_path: Path) -> None:
     assert run("nfs-cat", server.url("/report.csv")).stdout == b"a,b\n"
 
 
+@pytest.mark.integration
 def test_error_probability_zero_never_fires_and_one_always(topo: NasTopology) -> None:
     with Libnfs(topo.server(INPUT).port) as nfs:
         with topo.error(INPUT, "NOSPC", procedures=["MKDIR"], probability=0.0):
@@ -51,6 +54,7 @@ def test_error_probability_zero_never_fires_and_one_always(topo: NasTopology) ->
         assert nfs.rmdir("/p0").ok
 
 
+@pytest.mark.integration
 def test_latency_adds_at_least_the_delay(topo: NasTopology) -> None:
     with Libnfs(topo.server(INPUT).port) as nfs:
         with topo.latency(INPUT, 400, procedures=["GETATTR", "LOOKUP"]):
@@ -66,6 +70,7 @@ def test_latency_adds_at_least_the_delay(topo: NasTopology) -> None:
             assert time.monotonic() - started >= 0.2
 
 
+@pytest.mark.integration
 def test_readonly_flip_refuses_writes_until_cleared(topo: NasTopology, tmp_path: Path) -> None:
     server = topo.server(INPUT)
     with Libnfs(server.port) as nfs:
@@ -83,6 +88,7 @@ def test_readonly_flip_refuses_writes_until_cleared(topo: NasTopology, tmp_path:
         assert "NFS3ERR_ROFS" in nfs.mkdir("/still-ro").error
 
 
+@pytest.mark.integration
 def test_outage_refuse_then_recover(topo: NasTopology) -> None:
     server = topo.server(INPUT)
     with topo.outage(INPUT, mode="refuse"):
@@ -90,6 +96,7 @@ def test_outage_refuse_then_recover(topo: NasTopology) -> None:
     run("nfs-ls", server.url())
 
 
+@pytest.mark.integration
 def test_outage_blackhole_never_answers_then_recovers(topo: NasTopology) -> None:
     from filesim.nfsclient.client import NfsClient, NfsClientError
 
@@ -104,14 +111,16 @@ def test_outage_blackhole_never_answers_then_recovers(topo: NasTopology) -> None
         client.null()
 
 
+@pytest.mark.integration
 def test_outage_for_a_duration_clears_itself(topo: NasTopology) -> None:
     added = topo.add_fault(INPUT, "outage", mode="refuse", duration_s=0.5)
-    assert added["expires"] is not None
-    event = topo.wait_event("fault.clear", server=INPUT, since=added["added"], timeout=10)
-    assert event.detail["reason"] == "expired" and event.detail["id"] == added["id"]
+    assert added.expires is not None
+    event = topo.wait_event("fault.clear", server=INPUT, since=added.added, timeout=10)
+    assert event.detail["reason"] == "expired" and event.detail["id"] == added.id
     run("nfs-ls", topo.server(INPUT).url())
 
 
+@pytest.mark.integration
 def test_sync_pause_holds_the_sync_until_cleared(topo: NasTopology) -> None:
     folder = topo.folder(INPUT)
     with topo.sync_paused(INPUT):
@@ -122,6 +131,7 @@ def test_sync_pause_holds_the_sync_until_cleared(topo: NasTopology) -> None:
     topo.wait_visible(INPUT, "paused.txt", side="nfs", timeout=20)
 
 
+@pytest.mark.integration
 def test_sync_slow_delays_each_cycle(topo: NasTopology) -> None:
     topo.flush()
     with topo.sync_slow(INPUT, 1500):
@@ -131,6 +141,7 @@ def test_sync_slow_delays_each_cycle(topo: NasTopology) -> None:
         assert time.monotonic() - started >= 1.5
 
 
+@pytest.mark.integration
 def test_sync_faults_need_a_sync_agent(tmp_path: Path) -> None:
     config = "servers:\n  - {name: d, role: input, fsid: 1, storage: direct}\n"
     with start_topology(tmp_path, config=config, http=False) as topo:
@@ -140,6 +151,7 @@ def test_sync_faults_need_a_sync_agent(tmp_path: Path) -> None:
             topo.add_fault("x", "readonly")
 
 
+@pytest.mark.integration
 def test_static_faults_from_the_topology_file(tmp_path: Path) -> None:
     config = """
 servers:
@@ -152,8 +164,8 @@ servers:
 """
     with start_topology(tmp_path, config=config) as topo:
         server = topo.server("slow-nas")
-        faults = topo.status()["servers"][0]["faults"]
-        assert [(f["summary"], f["origin"]) for f in faults] == [
+        faults = topo.status().servers[0].faults
+        assert [(f.summary, f.origin) for f in faults] == [
             ("error EIO on READ", "topology"), ("latency 300 ms on FSINFO", "topology"),
         ]  # fmt: skip
         nfs_put(server.url("/x.bin"), b"data", tmp_path)
@@ -202,6 +214,7 @@ def test_error_names_are_accepted_in_any_spelling() -> None:
     assert FaultSpec(kind="error", error="ejukebox").summary() == "error JUKEBOX"
 
 
+@pytest.mark.integration
 def test_no_hook_is_left_once_faults_are_cleared(topo: NasTopology) -> None:
     """The hot path pays one `is None` test when no fault is active: nothing else stays."""
     nfs = topo.runner.server(INPUT).nfs
@@ -218,17 +231,12 @@ def test_no_hook_is_left_once_faults_are_cleared(topo: NasTopology) -> None:
     assert nfs.export.vfs is storage and not nfs.paused and not nfs.export.config.readonly
 
 
+@pytest.mark.integration
 def test_static_sync_faults_are_skipped_where_no_agent_runs(tmp_path: Path) -> None:
     import asyncio
-    import socket
 
     from filesim.runtime.runner import TopologyRunner
     from filesim.topology import Layout
-
-    def free_port() -> int:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            return int(s.getsockname()[1])
 
     topology = parse_topology(
         "servers:\n  - name: a\n    role: input\n    fsid: 1\n"
@@ -236,7 +244,7 @@ def test_static_sync_faults_are_skipped_where_no_agent_runs(tmp_path: Path) -> N
     )
 
     async def serve_like() -> list[str]:  # what `filesim serve` does: NFS only, no sync
-        runner = TopologyRunner(topology, Layout(tmp_path), port=free_port(), run_sync=False,
+        runner = TopologyRunner(topology, Layout(tmp_path), port=0, run_sync=False,
                                 write_runtime=False)  # fmt: skip
         await runner.start()
         try:

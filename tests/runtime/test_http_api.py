@@ -11,10 +11,16 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from filesim.runtime.model import RuntimeDoc
 from filesim.testing import NasTopology
-from tests.runtime.conftest import SERVERS, http, nfs_put, run
+from filesim.waiting import poll_until
+from tests.support.api import http, nfs_put, run
+from tests.support.fixtures import SERVERS
+
+pytestmark = pytest.mark.integration
 
 
 def samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -93,9 +99,12 @@ def test_servers_document_is_status_json(topo: NasTopology) -> None:
         assert s["port"] == topo.server(s["name"]).port
         assert s["faults"] == []
         assert "sync_status" in s
-    # The same document lands in runtime.json, which `filesim status` reads.
+    # The same document lands in runtime.json, which `filesim status` reads; both are a
+    # RuntimeDoc.
     on_disk = json.loads(topo.layout.runtime_file.read_text())
     assert on_disk["http"] == doc["http"]
+    assert RuntimeDoc.model_validate(doc).servers[0].name == SERVERS[0]
+    assert RuntimeDoc.model_validate(on_disk).pid == doc["pid"]
 
 
 def test_events_recent_filtered_by_server(topo: NasTopology, tmp_path: Path) -> None:
@@ -138,10 +147,7 @@ def test_events_follow_streams_json_lines_and_sse(topo: NasTopology) -> None:
         reader = threading.Thread(target=_stream, args=(url, lines, since, done), daemon=True)
         reader.start()
         # The stream subscribes before it sends the backlog: one event back means subscribed.
-        deadline = time.monotonic() + 20
-        while not _events(lines) and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert _events(lines), f"{fmt}: no backlog event"
+        poll_until(lambda got=lines: _events(got), 20, interval=0.01, what=f"{fmt}: a backlog")
         since.append(time.time())
         with topo.readonly("nas-backup"):
             pass
@@ -220,8 +226,5 @@ def test_readyz_waits_for_the_initial_sync(tmp_path: Path) -> None:
         assert body["reasons"] == ["held: initial sync not finished"]
         assert body["servers"]["held"] == {"nfs": "ok", "sync": "initial sync running"}
         topo.clear_faults()
-        deadline = time.monotonic() + 30
-        while http(topo.http_url + "/readyz")[0] != 200 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert http(topo.http_url + "/readyz")[0] == 200
+        poll_until(lambda: http(topo.http_url + "/readyz")[0] == 200, 30, what="ready")
         assert (topo.server("held").store / "seed.txt").read_text() == "seed"

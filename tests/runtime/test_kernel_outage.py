@@ -11,7 +11,7 @@ import pytest
 from filesim.testing import NasTopology
 from tests.support.kclient import checks, kclient_path, kclient_run
 
-pytestmark = [pytest.mark.kernel, pytest.mark.slow]
+pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.integration]
 
 SERVER = "nas-output-1"
 

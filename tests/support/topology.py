@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,25 +12,6 @@ from pathlib import Path
 from typing import Any
 
 FILESIM = [sys.executable, "-m", "filesim"]
-
-
-def free_base_port(count: int = 7, start: int = 21000, stop: int = 60000) -> int:
-    """A base port with `count` free consecutive TCP ports on 127.0.0.1."""
-    base = start + (os.getpid() * 37) % 5000
-    while base + count < stop:
-        sockets = []
-        try:
-            for i in range(count):
-                s = socket.socket()
-                s.bind(("127.0.0.1", base + i))
-                sockets.append(s)
-            return base
-        except OSError:
-            base += count
-        finally:
-            for s in sockets:
-                s.close()
-    raise RuntimeError("no free ports")
 
 
 def filesim(
@@ -54,9 +34,10 @@ def status(root: Path) -> dict[str, Any]:
 
 @contextmanager
 def detached(root: Path, *args: str) -> Iterator[dict[str, Any]]:
-    """`filesim up --detach` under `root` for the duration; yields `status --json`."""
-    base = free_base_port()
-    filesim("up", "--detach", "--root", str(root), "--base-port", str(base), *args)
+    """`filesim up --detach` under `root` for the duration, every server on a free port (unless
+    ARGS give --base-port); yields `status --json`, the JSON a user sees."""
+    ports = [] if "--base-port" in args else ["--base-port", "0"]
+    filesim("up", "--detach", "--root", str(root), *ports, *args)
     try:
         yield status(root)
     finally:

@@ -80,6 +80,7 @@ async def test_deleted_on_one_side_edited_on_the_other_keeps_the_edit(rig: Rig) 
     assert files(rig.folder) == files(rig.store) == {"x": b"edited"}
 
 
+@pytest.mark.slow
 async def test_no_loops_1000_alternating_writes(rig: Rig) -> None:
     """Each write is one copy; presenting its echo to the agent (as a watcher or the NFS
     server would) is recognised and does nothing."""

@@ -12,6 +12,8 @@ import pytest
 
 from .conftest import files, write
 
+pytestmark = pytest.mark.integration
+
 TOPOLOGY = """
 servers:
   - {name: nas-a, role: input, fsid: 1, sync: {settle_ms: 0}}

@@ -18,7 +18,10 @@ from filesim.nfs.const import CreateMode
 from filesim.nfsclient.client import NfsClient
 from tests.support.topology import by_name, detached, nfs_url
 
-pytestmark = pytest.mark.skipif(shutil.which("nfs-cp") is None, reason="libnfs tools missing")
+pytestmark = [
+    pytest.mark.skipif(shutil.which("nfs-cp") is None, reason="libnfs tools missing"),
+    pytest.mark.integration,
+]
 
 TOPOLOGY = """
 servers:

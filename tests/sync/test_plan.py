@@ -331,6 +331,7 @@ POLICIES = [
 fast = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @fast
 @given(scenarios(), st.sampled_from(POLICIES))
 def test_plans_apply_cleanly_and_reach_a_fixpoint(
@@ -358,6 +359,7 @@ def test_plans_apply_cleanly_and_reach_a_fixpoint(
             assert after[other(src)].get(path) == version, "the target does not follow"
 
 
+@pytest.mark.slow
 @fast
 @given(scenarios(), st.sampled_from(POLICIES))
 def test_one_way_actions_only_touch_the_target(
@@ -375,6 +377,7 @@ def test_one_way_actions_only_touch_the_target(
             assert a.entry.kind is Kind.FILE  # only a file replaced by a directory
 
 
+@pytest.mark.slow
 @fast
 @given(scenarios())
 def test_unchanged_sides_need_no_work(

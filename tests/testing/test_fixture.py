@@ -10,6 +10,9 @@ from pathlib import Path
 import pytest
 
 from filesim.testing import NasTopology, TopologyTimeout
+from filesim.topology import Direction
+
+pytestmark = pytest.mark.integration
 
 
 def nfs(*cmd: str) -> bytes:
@@ -84,19 +87,19 @@ def test_fault_helpers_are_context_managers(nas_topology: NasTopology) -> None:
     nas_topology.flush()
     url = nas_topology.url("nas-input-1", "/f.txt")
     with nas_topology.error("nas-input-1", "EIO", procedures=["READ"]) as fault:
-        assert fault["summary"] == "error EIO on READ"
+        assert fault.summary == "error EIO on READ"
         assert subprocess.run(["nfs-cat", url], capture_output=True).returncode != 0
-        assert [f["id"] for f in nas_topology.status()["servers"][0]["faults"]] == [fault["id"]]
-    assert nas_topology.status()["servers"][0]["faults"] == []
+        assert [f.id for f in nas_topology.status().servers[0].faults] == [fault.id]
+    assert nas_topology.status().servers[0].faults == []
     assert nfs("nfs-cat", url) == b"x"
 
 
 @pytest.mark.nas_topology(profile="seed", servers=["nas-input-1", "nas-output-1"])
 def test_profile_option(nas_topology: NasTopology) -> None:
-    policies = {s["name"]: s["sync"] for s in nas_topology.status()["servers"]}
-    assert policies["nas-input-1"]["direction"] == "folder-to-export"
-    assert policies["nas-input-1"]["continuous"] is False
-    assert policies["nas-output-1"]["direction"] == "export-to-folder"
+    policies = {s.name: s.sync for s in nas_topology.status().servers}
+    assert policies["nas-input-1"].direction is Direction.FOLDER_TO_EXPORT
+    assert policies["nas-input-1"].continuous is False
+    assert policies["nas-output-1"].direction is Direction.EXPORT_TO_FOLDER
 
 
 @pytest.mark.parametrize(

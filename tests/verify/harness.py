@@ -19,7 +19,7 @@ from typing import Any
 
 from filesim.runtime.runner import TopologyRunner
 from filesim.topology import Layout, load_topology
-from tests.support.topology import FILESIM, free_base_port
+from tests.support.topology import FILESIM
 
 THREE_SERVERS = """\
 profile: {profile}
@@ -64,7 +64,7 @@ def probes_left(root: Path) -> list[Path]:
 class InProcessTopology:
     def __init__(self, config: Path, root: Path) -> None:
         self.layout = Layout(root)
-        self.runner = TopologyRunner(load_topology(config), self.layout, base_port=free_base_port())
+        self.runner = TopologyRunner(load_topology(config), self.layout, base_port=0)
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 

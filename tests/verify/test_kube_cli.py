@@ -51,6 +51,7 @@ def fake_kubectl(tmp: Path, ports: dict[str, int]) -> Path:
     return bin_dir
 
 
+@pytest.mark.integration
 def test_kubernetes_mode_checks_pods_and_reaches_servers_by_node_port(tmp_path: Path) -> None:
     root = tmp_path / "sim"
     with detached(root, "--profile", "seed") as status:

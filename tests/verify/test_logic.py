@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from filesim.runtime.model import RuntimeDoc, ServerState, SyncState
+from filesim.sync.status import SyncStatus
 from filesim.topology import Direction, Role, StorageMode
 from filesim.verify import report as reports
 from filesim.verify.checks_sync import status_problems
@@ -50,18 +52,42 @@ def test_a_backup_is_expected_read_only_even_when_exported_rw() -> None:
 
 def test_status_problems_name_halt_direction_and_missing_agent() -> None:
     s = server()
-    assert status_problems(s, {"direction": "both", "continuous": True, "halted": None}) == []
+
+    def status(**fields: object) -> SyncStatus:
+        given = {"direction": "both", "continuous": True, "running": True, "ready": True}
+        return SyncStatus.model_validate({"server": s.name, **given, **fields})
+
+    assert status_problems(s, status()) == []
     assert status_problems(s, None) == [
         "nas-output-1 has no sync agent but its policy is both, continuous"
     ]
-    halted = status_problems(s, {"direction": "both", "halted": "disk gone"})
+    halted = status_problems(s, status(halted="disk gone"))
     assert halted == ["the sync agent of nas-output-1 is halted: disk gone"]
-    wrong = status_problems(s, {"direction": "export-to-folder"})
+    wrong = status_problems(s, status(direction="export-to-folder"))
     assert wrong == ["nas-output-1 syncs export-to-folder, its policy says both"]
     direct = server(storage=StorageMode.DIRECT)
-    assert status_problems(direct, {"direction": "both"}) == [
+    assert status_problems(direct, status()) == [
         "nas-output-1 runs a sync agent but its policy has none"
     ]
+
+
+def test_status_problems_name_an_agent_that_stopped_or_runs_otherwise() -> None:
+    s = server()
+
+    def status(**fields: object) -> SyncStatus:
+        given = {"direction": "both", "continuous": True, "running": True, "ready": True}
+        return SyncStatus.model_validate({"server": s.name, **given, **fields})
+
+    assert status_problems(s, status(running=False)) == [
+        "the sync agent of nas-output-1 has stopped: its policy is both, continuous"
+    ]
+    # Still in its initial sync: not running its loop yet, and not a problem.
+    assert status_problems(s, status(running=False, ready=False)) == []
+    assert status_problems(s, status(continuous=False, running=False)) == [
+        "the sync agent of nas-output-1 should run continuously"
+    ]
+    once = server(continuous=False)
+    assert status_problems(once, status(continuous=False, running=False)) == []
 
 
 def test_select_checks_keeps_order_and_refuses_unknown_names() -> None:
@@ -126,17 +152,53 @@ def test_json_and_junit(tmp_path: Path) -> None:
     assert failure is not None and "unreachable" in (failure.get("message") or "")
 
 
+def runtime_doc(
+    root: Path,
+    argv: list[str] | None,
+    servers: list[tuple[str, str, int]],
+    profile: str = "default",
+) -> RuntimeDoc:
+    return RuntimeDoc(
+        pid=1, profile=profile, root=root, state_dir=root / ".filesim", started=0, argv=argv,
+        servers=[ServerState(
+            name=name, role=Role.INPUT, host=host, port=port, export="/data",
+            folder=root / name, readonly=False, fsid=i + 1, storage=StorageMode.MIRROR,
+            store=root / ".filesim" / "exports" / name, sync=SyncState(agent=True),
+        ) for i, (name, host, port) in enumerate(servers)],
+    )  # fmt: skip
+
+
+def test_restart_of_a_topology_on_free_ports_pins_the_ports_it_had(tmp_path: Path) -> None:
+    from filesim.topology import Layout, load_topology
+    from filesim.verify.local import _up_args
+
+    layout = Layout(tmp_path)
+    ports = [("nas-input-1", "127.0.0.1", 40001), ("nas-backup", "127.0.0.1", 40002)]
+    argv = ["up", "--root", str(tmp_path), "--base-port", "0", "--profile", "seed"]
+    args = _up_args(layout, runtime_doc(tmp_path, argv, ports, profile="seed"), None)
+    assert args[:4] == ["up", "--detach", "--root", str(tmp_path)]
+    assert "--profile" not in args and args[-2] == "--config"
+    pinned = load_topology(Path(args[-1]))
+    assert pinned.profile == "seed"
+    assert {s.name: s.port for s in pinned.servers if s.name in ("nas-input-1", "nas-backup")} == {
+        "nas-input-1": 40001, "nas-backup": 40002,
+    }  # fmt: skip
+    assert len(pinned.servers) == 7  # the others keep what the topology gives them
+
+
 def test_restart_reuses_the_recorded_command_line(tmp_path: Path) -> None:
     from filesim.topology import Layout
     from filesim.verify.local import _up_args
 
     layout = Layout(tmp_path)
-    recorded = {"argv": ["up", "--root", str(tmp_path), "--http-port", "0", "--detach"],
-                "servers": [{"name": "x", "host": "127.0.0.1", "port": 21000}]}  # fmt: skip
+    recorded = runtime_doc(
+        tmp_path, ["up", "--root", str(tmp_path), "--http-port", "0", "--detach"],
+        [("x", "127.0.0.1", 21000)],
+    )  # fmt: skip
     assert _up_args(layout, recorded, None) == [
         "up", "--detach", "--root", str(tmp_path), "--http-port", "0",
     ]  # fmt: skip
-    custom = {"profile": "seed", "servers": [{"name": "nas-a", "host": "0.0.0.0", "port": 21005}]}
+    custom = runtime_doc(tmp_path, None, [("nas-a", "0.0.0.0", 21005)], profile="seed")
     with pytest.raises(VerifyError, match="pass the file it was started with as --config"):
         _up_args(layout, custom, None)
     rebuilt = _up_args(layout, custom, tmp_path / "t.yaml")

@@ -4,14 +4,14 @@ that names the server and the cause."""
 
 from __future__ import annotations
 
-import json
 import re
-import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+from filesim.runtime.state import load_runtime
+from filesim.waiting import poll_until
 from tests.support.topology import detached, filesim
 from tests.verify.harness import (
     in_process,
@@ -22,7 +22,7 @@ from tests.verify.harness import (
     verify_json,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 TIMED = ("folder-to-nfs", "nfs-to-folder", "consumed-input", "reachable")
 
@@ -112,15 +112,18 @@ def test_a_halted_sync_agent_fails_sync_agents(tmp_path: Path) -> None:
     with in_process(three_servers(tmp_path), root) as topology:
         folder = topology.layout.root / "nas-input-1"
         agent = topology.runner.server("nas-input-1").agent
+        assert agent is not None
         # Files dropped before the watcher runs wait for the next full rescan (60 s).
-        _wait(lambda: agent._running, "the agent watches the folder")
+        poll_until(lambda: agent.status().running, 30, what="the agent to watch the folder")
         for i in range(3):
             (folder / f"tester-{i}.txt").write_text("x")
         store = topology.runner.server("nas-input-1").store
-        _wait(lambda: len(list(store.glob("tester-*"))) == 3, "files reach the export")
+        poll_until(lambda: len(list(store.glob("tester-*"))) == 3, 30, what="the export copies")
         for i in range(3):  # the folder "loses" everything: the agent halts instead of mirroring
             (folder / f"tester-{i}.txt").unlink()
-        _wait(lambda: _halted_in_runtime(root, "nas-input-1"), "the runtime file shows the halt")
+        poll_until(
+            lambda: _halted_in_runtime(root, "nas-input-1"), 30, what="the halt in runtime.json"
+        )
         code, doc = verify_json(root, "--only", "sync-agents,no-loops")
     assert code == 1
     by = results(doc)
@@ -170,13 +173,6 @@ def test_unknown_check_and_server_are_refused(tmp_path: Path) -> None:
 
 
 def _halted_in_runtime(root: Path, name: str) -> bool:
-    doc = json.loads((root / ".filesim" / "runtime.json").read_text())
-    server = next(s for s in doc["servers"] if s["name"] == name)
-    return bool((server.get("sync_status") or {}).get("halted"))
-
-
-def _wait(condition: object, what: str, limit: float = 30.0) -> None:
-    deadline = time.monotonic() + limit
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.05)
+    doc = load_runtime(root / ".filesim" / "runtime.json")
+    status = None if doc is None else doc.server(name).sync_status
+    return status is not None and status.halted is not None

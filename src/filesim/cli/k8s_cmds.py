@@ -10,7 +10,7 @@ import typer
 import yaml
 
 from filesim.cli.app import app, console, err_console
-from filesim.k8s import K8sError, helm_values, render, to_yaml, write_dir
+from filesim.k8s import K8sError, chart, helm_values, render, to_yaml, write_dir
 from filesim.k8s.servers import NODE_PORT_BASE
 from filesim.nfsclient.ping import ping
 from filesim.topology import PROFILES, load_topology
@@ -123,6 +123,37 @@ def values_cmd(config: ConfigOption = None, profile: ProfileOption = None) -> No
     for note in notes:
         err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
     sys.stdout.write(yaml.safe_dump(values, sort_keys=False))
+
+
+@k8s_app.command("schema")
+def schema_cmd(
+    write: Annotated[
+        Path | None,
+        typer.Option("--write", help="Write the generated files into this chart directory."),
+    ] = None,
+    check: Annotated[
+        Path | None,
+        typer.Option("--check", help="Fail when this chart's generated files are out of date."),
+    ] = None,
+) -> None:
+    """The Helm chart's files generated from the topology model: values.schema.json and
+    templates/_topology.tpl. Without options, print the schema.
+
+    After a change to the topology model: filesim k8s schema --write deploy/helm/filesim
+    """
+    if write is not None:
+        for path in chart.write_files(write):
+            console.print(str(path), highlight=False, soft_wrap=True)
+    if check is not None:
+        stale = chart.stale_files(check)
+        if stale:
+            raise K8sError(
+                f"{', '.join(stale)} in {check} differ from the topology model; "
+                f"run `{chart.GENERATE}`"
+            )
+        console.print(f"{check}: generated files are up to date", highlight=False)
+    if write is None and check is None:
+        sys.stdout.write(chart.chart_files()[chart.SCHEMA_FILE])
 
 
 @app.command("ping")

@@ -9,6 +9,8 @@ import typer
 
 from filesim.topology import Layout, Topology, load_topology
 
+DEFAULT_ROOT = Path("simulator-data")
+
 ConfigOpt = Annotated[
     Path | None,
     typer.Option(
@@ -34,7 +36,12 @@ StateDirOpt = Annotated[
 HostOpt = Annotated[str, typer.Option("--host", help="Address the servers listen on.")]
 BasePortOpt = Annotated[
     int,
-    typer.Option("--base-port", min=1, max=65535, help="Server i listens on BASE_PORT + i."),
+    typer.Option(
+        "--base-port",
+        min=0,
+        max=65535,
+        help="Server i listens on BASE_PORT + i; 0: every server on a free port.",
+    ),
 ]
 
 

@@ -7,13 +7,13 @@ import asyncio
 import contextlib
 import logging
 import signal
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from filesim.cli.app import app, console, err_console
 from filesim.cli.options import (
+    DEFAULT_ROOT,
     ConfigOpt,
     ProfileOpt,
     RootOpt,
@@ -48,7 +48,7 @@ def sync_command(
     once: Annotated[bool, typer.Option("--once", help="Sync once, then exit.")] = False,
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
-    root: RootOpt = Path("simulator-data"),
+    root: RootOpt = DEFAULT_ROOT,
     state_dir: StateDirOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print every action.")] = False,
 ) -> None:

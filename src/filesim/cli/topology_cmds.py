@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from filesim.cli.app import app, console, fail
-from filesim.cli.ops_cmds import watch_status
 from filesim.cli.options import (
+    DEFAULT_ROOT,
     BasePortOpt,
     ConfigOpt,
     HostOpt,
@@ -22,11 +21,16 @@ from filesim.cli.options import (
     layout_of,
     topology_of,
 )
+from filesim.cli.watch import sync_mode, watch_status
+from filesim.events import EventBus
 from filesim.runtime import daemon
 from filesim.runtime.http import DEFAULT_HTTP_PORT
 from filesim.runtime.main import run_topology
+from filesim.runtime.model import ServerState
+from filesim.runtime.runner import TopologyRunner
 from filesim.runtime.state import read_runtime, require_runtime
 from filesim.topology import Layout
+from filesim.topology.mount import mount_command
 
 HttpPortOpt = Annotated[
     int | None,
@@ -42,35 +46,25 @@ DetachOpt = Annotated[
 ]
 
 
-def mount_command(host: str, port: int, export: str, name: str, vers: str = "3") -> str:
-    """A Linux mount command: NFSv3 (MOUNT on the same port, no NLM) or NFSv4.x (one port)."""
-    if vers == "3":
-        opts = f"vers=3,proto=tcp,port={port},mountport={port},mountproto=tcp,nolock"
-    else:
-        opts = f"vers={vers},proto=tcp,port={port}"
-    return f"mount -t nfs -o {opts} {host}:{export} /mnt/{name}"
-
-
-def servers_table(servers: list[dict[str, Any]]) -> Table:
+def servers_table(servers: list[ServerState]) -> Table:
     table = Table(title="filesim: NAS servers", title_justify="left")
     for column in ("name", "role", "address", "export", "folder", "access"):
         table.add_column(column, overflow="fold")
     for s in servers:
-        address = f"{s['host']}:{s['port']}"
-        access = "ro" if s["readonly"] else "rw"
-        table.add_row(s["name"], s["role"], address, s["export"], s["folder"], access)
+        access = "ro" if s.readonly else "rw"
+        table.add_row(s.name, s.role.value, s.address, s.export, str(s.folder), access)
     return table
 
 
-def print_servers(servers: list[dict[str, Any]]) -> None:
+def print_servers(servers: list[ServerState]) -> None:
     """The servers table, then one ready-to-paste Linux mount command per server."""
     console.print(servers_table(servers))
-    for vers, title in (("3", "NFSv3"), ("4.1", "NFSv4.1 (or vers=4.2, vers=4.0)")):
+    for version, title in (("3", "NFSv3"), ("4.1", "NFSv4.1 (or vers=4.2, vers=4.0)")):
         console.print(f"Linux mount commands, {title}:", style="bold")
         for s in servers:
             # soft_wrap: a long command must stay on one line to be pasted
             console.print(
-                mount_command(s["host"], s["port"], s["export"], s["name"], vers),
+                mount_command(s.host, s.port, s.export, f"/mnt/{s.name}", version),
                 soft_wrap=True, highlight=False, markup=False,
             )  # fmt: skip
 
@@ -79,7 +73,7 @@ def print_servers(servers: list[dict[str, Any]]) -> None:
 def up(
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
-    root: RootOpt = Path("simulator-data"),
+    root: RootOpt = DEFAULT_ROOT,
     state_dir: StateDirOpt = None,
     host: HostOpt = "127.0.0.1",
     base_port: BasePortOpt = 20490,
@@ -97,23 +91,24 @@ def up(
     argv = up_argv(layout, config, profile, host, base_port, http_host, http_port)
     if detach:
         runtime = daemon.start_detached(layout, argv)
-        print_servers(runtime["servers"])
-        if runtime.get("http"):
-            console.print(f"HTTP API: {runtime['http']['url']}", highlight=False)
-        console.print(f"running in the background (pid {runtime['pid']}); stop with "
+        print_servers(runtime.servers)
+        if runtime.http is not None:
+            console.print(f"HTTP API: {runtime.http.url}", highlight=False)
+        console.print(f"running in the background (pid {runtime.pid}); stop with "
                       f"`filesim down --root {layout.root}`")  # fmt: skip
         return
 
-    def ready(servers: list[dict[str, Any]]) -> None:
+    def ready(servers: list[ServerState]) -> None:
         print_servers(servers)
         console.print("serving; press Ctrl-C to stop", style="dim")
 
-    run_topology(
-        topology, layout, host=host, base_port=base_port, on_ready=ready, argv=argv,
-        http_host=http_host,
+    runner = TopologyRunner(
+        topology, layout, host=host, base_port=base_port, argv=argv,
+        events=EventBus(layout.events_file), http_host=http_host,
         http_port=DEFAULT_HTTP_PORT if http_port is None else http_port,
         http_strict=http_port is not None,
     )  # fmt: skip
+    run_topology(runner, on_ready=ready)
 
 
 def up_argv(
@@ -137,7 +132,7 @@ def up_argv(
 
 @app.command()
 def down(
-    root: RootOpt = Path("simulator-data"),
+    root: RootOpt = DEFAULT_ROOT,
     state_dir: StateDirOpt = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait before SIGKILL.")] = 15.0,
 ) -> None:
@@ -147,7 +142,7 @@ def down(
     if runtime is None:
         console.print(f"no topology is running under {layout.root}")
         return
-    pid = int(runtime["pid"])
+    pid = runtime.pid
     forced = daemon.stop(pid, timeout)
     how = "killed" if forced else "stopped"
     console.print(f"{how} the topology under {layout.root} (pid {pid})")
@@ -155,7 +150,7 @@ def down(
 
 @app.command()
 def status(
-    root: RootOpt = Path("simulator-data"),
+    root: RootOpt = DEFAULT_ROOT,
     state_dir: StateDirOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON document.")] = False,
     watch: Annotated[
@@ -170,35 +165,33 @@ def status(
     runtime = require_runtime(layout)
     if as_json:
         # The runtime document, as `GET /api/servers` answers it.
-        console.print_json(json.dumps(runtime))
+        console.print_json(runtime.model_dump_json())
         return
-    print_servers(runtime["servers"])
-    console.print(sync_table(runtime["servers"]))
-    for s in runtime["servers"]:
-        for fault in s.get("faults", []):
-            console.print(f"fault {fault['id']} on {s['name']}: {fault['summary']}",
+    print_servers(runtime.servers)
+    console.print(sync_table(runtime.servers))
+    for s in runtime.servers:
+        for fault in s.faults:
+            console.print(f"fault {fault.id} on {s.name}: {fault.summary}",
                           style="bold red", highlight=False)  # fmt: skip
-    if runtime.get("http"):
-        console.print(f"HTTP API: {runtime['http']['url']}", highlight=False)
+    if runtime.http is not None:
+        console.print(f"HTTP API: {runtime.http.url}", highlight=False)
 
 
-def sync_table(servers: list[dict[str, Any]]) -> Table:
+def sync_table(servers: list[ServerState]) -> Table:
     table = Table(title="sync", title_justify="left")
     for column in ("name", "direction", "pending", "last sync", "p50 ms", "p99 ms",
                    "conflicts", "halted"):  # fmt: skip
         table.add_column(column)
     for s in servers:
-        st = s.get("sync_status")
+        st = s.sync_status
         if st is None:
-            mode = "direct (no sync)" if s.get("storage") == "direct" else "off"
-            table.add_row(s["name"], mode, "", "", "", "", "", "")
+            mode = sync_mode(s)
+            table.add_row(s.name, "direct (no sync)" if mode == "direct" else mode, *[""] * 6)
             continue
-        last = st.get("last_sync")
-        ago = f"{time.time() - last:.0f} s ago" if last else "never"
+        ago = "never" if st.last_sync is None else f"{time.time() - st.last_sync:.0f} s ago"
         table.add_row(
-            s["name"], str(st.get("direction", "")), str(st.get("pending", 0)), ago,
-            _ms(st.get("p50_ms")), _ms(st.get("p99_ms")), str(st.get("conflicts", 0)),
-            str(st.get("halted") or "no"),
+            s.name, st.direction, str(st.pending), ago, _ms(st.p50_ms), _ms(st.p99_ms),
+            str(st.conflicts), st.halted or "no",
         )  # fmt: skip
     return table
 
@@ -212,11 +205,16 @@ def serve(
     name: Annotated[str, typer.Argument(help="The server to run, as named in the topology.")],
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
-    root: RootOpt = Path("simulator-data"),
+    root: RootOpt = DEFAULT_ROOT,
     state_dir: StateDirOpt = None,
     host: HostOpt = "127.0.0.1",
     port: Annotated[
-        int | None, typer.Option(help="Listen port (default: the topology's, else 2049).")
+        int | None,
+        typer.Option(
+            min=0,
+            max=65535,
+            help="Listen port (default: the topology's, else 2049); 0: any free port (printed).",
+        ),
     ] = None,
 ) -> None:
     """Run one server's NFS export alone, without sync (the container command in Kubernetes)."""
@@ -226,9 +224,10 @@ def serve(
     except KeyError as exc:
         fail(str(exc.args[0]))
     layout = layout_of(root, state_dir)
-    listen = port or server.port or 2049
-
-    run_topology(
-        topology, layout, host=host, only=[server.name], port=listen, run_sync=False,
-        on_ready=print_servers, write_runtime=False,
+    if port is None:
+        port = server.port if server.port is not None else 2049
+    runner = TopologyRunner(
+        topology, layout, host=host, only=[server.name], port=port, run_sync=False,
+        write_runtime=False,
     )  # fmt: skip
+    run_topology(runner, on_ready=print_servers)

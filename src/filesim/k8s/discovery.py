@@ -7,7 +7,8 @@ from typing import Any
 import yaml
 
 from filesim.k8s.servers import resource_name
-from filesim.k8s.volumes import Endpoint, mount_options
+from filesim.k8s.volumes import Endpoint
+from filesim.topology.mount import mount_options
 
 
 def env_prefix(server: str) -> str:

@@ -13,16 +13,13 @@ from filesim.k8s.discovery import endpoints_config_map
 from filesim.k8s.errors import K8sError
 from filesim.k8s.example import example_deployment
 from filesim.k8s.servers import NODE_PORT_BASE, placements
-from filesim.k8s.volumes import (
-    NFS_VERSIONS,
-    endpoints,
-    persistent_volume,
-    persistent_volume_claim,
-)
+from filesim.k8s.volumes import endpoints, persistent_volume, persistent_volume_claim
 from filesim.topology import Topology
+from filesim.topology.model import DNS_LABEL
+from filesim.topology.mount import NFS_VERSIONS
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?([KMGTPE]i?)?$")
+"""A Kubernetes storage quantity like 10Gi."""
 
 
 def render(

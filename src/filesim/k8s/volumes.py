@@ -18,6 +18,7 @@ from typing import Any
 
 from filesim.k8s.errors import K8sError
 from filesim.k8s.servers import Placement, labels, resource_name
+from filesim.topology.mount import mount_options
 
 CLUSTER_DNS_SUFFIXES = (".svc", ".svc.cluster.local", ".cluster.local")
 
@@ -43,24 +44,6 @@ class Endpoint:
     @property
     def readonly(self) -> bool:
         return self.placement.server.readonly
-
-
-NFS_VERSIONS = ("3", "4.0", "4.1", "4.2")
-
-
-def mount_options(port: int, version: str = "3") -> list[str]:
-    """NFSv3 over TCP, NFS and MOUNT on the one port the server has, no portmapper, no NLM;
-    or NFSv4.x, which needs nothing but that port."""
-    if version != "3":
-        return [f"nfsvers={version}", "proto=tcp", f"port={port}"]
-    return [
-        "nfsvers=3",
-        "proto=tcp",
-        f"port={port}",
-        f"mountport={port}",
-        "mountproto=tcp",
-        "nolock",
-    ]
 
 
 def check_address(address: str, what: str) -> str:

@@ -55,5 +55,8 @@ def v4_options(server: Server, layout: Layout) -> V4Options:
 
 
 def port_for(index: int, server: Server, base_port: int) -> int:
-    """Server `index` (in topology order) listens on base + index unless it names a port."""
-    return server.port if server.port is not None else base_port + index
+    """Server `index` (in topology order) listens on base + index unless it names a port;
+    base port 0 gives every such server port 0 (any free port, read back once bound)."""
+    if server.port is not None:
+        return server.port
+    return 0 if base_port == 0 else base_port + index

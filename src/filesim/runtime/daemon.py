@@ -6,18 +6,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
-from typing import Any
 
+from filesim.runtime.model import RuntimeDoc
 from filesim.runtime.runner import StartupError, ensure_not_running
 from filesim.runtime.state import pid_alive, read_runtime
 from filesim.topology import Layout
+from filesim.waiting import WaitTimeout, poll_until
 
 START_TIMEOUT = 30.0
 
 
-def start_detached(layout: Layout, up_args: list[str]) -> dict[str, Any]:
+def start_detached(layout: Layout, up_args: list[str]) -> RuntimeDoc:
     """Start `filesim up UP_ARGS` in a new session; return its runtime document once it serves.
 
     `up_args` must not hold relative paths: the background process may outlive the caller's
@@ -29,18 +29,22 @@ def start_detached(layout: Layout, up_args: list[str]) -> dict[str, Any]:
         proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
         )
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
+
+    def started() -> RuntimeDoc | None:
         runtime = read_runtime(layout)
-        if runtime is not None and runtime.get("pid") == proc.pid:
+        if runtime is not None and runtime.pid == proc.pid:
             return runtime
         if proc.poll() is not None:
             raise StartupError(_failure(layout, proc.returncode))
-        time.sleep(0.05)
-    proc.terminate()
-    raise StartupError(
-        f"the topology did not start within {START_TIMEOUT:.0f} s; see {layout.log_file}"
-    )
+        return None
+
+    try:
+        return poll_until(started, START_TIMEOUT, what="the topology to start")
+    except WaitTimeout:
+        proc.terminate()
+        raise StartupError(
+            f"the topology did not start within {START_TIMEOUT:.0f} s; see {layout.log_file}"
+        ) from None
 
 
 def _failure(layout: Layout, code: int) -> str:
@@ -59,13 +63,12 @@ def stop(pid: int, timeout: float) -> bool:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not pid_alive(pid) or _zombie(pid):
-            return False
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    return True
+    try:
+        poll_until(lambda: not pid_alive(pid) or _zombie(pid), timeout, what=f"pid {pid} to end")
+    except WaitTimeout:
+        os.kill(pid, signal.SIGKILL)
+        return True
+    return False
 
 
 def _zombie(pid: int) -> bool:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pydantic import ValidationError
 
@@ -21,7 +21,11 @@ from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
 from filesim.nfs.faults import ServerFaults
 from filesim.nfs.server import NfsServer
+from filesim.runtime.model import FaultDoc
 from filesim.topology.faults import FaultKind, FaultSpec
+
+if TYPE_CHECKING:
+    from filesim.sync.agent import SyncAgent
 
 SYNC_KINDS = frozenset({FaultKind.SYNC_PAUSE, FaultKind.SYNC_SLOW})
 
@@ -35,7 +39,7 @@ class _Running(Protocol):
     def name(self) -> str: ...
 
     nfs: NfsServer
-    agent: Any
+    agent: SyncAgent | None
 
 
 @dataclass
@@ -43,22 +47,16 @@ class ActiveFault:
     id: str
     server: str
     spec: FaultSpec
-    origin: str
+    origin: Literal["topology", "api"]
     """'topology' (static, from the topology file) or 'api' (added at run time)."""
     added: float = field(default_factory=time.time)
     expires: float | None = None
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "server": self.server,
-            "kind": self.spec.kind.value,
-            "summary": self.spec.summary(),
-            "origin": self.origin,
-            "added": self.added,
-            "expires": self.expires,
-            "spec": self.spec.model_dump(mode="json", exclude_defaults=True),
-        }
+    def to_doc(self) -> FaultDoc:
+        return FaultDoc(
+            id=self.id, server=self.server, kind=self.spec.kind, summary=self.spec.summary(),
+            origin=self.origin, added=self.added, expires=self.expires, spec=self.spec,
+        )  # fmt: skip
 
 
 class SyncGate:
@@ -109,7 +107,10 @@ class FaultController:
     # -- add / clear ----------------------------------------------------------------------------
 
     def add(
-        self, server: str, spec: FaultSpec | dict[str, Any], origin: str = "api"
+        self,
+        server: str,
+        spec: FaultSpec | Mapping[str, object],
+        origin: Literal["topology", "api"] = "api",
     ) -> ActiveFault:
         running = self.require(server)
         if not isinstance(spec, FaultSpec):
@@ -125,7 +126,7 @@ class FaultController:
             self._timers[fault.id] = loop.call_later(spec.duration_s, self._expire, fault.id)
         self._active[fault.id] = fault
         self._apply(server)
-        self._events.emit(Event("fault.add", server, detail=fault.to_json()))
+        self._events.emit(Event("fault.add", server, detail=fault.to_doc().model_dump(mode="json")))
         return fault
 
     def clear(self, server: str | None = None, fault_id: str | None = None) -> list[ActiveFault]:
@@ -193,7 +194,7 @@ class FaultController:
         return running
 
 
-def parse_spec(data: dict[str, Any]) -> FaultSpec:
+def parse_spec(data: Mapping[str, object]) -> FaultSpec:
     """A FaultSpec from JSON-like data, with a one-line error for the first problem."""
     try:
         return FaultSpec.model_validate(data)

@@ -1,8 +1,9 @@
 """The HTTP API of a running topology: health, readiness, metrics, events and faults.
 
 A Starlette app served by uvicorn as a task on the topology's own event loop (the NFS servers,
-sync agents and this API share one loop and one process), so handlers read the runner's state
-directly. uvicorn's signal handling is off: the runtime owns SIGINT/SIGTERM.
+sync agents and this API share one loop and one process), so handlers read the runtime's state
+directly, through the narrow `RuntimeView` (the runner is one; this module does not know it).
+uvicorn's signal handling is off: the runtime owns SIGINT/SIGTERM.
 
     GET    /healthz            the process is alive
     GET    /readyz             every server answers RPC NULL and finished its initial sync (503)
@@ -23,9 +24,10 @@ import json
 import logging
 import socket
 from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Protocol
 
 import uvicorn
+from pydantic import BaseModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
@@ -33,19 +35,18 @@ from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from filesim.errors import FilesimError
-from filesim.events import Event
-from filesim.nfsclient.ping import PingError, ping
-from filesim.runtime.faults import FaultError
+from filesim.events import Event, EventBus
+from filesim.runtime.faults import ActiveFault, FaultController, FaultError
+from filesim.runtime.health import Readiness
+from filesim.runtime.model import ClearedFaults, FaultDoc, FaultList, HttpInfo, RuntimeDoc
 from filesim.topology.faults import FaultSpec
-
-if TYPE_CHECKING:
-    from filesim.runtime.runner import TopologyRunner
+from filesim.waiting import apoll_until
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 20480
-READY_PING_TIMEOUT = 1.0
 KEEPALIVE_S = 15.0
+START_TIMEOUT = 30.0
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
 _schemas = SchemaGenerator({"openapi": "3.0.0", "info": {"title": "filesim", "version": "1"}})
@@ -55,14 +56,34 @@ class HttpStartError(FilesimError):
     """The HTTP API cannot listen where it was asked to."""
 
 
-def _json(data: Any, status: int = 200) -> JSONResponse:
+class RuntimeView(Protocol):
+    """What the API needs of a running topology (`TopologyRunner` is one)."""
+
+    @property
+    def events(self) -> EventBus: ...
+
+    @property
+    def faults(self) -> FaultController: ...
+
+    def describe(self) -> RuntimeDoc: ...
+
+    async def readiness(self) -> Readiness: ...
+
+    def metrics_text(self) -> bytes: ...
+
+
+def _json(data: dict[str, object], status: int = 200) -> JSONResponse:
     return JSONResponse(data, status_code=status)
 
 
+def _doc(doc: BaseModel, status: int = 200) -> Response:
+    return Response(doc.model_dump_json(), status_code=status, media_type="application/json")
+
+
 def build_app(
-    runner: TopologyRunner, streams: set[asyncio.Queue[Event | None]] | None = None
+    runtime: RuntimeView, streams: set[asyncio.Queue[Event | None]] | None = None
 ) -> Starlette:
-    """The ASGI app answering for `runner` (a started TopologyRunner); `streams` collects the
+    """The ASGI app answering for `runtime` (a started topology); `streams` collects the
     queues of open event streams, so that stopping can end them (None ends a stream)."""
     streams = set() if streams is None else streams
 
@@ -83,8 +104,8 @@ def build_app(
           200: {description: ready}
           503: {description: not ready; `reasons` says why}
         """
-        report = await readiness(runner)
-        return _json(report, 200 if report["ready"] else 503)
+        report = await runtime.readiness()
+        return _doc(report, 200 if report.ready else 503)
 
     async def metrics(request: Request) -> Response:
         """
@@ -92,7 +113,7 @@ def build_app(
         responses:
           200: {description: metrics}
         """
-        return Response(runner.metrics.render(), media_type=PROMETHEUS_TEXT)
+        return Response(runtime.metrics_text(), media_type=PROMETHEUS_TEXT)
 
     async def servers(request: Request) -> Response:
         """
@@ -100,7 +121,7 @@ def build_app(
         responses:
           200: {description: the runtime document}
         """
-        return _json(runner.describe())
+        return _doc(runtime.describe())
 
     async def events(request: Request) -> Response:
         """
@@ -121,7 +142,7 @@ def build_app(
         except ValueError:
             return _json({"error": "limit must be an integer"}, 400)
         if q.get("follow", "0").lower() not in ("1", "true", "yes"):
-            recent = runner.events.recent(server, limit if limit > 0 else None)
+            recent = runtime.events.recent(server, limit if limit > 0 else None)
             return _json({"events": [json.loads(e.to_json()) for e in recent]})
         fmt = q.get("format") or (
             "sse" if "text/event-stream" in request.headers.get("accept", "") else "jsonl"
@@ -130,7 +151,7 @@ def build_app(
             return _json({"error": "format must be sse or jsonl"}, 400)
         media = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
         return StreamingResponse(
-            _follow(runner, streams, server, limit, fmt), media_type=media,
+            _follow(runtime.events, streams, server, limit, fmt), media_type=media,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )  # fmt: skip
 
@@ -152,16 +173,16 @@ def build_app(
           400: {description: invalid fault}
           404: {description: unknown server or fault}
         """
-        ctl = runner.faults
+        ctl = runtime.faults
         server = request.query_params.get("server") or None
         try:
             if server is not None:
                 ctl.require(server)
             if request.method == "GET":
-                return _json({"faults": [f.to_json() for f in ctl.active(server)]})
+                return _doc(FaultList(faults=_faults(ctl.active(server))))
             if request.method == "DELETE":
                 gone = ctl.clear(server, request.query_params.get("id") or None)
-                return _json({"cleared": [f.to_json() for f in gone]})
+                return _doc(ClearedFaults(cleared=_faults(gone)))
             try:
                 body = await request.json()
             except ValueError:
@@ -170,7 +191,7 @@ def build_app(
                 return _json({"error": "the body needs `server`: the server's name"}, 400)
             name = body.pop("server")
             fault = ctl.add(name, body)
-            return _json(fault.to_json(), 201)
+            return _doc(fault.to_doc(), 201)
         except FaultError as exc:
             status = 404 if str(exc).startswith("no ") else 400
             return _json({"error": str(exc)}, status)
@@ -183,10 +204,10 @@ def build_app(
           404: {description: no such fault}
         """
         try:
-            gone = runner.faults.clear(fault_id=request.path_params["fault_id"])
+            gone = runtime.faults.clear(fault_id=request.path_params["fault_id"])
         except FaultError as exc:
             return _json({"error": str(exc)}, 404)
-        return _json({"cleared": [f.to_json() for f in gone]})
+        return _doc(ClearedFaults(cleared=_faults(gone)))
 
     async def openapi(request: Request) -> Response:
         schema = _schemas.get_schema(routes=app.routes)
@@ -215,44 +236,12 @@ def build_app(
     return app
 
 
-async def readiness(runner: TopologyRunner) -> dict[str, Any]:
-    """{ready, reasons, servers: {name: {nfs, sync}}} for every running server."""
-
-    async def check(running: Any) -> tuple[str, dict[str, str], list[str]]:
-        host = _reachable(running.nfs.host)
-        reasons = []
-        try:
-            await asyncio.to_thread(ping, host, running.nfs.port, READY_PING_TIMEOUT)
-            nfs = "ok"
-        except PingError as exc:
-            nfs = str(exc)
-            reasons.append(f"{running.name}: NFS does not answer ({exc})")
-        agent = running.agent
-        if agent is None:
-            sync = "none"
-        elif agent.initial_done:
-            sync = "ok"
-        else:
-            sync = "initial sync running"
-            reasons.append(f"{running.name}: initial sync not finished")
-        return running.name, {"nfs": nfs, "sync": sync}, reasons
-
-    results = await asyncio.gather(*(check(r) for r in runner.servers))
-    reasons = [reason for _, _, rs in results for reason in rs]
-    return {
-        "ready": not reasons and bool(results),
-        "reasons": reasons,
-        "servers": {name: state for name, state, _ in results},
-    }
-
-
-def _reachable(host: str) -> str:
-    """Where to reach a server listening on `host` (a wildcard address: loopback)."""
-    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+def _faults(faults: list[ActiveFault]) -> list[FaultDoc]:
+    return [f.to_doc() for f in faults]
 
 
 async def _follow(
-    runner: TopologyRunner,
+    bus: EventBus,
     streams: set[asyncio.Queue[Event | None]],
     server: str | None,
     limit: int,
@@ -271,9 +260,9 @@ async def _follow(
         with contextlib.suppress(RuntimeError):  # loop closed: stopping
             loop.call_soon_threadsafe(deliver, event)
 
-    unsubscribe = runner.events.subscribe(subscriber)
+    unsubscribe = bus.subscribe(subscriber)
     try:
-        for past in runner.events.recent(server, limit if limit > 0 else None):
+        for past in bus.recent(server, limit if limit > 0 else None):
             yield _frame(past, fmt)
         if fmt == "sse":
             yield ": following\n\n"
@@ -306,9 +295,9 @@ class _Server(uvicorn.Server):
 class HttpApi:
     """The API's uvicorn server as a task on the running loop."""
 
-    def __init__(self, runner: TopologyRunner, host: str, port: int, strict: bool = True) -> None:
+    def __init__(self, runtime: RuntimeView, host: str, port: int, strict: bool = True) -> None:
         """`strict`: fail when `port` is taken; otherwise fall back to a free port."""
-        self.runner = runner
+        self.runtime = runtime
         self.host = host
         self.port = port
         self.strict = strict
@@ -318,24 +307,26 @@ class HttpApi:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{_reachable(host)}:{self.port}"
+        return HttpInfo.of(self.host, self.port).url
 
     async def start(self) -> None:
         sock = self._bind()
         self.port = sock.getsockname()[1]
-        app = build_app(self.runner, self._streams)
+        app = build_app(self.runtime, self._streams)
         config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off",
             timeout_graceful_shutdown=1, ws="none",
         )  # fmt: skip
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
+        server = self._server = _Server(config)
+        task = self._task = asyncio.create_task(server.serve(sockets=[sock]))
+
+        def started() -> bool:
+            if task.done():
+                task.result()
                 raise HttpStartError(f"the HTTP API did not start on {self.host}:{self.port}")
-            await asyncio.sleep(0.01)
+            return bool(server.started)
+
+        await apoll_until(started, START_TIMEOUT, interval=0.01, what="the HTTP API to start")
 
     def _bind(self) -> socket.socket:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET

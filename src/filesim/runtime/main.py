@@ -7,31 +7,26 @@ import logging
 import os
 import signal
 from collections.abc import Callable
-from typing import Any
 
-from filesim.events import EventBus
 from filesim.runtime.memory import tune_malloc
+from filesim.runtime.model import ServerState
 from filesim.runtime.runner import TopologyRunner
-from filesim.topology import Layout, Topology
 
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-ReadyCallback = Callable[[list[dict[str, Any]]], None]
+ReadyCallback = Callable[[list[ServerState]], None]
 
 
-def run_topology(
-    topology: Topology,
-    layout: Layout,
-    *,
-    on_ready: ReadyCallback | None = None,
-    **options: Any,
-) -> None:
-    """Run the topology until a stop signal; raises FilesimError when it cannot start."""
+def run_topology(runner: TopologyRunner, on_ready: ReadyCallback | None = None) -> None:
+    """Run `runner`'s topology until a stop signal, then close its event bus; raises
+    FilesimError when it cannot start."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     tune_malloc()
-    with asyncio.Runner(loop_factory=_loop_factory()) as runner:
-        runner.run(_serve(topology, layout, on_ready, options))
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory()) as loop:
+            loop.run(_serve(runner, on_ready))
+    finally:
+        runner.events.close()
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -46,15 +41,11 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
-async def _serve(
-    topology: Topology, layout: Layout, on_ready: ReadyCallback | None, options: dict[str, Any]
-) -> None:
+async def _serve(runner: TopologyRunner, on_ready: ReadyCallback | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    events = EventBus(layout.events_file) if options.get("write_runtime", True) else EventBus()
-    runner = TopologyRunner(topology, layout, events=events, **options)
     try:
         await runner.start()
         if on_ready is not None:
@@ -64,4 +55,3 @@ async def _serve(
         await stop.wait()
     finally:
         await runner.stop()
-        events.close()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Protocol
 
 from prometheus_client import (
     CollectorRegistry,
@@ -29,7 +29,11 @@ from prometheus_client.utils import floatToGoString
 
 from filesim.nfs.const import NfsStat
 from filesim.nfs.dispatch import Observer
+from filesim.nfs.server import NfsServer
 from filesim.nfs.v4.const import Status as V4Status
+
+if TYPE_CHECKING:
+    from filesim.sync.agent import SyncAgent
 
 NFS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                0.5, 1.0, 2.5, 5.0, 10.0)  # fmt: skip
@@ -37,6 +41,16 @@ NFS_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
 disable_created_metrics()  # type: ignore[no-untyped-call]
 
 SYNC_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class Observed(Protocol):
+    """A running server, as the gauges read it at each scrape."""
+
+    @property
+    def name(self) -> str: ...
+
+    nfs: NfsServer
+    agent: SyncAgent | None
 
 
 def _status_name(status: int, program: str = "nfs") -> str:
@@ -102,7 +116,7 @@ class TopologyMetrics:
         return self.sync_latency.labels(server).observe
 
     def watch(
-        self, servers: Callable[[], Iterable[Any]], fault_count: Callable[[str], int]
+        self, servers: Callable[[], Iterable[Observed]], fault_count: Callable[[str], int]
     ) -> None:
         """Read sync agent, connection and fault gauges from `servers()` at each scrape."""
         if self._sources is None:
@@ -156,7 +170,7 @@ class _RuntimeCollector(Collector):
     """Gauges read from the running servers when scraped."""
 
     def __init__(
-        self, servers: Callable[[], Iterable[Any]], fault_count: Callable[[str], int]
+        self, servers: Callable[[], Iterable[Observed]], fault_count: Callable[[str], int]
     ) -> None:
         self._servers = servers
         self._fault_count = fault_count

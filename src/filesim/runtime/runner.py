@@ -10,17 +10,22 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
 from filesim.nfs.server import NfsServer
 from filesim.runtime.build import build_nfs_server, port_for
 from filesim.runtime.faults import SYNC_KINDS, FaultController
+from filesim.runtime.health import Probe, Readiness, readiness
 from filesim.runtime.http import HttpApi
 from filesim.runtime.metrics import TopologyMetrics
-from filesim.runtime.state import clear_runtime, read_runtime, write_json_atomic
+from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
+from filesim.runtime.state import clear_runtime, read_runtime, write_runtime
 from filesim.topology import Layout, Server, Topology
+
+if TYPE_CHECKING:
+    from filesim.sync.agent import SyncAgent
 
 log = logging.getLogger(__name__)
 
@@ -41,31 +46,31 @@ class RunningServer:
     nfs: NfsServer
     folder: Path
     store: Path
-    agent: Any = None
+    agent: SyncAgent | None = None
     _last_write_event: dict[str, float] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.server.name
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> ServerState:
+        """This server's entry of the runtime document (its faults are the runner's)."""
         s = self.server
-        info: dict[str, Any] = {
-            "name": s.name,
-            "role": s.role.value,
-            "host": self.nfs.host,
-            "port": self.nfs.port,
-            "export": s.export.path,
-            "folder": str(self.folder),
-            "readonly": s.readonly,
-            "fsid": s.fsid,
-            "storage": s.storage.value,
-            "store": str(self.store),
-            "sync": s.sync.model_dump(mode="json") | {"agent": self.agent is not None},
-        }
-        if self.agent is not None:
-            info["sync_status"] = self.agent.status().model_dump(mode="json")
-        return info
+        return ServerState(
+            name=s.name, role=s.role, host=self.nfs.host, port=self.nfs.port,
+            export=s.export.path, folder=self.folder, readonly=s.readonly, fsid=s.fsid,
+            storage=s.storage, store=self.store,
+            sync=SyncState(**s.sync.model_dump(), agent=self.agent is not None),
+            sync_status=None if self.agent is None else self.agent.status(),
+        )  # fmt: skip
+
+    def probe(self) -> Probe:
+        """What readiness checks of this server."""
+        if self.agent is None:
+            return Probe(self.name, self.nfs.host, self.nfs.port, "none")
+        # The agent's status carries its readiness (`ready`: the initial sync is over).
+        ready = self.agent.status().ready
+        return Probe(self.name, self.nfs.host, self.nfs.port, "ready" if ready else "starting")
 
 
 class TopologyRunner:
@@ -88,8 +93,10 @@ class TopologyRunner:
         http_strict: bool = True,
         argv: list[str] | None = None,
     ) -> None:
-        """`http_port`: serve the HTTP API there (0: a free port; None: no API); when it is
-        taken, fail if `http_strict`, else fall back to a free port."""
+        """`base_port`: server i listens on base_port + i unless the topology gives it a port
+        (0: every server on a free port, as `port=0` does for one); `http_port`: serve the
+        HTTP API there (0: a free port; None: no API); when it is taken, fail if
+        `http_strict`, else fall back to a free port."""
         self.topology = topology
         self.layout = layout
         self.argv = argv
@@ -130,7 +137,9 @@ class TopologyRunner:
     async def start(self) -> None:
         self.prepare()
         for index, server in self.selected:
-            port = self._port_override or port_for(index, server, self.base_port)
+            port = self._port_override
+            if port is None:
+                port = port_for(index, server, self.base_port)
             running = self._build(server, port)
             try:
                 await running.nfs.start()
@@ -149,7 +158,7 @@ class TopologyRunner:
                 await self.stop()
                 raise
         if self.write_runtime:
-            write_json_atomic(self.layout.runtime_file, self.describe())
+            write_runtime(self.layout.runtime_file, self.describe())
             self._tasks.append(asyncio.create_task(self._refresh_runtime()))
         for running in self.servers:
             self.events.emit(Event("server.start", running.name, detail={"port": running.nfs.port}))
@@ -173,7 +182,7 @@ class TopologyRunner:
             running.agent = agent_for(running.server, self.layout, self.events.emit)
             if running.agent is not None:
                 running.agent.on_latency = self.metrics.sync_observer(running.name)
-                self._tasks.append(asyncio.create_task(self._run_agent(running)))
+                self._tasks.append(asyncio.create_task(self._run_agent(running, running.agent)))
 
     def _attach_faults(self) -> None:
         """Fault injection on every server, with the faults its topology entry lists."""
@@ -186,9 +195,9 @@ class TopologyRunner:
                     continue
                 self.faults.add(running.name, spec, origin="topology")
 
-    async def _run_agent(self, running: RunningServer) -> None:
+    async def _run_agent(self, running: RunningServer, agent: SyncAgent) -> None:
         try:
-            await running.agent.run()
+            await agent.run()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -221,31 +230,36 @@ class TopologyRunner:
 
     # -- describe / stop ------------------------------------------------------------------------
 
-    def describe(self) -> dict[str, Any]:
-        faults = self.faults
-        return {
-            "pid": os.getpid(),
-            "profile": self.topology.profile,
-            "root": str(self.layout.root),
-            "state_dir": str(self.layout.state_dir),
-            "started": self.started_at,
-            "argv": self.argv,
-            "http": None if self.http is None else {"host": self.http.host,
-                                                    "port": self.http.port, "url": self.http.url},
-            "servers": [
-                r.describe() | {"faults": [f.to_json() for f in faults.active(r.name)]}
-                for r in self.servers
-            ],
-        }  # fmt: skip
+    def describe(self) -> RuntimeDoc:
+        """The runtime document: runtime.json, `GET /api/servers`, `filesim status --json`."""
+        servers = []
+        for running in self.servers:
+            state = running.describe()
+            state.faults = [f.to_doc() for f in self.faults.active(running.name)]
+            servers.append(state)
+        http = None if self.http is None else HttpInfo.of(self.http.host, self.http.port)
+        return RuntimeDoc(
+            pid=os.getpid(), profile=self.topology.profile, root=self.layout.root,
+            state_dir=self.layout.state_dir, started=self.started_at, argv=self.argv,
+            http=http, servers=servers,
+        )  # fmt: skip
+
+    async def readiness(self) -> Readiness:
+        """`/readyz`: every server answers RPC NULL and its initial sync is over."""
+        return await readiness([running.probe() for running in self.servers])
+
+    def metrics_text(self) -> bytes:
+        """`/metrics`: the Prometheus text exposition."""
+        return self.metrics.render()
 
     async def _refresh_runtime(self) -> None:
         """Rewrite the runtime file when sync status changes, so `filesim status` sees it."""
-        last = None
+        last: RuntimeDoc | None = None
         while True:
             await asyncio.sleep(1.0)
             doc = self.describe()
             if doc != last:
-                await asyncio.to_thread(write_json_atomic, self.layout.runtime_file, doc)
+                await asyncio.to_thread(write_runtime, self.layout.runtime_file, doc)
                 last = doc
 
     def server(self, name: str) -> RunningServer:
@@ -267,9 +281,8 @@ class TopologyRunner:
         for running in self.servers:
             await running.nfs.stop()
             running.nfs.export.vfs.close()  # type: ignore[attr-defined]
-            close = getattr(running.agent, "close", None)
-            if close is not None:
-                close()
+            if running.agent is not None:
+                running.agent.close()
         if self.write_runtime:
             clear_runtime(self.layout, os.getpid())
         for running in self.servers:
@@ -282,7 +295,7 @@ def ensure_not_running(layout: Layout) -> None:
     running = read_runtime(layout)
     if running is not None:
         raise StartupError(
-            f"a topology is already running under {layout.root} (pid {running['pid']}); "
+            f"a topology is already running under {layout.root} (pid {running.pid}); "
             "stop it with `filesim down` first"
         )
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
+
+from pydantic import ValidationError
 
 from filesim.errors import FilesimError
+from filesim.runtime.model import RuntimeDoc
 from filesim.topology import Layout
 
 
@@ -25,42 +26,45 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def write_json_atomic(path: Path, data: Any) -> None:
+def write_runtime(path: Path, doc: RuntimeDoc) -> None:
+    """Write `doc` to `path` atomically (a reader never sees half a document)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    tmp.write_text(doc.to_json(), encoding="utf-8")
     os.replace(tmp, path)
 
 
-def read_runtime(layout: Layout) -> dict[str, Any] | None:
+def load_runtime(path: Path) -> RuntimeDoc | None:
+    """The document in `path`, or None when there is none (or only a cut or foreign one)."""
+    try:
+        return RuntimeDoc.model_validate_json(path.read_bytes())
+    except (FileNotFoundError, ValidationError):
+        return None
+
+
+def read_runtime(layout: Layout) -> RuntimeDoc | None:
     """The runtime document of the topology running under `layout`, or None.
 
     A file left behind by a process that died (kill -9) counts as not running.
     """
-    try:
-        data = json.loads(layout.runtime_file.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
+    doc = load_runtime(layout.runtime_file)
+    if doc is None or not pid_alive(doc.pid):
         return None
-    if not isinstance(data, dict) or not pid_alive(int(data.get("pid", 0))):
-        return None
-    return data
+    return doc
 
 
-def require_runtime(layout: Layout) -> dict[str, Any]:
-    data = read_runtime(layout)
-    if data is None:
+def require_runtime(layout: Layout) -> RuntimeDoc:
+    doc = read_runtime(layout)
+    if doc is None:
         raise NotRunningError(
             f"no topology is running under {layout.root} "
             "(start one with `filesim up`, or point --root at the one that runs)"
         )
-    return data
+    return doc
 
 
 def clear_runtime(layout: Layout, pid: int) -> None:
     """Remove the runtime file if it still belongs to `pid`."""
-    try:
-        data = json.loads(layout.runtime_file.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError):
-        return
-    if data.get("pid") == pid:
+    doc = load_runtime(layout.runtime_file)
+    if doc is not None and doc.pid == pid:
         layout.runtime_file.unlink(missing_ok=True)

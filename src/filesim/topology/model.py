@@ -19,6 +19,13 @@ from filesim.topology.faults import FaultSpec
 from filesim.topology.profiles import Profile, role_sync_defaults
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+"""A DNS label (RFC 1123): what server names are, and Kubernetes namespaces and releases."""
+
+EXPORT_PATH = r"^(/[^/]+)+$|^/$"
+"""An absolute, normalised path (for the schema; the validator below also refuses . and ..)."""
+
+CIDR = r"^[0-9a-fA-F:.]+(/[0-9]{1,3})?$"
+"""The shape of an address or network (for the schema; the validator parses it for real)."""
 
 
 class Role(StrEnum):
@@ -56,7 +63,11 @@ class _Strict(BaseModel):
 class ExportOptions(_Strict):
     """How a server exports its store over NFS."""
 
-    path: str = Field("/data", description="The export path clients mount, e.g. /data.")
+    path: str = Field(
+        "/data",
+        description="The export path clients mount, e.g. /data.",
+        json_schema_extra={"pattern": EXPORT_PATH},
+    )
     readonly: bool = Field(False, description="ro export: every mutating call gets NFS3ERR_ROFS.")
     sync: bool = Field(False, description="sync export: WRITE replies are FILE_SYNC (fsync'd).")
     root_squash: bool = Field(
@@ -67,6 +78,7 @@ class ExportOptions(_Strict):
     allowed_clients: list[str] = Field(
         default_factory=lambda: ["0.0.0.0/0", "::/0"],
         description="Client networks (CIDR) allowed to mount and use the export.",
+        json_schema_extra={"items": {"type": "string", "pattern": CIDR}},
     )
     nfs4_lease_s: int = Field(
         15, ge=5, le=3600, description="NFSv4 lease: a client silent this long loses its state."
@@ -128,7 +140,10 @@ class SyncPolicy(_Strict):
 class Server(_Strict):
     """One simulated NAS server."""
 
-    name: str = Field(description="A DNS label: lower-case letters, digits and '-'.")
+    name: str = Field(
+        description="A DNS label: lower-case letters, digits and '-', at most 63 characters.",
+        json_schema_extra={"pattern": DNS_LABEL.pattern},
+    )
     role: Role
     enabled: bool = True
     fsid: int = Field(ge=1, le=2**32 - 1, description="Unique in the topology.")

@@ -1,4 +1,4 @@
-"""The shape of a check: a name, a title and a function of (session, server)."""
+"""The shape of a check: a name and a function of (session, server)."""
 
 from __future__ import annotations
 
@@ -21,5 +21,4 @@ CheckFn = Callable[[Session, ServerTarget], Passed]
 @dataclass(frozen=True)
 class Check:
     name: str
-    title: str
     run: CheckFn

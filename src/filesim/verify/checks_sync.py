@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
 
+from filesim.sync.status import SyncStatus
 from filesim.verify.check import Passed
 from filesim.verify.results import CheckFailed, NotApplicable
 from filesim.verify.session import Session
 from filesim.verify.target import ServerTarget
+from filesim.waiting import WaitTimeout, poll_until
 
 
 def _probe_bytes(session: Session, label: str) -> bytes:
@@ -102,8 +103,8 @@ def no_loops(session: Session, server: ServerTarget) -> Passed:
     changes = sum(_write_cycle(session, server, cycle) for cycle in range(CYCLES))
     after = _settled_counters(session, server)
     elapsed = time.monotonic() - start
-    echoes = after.get("echoes", 0) - before.get("echoes", 0)
-    actions = after["actions"] - before["actions"]
+    echoes = after.echoes - before.echoes
+    actions = after.actions - before.actions
     if echoes:
         raise CheckFailed(
             f"{echoes} echo(es) after {changes} changes: the sync is looping", elapsed
@@ -117,21 +118,32 @@ def no_loops(session: Session, server: ServerTarget) -> Passed:
 CYCLES = 3
 
 
-def _settled_counters(session: Session, server: ServerTarget) -> dict[str, int]:
+@dataclass(frozen=True)
+class _Counters:
+    actions: int
+    echoes: int
+
+
+def _settled_counters(session: Session, server: ServerTarget) -> _Counters:
     """The counters once they stop moving for `quiet_s` (the status file lags by up to 1 s)."""
-    deadline = time.monotonic() + session.limits.quiet_s * 5
+    quiet = session.limits.quiet_s
     last = _counters(session, server)
     still_since = time.monotonic()
-    while time.monotonic() - still_since < session.limits.quiet_s:
-        if time.monotonic() > deadline:
-            raise CheckFailed(
-                f"the sync counters of {server.name} never settle "
-                f"({last}): the sync keeps acting on its own, a loop"
-            )
-        time.sleep(0.2)
+
+    def settled() -> bool:
+        nonlocal last, still_since
         current = _counters(session, server)
         if current != last:
             last, still_since = current, time.monotonic()
+        return time.monotonic() - still_since >= quiet
+
+    try:
+        poll_until(settled, quiet * 5, interval=0.2, what="the sync counters to settle")
+    except WaitTimeout:
+        raise CheckFailed(
+            f"the sync counters of {server.name} never settle "
+            f"({last}): the sync keeps acting on its own, a loop"
+        ) from None
     return last
 
 
@@ -187,16 +199,14 @@ def _write_cycle(
     return changes
 
 
-def _counters(session: Session, server: ServerTarget) -> dict[str, int]:
+def _counters(session: Session, server: ServerTarget) -> _Counters:
     assert session.target.sync_status is not None
     status = session.target.sync_status().get(server.name)
-    if not status:
+    if status is None:
         raise CheckFailed(f"{server.name} reports no sync agent status")
-    if status.get("halted"):
-        raise CheckFailed(f"the sync agent of {server.name} is halted: {status.get('halted')}")
-    if not isinstance(status.get("actions"), int):
-        raise CheckFailed(f"the sync status of {server.name} has no action counter")
-    return {k: int(v) for k, v in status.items() if k in ("actions", "echoes") and v is not None}
+    if status.halted:
+        raise CheckFailed(f"the sync agent of {server.name} is halted: {status.halted}")
+    return _Counters(status.actions, status.echoes)
 
 
 def sync_agents(session: Session, server: ServerTarget) -> Passed:
@@ -220,7 +230,7 @@ def _policy(server: ServerTarget) -> str:
     return f"{server.direction.value}, {when}"
 
 
-def status_problems(server: ServerTarget, status: Mapping[str, Any] | None) -> list[str]:
+def status_problems(server: ServerTarget, status: SyncStatus | None) -> list[str]:
     """Compare a local agent's status with the server's policy (shared by local targets)."""
     if not server.has_agent:
         return (
@@ -229,15 +239,17 @@ def status_problems(server: ServerTarget, status: Mapping[str, Any] | None) -> l
     if status is None:
         return [f"{server.name} has no sync agent but its policy is {_policy(server)}"]
     problems = []
-    if status.get("halted"):
-        problems.append(f"the sync agent of {server.name} is halted: {status['halted']}")
-    direction = status.get("direction")
-    if direction is not None and direction != server.direction.value:
+    if status.halted:
+        problems.append(f"the sync agent of {server.name} is halted: {status.halted}")
+    if status.direction != server.direction.value:
         problems.append(
-            f"{server.name} syncs {direction}, its policy says {server.direction.value}"
+            f"{server.name} syncs {status.direction}, its policy says {server.direction.value}"
         )
-    running = status.get("running", status.get("continuous"))
-    if running is not None and bool(running) != server.continuous:
+    if status.continuous != server.continuous:
         want = "continuously" if server.continuous else "at start only"
         problems.append(f"the sync agent of {server.name} should run {want}")
+    elif server.continuous and status.ready and not status.running:
+        problems.append(
+            f"the sync agent of {server.name} has stopped: its policy is {_policy(server)}"
+        )
     return problems

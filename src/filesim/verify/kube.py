@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from filesim.topology import Topology, default_topology, load_topology, parse_topology
+from filesim.topology import Server, Topology, default_topology, load_topology, parse_topology
 from filesim.topology.load import TopologyError
 from filesim.verify.kube_pods import COMPONENT, Pod, current_pod, is_ready, pod_problems
 from filesim.verify.target import ServerTarget, Target, VerifyError
+from filesim.waiting import WaitTimeout, poll_until
 
 SELECTOR = "simulator.protocol=nfs"
 KubectlRunner = Callable[[list[str]], str]
@@ -99,7 +99,7 @@ def kube_target(
     return target
 
 
-def _server_target(server: Any, host: str, port: int, folder: Path | None) -> ServerTarget:
+def _server_target(server: Server, host: str, port: int, folder: Path | None) -> ServerTarget:
     return ServerTarget(
         name=server.name,
         role=server.role,
@@ -165,15 +165,20 @@ def restart_pods(
         pod = current_pod(name, pods)
         if pod is not None:
             kube.run("delete", "pod", pod["metadata"]["name"], "--wait=false")
-    deadline = time.monotonic() + limit
-    while True:
+    waiting = list(servers)
+
+    def replaced() -> list[Pod] | None:
+        nonlocal waiting
         fresh: list[Pod] = kube.items("pods", SELECTOR)
         waiting = [n for n in servers if not _replaced(n, fresh, old)]
-        if not waiting:
-            return fresh
-        if time.monotonic() > deadline:
-            raise VerifyError(f"pods of {', '.join(waiting)} not ready {limit:g} s after deletion")
-        time.sleep(poll)
+        return None if waiting else fresh
+
+    try:
+        return poll_until(replaced, limit, interval=poll, what="the new pods")
+    except WaitTimeout:
+        raise VerifyError(
+            f"pods of {', '.join(waiting)} not ready {limit:g} s after deletion"
+        ) from None
 
 
 def _replaced(server: str, pods: Sequence[Pod], old: set[str]) -> bool:

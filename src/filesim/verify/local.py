@@ -4,20 +4,30 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
+from filesim.runtime.model import RuntimeDoc, ServerState
 from filesim.runtime.state import read_runtime
-from filesim.topology import Layout, Role, StorageMode, Topology, default_topology, load_topology
-from filesim.topology.model import Direction
-from filesim.topology.profiles import role_sync_defaults
+from filesim.sync.status import SyncStatus
+from filesim.topology import (
+    Layout,
+    SyncPolicy,
+    Topology,
+    default_topology,
+    dump_topology,
+    load_topology,
+)
 from filesim.verify.checks_sync import status_problems
 from filesim.verify.target import ServerTarget, Target, VerifyError
+from filesim.waiting import WaitTimeout, poll_until
 
 FILESIM = [sys.executable, "-m", "filesim"]
 CommandRunner = Callable[[list[str]], None]
+RESTART_TIMEOUT = 60.0
+PINNED_TOPOLOGY = "verify-restart-topology.yaml"
+"""Under the state dir: the topology with every server's port, for a restart on the same ports
+of a topology started with `--base-port 0`."""
 
 
 def run_filesim(args: list[str]) -> None:
@@ -35,15 +45,14 @@ def local_target(
     """The topology running under `root`; `config` (optional) restricts and describes it."""
     layout = Layout(root.absolute(), state_dir.absolute() if state_dir else None)
     runtime = _runtime(layout)
-    topology = load_topology(config, runtime.get("profile")) if config else None
-    servers = [_server(entry, runtime, layout, topology) for entry in runtime["servers"]]
+    topology = load_topology(config, runtime.profile) if config else None
+    servers = [_server(entry, topology) for entry in runtime.servers]
     if topology is not None:
         wanted = {s.name for s in topology.enabled}
         servers = [s for s in servers if s.name in wanted]
 
-    def sync_status() -> Mapping[str, Mapping[str, Any] | None]:
-        current = _runtime(layout)
-        return {e["name"]: e.get("sync_status") for e in current["servers"]}
+    def sync_status() -> Mapping[str, SyncStatus | None]:
+        return {s.name: s.sync_status for s in _runtime(layout).servers}
 
     def agent_problems(server: ServerTarget) -> list[str]:
         return status_problems(server, sync_status().get(server.name))
@@ -53,16 +62,16 @@ def local_target(
 
     return Target(
         kind="local",
-        profile=str(runtime.get("profile", "default")),
+        profile=runtime.profile,
         servers=servers,
         sync_status=sync_status,
         agent_problems=agent_problems,
         restart=restart,
-        description=f"local topology under {layout.root} (pid {runtime['pid']})",
+        description=f"local topology under {layout.root} (pid {runtime.pid})",
     )
 
 
-def _runtime(layout: Layout) -> dict[str, Any]:
+def _runtime(layout: Layout) -> RuntimeDoc:
     runtime = read_runtime(layout)
     if runtime is None:
         why = (
@@ -77,66 +86,69 @@ def _runtime(layout: Layout) -> dict[str, Any]:
     return runtime
 
 
-def _server(
-    entry: Mapping[str, Any], runtime: Mapping[str, Any], layout: Layout, topology: Topology | None
-) -> ServerTarget:
-    role = Role(entry["role"])
-    policy = dict(role_sync_defaults(runtime.get("profile", "default"), role.value))
-    policy.update(entry.get("sync") or {})
-    readonly = bool(entry.get("readonly", False))
-    storage = StorageMode(entry.get("storage", "mirror"))
-    if topology is not None and any(s.name == entry["name"] for s in topology.servers):
-        declared = topology.server(entry["name"])
-        policy.update(declared.sync.model_dump(mode="json"))
-    folder = Path(entry["folder"]) if entry.get("folder") else layout.root / entry["name"]
+def _server(entry: ServerState, topology: Topology | None) -> ServerTarget:
+    """How the checks see a running server: its address, and its policy as the topology file
+    (when given) or the runtime document says."""
+    policy: SyncPolicy = entry.sync
+    if topology is not None and any(s.name == entry.name for s in topology.servers):
+        policy = topology.server(entry.name).sync
     return ServerTarget(
-        name=entry["name"],
-        role=role,
-        host=_connect_host(str(entry["host"])),
-        port=int(entry["port"]),
-        export=str(entry["export"]),
-        folder=folder if folder.is_absolute() else layout.root / folder,
-        readonly=readonly,
-        storage=storage,
-        direction=Direction(policy["direction"]),
-        continuous=bool(policy["continuous"]),
-        initial=bool(policy["initial"]),
-        mirror_deletes=bool(policy["mirror_deletes"]),
+        name=entry.name,
+        role=entry.role,
+        host=entry.connect_host,
+        port=entry.port,
+        export=entry.export,
+        folder=entry.folder,
+        readonly=entry.readonly,
+        storage=entry.storage,
+        direction=policy.direction,
+        continuous=policy.continuous,
+        initial=policy.initial,
+        mirror_deletes=policy.mirror_deletes,
     )
 
 
-def _connect_host(host: str) -> str:
-    """Servers listening on every address are reached over loopback."""
-    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-
-
-def _restart(
-    layout: Layout, runtime: Mapping[str, Any], config: Path | None, run: CommandRunner
-) -> None:
-    """`filesim down`, then `filesim up --detach` as the topology was started, and wait."""
+def _restart(layout: Layout, runtime: RuntimeDoc, config: Path | None, run: CommandRunner) -> None:
+    """`filesim down`, then `filesim up --detach` as the topology was started, on the same
+    ports, and wait until it runs again."""
     up = _up_args(layout, runtime, config)
     common = ["--root", str(layout.root)]
     if layout.state is not None:
         common += ["--state-dir", str(layout.state)]
     run(["down", *common])
     run(up)
-    _wait_running(layout, [int(s["port"]) for s in runtime["servers"]])
+    ports = sorted(s.port for s in runtime.servers)
+
+    def back() -> bool:
+        again = read_runtime(layout)
+        return again is not None and sorted(s.port for s in again.servers) == ports
+
+    try:
+        poll_until(back, RESTART_TIMEOUT, interval=0.1, what="the topology to come back")
+    except WaitTimeout:
+        raise VerifyError(
+            f"the topology under {layout.root} did not come back on its ports within "
+            f"{RESTART_TIMEOUT:g} s"
+        ) from None
 
 
-def _up_args(layout: Layout, runtime: Mapping[str, Any], config: Path | None) -> list[str]:
+def _up_args(layout: Layout, runtime: RuntimeDoc, config: Path | None) -> list[str]:
     """The `up --detach` arguments: the recorded command line if the runtime file has one
-    (`argv`), else rebuilt from root, profile, host, lowest port and the topology file."""
-    argv = runtime.get("argv")
-    if isinstance(argv, list) and argv[:1] == ["up"]:
-        return ["up", "--detach", *(str(a) for a in argv[1:] if a not in ("--detach", "-d"))]
-    servers = runtime["servers"]
-    host = str(servers[0]["host"]) if servers else "127.0.0.1"
-    base_port = int(runtime.get("base_port") or min(int(s["port"]) for s in servers))
-    config = config or (Path(runtime["config"]) if runtime.get("config") else None)
+    (`argv`), else rebuilt from root, profile, host, lowest port and the topology file. A
+    topology whose servers took any free port (`--base-port 0`) comes back on the same ones."""
+    argv = runtime.argv
+    if argv is not None and argv[:1] == ["up"]:
+        args = [a for a in argv[1:] if a not in ("--detach", "-d")]
+        if _option(args, "--base-port") == "0":
+            args = _pin_ports(layout, runtime, args)
+        return ["up", "--detach", *args]
+    servers = runtime.servers
+    host = servers[0].host if servers else "127.0.0.1"
+    base_port = min(s.port for s in servers)
     if config is None:
         _require_default_servers(runtime)
     up = ["up", "--detach", "--root", str(layout.root), "--host", host]
-    up += ["--base-port", str(base_port), "--profile", str(runtime.get("profile", "default"))]
+    up += ["--base-port", str(base_port), "--profile", runtime.profile]
     if layout.state is not None:
         up += ["--state-dir", str(layout.state)]
     if config is not None:
@@ -144,25 +156,42 @@ def _up_args(layout: Layout, runtime: Mapping[str, Any], config: Path | None) ->
     return up
 
 
-def _require_default_servers(runtime: Mapping[str, Any]) -> None:
+def _option(args: list[str], name: str) -> str | None:
+    """The value of `name` in `args` (`--name VALUE`), the last one if repeated."""
+    found = None
+    for i, arg in enumerate(args[:-1]):
+        if arg == name:
+            found = args[i + 1]
+    return found
+
+
+def _pin_ports(layout: Layout, runtime: RuntimeDoc, args: list[str]) -> list[str]:
+    """`args` with a topology file that gives every running server the port it has now."""
+    config = _option(args, "--config")
+    topology = load_topology(Path(config) if config else None, runtime.profile)
+    ports = {s.name: s.port for s in runtime.servers}
+    servers = [s.model_copy(update={"port": ports.get(s.name, s.port)}) for s in topology.servers]
+    pinned = layout.state_dir / PINNED_TOPOLOGY
+    pinned.parent.mkdir(parents=True, exist_ok=True)
+    pinned.write_text(dump_topology(topology.model_copy(update={"servers": servers})))
+    kept: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg in ("--config", "-c", "--profile"):
+            skip = True
+        else:
+            kept.append(arg)
+    return [*kept, "--config", str(pinned)]
+
+
+def _require_default_servers(runtime: RuntimeDoc) -> None:
     """Refuse to restart a custom topology as the built-in one (nothing is stopped then)."""
-    profile = str(runtime.get("profile", "default"))
-    builtin = {s.name for s in default_topology(profile).enabled}
-    running = {str(s["name"]) for s in runtime["servers"]}
+    builtin = {s.name for s in default_topology(runtime.profile).enabled}
+    running = {s.name for s in runtime.servers}
     if running != builtin:
         raise VerifyError(
             "cannot restart this topology: it is not the built-in one and its topology file is "
             "unknown; pass the file it was started with as --config"
         )
-
-
-def _wait_running(layout: Layout, ports: list[int], limit: float = 60.0) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        runtime = read_runtime(layout)
-        if runtime is not None and sorted(int(s["port"]) for s in runtime["servers"]) == sorted(
-            ports
-        ):
-            return
-        time.sleep(0.1)
-    raise VerifyError(f"the topology under {layout.root} did not come back within {limit:g} s")

@@ -14,16 +14,16 @@ from filesim.verify.target import ServerTarget, Target, VerifyError
 # Order matters: no-loops reads the sync counters before any other probe adds work for the
 # agents, and persistence (which restarts everything) comes last.
 CHECKS: list[Check] = [
-    Check("reachable", "answers NULL on NFS, MOUNT, PORTMAP and MNT", checks_nfs.reachable),
-    Check("sync-agents", "sync agents run exactly per the policy", checks_sync.sync_agents),
-    Check("no-loops", "write cycles on both sides cause no echoes", checks_sync.no_loops),
-    Check("folder-to-nfs", "folder file readable over NFS", checks_sync.folder_to_nfs),
-    Check("nfs-to-folder", "NFS file complete in the folder", checks_sync.nfs_to_folder),
-    Check("consumed-input", "deleted over NFS: gone from folder", checks_sync.consumed_input),
-    Check("readonly-backup", "NFS writes refused (ROFS)", checks_nfs.readonly_backup),
-    Check("isolation", "visible on no other server", checks_nfs.isolation),
-    Check("subdirectories", "subdirectory mountable, synced", checks_nfs.subdirectories),
-    Check("nfsv4", "NFSv4.1: pseudo-root, write, read (ROFS)", checks_v4.nfsv4),
+    Check("reachable", checks_nfs.reachable),  # NULL on NFS, MOUNT, PORTMAP; MNT
+    Check("sync-agents", checks_sync.sync_agents),  # agents run exactly per the policy
+    Check("no-loops", checks_sync.no_loops),  # write cycles on both sides cause no echoes
+    Check("folder-to-nfs", checks_sync.folder_to_nfs),  # a folder file readable over NFS
+    Check("nfs-to-folder", checks_sync.nfs_to_folder),  # an NFS file complete in the folder
+    Check("consumed-input", checks_sync.consumed_input),  # deleted over NFS: gone from folder
+    Check("readonly-backup", checks_nfs.readonly_backup),  # NFS writes refused (ROFS)
+    Check("isolation", checks_nfs.isolation),  # visible on no other server
+    Check("subdirectories", checks_nfs.subdirectories),  # subdirectory mountable, synced
+    Check("nfsv4", checks_v4.nfsv4),  # NFSv4.1: pseudo-root, write, read (ROFS on a backup)
 ]
 PERSISTENCE = "persistence"
 CHECK_NAMES = [c.name for c in CHECKS] + [PERSISTENCE]

@@ -6,6 +6,7 @@ so that `cleanup` removes exactly those (in the folder and over NFS) and nothing
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -19,6 +20,7 @@ from filesim.nfsclient.client import NfsClient, NfsClientError, NfsError
 from filesim.topology.layout import TEMP_PREFIX
 from filesim.verify.results import CheckFailed
 from filesim.verify.target import ServerTarget, Target
+from filesim.waiting import WaitTimeout, poll_until
 
 PROBE_PREFIX = ".filesim-verify-"
 
@@ -86,15 +88,6 @@ class Session:
                 return None
             raise
 
-    def nfs_is_dir(self, server: ServerTarget, path: str) -> bool:
-        client, root = self.nfs(server)
-        try:
-            return client.getattr(client.walk(root, path)).type is Ftype.DIR
-        except NfsError as exc:
-            if exc.stat == NfsStat.NOENT:
-                return False
-            raise
-
     def nfs_names(self, server: ServerTarget) -> set[str]:
         client, root = self.nfs(server)
         return set(client.listdir(root))
@@ -130,21 +123,20 @@ class Session:
     def wait_for(self, condition: Callable[[], bool], limit: float, what: str) -> float:
         """Poll `condition` until true and return the time it took; fail after `limit`."""
         start = time.monotonic()
-        while True:
-            if condition():
-                return time.monotonic() - start
+        try:
+            poll_until(condition, limit, interval=self.limits.poll_s, what=what)
+        except WaitTimeout:
             elapsed = time.monotonic() - start
-            if elapsed > limit:
-                raise CheckFailed(f"{what}: not within {limit:g} s", elapsed)
-            time.sleep(self.limits.poll_s)
+            raise CheckFailed(f"{what}: not within {limit:g} s", elapsed) from None
+        return time.monotonic() - start
 
     def stays(self, condition: Callable[[], bool], duration: float, what: str) -> None:
         """Fail if `condition` stops holding at any poll during `duration`."""
-        deadline = time.monotonic() + duration
-        while time.monotonic() < deadline:
-            if not condition():
-                raise CheckFailed(what)
-            time.sleep(max(self.limits.poll_s, 0.1))
+        try:
+            poll_until(lambda: not condition(), duration, interval=max(self.limits.poll_s, 0.1))
+        except WaitTimeout:
+            return  # it held throughout
+        raise CheckFailed(what)
 
     # ---------------------------------------------------------------- cleanup
     def cleanup(self, batch: int = 2, limit_s: float = 30.0) -> list[str]:
@@ -167,13 +159,18 @@ class Session:
     def _remove_batch(
         self, server: ServerTarget, names: list[str], limit_s: float
     ) -> list[tuple[ServerTarget, str]]:
-        deadline = time.monotonic() + limit_s
         pending = names
-        while pending and time.monotonic() < deadline:
+
+        def gone() -> bool:
+            nonlocal pending
             for name in pending:
                 self._remove_everywhere(server, name)
             time.sleep(0.3)  # a sync in flight may bring a probe back once
             pending = [n for n in pending if self._exists_anywhere(server, n)]
+            return not pending
+
+        with contextlib.suppress(WaitTimeout):
+            poll_until(gone, limit_s, interval=0, what="the probes to stay removed")
         return [(server, n) for n in pending]
 
     def _remove_everywhere(self, server: ServerTarget, name: str) -> None:

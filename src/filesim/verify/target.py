@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from filesim.errors import FilesimError
+from filesim.sync.status import SyncStatus
 from filesim.topology.model import Direction, Role, StorageMode
 
 
@@ -75,8 +75,8 @@ class Target:
     """'local' or 'kubernetes'."""
     profile: str
     servers: list[ServerTarget]
-    sync_status: Callable[[], Mapping[str, Mapping[str, Any] | None]] | None
-    """Per server, the sync agent's status dict (None: no agent), read fresh on each call;
+    sync_status: Callable[[], Mapping[str, SyncStatus | None]] | None
+    """Per server, the sync agent's status (None: no agent), read fresh on each call;
     None where the target cannot tell (Kubernetes exposes no sync counters)."""
     agent_problems: Callable[[ServerTarget], list[str]]
     """What is wrong with a server's sync agents compared with its policy ([]: all as expected)."""

@@ -1,7 +1,8 @@
 {{/*
-Data copied from the topology model (src/filesim/topology/model.py and profiles.py). The chart
-tests render the topology ConfigMap and check that filesim parses it back to exactly the
-topology it resolves itself, for both profiles, so a drift here fails CI.
+Generated from filesim's topology model; do not edit. After a change to the model:
+  filesim k8s schema --write deploy/helm/filesim
+The chart resolves each server as filesim does: these model defaults, then its
+profile's sync defaults for its role, then what the values set.
 */}}
 {{- define "filesim.modelDefaults" -}}
 storage: mirror
@@ -12,7 +13,11 @@ export:
   root_squash: false
   anon_uid: 65534
   anon_gid: 65534
-  allowed_clients: ["0.0.0.0/0", "::/0"]
+  allowed_clients:
+  - 0.0.0.0/0
+  - ::/0
+  nfs4_lease_s: 15
+  nfs4_grace_s: 15
 sync:
   direction: both
   continuous: true
@@ -34,4 +39,9 @@ seed:
   input: {direction: folder-to-export, continuous: false, initial: true, mirror_deletes: true}
   output: {direction: export-to-folder, continuous: true, initial: true, mirror_deletes: false}
   backup: {direction: folder-to-export, continuous: false, initial: true, mirror_deletes: false}
+{{- end -}}
+
+{{/* Linux mount options for a server; the argument is its port. */}}
+{{- define "filesim.mountOptions" -}}
+vers=3,proto=tcp,port={{ . }},mountport={{ . }},mountproto=tcp,nolock
 {{- end -}}

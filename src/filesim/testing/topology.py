@@ -1,44 +1,25 @@
-"""filesim in your own tests: a NAS topology started in-process, with a sync barrier and faults.
-
-A pytest plugin (registered through the `pytest11` entry point, so installing filesim is
-enough) provides the `nas_topology` fixture:
-
-    import subprocess
-    import pytest
-
-    @pytest.mark.nas_topology(servers=["nas-input-1", "nas-output-1"])
-    def test_consumes_input(nas_topology):
-        nas = nas_topology.server("nas-input-1")
-        (nas.folder / "order.csv").write_text("id,qty\\n1,2\\n")   # the tester drops a file
-        nas_topology.wait_visible("nas-input-1", "order.csv", side="nfs")
-        subprocess.run(["nfs-cat", nas.url("/order.csv")], check=True)
-        with nas_topology.error("nas-output-1", "NOSPC", procedures=["WRITE"]):
-            ...  # the service under test must cope with a full disk
-
-The topology runs on its own event loop in a background thread, on free ports, under a
-temporary root; `start_topology` gives the same object outside pytest.
-"""
+"""A topology running in this process for a test: life cycle, sync barrier, events, faults."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
-import time
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
-
-import pytest
+from typing import TYPE_CHECKING, Literal, TypedDict, TypeVar, Unpack
 
 from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
+from filesim.runtime.model import FaultDoc, RuntimeDoc
+from filesim.testing.server import NasServer
 from filesim.topology import Layout, Topology, load_topology, parse_topology
+from filesim.topology.faults import FaultKind
+from filesim.waiting import WaitTimeout, poll_until
 
 if TYPE_CHECKING:
     from filesim.nfsclient.client import NfsClient
+    from filesim.runtime.runner import TopologyRunner
 
 # The runtime (uvicorn, starlette, the NFS server) is imported when a topology starts, not when
 # pytest loads this plugin: every test run of a project with filesim installed loads it.
@@ -53,36 +34,14 @@ class TopologyTimeout(FilesimError, AssertionError):
     """A wait on the test topology ran out of time (a failed expectation in a test)."""
 
 
-@dataclass(frozen=True)
-class NasServer:
-    """One running server of a test topology: where to reach it and where its folder is."""
+class TopologyOptions(TypedDict, total=False):
+    """The options of `NasTopology` (and of the fixture's marker)."""
 
-    name: str
-    role: str
+    config: Path | str | Topology | None
+    profile: str | None
+    servers: Sequence[str] | None
+    http: bool
     host: str
-    port: int
-    export: str
-    folder: Path
-    store: Path
-    readonly: bool
-
-    def url(self, path: str = "") -> str:
-        """A libnfs URL, e.g. nfs://127.0.0.1/data/a.txt?version=3&nfsport=P&mountport=P."""
-        path = "/" + path.lstrip("/") if path else ""
-        query = f"version=3&nfsport={self.port}&mountport={self.port}"
-        return f"nfs://{self.host}{self.export}{path}?{query}"
-
-    @property
-    def mount_options(self) -> str:
-        """Linux mount options (`mount -t nfs -o OPTIONS HOST:EXPORT DIR`)."""
-        return f"vers=3,proto=tcp,port={self.port},mountport={self.port},mountproto=tcp,nolock"
-
-    @property
-    def mount_source(self) -> str:
-        return f"{self.host}:{self.export}"
-
-    def mount_command(self, mountpoint: str | Path) -> str:
-        return f"mount -t nfs -o {self.mount_options} {self.mount_source} {mountpoint}"
 
 
 class NasTopology:
@@ -103,8 +62,8 @@ class NasTopology:
         self.root = Path(root)
         self.topology = _topology(config, profile)
         names = list(servers) if servers else None
-        count = len(self.topology.servers)
-        # Free ports for every server; ports named in the topology would clash between tests.
+        # Every server on a free port (base port 0: each binds port 0 and the runner reads the
+        # port back); ports named in the topology would clash between tests.
         topology = self.topology.model_copy(
             update={"servers": [s.model_copy(update={"port": None}) for s in self.topology.servers]}
         )
@@ -113,8 +72,8 @@ class NasTopology:
         self.events = EventBus(self.layout.events_file)
         from filesim.runtime.runner import TopologyRunner
 
-        self.runner = TopologyRunner(
-            topology, self.layout, host=host, base_port=_free_ports(host, count), only=names,
+        self.runner: TopologyRunner = TopologyRunner(
+            topology, self.layout, host=host, base_port=0, only=names,
             events=self.events, http_host=host, http_port=0 if http else None,
         )  # fmt: skip
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -150,12 +109,8 @@ class NasTopology:
         if failure:
             self.events.close()
             raise failure[0]
-        for running in self.runner.servers:
-            d = running.describe()
-            self.servers[running.name] = NasServer(
-                d["name"], d["role"], _reachable(d["host"]), d["port"], d["export"],
-                Path(d["folder"]), Path(d["store"]), d["readonly"],
-            )  # fmt: skip
+        for state in self.status().servers:
+            self.servers[state.name] = NasServer.of(state)
         return self
 
     def stop(self) -> None:
@@ -192,9 +147,9 @@ class NasTopology:
             raise FilesimError("this test topology runs without the HTTP API (http=False)")
         return self.runner.http.url
 
-    def status(self) -> dict[str, Any]:
-        """The `filesim status --json` document."""
-        return self._call(lambda: self.runner.describe())
+    def status(self) -> RuntimeDoc:
+        """The runtime document (`filesim status --json`)."""
+        return self._call(self.runner.describe)
 
     # -- sync barrier ---------------------------------------------------------------------------
 
@@ -206,7 +161,6 @@ class NasTopology:
         in the tester's folder — or, with `absent`, until it is gone; else TopologyTimeout."""
         nas = self.server(server)
         path = path.strip("/")
-        deadline = time.monotonic() + timeout
         if side not in ("nfs", "folder"):
             raise ValueError(f"side must be 'nfs' or 'folder', not {side!r}")
         from filesim.nfsclient.client import NfsClient
@@ -219,15 +173,12 @@ class NasTopology:
             return _nfs_exists(client, nas.export, path)
 
         try:
-            while True:
-                if probe() != absent:
-                    return
-                if time.monotonic() >= deadline:
-                    state = "still there" if absent else "not visible"
-                    raise TopologyTimeout(
-                        f"{server}: {path} is {state} on the {side} side after {timeout:g} s"
-                    )
-                time.sleep(POLL_S)
+            poll_until(lambda: probe() != absent, timeout, interval=POLL_S)
+        except WaitTimeout:
+            state = "still there" if absent else "not visible"
+            raise TopologyTimeout(
+                f"{server}: {path} is {state} on the {side} side after {timeout:g} s"
+            ) from None
         finally:
             if client is not None:
                 client.close()
@@ -249,8 +200,8 @@ class NasTopology:
         try:
             self._run(flush_all(), timeout + 5)
         except TimeoutError:
-            paused = [f.server for f in self._call(lambda: self.runner.faults.active())
-                      if f.spec.kind.value == "sync-pause"]  # fmt: skip
+            paused = [f.server for f in self._call(self.runner.faults.active)
+                      if f.spec.kind is FaultKind.SYNC_PAUSE]  # fmt: skip
             why = f" (sync is paused on {', '.join(paused)})" if paused else ""
             raise TopologyTimeout(f"sync work still pending after {timeout:g} s{why}") from None
 
@@ -264,56 +215,61 @@ class NasTopology:
         timeout: float = 10.0, since: float = 0.0,
     ) -> Event:  # fmt: skip
         """The first event of `kind` (and server/path) at or after `since` (a time.time())."""
-        deadline = time.monotonic() + timeout
-        while True:
+
+        def found() -> Event | None:
             for event in self.events.recent(server):
                 if event.kind == kind and event.time >= since and path in (None, event.path):
                     return event
-            if time.monotonic() >= deadline:
-                raise TopologyTimeout(f"no {kind} event{f' for {path}' if path else ''} "
-                                      f"within {timeout:g} s")  # fmt: skip
-            time.sleep(POLL_S)
+            return None
+
+        try:
+            return poll_until(found, timeout, interval=POLL_S)
+        except WaitTimeout:
+            raise TopologyTimeout(f"no {kind} event{f' for {path}' if path else ''} "
+                                  f"within {timeout:g} s") from None  # fmt: skip
 
     # -- faults ---------------------------------------------------------------------------------
 
-    def add_fault(self, server: str, kind: str, **spec: Any) -> dict[str, Any]:
+    def add_fault(self, server: str, kind: str, **spec: object) -> FaultDoc:
         """Add a fault (fields as in the topology file's `faults:`); returns its description."""
         data = {"kind": kind, **spec}
-        return self._call(lambda: self.runner.faults.add(server, data).to_json())
+        return self._call(lambda: self.runner.faults.add(server, data).to_doc())
 
     def clear_faults(self, server: str | None = None, fault_id: str | None = None) -> int:
         return len(self._call(lambda: self.runner.faults.clear(server, fault_id)))
 
     @contextmanager
-    def fault(self, server: str, kind: str, **spec: Any) -> Iterator[dict[str, Any]]:
+    def fault(self, server: str, kind: str, **spec: object) -> Iterator[FaultDoc]:
         """A fault in force for the `with` block."""
         added = self.add_fault(server, kind, **spec)
         try:
             yield added
         finally:
-            if any(f.id == added["id"] for f in self._call(lambda: self.runner.faults.active())):
-                self.clear_faults(fault_id=added["id"])
+            if any(f.id == added.id for f in self._call(self.runner.faults.active)):
+                self.clear_faults(fault_id=added.id)
 
-    def latency(self, server: str, ms: float, procedures: Sequence[str] = (), **spec: Any) -> Any:
+    def latency(
+        self, server: str, ms: float, procedures: Sequence[str] = (), **spec: object
+    ) -> AbstractContextManager[FaultDoc]:
         return self.fault(server, "latency", delay_ms=ms, procedures=list(procedures), **spec)
 
     def error(
         self, server: str, error: str, procedures: Sequence[str] = (), paths: Sequence[str] = (),
         probability: float = 1.0,
-    ) -> Any:  # fmt: skip
+    ) -> AbstractContextManager[FaultDoc]:  # fmt: skip
         return self.fault(server, "error", error=error, procedures=list(procedures),
                           paths=list(paths), probability=probability)  # fmt: skip
 
-    def readonly(self, server: str) -> Any:
+    def readonly(self, server: str) -> AbstractContextManager[FaultDoc]:
         return self.fault(server, "readonly")
 
-    def outage(self, server: str, mode: str = "blackhole") -> Any:
+    def outage(self, server: str, mode: str = "blackhole") -> AbstractContextManager[FaultDoc]:
         return self.fault(server, "outage", mode=mode)
 
-    def sync_paused(self, server: str) -> Any:
+    def sync_paused(self, server: str) -> AbstractContextManager[FaultDoc]:
         return self.fault(server, "sync-pause")
 
-    def sync_slow(self, server: str, ms: float) -> Any:
+    def sync_slow(self, server: str, ms: float) -> AbstractContextManager[FaultDoc]:
         return self.fault(server, "sync-slow", delay_ms=ms)
 
     # -- the loop -------------------------------------------------------------------------------
@@ -360,70 +316,8 @@ def _topology(config: Path | str | Topology | None, profile: str | None) -> Topo
     return load_topology(Path(config) if config is not None else None, profile)
 
 
-def _free_ports(host: str, count: int, start: int = 30000, stop: int = 60000) -> int:
-    """A base port with `count` consecutive free TCP ports on `host`."""
-    import os
-    import random
-
-    rng = random.Random(os.getpid() ^ time.monotonic_ns())
-    for _ in range(200):
-        base = rng.randrange(start, stop - count)
-        sockets: list[socket.socket] = []
-        try:
-            for i in range(count):
-                s = socket.socket()
-                s.bind((host, base + i))
-                sockets.append(s)
-            return base
-        except OSError:
-            continue
-        finally:
-            for s in sockets:
-                s.close()
-    raise FilesimError(f"no {count} consecutive free ports on {host}")
-
-
-def _reachable(host: str) -> str:
-    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
-
-
 @contextmanager
-def start_topology(root: Path, **options: Any) -> Iterator[NasTopology]:
+def start_topology(root: Path, **options: Unpack[TopologyOptions]) -> Iterator[NasTopology]:
     """A NasTopology under `root` for the `with` block (options as for NasTopology)."""
     with NasTopology(root, **options) as topology:
         yield topology
-
-
-# -- the pytest plugin ---------------------------------------------------------------------------
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers",
-        "nas_topology(config=None, profile=None, servers=None, http=True): options of the "
-        "`nas_topology` fixture (filesim.testing)",
-    )
-
-
-@pytest.fixture
-def nas_topology(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[NasTopology]:
-    """A filesim topology running for this test (options: @pytest.mark.nas_topology(...) or
-    indirect parametrisation with a dict)."""
-    options: dict[str, Any] = {}
-    marker = request.node.get_closest_marker("nas_topology")
-    if marker is not None:
-        options.update(marker.kwargs)
-    options.update(getattr(request, "param", None) or {})
-    with start_topology(tmp_path_factory.mktemp("nas"), **options) as topology:
-        yield topology
-
-
-__all__ = [
-    "NasServer",
-    "NasTopology",
-    "TopologyTimeout",
-    "nas_topology",
-    "start_topology",
-]

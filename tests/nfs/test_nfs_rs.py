@@ -12,6 +12,8 @@ import pytest
 
 from tests.support.topology import by_name, detached
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, dict[str, Any]]]:

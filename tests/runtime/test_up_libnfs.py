@@ -11,7 +11,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.topology import by_name, detached, filesim, free_base_port, nfs_url
+from filesim.runtime.build import port_for
+from filesim.topology import default_topology
+from tests.support.topology import by_name, detached, filesim, nfs_url
+
+pytestmark = pytest.mark.integration
 
 EXPECTED = {
     "nas-input-1": ("input", 1), "nas-input-2": ("input", 2), "nas-input-3": ("input", 3),
@@ -39,7 +43,7 @@ def test_seven_servers_with_their_roles_and_ports(topology: dict[str, Any]) -> N
     servers = by_name(topology)
     assert {n: (s["role"], s["fsid"]) for n, s in servers.items()} == EXPECTED
     ports = [s["port"] for s in topology["servers"]]
-    assert ports == list(range(ports[0], ports[0] + 7))
+    assert len(set(ports)) == 7 and 0 not in ports  # --base-port 0: each on a port of its own
     assert [n for n, s in servers.items() if s["readonly"]] == ["nas-backup"]
     for name, s in servers.items():
         assert Path(s["folder"]) == topology["root"] / name and Path(s["folder"]).is_dir()
@@ -93,16 +97,30 @@ def test_second_up_on_the_same_root_is_refused(topology: dict[str, Any]) -> None
     assert "already running" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_server_i_listens_on_base_port_plus_i_unless_it_names_a_port() -> None:
+    servers = default_topology().servers
+    assert [port_for(i, s, 20490) for i, s in enumerate(servers)] == list(range(20490, 20497))
+    named = servers[3].model_copy(update={"port": 3049})
+    assert port_for(3, named, 20490) == 3049
+    assert port_for(3, servers[3], 0) == 0  # base port 0: any free port
+
+
 def test_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
-    base = free_base_port()
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", base + 3))
+        taken.bind(("127.0.0.1", 0))
         taken.listen()
-        proc = filesim("up", "--root", str(tmp_path), "--base-port", str(base), check=False)
+        port = taken.getsockname()[1]
+        config = tmp_path / "topo.yaml"
+        config.write_text(
+            "servers:\n  - {name: nas-input-1, role: input, fsid: 1}\n"
+            f"  - {{name: nas-backup, role: backup, fsid: 4, port: {port}}}\n"
+        )
+        proc = filesim("up", "--root", str(tmp_path), "--config", str(config), "--base-port", "0",
+                       check=False)  # fmt: skip
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(lines) == 1 and f"port {base + 3}" in lines[0] and "nas-backup" in lines[0]
+    assert len(lines) == 1 and f"port {port}" in lines[0] and "nas-backup" in lines[0]
 
 
 def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
@@ -117,7 +135,7 @@ def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:
 
 def test_folder_that_is_not_a_directory_is_refused(tmp_path: Path) -> None:
     (tmp_path / "nas-input-1").write_text("a file where a folder should be")
-    proc = filesim("up", "--root", str(tmp_path), "--base-port", str(free_base_port()), check=False)
+    proc = filesim("up", "--root", str(tmp_path), "--base-port", "0", check=False)
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "nas-input-1" in proc.stderr and "not a directory" in proc.stderr
 

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from filesim.waiting import WaitTimeout, poll_until
 from tests.support.kclient import checks, kclient_run
 from tests.support.topology import by_name, detached, filesim
 
-pytestmark = [pytest.mark.kernel, pytest.mark.slow]
+pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.integration]
 
 # One guest run, many checks: booting the kernel under emulation costs seconds.
 ROLES_SCRIPT = r"""
@@ -57,10 +58,7 @@ def _md5(path: Path) -> str:
 
 
 def _wait_for(path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} did not appear"
-        time.sleep(0.05)
+    poll_until(path.exists, timeout, what=f"{path} to appear")
 
 
 def _store(server: dict[str, object]) -> Path:
@@ -121,11 +119,10 @@ def test_handles_survive_a_server_restart(tmp_path: Path) -> None:
         restarted = threading.Event()
 
         def restart_when_ready() -> None:
-            deadline = time.monotonic() + 200
-            while not (store / "ready-for-restart").exists():
-                if time.monotonic() > deadline:
-                    return
-                time.sleep(0.2)
+            try:
+                poll_until((store / "ready-for-restart").exists, 200, interval=0.2)
+            except WaitTimeout:
+                return
             filesim("down", "--root", str(tmp_path))
             filesim("up", "--detach", "--root", str(tmp_path), "--base-port", str(base))
             (store / "restarted").touch()
@@ -173,7 +170,5 @@ def test_files_cross_between_folders_and_the_kernel_client(tmp_path: Path) -> No
         assert result["tester_file"] == "dropped by the tester", proc.stdout
         report = Path(str(out["folder"])) / "report.bin"
         _wait_for(report)
-        deadline = time.monotonic() + 30
-        while _md5(report) != result["report_md5"]:
-            assert time.monotonic() < deadline, "the kernel client's file never arrived complete"
-            time.sleep(0.1)
+        poll_until(lambda: _md5(report) == result["report_md5"], 30, interval=0.1,
+                   what="the kernel client's file to arrive complete")  # fmt: skip
