@@ -29,6 +29,7 @@ from filesim.nfs.const import (
     PortmapProc,
 )
 from filesim.nfs.export import Export
+from filesim.nfs.locks import LockTable
 from filesim.nfs.rpc import (
     CallRejected,
     NotACall,
@@ -80,7 +81,9 @@ class Dispatcher:
         v4: V4Options | None = None,
     ) -> None:  # fmt: skip
         self.export = export
-        self.v4 = V4Service(export, v4)
+        self.locks = LockTable()
+        """Share reservations and byte-range locks of this export, for every protocol."""
+        self.v4 = V4Service(export, v4, self.locks)
         self.port = port
         self.observer = observer
         self.fault: Callable[[int, str], NfsStat | None] | None = None

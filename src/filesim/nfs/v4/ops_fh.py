@@ -130,10 +130,8 @@ def secinfo_no_name(c: Compound, u: Unpacker) -> bytes:
     style = u.uint32()
     if style > 1:
         raise V4Error(Status.INVAL)
-    node = c.node()
+    c.node()
     if style == 1:
         lookupp(c, u)
-    elif not node.is_dir and not node.pseudo:
-        pass
     c.cfh = None
     return _SECINFO

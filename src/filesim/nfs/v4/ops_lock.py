@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import stat
 import struct
 from collections.abc import Hashable
 
@@ -128,7 +129,7 @@ def lockt(c: Compound, u: Unpacker) -> bytes:
     node = c.node()
     if node.is_dir:
         raise V4Error(Status.ISDIR)
-    if node.pseudo or not _is_file(node.st.st_mode):
+    if node.pseudo or not stat.S_ISREG(node.st.st_mode):
         raise V4Error(Status.INVAL)
     client = client_of(c, clientid)
     if c.svc.recovery.in_grace():
@@ -140,12 +141,6 @@ def lockt(c: Compound, u: Unpacker) -> bytes:
     if held is not None:
         raise _denied(held)
     return b""
-
-
-def _is_file(mode: int) -> bool:
-    import stat
-
-    return stat.S_ISREG(mode)
 
 
 @operation(Op.LOCKU)
