@@ -206,6 +206,11 @@ class LockTable:
                 self._tidy(k)
                 self._released(k)
 
+    def release_file(self, key: FileKey) -> None:
+        """Forget every reservation and lock on `key` (the file is gone, its inode reused)."""
+        if self._files.pop(key, None) is not None:
+            self._released(key)
+
     def _released(self, key: FileKey) -> None:
         for callback in self.on_release:
             callback(key)

@@ -230,7 +230,9 @@ def _target(
         storage(lambda: c.export.vfs.setattr(path, rest))
     c.export.listener("create", path, None)
     after = c.export.vfs.stat(dir_path).st_ctime_ns
-    return True, attrset, change_info(before, after), c.svc.node_at(path)
+    node = c.svc.node_at(path)
+    c.svc.new_file(c.svc.file_key(node))
+    return True, attrset, change_info(before, after), node
 
 
 def _regular(node: Node, minor: int) -> None:

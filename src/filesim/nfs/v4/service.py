@@ -179,6 +179,16 @@ class V4Service:
             self.expire(client)
         return bool(lapsed)
 
+    def new_file(self, key: FileKey) -> None:
+        """A file was just created at `key`: state left on that inode number belonged to a
+        removed file whose inode was reused, and is dropped (its stateids answer EXPIRED)."""
+        stale = [s for s in self.states.states.values() if s.file == key]
+        for state in stale:
+            if state.other in self.states.states:
+                self.release(state)
+            self.states.expired[state.other] = None
+        self.locks.release_file(key)
+
     def has_state_on(self, handle: bytes) -> bool:
         return any(
             isinstance(s, OpenState) and s.handle == handle for s in self.states.states.values()

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from filesim.nfs.v4.clients import Client
 
 _OTHER = struct.Struct(">4sQ")
-_TEN_YEARS = 10 * 365 * 86400
 
 
 @dataclass(eq=False)
@@ -104,10 +103,8 @@ class StateTable:
         if state is None:
             if stateid.other in self.expired:
                 raise V4Error(Status.EXPIRED, "the client's lease expired")
-            boot = struct.unpack(">I", stateid.other[:4])[0]
-            mine = struct.unpack(">I", self.boot)[0]
-            if not minor and mine - _TEN_YEARS < boot < mine:  # an earlier run of this server
-                raise V4Error(Status.STALE_STATEID)
+            if not minor and not stateid.special and stateid.other[:4] != self.boot:
+                raise V4Error(Status.STALE_STATEID)  # of an earlier run of this server
             raise V4Error(Status.BAD_STATEID, "unknown stateid")
         if state.revoked:
             raise V4Error(Status.ADMIN_REVOKED if minor else Status.EXPIRED)
