@@ -131,7 +131,8 @@ class Dispatcher:
         if call.proc != 1:
             return [accepted_header(call.xid, AcceptStat.PROC_UNAVAIL)]
         key = (client, zlib.crc32(record), len(record))  # a 4.0 retransmission: same bytes
-        parts = compound(self.v4, call, client, self.observer, self.fault, key)
+        args_crc = zlib.crc32(record[call.args.position :])  # a 4.1 retry: same arguments
+        parts = compound(self.v4, call, client, self.observer, self.fault, key, args_crc)
         return [accepted_header(call.xid) + parts[0], *parts[1:]]
 
     def _simple(self, call: RpcCall, procedure: object, *context: object) -> list[bytes]:

@@ -108,3 +108,19 @@ def test_libnfs_v4_round_trip(tmp_path: Path) -> None:
         copy = _libnfs("nfs-cp", url % "big.bin", str(out))
         assert copy.returncode == 0, copy.stderr
         assert out.read_bytes() == src.read_bytes()
+
+
+def test_nfs_rs_writes_after_reading_to_the_end(tmp_path: Path) -> None:
+    """nfs-rs abandons read-ahead past EOF and reuses those slots' sequence ids: the next
+    writes must still be served (they were refused as uncached retries once)."""
+    with serving(tmp_path / "e") as server:
+        client = connect(server.port, "4.1")
+        block = os.urandom(8 << 20)
+        for name in ("first.bin", "second.bin"):
+            with client.open(name, "wb") as f:
+                for _ in range(4):
+                    f.write(block)
+            with client.open(name, "rb") as f:
+                assert f.read() == block * 4
+        assert (tmp_path / "e" / "second.bin").read_bytes() == block * 4
+        client.close()

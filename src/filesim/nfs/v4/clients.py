@@ -22,6 +22,8 @@ class Slot:
     seqid: int = 0
     reply: list[bytes] | None = None
     """The cached COMPOUND reply of `seqid` (None: not cached)."""
+    crc: int = 0
+    """Checksum of the request of `seqid`: a retry must be the same request."""
     in_progress: bool = False
 
 

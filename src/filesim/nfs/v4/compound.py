@@ -36,6 +36,7 @@ from filesim.nfs.xdr import Packer, Unpacker, XdrError
 log = logging.getLogger(__name__)
 
 MAX_TAG = 1024
+_SMALL_REPLY = 4096
 MAX_OPS_40 = 256
 Observer = Callable[[str, str, int, float, int], None]
 FaultHook = Callable[[int, str], NfsStat | None]
@@ -60,12 +61,13 @@ def compound(
     observer: Observer | None = None,
     fault: FaultHook | None = None,
     retry_key: Hashable | None = None,
+    request_crc: int = 0,
 ) -> list[bytes]:
     """The COMPOUND4res body (after the RPC header) for `call`. A 4.0 COMPOUND that changed
     something is answered from the duplicate request cache when `retry_key` comes again."""
     if retry_key is not None and (cached := svc.replies.get(retry_key)) is not None:
         return cached
-    reply = _compound(svc, call, client_addr, observer, fault)
+    reply = _compound(svc, call, client_addr, observer, fault, request_crc)
     if retry_key is not None and svc.last_changed:
         svc.remember_reply(retry_key, reply)
     return reply
@@ -73,7 +75,7 @@ def compound(
 
 def _compound(
     svc: V4Service, call: RpcCall, client_addr: str, observer: Observer | None,
-    fault: FaultHook | None,
+    fault: FaultHook | None, request_crc: int,
 ) -> list[bytes]:  # fmt: skip
     svc.last_changed = False
     u = call.args
@@ -99,6 +101,7 @@ def _compound(
     c = Compound(svc, call.cred, export.caller(call.cred), client_addr, minor)
     c.nops = nops
     c.request_size = request_size
+    c.request_crc = request_crc
     results: list[bytes] = []
     count = 0
     size = 12 + len(tag)
@@ -136,8 +139,8 @@ def _compound(
     except Replay as replay:
         return replay.reply
     reply = _reply(status, tag, results, count)
-    if c.slot is not None:
-        c.slot.reply = reply if c.cachethis else None
+    if c.slot is not None:  # small replies are kept too: a client may retry without asking
+        c.slot.reply = reply if c.cachethis or size <= _SMALL_REPLY else None
         c.slot.in_progress = False
     return reply
 

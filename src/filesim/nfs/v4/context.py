@@ -114,6 +114,7 @@ class Compound:
         self.seq_owner: tuple[Owner, int] | None = None
         self.nops = 0
         self.request_size = 0
+        self.request_crc = 0
 
     @property
     def client(self) -> Client | None:

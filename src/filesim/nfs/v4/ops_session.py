@@ -131,17 +131,21 @@ def sequence(c: Compound, u: Unpacker) -> bytes:
     if slotid >= len(session.slots) or highest >= len(session.slots):
         raise V4Error(Status.BADSLOT)
     slot = session.slots[slotid]
-    if seqid == slot.seqid:
+    retry = seqid == slot.seqid and c.request_crc == slot.crc
+    if retry:
         if slot.reply is not None:
             raise Replay(slot.reply)
         raise V4Error(Status.RETRY_UNCACHED_REP)
-    if seqid != (slot.seqid + 1) & 0xFFFFFFFF:
+    # Another request under the last sequence id is not a retry (SEQ_FALSE_RETRY would be the
+    # strict answer); nfs-rs sends one after abandoning read-ahead past EOF, so it is served.
+    if seqid != slot.seqid and seqid != (slot.seqid + 1) & 0xFFFFFFFF:
         raise V4Error(Status.SEQ_MISORDERED)
     if c.nops > session.fore.maxoperations:
         raise V4Error(Status.TOO_MANY_OPS)
     if c.request_size > session.fore.maxrequestsize:
         raise V4Error(Status.REQ_TOO_BIG)
     slot.seqid = seqid
+    slot.crc = c.request_crc
     slot.reply = None
     slot.in_progress = True
     c.session, c.slot, c.cachethis = session, slot, cachethis
