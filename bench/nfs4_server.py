@@ -26,11 +26,11 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED_BENCH = REPO.parent / "shared" / "bench"
 FILESIM = [sys.executable, "-m", "filesim"]
 METRICS = [
-    ("write", "sequential write", "MB/s"),
-    ("read", "sequential read", "MB/s"),
-    ("create", "create", "ops/s"),
-    ("list", "list", "entries/s"),
-    ("remove", "remove", "ops/s"),
+    ("write_MBps", "sequential write", "MB/s"),
+    ("read_MBps", "sequential read", "MB/s"),
+    ("create_ops", "create", "ops/s"),
+    ("list_entries_per_s", "list", "entries/s"),
+    ("remove_ops", "remove", "ops/s"),
 ]
 
 
@@ -51,7 +51,10 @@ def run_driver(label: str, port: int, export: str, args: argparse.Namespace, pid
     sys.stderr.write(out.stderr[-4000:])
     for line in out.stdout.splitlines():
         if line.startswith("NFSBENCH_JSON "):
-            return json.loads(line.split(" ", 1)[1])
+            result = json.loads(line.split(" ", 1)[1])
+            for error in result.get("errors", []):
+                print(f"{label}: {error}", file=sys.stderr)
+            return result
     raise RuntimeError(f"{label}: no result from nfs-bench.sh:\n{out.stdout}\n{out.stderr}")
 
 
@@ -112,7 +115,7 @@ def main() -> None:
     print(f"{'metric':28} {'filesim':>12} {'ganesha':>12} {'ratio':>7}")
     ratios: dict[str, float | None] = {}
     for key, name, unit in METRICS:
-        a = ours["nfs"][key]["median"]
+        a = ours["nfs"][key]["median"] or 0.0
         b = ref["nfs"][key]["median"] if ref else None
         ratios[key] = round(a / b, 2) if b else None
         print(f"{name + ' (' + unit + ')':28} {a:12,.0f} {b or 0:12,.0f} {ratios[key] or 0:7.2f}")
