@@ -5,10 +5,12 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from filesim.waiting import poll_until
+from tests.support.sync import ready_count
 
 from .conftest import files, write
 
@@ -85,17 +87,16 @@ def test_sidecar_watches_the_store_and_stops_on_sigterm(env: tuple[Path, Path]) 
          str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 20
-        while not store.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)  # the watchers start after the initial sync
+        # Once ready, the initial sync is over: only the store watcher can bring what follows.
+        poll_until(lambda: ready_count(root, "nas-a") or proc.poll() is not None, 30,
+                   what="the sidecar to be ready")  # fmt: skip
+        assert proc.poll() is None, proc.communicate()[1]
         write(store, "written-by-the-nfs-container.txt", "no notification here")
         target = root / "nas-a/written-by-the-nfs-container.txt"
-        while not target.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert target.exists(), "the store watcher did not pick the file up"
+        poll_until(target.exists, 20, what="the store watcher to pick the file up")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "actions" in out
+    assert ready_count(root, "nas-a") == 1

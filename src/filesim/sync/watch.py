@@ -11,9 +11,9 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from watchdog.events import (
     DirModifiedEvent,
@@ -25,9 +25,12 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from filesim.errors import FilesimError
 from filesim.sync.scan import scan
 from filesim.sync.state import Entry
 from filesim.topology.layout import is_temp_name
+
+log = logging.getLogger("filesim.sync")
 
 OnChange = Callable[[str | None], None]
 
@@ -170,8 +173,69 @@ class PollingWatcher:
             self._thread = None
 
 
-def make_watcher(root: Path, mode: str, poll_interval: float) -> Watcher:
-    """`auto` tries OS events and falls back to polling if the platform refuses them."""
-    if mode == "polling":
-        return PollingWatcher(root, poll_interval)
-    return EventWatcher(root)
+WatcherMode = Literal["auto", "events", "polling"]
+
+
+def make_watcher(
+    root: Path, mode: WatcherMode, poll_interval: float, on_change: OnChange
+) -> Watcher:
+    """A started watcher of `root`. `auto` tries OS events and falls back to polling when the
+    platform refuses them (e.g. the inotify watch limit is reached); `events` fails instead."""
+    if mode != "polling":
+        watcher = EventWatcher(root)
+        try:
+            watcher.start(on_change)
+            return watcher
+        except OSError as exc:
+            if mode == "events":
+                raise FilesimError(f"cannot watch {root}: {exc}") from None
+            log.warning("%s: OS file events unavailable (%s); polling", root, exc)
+    polling = PollingWatcher(root, poll_interval)
+    polling.start(on_change)
+    return polling
+
+
+class WatcherGroup:
+    """The watchers of one agent: started together, stopped together, and started again
+    together when one of them lost its root (a folder unmounted and mounted again is a new
+    directory: its old watch sees nothing any more)."""
+
+    def __init__(self, mode: WatcherMode, poll_interval: float) -> None:
+        self.mode, self.poll_interval = mode, poll_interval
+        self.watchers: list[Watcher] = []
+        self._targets: list[tuple[Path, OnChange]] = []
+
+    def start(self, targets: Sequence[tuple[Path, OnChange]]) -> None:
+        """Watch each root (created if missing) with its callback."""
+        self._targets = list(targets)
+        self._start()
+
+    def _start(self) -> None:
+        try:
+            for root, on_change in self._targets:
+                root.mkdir(parents=True, exist_ok=True)
+                self.watchers.append(make_watcher(root, self.mode, self.poll_interval, on_change))
+        except BaseException:
+            self._stop()
+            raise
+
+    def stop(self) -> None:
+        self._targets = []
+        self._stop()
+
+    def _stop(self) -> None:
+        while self.watchers:
+            self.watchers.pop().stop()
+
+    def healthy(self) -> bool:
+        return len(self.watchers) == len(self._targets) and all(w.healthy() for w in self.watchers)
+
+    def restart_if_unhealthy(self) -> bool:
+        """Start the watchers afresh if one of them went blind or could not start last time;
+        True when that was needed. Raises FilesimError or OSError when a root cannot be
+        watched now (the next call tries again)."""
+        if self.healthy():
+            return False
+        self._stop()
+        self._start()
+        return True
