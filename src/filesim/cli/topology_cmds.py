@@ -59,13 +59,14 @@ def servers_table(servers: list[ServerState]) -> Table:
 def print_servers(servers: list[ServerState]) -> None:
     """The servers table, then one ready-to-paste Linux mount command per server."""
     console.print(servers_table(servers))
-    console.print("Linux mount commands:", style="bold")
-    for s in servers:
-        # soft_wrap: a long command must stay on one line to be pasted
-        console.print(
-            mount_command(s.host, s.port, s.export, f"/mnt/{s.name}"),
-            soft_wrap=True, highlight=False, markup=False,
-        )  # fmt: skip
+    for version, title in (("3", "NFSv3"), ("4.1", "NFSv4.1 (or vers=4.2, vers=4.0)")):
+        console.print(f"Linux mount commands, {title}:", style="bold")
+        for s in servers:
+            # soft_wrap: a long command must stay on one line to be pasted
+            console.print(
+                mount_command(s.host, s.port, s.export, f"/mnt/{s.name}", version),
+                soft_wrap=True, highlight=False, markup=False,
+            )  # fmt: skip
 
 
 @app.command()
