@@ -191,6 +191,7 @@ class SyncLoop:
         forced = frozenset(p for p, mark in taken.items() if mark.forced)
         guard = not self.resume_pending
         trusted = frozenset(self.schedule.trusted)
+        started = time.monotonic()
         self.busy = True
         try:
             result = await asyncio.to_thread(self.cycles.run, paths, forced, trusted, guard)
@@ -202,7 +203,22 @@ class SyncLoop:
         whole = paths is None or result.escalated
         self.schedule.trusted_done(trusted, None if whole else taken)
         self._after(result, taken, guard)
+        self._batch(result, paths is None, time.monotonic() - started)
         return result
+
+    def _batch(self, cycle: CycleResult, full: bool, seconds: float) -> None:
+        """One `sync.batch` event per cycle that changed something, and per full cycle (a
+        rescan) even when it found nothing: what `filesim sync` prints, one line each.
+        detail.actions counts the actions done as "KIND:SIDE" (sync.copy:folder = a file
+        copied into the folder)."""
+        done: Counter[str] = Counter()
+        for outcome in cycle.outcomes:
+            if outcome.status is Status.DONE:
+                for event in outcome.events:
+                    done[f"{event.kind}:{event.side}"] += 1
+        if done or full:
+            detail = {"full": full, "ms": round(seconds * 1000), "actions": dict(done)}
+            self._send(Event("sync.batch", self.name, detail=detail))
 
     def _after(self, cycle: CycleResult, taken: dict[str, Mark], guard: bool) -> None:
         plan = cycle.plan

@@ -112,6 +112,7 @@ def test_copy_snippets_come_from_the_mount_and_k8s_renderers(up: dict[str, Any])
     doc = api(up, "/api/servers/nas-input-2/connect")
     port = by_name(up)["nas-input-2"]["port"]
     assert f"port={port},mountport={port}" in doc["linux"] and "nolocks" in doc["macos"]
+    assert f"vers=4.1,proto=tcp,port={port} " in doc["linux_v4"]
     assert (
         "kind: PersistentVolume\n" in doc["pv_pvc"]
         and "kind: PersistentVolumeClaim" in doc["pv_pvc"]

@@ -31,6 +31,7 @@ def connect_doc(server: ServerState, pv_renderer: PvRenderer | None = None) -> C
     return ConnectDoc(
         server=server.name,
         linux=mount_command(host, port, export, f"/mnt/{server.name}"),
+        linux_v4=mount_command(host, port, export, f"/mnt/{server.name}", version="4.1"),
         macos=macos_mount_command(host, port, export, f"/Volumes/{server.name}"),
         windows=windows_mount_command(host, export),
         windows_note=note,

@@ -98,6 +98,7 @@ class ConnectDoc(_Doc):
 
     server: str
     linux: str
+    linux_v4: str = Field(description="The Linux command for NFSv4.1 (one port, no MOUNT).")
     macos: str
     windows: str
     windows_note: str | None = Field(
