@@ -185,19 +185,22 @@ class SyncLoop:
 
     async def cycle(self, paths: list[str] | None) -> CycleResult:
         """Plan and execute for `paths` (None: everything), in the worker thread."""
-        if self.gate is not None:
-            await self.gate()
-        taken = self.schedule.take(paths or ())
-        forced = frozenset(p for p, mark in taken.items() if mark.forced)
-        guard = not self.resume_pending
-        trusted = frozenset(self.schedule.trusted)
-        started = time.monotonic()
+        # Busy from here: a cycle held at a paused gate is work not done, and flush() must not
+        # report the agent idle while a requested rescan waits there.
         self.busy = True
         try:
-            result = await asyncio.to_thread(self.cycles.run, paths, forced, trusted, guard)
-        except BaseException:
-            self.schedule.restore(taken)  # nothing was lost: put the work back
-            raise
+            if self.gate is not None:
+                await self.gate()
+            taken = self.schedule.take(paths or ())
+            forced = frozenset(p for p, mark in taken.items() if mark.forced)
+            guard = not self.resume_pending
+            trusted = frozenset(self.schedule.trusted)
+            started = time.monotonic()
+            try:
+                result = await asyncio.to_thread(self.cycles.run, paths, forced, trusted, guard)
+            except BaseException:
+                self.schedule.restore(taken)  # nothing was lost: put the work back
+                raise
         finally:
             self.busy = False
         whole = paths is None or result.escalated
