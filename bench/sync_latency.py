@@ -83,8 +83,7 @@ class Arrivals:
 
 async def started(agent: SyncAgent) -> asyncio.Task[None]:
     task = asyncio.create_task(agent.run())
-    while not agent._watchers:  # the watcher is live once the initial sync is over
-        await asyncio.sleep(0.01)
+    await agent.wait_ready(timeout=600)  # the initial sync is over, the watchers are live
     return task
 
 
@@ -202,7 +201,7 @@ async def initial(tmp: Path, files: int = 10_000, size: int = 10 * 1024) -> None
                 start = time.perf_counter()
                 await agent.run_once()
                 results["agent_s"] = time.perf_counter() - start
-                results["actions"] = agent.status()["actions"]
+                results["actions"] = agent.status().actions
                 agent.close()
             else:
                 config = run / "t.yaml"

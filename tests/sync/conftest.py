@@ -1,34 +1,35 @@
-"""Helpers for sync tests: servers with a given policy, trees on real temp dirs, polling."""
+"""Helpers for sync tests: servers with a given policy, trees on real temp dirs, barriers."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from filesim.errors import FilesimError
 from filesim.events import Event
 from filesim.sync.agent import SyncAgent
 from filesim.topology.layout import is_temp_name
 from filesim.topology.model import Server, SyncPolicy
+from filesim.waiting import apoll_until
+from tests.support.files import write_whole
+
+READY_TIMEOUT = 60.0
 
 
 def make_server(name: str = "nas-test", role: str = "input", **policy: Any) -> Server:
-    return Server(name=name, role=role, fsid=1, sync=SyncPolicy(**policy))  # type: ignore[arg-type]
+    return Server(name=name, role=role, fsid=1, sync=SyncPolicy(**policy))
 
 
 def write(root: Path, rel: str, data: bytes | str, mtime: float | None = None) -> Path:
-    path = root / rel
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.encode() if isinstance(data, str) else data)
-    if mtime is not None:
-        os.utime(path, (mtime, mtime))
-    return path
+    """`root/rel` written whole, in one rename (see tests.support.files)."""
+    return write_whole(root, rel, data, mtime)
 
 
 def files(root: Path) -> dict[str, bytes]:
@@ -44,14 +45,6 @@ def files(root: Path) -> dict[str, bytes]:
 
 def temps(root: Path) -> list[str]:
     return [p.name for p in root.rglob("*") if is_temp_name(p.name)]
-
-
-async def wait_until(pred: Callable[[], bool], timeout: float = 10.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or pred}")
-        await asyncio.sleep(0.01)
 
 
 class Rig:
@@ -95,12 +88,30 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 
 async def running(agent: SyncAgent) -> asyncio.Task[None]:
-    """Start agent.run() and wait until its watcher is live."""
+    """Start agent.run() and wait until it is ready (initial sync over, watchers live)."""
     task = asyncio.create_task(agent.run())
-    await wait_until(lambda: bool(agent._watchers) or task.done(), 10, "the agent to start")
-    if task.done():
-        task.result()
+    try:
+        await agent.wait_ready(READY_TIMEOUT)
+    except FilesimError:
+        if task.done():
+            task.result()  # the run's own error says more
+        raise
     return task
+
+
+_markers = itertools.count()
+
+
+async def settled(agent: SyncAgent, folder: Path, store: Path, timeout: float = 30) -> None:
+    """A barrier for the folder watcher as well as for the agent: write a marker file into the
+    folder and wait until it is in the store, then flush. The watcher reports events in order,
+    so every event of an earlier change (an echo of a copy included) reached the agent before
+    the marker's did; flush() then waits for whatever they made due. Needs a policy under which
+    folder changes flow to the export."""
+    name = f"zz-barrier-{next(_markers)}"
+    write(folder, name, name)
+    await apoll_until(lambda: (store / name).exists(), timeout, interval=0.01, what=f"{name}")
+    await agent.flush(timeout)
 
 
 async def stop(task: asyncio.Task[None]) -> None:

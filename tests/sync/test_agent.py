@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -18,8 +19,9 @@ from filesim.errors import FilesimError
 from filesim.sync.agent import SyncAgent, agent_for
 from filesim.topology import Layout, default_topology
 from filesim.topology.model import Server, StorageMode
+from filesim.waiting import apoll_until
 
-from .conftest import Rig, files, make_server, running, stop, temps, wait_until, write
+from .conftest import Rig, files, make_server, running, settled, stop, temps, write
 
 T0 = 1_700_000_000.0  # explicit mtimes: 'newer' must not depend on timestamp granularity
 
@@ -105,7 +107,9 @@ async def test_no_loops_1000_alternating_writes(rig: Rig) -> None:
 
 
 async def test_no_loops_with_the_real_watcher(rig: Rig) -> None:
-    agent = rig.agent(quick(make_server()))
+    """Each write crosses once; the echo of each copy (the watcher seeing our own publish in the
+    folder) is looked at and does nothing."""
+    agent = rig.agent(make_server(settle_ms=50))
     task = await running(agent)
     try:
         for i in range(40):
@@ -113,13 +117,18 @@ async def test_no_loops_with_the_real_watcher(rig: Rig) -> None:
             write(src, "w.txt", f"round {i}", mtime=T0 + i)
             if src == rig.store:
                 agent.notify_export_change("w.txt", "commit")
-            target, want = dst / "w.txt", f"round {i}".encode()
-            await wait_until(lambda t=target, w=want: _read(t) == w, 10, f"round {i}")
-        await asyncio.sleep(0.5)  # let every echo event arrive and be looked at
-        await agent.flush(timeout=10)
-        assert rig.kinds().count("sync.copy") == 40
+            arrived = partial(_has, dst / "w.txt", f"round {i}".encode())
+            await apoll_until(arrived, 10, interval=0.01, what=f"round {i}")
+        await settled(agent, rig.folder, rig.store)  # every echo has been looked at
+        copies = [e for e in rig.events if e.kind == "sync.copy" and e.path == "w.txt"]
+        assert len(copies) == 40, [e.side for e in copies]
+        assert agent.status().echoes == 0
     finally:
         await stop(task)
+
+
+def _has(path: Path, data: bytes) -> bool:
+    return _read(path) == data
 
 
 def _read(path: Path) -> bytes | None:
@@ -134,14 +143,16 @@ async def test_continuous_create_rename_delete_through_the_watcher(rig: Rig) -> 
     task = await running(agent)
     try:
         write(rig.folder, "dir/a.txt", "hello")
-        await wait_until(lambda: _read(rig.store / "dir/a.txt") == b"hello", what="copy")
+        await apoll_until(lambda: _read(rig.store / "dir/a.txt") == b"hello", 10, what="copy")
         ino = os.stat(rig.store / "dir/a.txt").st_ino
         os.rename(rig.folder / "dir", rig.folder / "moved")
-        await wait_until(lambda: (rig.store / "moved/a.txt").exists(), what="rename")
+        await apoll_until(lambda: (rig.store / "moved/a.txt").exists(), 10, what="rename")
         assert os.stat(rig.store / "moved/a.txt").st_ino == ino, "a rename became a copy"
+        await agent.flush(timeout=10)  # the disk shows a cycle's work before its events are out
         assert "sync.rename" in rig.kinds()
         (rig.folder / "moved/a.txt").unlink()
-        await wait_until(lambda: not (rig.store / "moved/a.txt").exists(), what="delete")
+        await apoll_until(lambda: not (rig.store / "moved/a.txt").exists(), 10, what="delete")
+        await agent.flush(timeout=10)
         assert agent.status().p50_ms is not None
     finally:
         await stop(task)
@@ -149,18 +160,23 @@ async def test_continuous_create_rename_delete_through_the_watcher(rig: Rig) -> 
 
 async def test_export_changes_arrive_by_notification(rig: Rig) -> None:
     server = make_server(settle_ms=60_000)  # only COMMIT can make this file move now
-    agent = rig.agent(server.model_copy(update={"sync": server.sync}))
+    agent = rig.agent(server)
     task = await running(agent)
     try:
         write(rig.store, "nfs.bin", b"\0" * 1000)
         agent.notify_export_change("nfs.bin", "write")
-        await asyncio.sleep(0.3)
+        # Barrier: a file committed after nfs.bin was written has crossed, so the agent has
+        # had its chance to move nfs.bin too (it was marked first) — and must not have.
+        write(rig.store, "later.bin", b"committed")
+        agent.notify_export_change("later.bin", "commit")
+        await apoll_until(lambda: (rig.folder / "later.bin").exists(), 10, what="later.bin")
         assert not (rig.folder / "nfs.bin").exists(), "moved before settling"
+        assert "nfs.bin" in agent._schedule.marks, "it is still waiting to settle"
         agent.notify_export_change("nfs.bin", "commit")
-        await wait_until(lambda: (rig.folder / "nfs.bin").exists(), what="committed file")
+        await apoll_until(lambda: (rig.folder / "nfs.bin").exists(), 10, what="committed file")
         os.rename(rig.store / "nfs.bin", rig.store / "renamed.bin")
         agent.notify_export_change("nfs.bin", "rename", "renamed.bin")
-        await wait_until(lambda: (rig.folder / "renamed.bin").exists(), what="rename")
+        await apoll_until(lambda: (rig.folder / "renamed.bin").exists(), 10, what="rename")
         assert not (rig.folder / "nfs.bin").exists()
     finally:
         await stop(task)
@@ -180,11 +196,19 @@ async def test_mass_deletion_halts_and_resume_from_another_process_continues(
         await agent.run_once()
         assert len(files(store)) == 5
         task = await running(agent)
+        # The folder empties at once, as an unmount would: hold the sync until it has.
+        gate = asyncio.Event()
+
+        async def held() -> None:
+            await gate.wait()
+
+        agent.gate = held
         for i in range(5):
             (folder / f"f{i}.txt").unlink()
-        await wait_until(lambda: agent.halted() is not None, what="the guard")
+        gate.set()
+        await apoll_until(lambda: agent.halted() is not None, 10, what="the guard")
         assert "folder lost all 5 files" in (agent.halted() or "")
-        await asyncio.sleep(0.3)
+        # The cycle that halted did nothing, and a halted agent runs no other.
         assert len(files(store)) == 5, "deleted despite the halt"
         done = subprocess.run(
             [sys.executable, "-m", "filesim", "sync", "resume", "nas-input-1", "--root", str(tmp_path)],
@@ -192,7 +216,8 @@ async def test_mass_deletion_halts_and_resume_from_another_process_continues(
         )  # fmt: skip
         assert done.returncode == 0, done.stderr
         assert "resume requested" in done.stdout
-        await wait_until(lambda: files(store) == {}, what="deletions after resume")
+        await apoll_until(lambda: files(store) == {}, 10, what="deletions after resume")
+        await agent.flush(timeout=10)  # the resumed cycle is over (it lifts the halt after)
         assert agent.halted() is None
         await stop(task)
     finally:
@@ -249,11 +274,12 @@ async def test_seed_output_never_deletes_tester_files(rig: Rig) -> None:
         write(rig.folder, "dropped-by-tester.txt", "mine")
         write(rig.store, "result.csv", "1,2,3")
         agent.notify_export_change("result.csv", "commit")
-        await wait_until(lambda: (rig.folder / "result.csv").exists(), what="output copied")
+        await apoll_until(lambda: (rig.folder / "result.csv").exists(), 10, what="output copied")
         (rig.store / "result.csv").unlink()
         agent.notify_export_change("result.csv", "remove")
-        await agent.flush(timeout=10)
-        await asyncio.sleep(0.2)
+        # Folder changes do not flow here, so no marker can cross: a full rescan is the
+        # barrier (it looks at every path the watcher may still report).
+        agent.notify_folder_change(None)
         await agent.flush(timeout=10)
         assert files(rig.folder) == {"dropped-by-tester.txt": b"mine", "result.csv": b"1,2,3"}
         assert "dropped-by-tester.txt" not in files(rig.store)
@@ -291,15 +317,15 @@ async def test_default_input_consumed_file_is_gone_for_good(rig: Rig) -> None:
 
 async def test_watcher_overflow_triggers_a_full_rescan(rig: Rig) -> None:
     agent = rig.agent(quick(make_server(rescan_interval_s=3600)))
-    task = await running(agent)
+    task = await running(agent)  # ready: the initial sync is over and will not see what follows
     try:
         write(rig.store, "unannounced.txt", "nobody told the agent")
-        await asyncio.sleep(0.3)
-        assert not (rig.folder / "unannounced.txt").exists()
+        await agent.flush(timeout=10)
+        assert not (rig.folder / "unannounced.txt").exists(), "synced without being told"
         logging.getLogger("watchdog.observers.inotify_c").warning(
             "Inotify queue overflowed; filesystem events were lost"
         )
-        await wait_until(lambda: (rig.folder / "unannounced.txt").exists(), what="rescan")
+        await apoll_until(lambda: (rig.folder / "unannounced.txt").exists(), 10, what="rescan")
     finally:
         await stop(task)
 
@@ -309,7 +335,7 @@ async def test_polling_watcher_for_network_folders(rig: Rig) -> None:
     task = await running(agent)
     try:
         write(rig.folder, "polled.txt", "seen by polling")
-        await wait_until(lambda: (rig.store / "polled.txt").exists(), what="polling")
+        await apoll_until(lambda: (rig.store / "polled.txt").exists(), 10, what="polling")
     finally:
         await stop(task)
 
@@ -319,7 +345,7 @@ async def test_periodic_rescan_catches_missed_changes(rig: Rig) -> None:
     task = await running(agent)
     try:
         write(rig.store, "missed.txt", "no event")
-        await wait_until(lambda: (rig.folder / "missed.txt").exists(), what="rescan")
+        await apoll_until(lambda: (rig.folder / "missed.txt").exists(), 10, what="rescan")
     finally:
         await stop(task)
 
@@ -359,13 +385,14 @@ async def test_a_remounted_folder_is_watched_again(rig: Rig) -> None:
     agent = rig.agent(quick(make_server(rescan_interval_s=3600)))
     task = await running(agent)
     try:
-        first = agent._watchers[0]
+        watching = agent._watchers.watchers
+        first = watching[0]
         os.rename(rig.folder, rig.folder.with_name("unmounted"))
         rig.folder.mkdir()  # "mounted again": same path, a new directory
         agent.notify_folder_change(None)  # what an overflow or the periodic rescan does
-        await wait_until(lambda: agent._watchers and agent._watchers[0] is not first, what="rearm")
+        await apoll_until(lambda: watching and watching[0] is not first, 10, what="rearm")
         write(rig.folder, "after-remount.txt", "seen")
-        await wait_until(lambda: (rig.store / "after-remount.txt").exists(), what="new watch")
+        await apoll_until(lambda: (rig.store / "after-remount.txt").exists(), 10, what="new watch")
     finally:
         await stop(task)
 
@@ -374,7 +401,8 @@ async def test_a_failing_cycle_is_reported_and_the_agent_carries_on(
     rig: Rig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     agent = rig.agent(quick(make_server()))
-    real = agent._cycle_blocking
+    cycles = agent._sync.cycles
+    real = cycles.run
     failures = iter([OSError(5, "Input/output error")])
 
     def flaky(*args: object) -> object:
@@ -382,11 +410,11 @@ async def test_a_failing_cycle_is_reported_and_the_agent_carries_on(
             raise exc
         return real(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(agent, "_cycle_blocking", flaky)
+    monkeypatch.setattr(cycles, "run", flaky)
     task = await running(agent)
     try:
         write(rig.folder, "x.txt", "eventually")
-        await wait_until(lambda: (rig.store / "x.txt").exists(), what="the retry")
+        await apoll_until(lambda: (rig.store / "x.txt").exists(), 10, what="the retry")
         assert "sync.error" in rig.kinds()
         assert not task.done()
     finally:
@@ -417,10 +445,10 @@ async def test_removals_seen_in_a_watched_store_are_not_a_mass_deletion(rig: Rig
     agent = rig.agent(quick(make_server()), watch_export=True)
     task = await running(agent)
     try:
-        await wait_until(lambda: len(files(rig.store)) == 4, what="initial copy")
+        await apoll_until(lambda: len(files(rig.store)) == 4, 10, what="initial copy")
         for i in range(4):
             (rig.store / f"in{i}").unlink()
-        await wait_until(lambda: files(rig.folder) == {}, what="consumed inputs to vanish")
+        await apoll_until(lambda: files(rig.folder) == {}, 10, what="consumed inputs to vanish")
         assert agent.halted() is None
     finally:
         await stop(task)
@@ -443,11 +471,71 @@ async def test_a_file_dropped_during_the_initial_sync_is_not_left_for_the_rescan
         write(rig.folder, f"bulk/f{i:04d}", b"x" * 512)
     agent = rig.agent(make_server(settle_ms=0, rescan_interval_s=3600))
     task = asyncio.create_task(agent.run())
-    await wait_until(lambda: bool(agent._watchers), 10, "the watcher")
-    assert not agent.initial_done, "the initial sync should still be running"
-    write(rig.folder, "late.txt", "dropped mid-sync")
     try:
-        await wait_until(lambda: (rig.store / "late.txt").exists(), 20, "late.txt in the store")
+        await apoll_until(lambda: agent.status().running, 10, interval=0.01, what="the watcher")
+        assert not agent.ready, "the initial sync should still be running"
+        write(rig.folder, "late.txt", "dropped mid-sync")
+        await apoll_until(lambda: (rig.store / "late.txt").exists(), 20, what="late.txt")
         assert (rig.store / "late.txt").read_text() == "dropped mid-sync"
+    finally:
+        await stop(task)
+
+
+async def test_cancelling_the_loop_just_as_it_is_woken_stops_it(rig: Rig) -> None:
+    """asyncio.wait_for (Python 3.11) drops a cancellation that arrives while the future it
+    waits for has just completed: a loop sleeping that way would ignore the stop request."""
+    agent = rig.agent(make_server(settle_ms=60_000))  # pokes that make nothing due
+    task = await running(agent)
+    agent.notify_folder_change("poke")  # wakes the sleeping loop: its wait completes...
+    task.cancel()  # ...and the stop request arrives in the same turn of the event loop
+    done, _ = await asyncio.wait({task}, timeout=10)
+    assert done, "the agent ignored the cancellation"
+    assert task.cancelled()
+
+
+# --- readiness and the flush barrier -------------------------------------------------------------
+
+
+async def test_ready_once_the_initial_sync_is_over(rig: Rig) -> None:
+    write(rig.folder, "a.txt", "before the start")
+    agent = rig.agent(quick(make_server()))
+    assert not agent.ready and not agent.status().ready
+    task = asyncio.create_task(agent.run())
+    try:
+        await agent.wait_ready(timeout=30)
+        assert (rig.store / "a.txt").exists(), "ready before the initial sync was over"
+        status = agent.status()
+        assert agent.ready and status.ready and status.running
+        assert rig.kinds().count("sync.ready") == 1
+        await agent.wait_ready(timeout=1)  # at once when ready
+    finally:
+        await stop(task)
+    assert not agent.status().running and agent.ready
+
+
+async def test_wait_ready_raises_when_the_run_ends_before(rig: Rig) -> None:
+    first = rig.agent()
+    task = await running(first)
+    try:
+        second = rig.agent()
+        run = asyncio.create_task(second.run())
+        with pytest.raises(FilesimError, match="stopped before its initial sync was over"):
+            await second.wait_ready(timeout=10)
+        with pytest.raises(FilesimError, match="already running"):
+            await run
+    finally:
+        await stop(task)
+
+
+async def test_flush_during_the_initial_sync_waits_for_it(rig: Rig) -> None:
+    for i in range(1000):
+        write(rig.folder, f"bulk/f{i:04d}", b"x")
+    agent = rig.agent(quick(make_server()))
+    task = asyncio.create_task(agent.run())
+    try:
+        await apoll_until(lambda: agent.status().running, 10, interval=0.01, what="the loop")
+        await agent.flush(timeout=60)
+        assert agent.ready
+        assert len(files(rig.store)) == 1000
     finally:
         await stop(task)

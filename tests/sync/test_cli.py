@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -9,6 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+
+from filesim.waiting import poll_until
+from tests.support.sync import ready_count
 
 from .conftest import files, write
 
@@ -36,9 +40,14 @@ def filesim(*args: str) -> subprocess.CompletedProcess[str]:
 def test_once_syncs_and_exits(env: tuple[Path, Path]) -> None:
     root, config = env
     write(root / "nas-a", "hello.txt", "hi")
+    write(root / "nas-a", "more.txt", "more")
     done = filesim("sync", "nas-a", "--once", "--root", str(root), "--config", str(config))
     assert done.returncode == 0, done.stderr
-    assert files(root / ".filesim/exports/nas-a") == {"hello.txt": b"hi"}
+    assert files(root / ".filesim/exports/nas-a") == {"hello.txt": b"hi", "more.txt": b"more"}
+    # stdout says what happened, one line each (what `kubectl logs -c ...` shows).
+    lines = done.stdout.splitlines()
+    assert lines[0] == "filesim sync nas-a (input), direction both, one pass, then exit"
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] nas-a: rescan in \d+ ms: 2 files to export", lines[1])
 
 
 @pytest.mark.parametrize(
@@ -85,17 +94,38 @@ def test_sidecar_watches_the_store_and_stops_on_sigterm(env: tuple[Path, Path]) 
          str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 20
-        while not store.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)  # the watchers start after the initial sync
+        # Once ready, the initial sync is over: only the store watcher can bring what follows.
+        poll_until(lambda: ready_count(root, "nas-a") or proc.poll() is not None, 30,
+                   what="the sidecar to be ready")  # fmt: skip
+        assert proc.poll() is None, proc.communicate()[1]
         write(store, "written-by-the-nfs-container.txt", "no notification here")
         target = root / "nas-a/written-by-the-nfs-container.txt"
-        while not target.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert target.exists(), "the store watcher did not pick the file up"
+        poll_until(target.exists, 20, what="the store watcher to pick the file up")
     finally:
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "actions" in out
+    assert ready_count(root, "nas-a") == 1
+
+
+def test_log_lines_of_batches_errors_and_halts() -> None:
+    from filesim.cli.sync_cmds import log_line
+    from filesim.events import Event
+
+    at = time.mktime((2026, 1, 2, 3, 4, 5, 0, 0, -1))
+    batch = {"full": False, "ms": 41, "actions": {"sync.copy:folder": 3, "sync.delete:folder": 1}}
+    lines = [
+        log_line(Event("sync.batch", "nas-output-1", detail=batch, time=at)),
+        log_line(Event("sync.batch", "nas-output-1", detail={"full": True, "ms": 230}, time=at)),
+        log_line(Event("sync.error", "nas-output-1", detail={"error": "disk full"}, time=at)),
+        log_line(Event("sync.halt", "nas-output-1", detail={"reason": "too many"}, time=at)),
+        log_line(Event("sync.copy", "nas-output-1", "folder", "a.txt", time=at)),
+    ]
+    assert lines == [
+        "[03:04:05] nas-output-1: 3 files to folder, 1 deletion in folder in 41 ms",
+        "[03:04:05] nas-output-1: rescan in 230 ms: no changes",
+        "[03:04:05] nas-output-1: error: disk full",
+        "[03:04:05] nas-output-1: HALTED: too many",
+        None,
+    ]

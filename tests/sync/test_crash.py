@@ -32,6 +32,7 @@ def sync_cmd(root: Path, config: Path, *extra: str) -> list[str]:
             "--config", str(config), *extra]  # fmt: skip
 
 
+@pytest.mark.integration
 @pytest.mark.slow
 def test_sigkill_at_random_points_then_restart_converges(tmp_path: Path) -> None:
     seed = int(os.environ.get("CRASH_SEED", random.randrange(1 << 30)))

@@ -3,11 +3,9 @@ conflicts when one side is an NFS client, and renames over NFS arriving as renam
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +14,9 @@ import pytest
 
 from filesim.nfs.const import CreateMode
 from filesim.nfsclient.client import NfsClient
+from filesim.waiting import poll_until
+from tests.support.files import write_whole
+from tests.support.sync import barrier, sync_events
 from tests.support.topology import by_name, detached, nfs_url
 
 pytestmark = [
@@ -23,17 +24,16 @@ pytestmark = [
     pytest.mark.integration,
 ]
 
+# A real settle time, well above any pause of a busy machine between an NFS client's CREATE
+# (which truncates) and its WRITE: the empty file in between never settles.
 TOPOLOGY = """
 servers:
-  - {name: nas-loop, role: input, fsid: 1}
+  - {name: nas-loop, role: input, fsid: 1, sync: {settle_ms: 300}}
 """
 
 
 def wait_for(pred: Callable[[], bool], what: str, timeout: float = 15) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
+    poll_until(pred, timeout, interval=0.02, what=what)
 
 
 def nfs_cat(server: dict[str, Any], name: str) -> bytes | None:
@@ -47,12 +47,6 @@ def nfs_put(server: dict[str, Any], name: str, data: bytes, tmp: Path) -> None:
     src.write_bytes(data)
     subprocess.run(["nfs-cp", str(src), nfs_url(server, "/" + name)], check=True,
                    capture_output=True, timeout=60)  # fmt: skip
-
-
-def sync_events(root: Path, server: str) -> list[dict[str, Any]]:
-    path = root / ".filesim" / "events.jsonl"
-    events = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [e for e in events if e.get("server") == server and e["kind"].startswith("sync.")]
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +69,7 @@ def test_alternating_writes_folder_and_nfs_make_exactly_one_copy_each(
     for i in range(rounds):
         data = f"round {i} ".encode() * (i + 1)
         if i % 2 == 0:
-            (folder / "ping.txt").write_bytes(data)
+            write_whole(folder, "ping.txt", data)
             wait_for(lambda d=data: nfs_cat(server, "ping.txt") == d, f"round {i} over NFS")
         else:
             with NfsClient(server["host"], server["port"]) as client:
@@ -83,11 +77,12 @@ def test_alternating_writes_folder_and_nfs_make_exactly_one_copy_each(
                 client.write_file(client.mnt(server["export"]), "ping.txt", data,
                                   CreateMode.UNCHECKED)  # fmt: skip
             wait_for(lambda d=data: _read(folder / "ping.txt") == d, f"round {i} in the folder")
-    time.sleep(1.0)  # every echo (inotify of our own publish) has arrived and been looked at
+    barrier(root, "nas-loop", folder)  # every echo (inotify of our own publish) looked at
     events = sync_events(root, "nas-loop")[before:]
+    copies = [e for e in events if e["kind"] == "sync.copy" and e.get("path") == "ping.txt"]
+    assert len(copies) == rounds, [e.get("side") for e in copies]
     kinds = [e["kind"] for e in events]
-    assert kinds.count("sync.copy") == rounds, kinds
-    assert "sync.conflict" not in kinds
+    assert "sync.conflict" not in kinds and "sync.echo" not in kinds, kinds
 
 
 @pytest.mark.slow

@@ -34,9 +34,11 @@ def test_archive_persists_rekeys_and_forgets(tmp_path: Path) -> None:
     db = tmp_path / "s" / "a.db"
     one = Entry(Kind.FILE, 1, 2, 0o644, 3)
     archive = SyncArchive(db)
-    archive.apply([("d", Record(Entry(Kind.DIR), Entry(Kind.DIR))), ("d/x", Record(one, None))])
-    archive.rekey("d", "e")
-    archive.apply([("gone", Record(one, one)), ("gone", None)])
+    archive.apply_batch(
+        [], [("d", Record(Entry(Kind.DIR), Entry(Kind.DIR))), ("d/x", Record(one, None))]
+    )
+    archive.apply_batch([("d", "e")], [])
+    archive.apply_batch([], [("gone", Record(one, one)), ("gone", None)])
     archive.close()
     again = SyncArchive(db)
     assert set(again.records) == {"e", "e/x"}

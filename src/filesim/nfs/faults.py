@@ -24,11 +24,11 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from filesim.nfs.vfs import FsStat, NfsError, SetAttrs, Vfs, VfsEntry
+from filesim.nfs.vfs import FRAME, FsStat, NfsError, SetAttrs, Vfs, VfsEntry
 from filesim.oncrpc.programs import NFS_PROGRAM, NfsProc, NfsStat
 from filesim.topology.faults import FaultKind, FaultSpec
 
-_PROG_PROC = struct.Struct(">I4xI")  # program and procedure, 12 bytes into a call
+_PROG_VERS_PROC = struct.Struct(">III")  # program, version, procedure: 12 bytes into a call
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,8 @@ class ErrorRule:
     probability: float
 
     def fires(self, proc: int) -> bool:
+        if proc == FRAME:
+            return False
         if self.procedures is not None and proc not in self.procedures:
             return False
         return self.probability >= 1.0 or random.random() < self.probability
@@ -120,9 +122,11 @@ class ServerFaults:
             return math.inf
         if len(record) < 24:
             return 0.0
-        prog, proc = _PROG_PROC.unpack_from(record, 12)
+        prog, vers, proc = _PROG_VERS_PROC.unpack_from(record, 12)
         if prog != NFS_PROGRAM:
             return 0.0
+        if vers != 3:  # an NFSv4 COMPOUND: only latency on every procedure applies
+            proc = -1
         delay = 0.0
         for rule in self._latencies:
             if rule.procedures is None or proc in rule.procedures:
@@ -139,12 +143,14 @@ class FaultyVfs:
     stat: Callable[[str], os.stat_result]
     read: Callable[[str, int, int], bytes]
     readlink: Callable[[str], str]
+    seek: Callable[[str, int, int], int]
     listdir: Callable[[str], list[VfsEntry]]
     statvfs: Callable[[], FsStat]
-    commit: Callable[[str], None]
+    commit: Callable[[str, bool], None]
     write: Callable[[str, int, memoryview | bytes, bool], None]
     create: Callable[[str, int, bool, tuple[int, int] | None, SetAttrs], None]
     truncate: Callable[[str, int], None]
+    allocate: Callable[[str, int, int, bool], None]
     setattr: Callable[[str, SetAttrs], None]
     mkdir: Callable[[str, int, tuple[int, int] | None], None]
     symlink: Callable[[str, str, tuple[int, int] | None], None]
@@ -194,12 +200,14 @@ class FaultyVfs:
         self.stat = self._stat if paths else inner.stat
         self.read = self._read if paths else inner.read
         self.readlink = self._readlink if paths else inner.readlink
+        self.seek = self._seek if paths else inner.seek
         self.listdir = self._listdir if paths else inner.listdir
         self.statvfs = self._statvfs if paths else inner.statvfs
         self.commit = self._commit if paths else inner.commit  # flushing is no change
         self.write = self._write if changes else inner.write
         self.create = self._create if changes else inner.create
         self.truncate = self._truncate if changes else inner.truncate
+        self.allocate = self._allocate if changes else inner.allocate
         self.setattr = self._setattr if changes else inner.setattr
         self.mkdir = self._mkdir if changes else inner.mkdir
         self.symlink = self._symlink if changes else inner.symlink
@@ -239,6 +247,10 @@ class FaultyVfs:
         self._guard(path)
         return self.inner.readlink(path)
 
+    def _seek(self, path: str, offset: int, whence: int) -> int:
+        self._guard(path)
+        return self.inner.seek(path, offset, whence)
+
     def _listdir(self, path: str) -> list[VfsEntry]:
         self._guard(path)
         return self.inner.listdir(path)
@@ -247,9 +259,9 @@ class FaultyVfs:
         self._guard("")
         return self.inner.statvfs()
 
-    def _commit(self, path: str) -> None:
+    def _commit(self, path: str, complete: bool) -> None:
         self._guard(path)
-        self.inner.commit(path)
+        self.inner.commit(path, complete)
 
     def _write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
         self._change(path)
@@ -265,6 +277,10 @@ class FaultyVfs:
     def _truncate(self, path: str, size: int) -> None:
         self._change(path)
         self.inner.truncate(path, size)
+
+    def _allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
+        self._change(path)
+        self.inner.allocate(path, offset, length, punch)
 
     def _setattr(self, path: str, attrs: SetAttrs) -> None:
         self._change(path)

@@ -5,8 +5,9 @@ it (a COMMIT or a sync WRITE runs in an executor thread: a listener that needs t
 hands itself over, see `filesim.runtime.build`). The kinds are those the sync agent knows:
 
     create    a new regular file (CREATE; its initial size and times are part of it)
-    write     data written (WRITE), or an existing file truncated by a CREATE
-    commit    COMMIT: the client declared the file's data stable
+    write     data written (WRITE, ALLOCATE, DEALLOCATE), or a file truncated (CREATE, OPEN)
+    commit    COMMIT: the client declared the file's data stable and is done with it
+              (an NFSv4 COMMIT while the file is still open for writing: write)
     setattr   SETATTR
     mkdir, symlink, mknod, link (path: the new name), remove, rmdir
     rename    path: the old name, dest: the new one
@@ -44,6 +45,9 @@ class NotifyingVfs:
     def readlink(self, path: str) -> str:
         return self.inner.readlink(path)
 
+    def seek(self, path: str, offset: int, whence: int) -> int:
+        return self.inner.seek(path, offset, whence)
+
     def listdir(self, path: str) -> list[VfsEntry]:
         return self.inner.listdir(path)
 
@@ -64,9 +68,10 @@ class NotifyingVfs:
         self.inner.write(path, offset, data, sync)
         self.listener("write", path, None)
 
-    def commit(self, path: str) -> None:
-        self.inner.commit(path)
-        self.listener("commit", path, None)
+    def commit(self, path: str, complete: bool) -> None:
+        self.inner.commit(path, complete)
+        # A file a writer still has open is not complete: more data may follow.
+        self.listener("commit" if complete else "write", path, None)
 
     def create(
         self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None,
@@ -77,6 +82,10 @@ class NotifyingVfs:
 
     def truncate(self, path: str, size: int) -> None:
         self.inner.truncate(path, size)
+        self.listener("write", path, None)
+
+    def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
+        self.inner.allocate(path, offset, length, punch)
         self.listener("write", path, None)
 
     def setattr(self, path: str, attrs: SetAttrs) -> None:

@@ -19,6 +19,7 @@ from typing import cast
 from filesim.nfs.dispatch import Dispatcher, Observer
 from filesim.nfs.export import Export
 from filesim.nfs.faults import ServerFaults
+from filesim.nfs.v4.service import V4Options
 from filesim.oncrpc.record import RecordError, RecordReader, record_mark
 
 log = logging.getLogger(__name__)
@@ -32,11 +33,12 @@ class NfsServer:
     def __init__(
         self, export: Export, host: str = "127.0.0.1", port: int = 0,
         observer: Observer | None = None, faults: ServerFaults | None = None,
+        v4: V4Options | None = None,
     ) -> None:  # fmt: skip
         self.export = export
         self.host = host
         self.port = port
-        self.dispatcher = Dispatcher(export, port, observer)
+        self.dispatcher = Dispatcher(export, port, observer, v4)
         self.faults = faults
         """Latency and outage faults (None: never any). While `faults.holding`, each call waits
         `faults.hold(call)` seconds before it is dispatched (inf: never answered); while

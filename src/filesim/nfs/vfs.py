@@ -104,7 +104,9 @@ class Vfs(Protocol):
 
     def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None: ...
 
-    def commit(self, path: str) -> None: ...
+    def commit(self, path: str, complete: bool) -> None:
+        """Make `path`'s written data stable. `complete`: the writer is done with the file
+        (an NFSv3 COMMIT, or the last NFSv4 writer's); False while a writer still has it open."""
 
     def create(
         self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None,
@@ -123,6 +125,14 @@ class Vfs(Protocol):
 
     def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
         """Create a FIFO or socket node (`mode` carries the S_IF* type)."""
+
+    def seek(self, path: str, offset: int, whence: int) -> int:
+        """lseek with SEEK_DATA or SEEK_HOLE (NFSv4.2 SEEK); OSError(ENXIO) past the data."""
+        ...
+
+    def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
+        """Reserve the range (NFSv4.2 ALLOCATE), or punch a hole in it (DEALLOCATE)."""
+        ...
 
     def readlink(self, path: str) -> str: ...
 
@@ -146,10 +156,15 @@ class Vfs(Protocol):
     def call_scope(self, proc: int) -> AbstractContextManager[None]:
         """A context around one call of NFS procedure `proc`, within which the storage may
         reuse what it looked up (one call visits the same directories several times) and a
-        fault layer decides which of its rules fire for this call."""
+        fault layer decides which of its rules fire for this call. `FRAME` for a frame
+        around calls that open their own scopes (an NFSv4 COMPOUND's operations)."""
 
     def close(self) -> None:
         """Release the storage (descriptors); no call may follow."""
+
+
+FRAME = -1
+"""`call_scope`'s procedure for a frame that is no call itself: no fault fires on it."""
 
 
 def join(directory: str, name: str) -> str:

@@ -11,6 +11,7 @@ from filesim.nfs.handles import load_secret
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
 from filesim.nfs.server import NfsServer
+from filesim.nfs.v4.service import V4Options
 from filesim.topology import Layout, Server
 from filesim.topology.layout import is_temp_name
 
@@ -43,7 +44,10 @@ def build_nfs_server(
     loop = asyncio.get_running_loop()
     vfs = NotifyingVfs(storage, _on_loop(listener or _ignore, loop))
     export = Export(export_config(server), vfs, secret)
-    return NfsServer(export, server.host or host, port, faults=ServerFaults(storage))
+    return NfsServer(
+        export, server.host or host, port, faults=ServerFaults(storage),
+        v4=v4_options(server, layout),
+    )  # fmt: skip
 
 
 def _on_loop(listener: ChangeListener, loop: asyncio.AbstractEventLoop) -> ChangeListener:
@@ -62,6 +66,16 @@ def _on_loop(listener: ChangeListener, loop: asyncio.AbstractEventLoop) -> Chang
 
 def _ignore(kind: str, path: str, dest: str | None) -> None:
     return None
+
+
+def v4_options(server: Server, layout: Layout) -> V4Options:
+    """NFSv4 lease and grace from the topology; client records kept in the state directory."""
+    opts = server.export
+    return V4Options(
+        lease_s=opts.nfs4_lease_s,
+        grace_s=opts.nfs4_grace_s,
+        state_file=layout.state_dir / f"nfs4-{server.name}.json",
+    )
 
 
 def port_for(index: int, server: Server, base_port: int) -> int:

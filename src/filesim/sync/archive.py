@@ -15,16 +15,13 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from filesim.errors import FilesimError
-from filesim.sync.state import Entry, Kind, Record, Side
+from filesim.sync.state import Entry, Kind, Record, Side, Update
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (path TEXT PRIMARY KEY, folder TEXT, export TEXT);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS intents (path TEXT PRIMARY KEY, src TEXT, entry TEXT);
 """
-
-Update = tuple[str, Record | None]
-"""A path and its new record (None: forget the path)."""
 
 
 def _encode(entry: Entry | None) -> str | None:
@@ -82,18 +79,6 @@ class SyncArchive:
     def get(self, path: str) -> Record | None:
         return self._rows.get(path)
 
-    def apply(self, updates: Iterable[Update]) -> None:
-        """Record completed actions, in one transaction."""
-        with self._lock:
-            self._db.execute("BEGIN")
-            try:
-                for path, rec in updates:
-                    self._put(path, rec)
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-
     def _put(self, path: str, rec: Record | None) -> None:
         if rec is None or rec == Record(None, None):
             self._rows.pop(path, None)
@@ -147,12 +132,6 @@ class SyncArchive:
             if entry is not None and src in ("folder", "export"):
                 out.append((path, src, entry))
         return out
-
-    def rekey(self, old: str, new: str) -> None:
-        """A rename done on both sides: the subtree's rows move with it, unchanged (a rename
-        keeps inode, size and mtime)."""
-        moved = self._subtree(old)
-        self.apply([(p, None) for p, _ in moved] + [(new + p[len(old) :], r) for p, r in moved])
 
     def forget(self) -> None:
         """Drop every row: the next sync is a first sync."""

@@ -10,83 +10,37 @@ the target, with mtime and mode preserved: a reader sees the old file or the new
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import errno
 import os
 import shutil
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import Protocol, TypeVar, cast
+from typing import Protocol, TypeVar
 
 from filesim.events import Event
-from filesim.sync.archive import Update
-from filesim.sync.plan import Action, Copy, Delete, MakeDir, Remember, Rename, Step
+from filesim.sync.actions import Action, Copy, Delete, MakeDir, Remember, Rename, Step
+from filesim.sync.outcome import Outcome, Stale, Status, Unsettled, outcome_of
+from filesim.sync.publish import (
+    can_sync_filesystem,
+    fsync_path,
+    publish_file,
+    publish_symlink,
+    sync_filesystem,
+    unlink_quietly,
+)
 from filesim.sync.scan import entry_of, stat_path, temp_files
 from filesim.sync.state import Entry, Kind, Record, Side, unchanged
 from filesim.topology.layout import TEMP_PREFIX
 
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_O_BINARY = getattr(os, "O_BINARY", 0)
-_CHUNK = 1 << 20
 BATCH = 256
 SYNCFS_MIN_BATCH = 16
 """From this many copies in a batch on, one syncfs replaces the fsync of each file."""
 
-
 _T = TypeVar("_T")
 
-
-class Status(StrEnum):
-    DONE = "done"
-    STALE = "stale"
-    """The path changed since it was planned: plan it again."""
-    UNSETTLED = "unsettled"
-    """The source was written too recently: try again once it has settled."""
-    FAILED = "failed"
-    """An OS error (permissions, disk full...): try again later."""
-
-
-class _Stale(Exception):
-    pass
-
-
-class _Unsettled(Exception):
-    def __init__(self, ready_at: float) -> None:
-        super().__init__(ready_at)
-        self.ready_at = ready_at
-
-
-@dataclass
-class Outcome:
-    step: Step
-    status: Status
-    updates: list[Update] = field(default_factory=list)
-    rekeys: list[tuple[str, str]] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    done: int = 0
-    """How many actions that touched a disk completed."""
-    error: str = ""
-    ready_at: float = 0.0
-    """For UNSETTLED: when (time.time()) the source will have settled."""
-    staged: tuple[Copy, str, Entry] | None = None
-    """A copy whose temp file is written but not yet renamed into place."""
-
-    @property
-    def paths(self) -> set[str]:
-        out: set[str] = set()
-        for a in self.step:
-            if isinstance(a, Rename):
-                out |= {a.src, a.dst}
-            else:
-                out.add(a.path)
-        return out
+__all__ = ["BATCH", "SYNCFS_MIN_BATCH", "Executor", "Journal"]
 
 
 def _is_parallel(step: Step) -> bool:
@@ -188,26 +142,24 @@ class Executor:
         """Copies in parallel. A large batch is made durable with one syncfs between writing
         the temp files and renaming them, instead of one fsync per file: the same guarantee
         (data on disk before the name points at it), a fraction of the journal commits."""
-        if len(batch) < SYNCFS_MIN_BATCH or _syncfs is None:
+        if len(batch) < SYNCFS_MIN_BATCH or not can_sync_filesystem():
             return self._map(lambda s: self.run_step(s, forced), batch)
         staged = self._map(lambda s: self.run_step(s, forced, stage=True), batch)
         temps = [o.staged[1] for o in staged if o.staged is not None]
         try:
             for side in {o.staged[0].dst for o in staged if o.staged is not None}:
-                _sync_filesystem(self.roots[side])
+                sync_filesystem(self.roots[side])
         except OSError:
             for tmp in temps:  # the slow way, still durable
-                _fsync_path(tmp)
+                fsync_path(tmp)
         return self._map(self._land_staged, staged)
 
     def _map(self, fn: Callable[[_T], Outcome], items: list[_T]) -> list[Outcome]:
-        # One worker is the default: with small files, threads only fight over the GIL
-        # (10k x 10 KiB on tmpfs: 0.58 s with one, 1.2 s with two or four).
-        if self._workers == 1:
-            return [fn(item) for item in items]
         """fn over items on the pool, one slice per worker (a task per item would cost more
         in thread hand-offs than a small file costs to copy), results in order."""
-        if len(items) <= 1:
+        # One worker is the default: with small files, threads only fight over the GIL
+        # (10k x 10 KiB on tmpfs: 0.58 s with one, 1.2 s with two or four).
+        if self._workers == 1 or len(items) <= 1:
             return [fn(item) for item in items]
         # Contiguous slices: neighbours in plan order share a directory, and threads creating
         # files in one directory queue on its lock.
@@ -223,7 +175,7 @@ class Executor:
         (not fsync'd, not renamed); `_land_staged` finishes it."""
         out = Outcome(step, Status.DONE)
         for action in step:
-            with _outcome_of(out, action):
+            with outcome_of(out, action):
                 if stage and isinstance(action, Copy):
                     out.staged = (action, *self._stage(action, action.path in forced, False))
                 else:
@@ -237,7 +189,7 @@ class Executor:
             return out
         action, tmp, published = out.staged
         out.staged = None
-        with _outcome_of(out, action):
+        with outcome_of(out, action):
             self._land(action, tmp, published, out)
             out.done += 1
         return out
@@ -269,7 +221,7 @@ class Executor:
         except (FileNotFoundError, NotADirectoryError):
             now = None
         if not unchanged(now, entry):
-            raise _Stale
+            raise Stale
 
     def _event(self, out: Outcome, kind: str, side: Side, path: str, **detail: object) -> None:
         size = detail.pop("size", None)
@@ -280,7 +232,7 @@ class Executor:
     def _check_settled(self, entry: Entry, forced: bool) -> None:
         age = self.clock() * 1e9 - entry.mtime_ns
         if not forced and 0 <= age < self.settle_ns:
-            raise _Unsettled((entry.mtime_ns + self.settle_ns) / 1e9)
+            raise Unsettled((entry.mtime_ns + self.settle_ns) / 1e9)
 
     def _copy(self, a: Copy, out: Outcome, forced: bool) -> None:
         tmp, published = self._stage(a, forced, durable=True)
@@ -296,11 +248,13 @@ class Executor:
             self._known_dirs.add(directory)
         tmp = directory + os.sep + TEMP_PREFIX + os.urandom(8).hex()
         try:
+            src = self._full(a.src, a.path)
             if a.entry.kind is Kind.SYMLINK:
-                return tmp, self._publish_symlink(a, tmp)
-            return tmp, self._publish_file(a, tmp, durable)
+                self._expect(a.src, a.path, a.entry)
+                return tmp, publish_symlink(src, tmp, a.entry)
+            return tmp, publish_file(src, tmp, a.entry, durable)
         except BaseException:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise
 
     def _land(self, a: Copy, tmp: str, published: Entry, out: Outcome) -> None:
@@ -309,50 +263,10 @@ class Executor:
             self._expect(a.dst, a.path, a.replaces)
             os.replace(tmp, self._full(a.dst, a.path))
         except BaseException:
-            _unlink_quietly(tmp)
+            unlink_quietly(tmp)
             raise
         out.updates.append((a.path, Record.of(a.src, a.entry, published)))
         self._event(out, "sync.copy", a.dst, a.path, size=a.entry.size, source=a.src)
-
-    def _publish_file(self, a: Copy, tmp: str, durable: bool = True) -> Entry:
-        src = os.open(self._full(a.src, a.path), os.O_RDONLY | _O_NOFOLLOW | _O_BINARY)
-        try:
-            before = os.fstat(src)
-            if not unchanged(entry_of(before), a.entry):
-                raise _Stale
-            dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
-            try:
-                copy_data(src, dst)
-                after = os.fstat(src)
-                if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-                    raise _Stale  # written to while we copied
-                os.utime(dst, ns=(before.st_atime_ns, before.st_mtime_ns))
-                if hasattr(os, "fchmod"):
-                    os.fchmod(dst, a.entry.mode)
-                if durable:
-                    os.fsync(dst)
-                published = entry_of(os.fstat(dst))
-            finally:
-                os.close(dst)
-        finally:
-            os.close(src)
-        if not hasattr(os, "fchmod"):  # pragma: no cover - Windows
-            os.chmod(tmp, a.entry.mode)
-        assert published is not None
-        return published
-
-    def _publish_symlink(self, a: Copy, tmp: str) -> Entry:
-        src = self._full(a.src, a.path)
-        self._expect(a.src, a.path, a.entry)
-        target = os.readlink(src)
-        if target != a.entry.target:
-            raise _Stale
-        os.symlink(target, tmp)
-        if os.utime in os.supports_follow_symlinks:
-            os.utime(tmp, ns=(a.entry.mtime_ns, a.entry.mtime_ns), follow_symlinks=False)
-        published = entry_of(os.lstat(tmp), tmp)
-        assert published is not None
-        return published
 
     def _mkdir(self, a: MakeDir, out: Outcome) -> None:
         path = self._full(a.side, a.path)
@@ -364,7 +278,7 @@ class Executor:
             pass
         made = stat_path(self.roots[a.side], a.path)
         if made is None or made.kind is not Kind.DIR:
-            raise _Stale
+            raise Stale
         out.updates.append((a.path, Record.of(a.side, made, a.source)))
         self._event(out, "sync.mkdir", a.side, a.path)
 
@@ -380,7 +294,7 @@ class Executor:
             pass
         except OSError as exc:
             if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise _Stale from None  # something new arrived inside
+                raise Stale from None  # something new arrived inside
             raise
         out.updates.append((a.path, None))
         self._event(out, "sync.delete", a.side, a.path, size=a.entry.size)
@@ -388,7 +302,7 @@ class Executor:
     def _rename(self, a: Rename, out: Outcome) -> None:
         self._expect(a.side, a.src, a.entry)
         if stat_path(self.roots[a.side], a.dst) is not None:
-            raise _Stale  # never clobber: the name was taken meanwhile
+            raise Stale  # never clobber: the name was taken meanwhile
         dst = self._full(a.side, a.dst)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         os.rename(self._full(a.side, a.src), dst)
@@ -396,82 +310,3 @@ class Executor:
             out.rekeys.append((a.src, a.dst))
         kind = "sync.conflict-copy" if a.aside else "sync.rename"
         self._event(out, kind, a.side, a.src, to=a.dst)
-
-
-@contextlib.contextmanager
-def _outcome_of(out: Outcome, action: Action) -> Iterator[None]:
-    """Turn an action's failure into the outcome's status."""
-    try:
-        yield
-    except _Stale:
-        out.status = Status.STALE
-    except _Unsettled as exc:
-        out.status, out.ready_at = Status.UNSETTLED, exc.ready_at
-    except OSError as exc:
-        out.status, out.error = Status.FAILED, f"{type(action).__name__}: {exc}"
-
-
-def _load_syncfs() -> Callable[[int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).syncfs
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int]
-    fn.restype = ctypes.c_int
-    return cast(Callable[[int], int], fn)
-
-
-_syncfs = _load_syncfs()
-
-
-def _sync_filesystem(root: Path) -> None:
-    assert _syncfs is not None
-    fd = os.open(root, os.O_RDONLY)
-    try:
-        if _syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), str(root))
-    finally:
-        os.close(fd)
-
-
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-_buffers = threading.local()
-
-
-def copy_data(src: int, dst: int) -> None:
-    """Copy from the current offset to EOF.
-
-    Plain reads and writes through one reused buffer per thread: on ext4 here,
-    copy_file_range and sendfile followed by the rename into place were 5x slower for small
-    files, and a fresh 1 MiB bytes object per read costs more than a 10 KiB file's copy.
-    """
-    buf = getattr(_buffers, "buf", None)
-    if buf is None:
-        buf = _buffers.buf = bytearray(_CHUNK)
-    view = memoryview(buf)
-    if not hasattr(os, "readv"):  # pragma: no cover - Windows
-        while chunk := os.read(src, _CHUNK):
-            _write_all(dst, memoryview(chunk))
-        return
-    while n := os.readv(src, [buf]):
-        _write_all(dst, view[:n])
-
-
-def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        data = data[os.write(fd, data) :]
-
-
-def _unlink_quietly(path: str) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)

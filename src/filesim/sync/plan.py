@@ -18,6 +18,17 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from filesim.sync.actions import (
+    Action,
+    Conflict,
+    Copy,
+    Delete,
+    MakeDir,
+    Plan,
+    Remember,
+    Rename,
+    Step,
+)
 from filesim.sync.state import (
     SIDES,
     Archive,
@@ -33,95 +44,11 @@ from filesim.sync.state import (
 )
 from filesim.topology.model import Direction, SyncPolicy
 
+# The actions are re-exported: a plan is made of them, and callers read both from here.
+
 MASS_DELETION_MIN_FILES = 3
 """The guard ignores a side losing fewer synced files than this: deleting the last file or two
 of a folder is an ordinary thing to do, losing a whole tree at once is not."""
-
-
-# --- actions ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Copy:
-    """Publish `entry` (a file or symlink on side `src`) at `path` on the other side."""
-
-    src: Side
-    path: str
-    entry: Entry
-    replaces: Entry | None
-    """What the target must still hold when the copy lands (None: nothing)."""
-
-    @property
-    def dst(self) -> Side:
-        return other(self.src)
-
-
-@dataclass(frozen=True, slots=True)
-class MakeDir:
-    """Create directory `path` on `side`, mirroring `source` (the directory on the other side)."""
-
-    side: Side
-    path: str
-    source: Entry
-
-
-@dataclass(frozen=True, slots=True)
-class Delete:
-    side: Side
-    path: str
-    entry: Entry
-    """What must still be there; anything else is a new change and is left alone."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rename:
-    side: Side
-    src: str
-    dst: str
-    entry: Entry
-    aside: bool = False
-    """True: a conflict loser set aside (the archive row stays with the name, not the copy)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Remember:
-    """Archive-only: the sides already agree (or knowingly differ); record it, touch nothing."""
-
-    path: str
-    record: Record | None
-
-
-Action = Copy | MakeDir | Delete | Rename | Remember
-Step = tuple[Action, ...]
-"""Actions on one path, run in order; a failed action skips the rest of its step."""
-
-
-@dataclass(frozen=True, slots=True)
-class Conflict:
-    path: str
-    winner: Side
-    loser: Side
-    kept_as: str | None
-    """Where the losing version now lives (None when nothing needed keeping, e.g. delete vs
-    modify: the modification simply wins)."""
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class Plan:
-    steps: tuple[Step, ...] = ()
-    conflicts: tuple[Conflict, ...] = ()
-    halt: str | None = None
-    """Set by the mass-deletion guard: nothing may be done."""
-
-    @property
-    def actions(self) -> list[Action]:
-        return [action for step in self.steps for action in step]
-
-    @property
-    def work(self) -> list[Action]:
-        """The actions that touch a disk (everything but Remember)."""
-        return [a for a in self.actions if not isinstance(a, Remember)]
 
 
 # --- the function ----------------------------------------------------------------------------

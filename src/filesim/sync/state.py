@@ -89,6 +89,9 @@ Snapshot = Mapping[str, Entry]
 
 Archive = Mapping[str, Record]
 
+Update = tuple[str, Record | None]
+"""A path and its new archive record (None: forget the path)."""
+
 
 def parent(path: str) -> str:
     return path.rpartition("/")[0]

@@ -1,9 +1,15 @@
-"""What a sync agent reports about itself: one typed value, read by the runtime document, the
-HTTP API, `filesim status`, `filesim verify`, the metrics and the pytest fixture."""
+"""What a sync agent reports about itself: one typed value (`SyncStatus`, read by the runtime
+document, the HTTP API, `filesim status`, `filesim verify`, the metrics and the pytest fixture),
+and the two measurements behind it that need memory: the latency window and the echo check."""
 
 from __future__ import annotations
 
+import statistics
+from collections import OrderedDict, deque
+
 from pydantic import BaseModel, ConfigDict, Field
+
+from filesim.sync.state import Entry, Side, other
 
 
 class SyncStatus(BaseModel):
@@ -28,3 +34,61 @@ class SyncStatus(BaseModel):
         0, description="Copies that carried back a version filesim itself had published: a loop."
     )
     errors: int = 0
+    watcher: str | None = Field(
+        None,
+        description="What watches the folder: 'events (local folder)', 'polling (9p folder)'...; "
+        "None while the agent watches nothing (not continuous, or not started).",
+    )
+
+
+class LatencyWindow:
+    """The most recent sync latencies, in milliseconds, and their percentiles."""
+
+    def __init__(self, size: int = 2048) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+
+    def add(self, ms: float) -> None:
+        self._values.append(ms)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def percentile(self, q: float) -> float | None:
+        """The q-quantile (0 < q < 1, in hundredths) rounded to 0.1 ms; None when empty."""
+        if not self._values:
+            return None
+        if len(self._values) == 1:
+            return round(self._values[0], 1)
+        cuts = statistics.quantiles(self._values, n=100, method="inclusive")
+        return round(cuts[int(q * 100) - 1], 1)
+
+
+class EchoCheck:
+    """Counts copies that carry back a version this agent itself published: a sync loop.
+
+    The archive is what keeps an agent from copying its own publish back (the copy is
+    recorded, so its echo on the other side is no change); this is the independent check that
+    notices when that failed. It remembers what each recent copy published, per side and path
+    (the inode included: only that very file is an echo, not an equal one), and a later copy
+    *from* that side and path of exactly that file is an echo.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self.count = 0
+        self._size = size
+        self._published: OrderedDict[tuple[Side, str], Entry] = OrderedDict()
+
+    def copied(self, src: Side, path: str, entry: Entry, published: Entry | None) -> bool:
+        """A copy of `entry` from `src` at `path` was published as `published` on the other
+        side. True (and counted) when `entry` is a version this agent had published itself."""
+        mine = self._published.pop((src, path), None)
+        echo = mine is not None and entry.unchanged(mine)
+        if echo:
+            self.count += 1
+        if published is not None:
+            key = (other(src), path)
+            self._published[key] = published
+            self._published.move_to_end(key)
+            while len(self._published) > self._size:
+                self._published.popitem(last=False)
+        return echo

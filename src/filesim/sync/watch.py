@@ -11,9 +11,9 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from watchdog.events import (
     DirModifiedEvent,
@@ -25,14 +25,20 @@ from watchdog.events import (
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
+from filesim.errors import FilesimError
 from filesim.sync.scan import scan
 from filesim.sync.state import Entry
 from filesim.topology.layout import is_temp_name
+
+log = logging.getLogger("filesim.sync")
 
 OnChange = Callable[[str | None], None]
 
 
 class Watcher(Protocol):
+    kind: str
+    """"events" or "polling"."""
+
     def start(self, on_change: OnChange) -> None: ...
 
     def stop(self) -> None: ...
@@ -99,6 +105,8 @@ for _name in ("watchdog.observers.inotify_c", "watchdog.observers.inotify"):
 class EventWatcher:
     """OS file events through watchdog (inotify, FSEvents, ReadDirectoryChangesW)."""
 
+    kind = "events"
+
     def __init__(self, root: Path) -> None:
         self.root = str(root)
         self._observer: BaseObserver | None = None
@@ -135,6 +143,8 @@ class PollingWatcher:
     """Rescans the tree every `interval` seconds and reports what differs: for network
     folders (9p, CIFS, NFS) where OS events never arrive."""
 
+    kind = "polling"
+
     def __init__(self, root: Path, interval: float = 1.0) -> None:
         self.root, self.interval = root, interval
         self._stop = threading.Event()
@@ -170,8 +180,139 @@ class PollingWatcher:
             self._thread = None
 
 
-def make_watcher(root: Path, mode: str, poll_interval: float) -> Watcher:
-    """`auto` tries OS events and falls back to polling if the platform refuses them."""
+WatcherMode = Literal["auto", "events", "polling"]
+
+# Filesystems whose changes made on the other side (the host of a VM or container, another
+# client) raise no inotify event here: host shares and network filesystems. `auto` polls them.
+REMOTE_FILESYSTEMS = frozenset(
+    {"9p", "drvfs", "cifs", "smb3", "smbfs", "nfs", "nfs4", "fuse", "virtiofs", "vboxsf"}
+)
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo path: space, tab, newline and backslash are written as octal escapes."""
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, char)
+    return field
+
+
+def filesystem_type(path: Path, mountinfo: str | None = None) -> str | None:
+    """The type of the filesystem `path` lies on (the mount with the longest mount point that
+    contains it, per /proc/self/mountinfo), or None where there is no mount table (not Linux)."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return None
+    target = os.path.realpath(path)
+    best, found = -1, None
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        if "-" not in fields[6:] or len(fields) < 5:
+            continue
+        point = _unescape(fields[4])
+        fstype = fields[fields.index("-", 6) + 1]
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= best:  # a later mount on the same point hides earlier ones
+            best, found = len(point), fstype
+    return found
+
+
+def polled_filesystem(path: Path, mountinfo: str | None = None) -> str | None:
+    """The type of `path`'s filesystem when OS events cannot be trusted there, else None."""
+    fstype = filesystem_type(path, mountinfo)
+    if fstype is not None and (fstype in REMOTE_FILESYSTEMS or fstype.startswith("fuse.")):
+        return fstype
+    return None
+
+
+def choose(root: Path, mode: WatcherMode) -> tuple[str, str]:
+    """The watcher `mode` gives for `root` and why: ("polling", "9p folder") for `auto` on a
+    9p mount, ("events", "") on a local disk, ("polling", "watcher: polling") when asked."""
     if mode == "polling":
-        return PollingWatcher(root, poll_interval)
-    return EventWatcher(root)
+        return "polling", "watcher: polling"
+    if mode == "events":
+        return "events", "watcher: events"
+    remote = polled_filesystem(root)
+    if remote is not None:
+        return "polling", f"{remote} folder"
+    return "events", "local folder"
+
+
+def make_watcher(
+    root: Path, mode: WatcherMode, poll_interval: float, on_change: OnChange
+) -> Watcher:
+    """A started watcher of `root`. `auto` polls a host share or network folder (9p, drvfs,
+    CIFS, NFS, FUSE...: see `choose`), and otherwise tries OS events, falling back to polling
+    when the platform refuses them (e.g. the inotify watch limit is reached); `events` fails
+    instead."""
+    kind, why = choose(root, mode)
+    if kind == "events":
+        watcher = EventWatcher(root)
+        try:
+            watcher.start(on_change)
+            return watcher
+        except OSError as exc:
+            if mode == "events":
+                raise FilesimError(f"cannot watch {root}: {exc}") from None
+            log.warning("%s: OS file events unavailable (%s); polling", root, exc)
+    elif mode == "auto":
+        log.info("%s: a %s delivers no change events from the other side; polling", root, why)
+    polling = PollingWatcher(root, poll_interval)
+    polling.start(on_change)
+    return polling
+
+
+class WatcherGroup:
+    """The watchers of one agent: started together, stopped together, and started again
+    together when one of them lost its root (a folder unmounted and mounted again is a new
+    directory: its old watch sees nothing any more)."""
+
+    def __init__(self, mode: WatcherMode, poll_interval: float) -> None:
+        self.mode, self.poll_interval = mode, poll_interval
+        self.watchers: list[Watcher] = []
+        self._targets: list[tuple[Path, OnChange]] = []
+
+    def start(self, targets: Sequence[tuple[Path, OnChange]]) -> None:
+        """Watch each root (created if missing) with its callback."""
+        self._targets = list(targets)
+        self._start()
+
+    def _start(self) -> None:
+        try:
+            for root, on_change in self._targets:
+                root.mkdir(parents=True, exist_ok=True)
+                self.watchers.append(make_watcher(root, self.mode, self.poll_interval, on_change))
+        except BaseException:
+            self._stop()
+            raise
+
+    def stop(self) -> None:
+        self._targets = []
+        self._stop()
+
+    def _stop(self) -> None:
+        while self.watchers:
+            self.watchers.pop().stop()
+
+    def healthy(self) -> bool:
+        return len(self.watchers) == len(self._targets) and all(w.healthy() for w in self.watchers)
+
+    def describe(self) -> str | None:
+        """What watches the first root (the folder): "events (local folder)", "polling
+        (9p folder)"...; None while nothing is watched."""
+        if not self.watchers or not self._targets:
+            return None
+        kind, why = choose(self._targets[0][0], self.mode)
+        actual = self.watchers[0].kind
+        return f"{actual} ({why})" if actual == kind else f"{actual} (OS events unavailable)"
+
+    def restart_if_unhealthy(self) -> bool:
+        """Start the watchers afresh if one of them went blind or could not start last time;
+        True when that was needed. Raises FilesimError or OSError when a root cannot be
+        watched now (the next call tries again)."""
+        if self.healthy():
+            return False
+        self._stop()
+        self._start()
+        return True

@@ -65,5 +65,5 @@ def commit(x: Export, caller: Caller, u: Unpacker) -> Result:
     path, before = read_node(x, u)
     u.uint64(), u.uint32()  # offset and count: we flush the whole file
     require_file(before)
-    os_call(lambda: x.vfs.commit(path))
+    os_call(lambda: x.vfs.commit(path, True))
     return [encode_wcc_data(before, stat_or_none(x, path), x.fsid) + x.write_verifier]

@@ -1,0 +1,122 @@
+"""One sync cycle, the blocking part: look at the disks, reconcile, execute, record.
+
+Runs in the agent's worker thread, one cycle at a time. A *partial* cycle looks only at the
+paths events pointed at (with their ancestors, and the whole subtree of a directory); a *full*
+cycle scans both trees. A partial cycle whose plan would delete something that was not seen
+being deleted one by one escalates to a full one: the deletion might be part of a vanished tree,
+which only the whole picture shows (the mass-deletion guard decides on it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from filesim.sync.actions import Copy, Delete, Plan
+from filesim.sync.archive import SyncArchive
+from filesim.sync.execute import Executor
+from filesim.sync.outcome import Outcome
+from filesim.sync.plan import reconcile
+from filesim.sync.scan import scan, stat_path
+from filesim.sync.state import Entry, Kind, Record, Side, ancestors, is_under
+from filesim.topology.model import SyncPolicy
+
+
+@dataclass
+class CycleResult:
+    plan: Plan = field(default_factory=Plan)
+    outcomes: list[Outcome] = field(default_factory=list)
+    escalated: bool = False
+    """A partial cycle that turned into a full one."""
+
+
+class Cycles:
+    """Runs cycles between a folder and a store, with the agent's archive and executor."""
+
+    def __init__(
+        self,
+        folder: Path,
+        store: Path,
+        archive: SyncArchive,
+        executor: Executor,
+        policy: SyncPolicy,
+        guard_min_files: int,
+    ) -> None:
+        self.roots: dict[Side, Path] = {"folder": folder, "export": store}
+        self.archive, self.executor = archive, executor
+        self.policy, self.guard_min_files = policy, guard_min_files
+        self._journal = _ArchiveJournal(archive)
+
+    def run(
+        self, paths: list[str] | None, forced: frozenset[str], trusted: frozenset[str], guard: bool
+    ) -> CycleResult:
+        """Plan and execute for `paths` (None: everything). `forced`: paths copied without
+        the settle check; `trusted`: deletions seen one by one (not counted by the guard);
+        `guard`: False only for the cycle that carries out a resume."""
+        if paths is not None:
+            folder, export, scoped = self._partial(paths)
+            plan = reconcile(scoped, folder, export, self.policy, guard=False)
+            deletes = [a for a in plan.work if isinstance(a, Delete) and a.path not in trusted]
+            if not (guard and deletes):
+                return self._execute(plan, forced)
+        plan = reconcile(
+            self.archive.records,
+            scan(self.roots["folder"]),
+            scan(self.roots["export"]),
+            self.policy,
+            trusted=trusted,
+            guard=guard,
+            guard_min_files=self.guard_min_files,
+        )
+        result = self._execute(plan, forced)
+        result.escalated = paths is not None
+        return result
+
+    def _execute(self, plan: Plan, forced: frozenset[str]) -> CycleResult:
+        if plan.halt is not None:
+            return CycleResult(plan)
+        return CycleResult(plan, self.executor.run(plan.steps, forced, self._journal))
+
+    def _partial(
+        self, paths: list[str]
+    ) -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Record]]:
+        """Snapshots and archive rows for `paths`, their ancestors (the entry only), and the
+        whole subtree of each path that is, or was, a directory."""
+        archive = self.archive.records
+        snaps: dict[Side, dict[str, Entry]] = {"folder": {}, "export": {}}
+        asked = set(paths)
+        wanted = asked | {a for p in paths for a in ancestors(p)}
+        trees: set[str] = set()
+        for p in wanted:
+            for side, root in self.roots.items():
+                entry = stat_path(root, p)
+                if entry is not None and entry.kind is Kind.DIR and p in asked:
+                    snaps[side].update(scan(root, p))
+                    trees.add(p)
+                elif entry is not None:
+                    snaps[side][p] = entry
+            rec = archive.get(p)
+            if p in asked and rec is not None and Kind.DIR in _kinds(rec):
+                trees.add(p)
+        scoped = {p: archive[p] for p in wanted if p in archive}
+        if trees:
+            scoped.update((p, r) for p, r in archive.items() if any(is_under(p, t) for t in trees))
+        return snaps["folder"], snaps["export"], scoped
+
+
+def _kinds(rec: Record) -> set[Kind]:
+    return {e.kind for e in (rec.folder, rec.export) if e is not None}
+
+
+class _ArchiveJournal:
+    """The executor's journal: intents before each batch's copies, results after."""
+
+    def __init__(self, archive: SyncArchive) -> None:
+        self.archive = archive
+
+    def before(self, copies: list[Copy]) -> None:
+        self.archive.intend((c.path, c.src, c.entry) for c in copies)
+
+    def after(self, outcomes: list[Outcome]) -> None:
+        rekeys = [r for o in outcomes for r in o.rekeys]
+        self.archive.apply_batch(rekeys, [u for o in outcomes for u in o.updates])
