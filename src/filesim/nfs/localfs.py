@@ -260,11 +260,13 @@ class LocalVfs:
             os.symlink(target, name, dir_fd=parent)
             self._chown(parent, name, owner)
 
-    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
-        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
-            raise OSError(errno.EOPNOTSUPP, "only FIFOs and sockets can be created")
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int = 0) -> None:
+        device = stat.S_ISBLK(mode) or stat.S_ISCHR(mode)
+        if not (device or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            raise OSError(errno.EINVAL, "mknod creates FIFOs, sockets and device nodes only")
         with self._at(path) as (parent, name):
-            os.mknod(name, mode, dir_fd=parent)
+            # a device node needs CAP_MKNOD; without it the OS answers EPERM
+            os.mknod(name, mode, rdev if device else 0, dir_fd=parent)
             self._chown(parent, name, owner)
 
     def _chown(self, parent: int, name: str, owner: tuple[int, int] | None) -> None:
