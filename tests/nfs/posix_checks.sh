@@ -61,4 +61,8 @@ ck setgid_dir_inherited "$(stat -c %a g/sub | cut -c1)" 2
 mkdir d1 d2 && chmod 0777 d1 d2 && mkdir d1/sub && chmod 0755 d1/sub
 ck rename_dir_needs_write "$(denied "$(as nobody mv d1/sub d2/sub)")" EACCES
 cd .. && rm -rf posix
+# left for the host to see how the server stored them (native, or emulated without root)
+mkdir kept && mknod kept/dev c 1 3 && touch kept/owned && chown 1234:1234 kept/owned
+ck kept "$(stat -c '%F %u' kept/dev kept/owned | paste -sd, -)" \
+  "character special file 0,regular empty file 1234"
 echo "CHECK done ok"

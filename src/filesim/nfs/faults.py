@@ -294,7 +294,7 @@ class FaultyVfs:
         self._change(path)
         self.inner.symlink(path, target, owner)
 
-    def _mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int = 0) -> None:
+    def _mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int) -> None:
         self._change(path)
         self.inner.mknod(path, mode, owner, rdev)
 

@@ -18,6 +18,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from filesim.nfs.vfs import FsStat, SetAttrs, VfsEntry
 
@@ -27,6 +28,7 @@ _O_PATH = getattr(os, "O_PATH", 0)
 # and that descriptor then leads through the link (tests/nfs/test_confinement.py).
 _WALK_FLAGS = _DIR_FLAGS
 _AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+_T = TypeVar("_T")
 
 
 def _nofollow(flags: int) -> int:
@@ -260,7 +262,7 @@ class LocalVfs:
             os.symlink(target, name, dir_fd=parent)
             self._chown(parent, name, owner)
 
-    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int = 0) -> None:
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int) -> None:
         device = stat.S_ISBLK(mode) or stat.S_ISCHR(mode)
         if not (device or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
             raise OSError(errno.EINVAL, "mknod creates FIFOs, sockets and device nodes only")
@@ -328,6 +330,37 @@ class LocalVfs:
             os.fchmod(fd, attrs.mode & 0o7777)
         if attrs.atime_ns is not None or attrs.mtime_ns is not None:
             os.utime(fd, ns=_times(os.fstat(fd), attrs))
+
+    # -- extended attributes (nfs/ownership.py keeps emulated owners in them) ----------------
+
+    def getxattr(self, path: str, name: str) -> bytes | None:
+        """The value of attribute `name` of the node at `path` (never a symlink's target);
+        None when it has none. OSError(ENOTSUP/EPERM) where the node cannot hold one."""
+        try:
+            return self._on_node(path, lambda ref: os.getxattr(ref, name))
+        except OSError as exc:
+            if exc.errno == errno.ENODATA:
+                return None
+            raise
+
+    def setxattr(self, path: str, name: str, value: bytes) -> None:
+        self._on_node(path, lambda ref: os.setxattr(ref, name, value))
+
+    def _on_node(self, path: str, call: Callable[[str], _T]) -> _T:
+        """Run `call` on a /proc reference to the node itself: the xattr calls have no dir_fd
+        form, and an O_PATH descriptor pins the very node, symlink or not (Linux only)."""
+        if not (_O_PATH and sys.platform.startswith("linux")):
+            raise OSError(errno.ENOTSUP, "extended attributes need Linux here")
+        if not path:
+            return call(f"/proc/self/fd/{self._root_fd}")
+        with self._at(path) as (parent, name):
+            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:
+            if stat.S_ISLNK(os.fstat(fd).st_mode):  # /proc would lead through the link
+                raise OSError(errno.EPERM, "symlinks hold no user attributes")
+            return call(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
 
     def _chmod_nofollow(self, parent: int, name: str, mode: int) -> None:
         if _O_PATH and sys.platform.startswith("linux"):

@@ -100,7 +100,7 @@ class NotifyingVfs:
         self.inner.symlink(path, target, owner)
         self.listener("symlink", path, None)
 
-    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int = 0) -> None:
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int) -> None:
         self.inner.mknod(path, mode, owner, rdev)
         self.listener("mknod", path, None)
 

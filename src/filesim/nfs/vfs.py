@@ -123,7 +123,7 @@ class Vfs(Protocol):
 
     def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None: ...
 
-    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int = 0) -> None:
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int) -> None:
         """Create a FIFO, socket or device node (`mode` carries the S_IF* type; `rdev` the
         device number of a block or character device, `os.makedev(major, minor)`)."""
 

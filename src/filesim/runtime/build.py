@@ -10,6 +10,8 @@ from filesim.nfs.faults import FaultyVfs, ServerFaults
 from filesim.nfs.handles import load_secret
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
+from filesim.nfs.ownership import MetaStore, OwnershipVfs, emulating
+from filesim.nfs.vfs import Vfs
 from filesim.nfs.server import NfsServer
 from filesim.nfs.v4.service import V4Options
 from filesim.topology import Layout, Server
@@ -35,12 +37,13 @@ def build_nfs_server(
     server: Server, layout: Layout, host: str, port: int, listener: ChangeListener | None = None
 ) -> NfsServer:
     """The NFS server of `server`, its storage composed once: notification around fault
-    injection around the store, `NotifyingVfs(FaultyVfs(LocalVfs))`.
+    injection around the store, `NotifyingVfs(FaultyVfs(LocalVfs))`, and without root
+    `NotifyingVfs(FaultyVfs(OwnershipVfs(LocalVfs)))`.
 
     `listener` hears of each change a client makes, on the thread of the event loop running
     now (the one that will serve: call this from it), whichever thread made the change."""
     secret = load_secret(layout.secret_file)
-    storage = FaultyVfs(LocalVfs(layout.store(server), hidden=is_temp_name))
+    storage = FaultyVfs(_store_vfs(server, layout))
     loop = asyncio.get_running_loop()
     vfs = NotifyingVfs(storage, _on_loop(listener or _ignore, loop))
     export = Export(export_config(server), vfs, secret)
@@ -48,6 +51,16 @@ def build_nfs_server(
         export, server.host or host, port, faults=ServerFaults(storage),
         v4=v4_options(server, layout),
     )  # fmt: skip
+
+
+def _store_vfs(server: Server, layout: Layout) -> Vfs:
+    """The export's storage; without root, wrapped to keep owners, modes and devices itself
+    (`OwnershipVfs`, state in extended attributes or the state directory)."""
+    local = LocalVfs(layout.store(server), hidden=is_temp_name)
+    if not emulating():
+        return local
+    side = layout.state_dir / f"owners-{server.name}.json"
+    return OwnershipVfs(local, MetaStore(local, side))
 
 
 def _on_loop(listener: ChangeListener, loop: asyncio.AbstractEventLoop) -> ChangeListener:

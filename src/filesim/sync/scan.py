@@ -6,15 +6,19 @@ import os
 import stat
 from pathlib import Path
 
+from filesim import nodemeta
 from filesim.sync.state import Entry, Kind
 from filesim.topology.layout import is_temp_name
 
 
 def entry_of(st: os.stat_result, path: str | Path | None = None) -> Entry | None:
-    """The Entry for an lstat result; None for kinds we do not sync (sockets, fifos, devices)."""
+    """The Entry for an lstat result; None for kinds we do not sync (sockets, fifos, devices,
+    and the empty files that stand in for device nodes on an unprivileged server)."""
     mode = st.st_mode
     perm = stat.S_IMODE(mode)
     if stat.S_ISREG(mode):
+        if st.st_size == 0 and path is not None and _placeholder(path):
+            return None
         return Entry(Kind.FILE, st.st_size, st.st_mtime_ns, perm, st.st_ino)
     if stat.S_ISDIR(mode):
         return Entry(Kind.DIR, 0, 0, perm, st.st_ino)
@@ -22,6 +26,16 @@ def entry_of(st: os.stat_result, path: str | Path | None = None) -> Entry | None
         target = os.readlink(path)
         return Entry(Kind.SYMLINK, st.st_size, st.st_mtime_ns, perm, st.st_ino, target)
     return None
+
+
+def _placeholder(path: str | Path) -> bool:
+    """Whether the empty file at `path` is a device node's placeholder (filesim.nodemeta)."""
+    try:
+        raw = os.getxattr(path, nodemeta.XATTR, follow_symlinks=False)
+    except (OSError, AttributeError):  # no such attribute, or no xattrs on this OS
+        return False
+    meta = nodemeta.decode(raw)
+    return meta is not None and meta.placeholder
 
 
 def stat_path(root: Path, rel: str) -> Entry | None:
