@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -33,6 +32,7 @@ from filesim.sync.plan import MASS_DELETION_MIN_FILES
 from filesim.sync.recover import adopt_store, recover_published
 from filesim.sync.schedule import EXPORT_CHANGE_KINDS, Schedule
 from filesim.sync.status import SyncStatus
+from filesim.sync.tree import Tree
 from filesim.sync.watch import OnChange, WatcherGroup
 from filesim.topology.layout import Layout
 from filesim.topology.model import Server, StorageMode
@@ -314,7 +314,9 @@ class SyncAgent:
             return
         # Only the NFS server (for a client) and this agent write in the store: a removal
         # seen there is deliberate, like one the NFS server reports — not a vanished tree.
-        if not os.path.lexists(os.path.join(self.store, path)):
+        with Tree(self.store) as store:
+            gone = store.lstat(path) is None
+        if gone:
             self._schedule.trust_removal(path)
         self._schedule.mark(path, time.monotonic())
         self._sync.poke()

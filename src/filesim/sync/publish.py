@@ -1,12 +1,16 @@
-"""Writing one copy's temp file: the bytes (through one reused buffer), the mtime and mode, and
-durability (fsync of the file, or one syncfs for a whole batch). No decisions: the executor
-says what to copy where, and renames the temp file into place.
+"""Writing one copy's temp file: the bytes (through one reused buffer),
+the mtime and mode, and durability (fsync of the file, or one syncfs for a whole batch). No
+decisions: the executor says what to copy where, and renames the temp file into place.
+
+Everything is relative to directory descriptors the executor walked (tree.py): a source is
+opened with O_NOFOLLOW in its directory, a temp file created with O_EXCL|O_NOFOLLOW in its.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import sys
 import threading
@@ -20,23 +24,35 @@ from filesim.sync.state import Entry, unchanged
 
 _O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
+_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_READ = os.O_RDONLY | _O_NOFOLLOW | _O_BINARY | _O_CLOEXEC
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY | _O_CLOEXEC
 _CHUNK = 1 << 20
 
 
-def publish_file(src_path: str, tmp: str, entry: Entry, durable: bool = True) -> Entry:
-    """Copy the file at `src_path` (which must still be `entry`) to the new file `tmp`, with
-    its mtime and `entry`'s mode; fsync it when `durable`. Returns what `tmp` now is.
+def publish_file(
+    src_dir: int, name: str, dst_dir: int, tmp: str, entry: Entry, durable: bool = True
+) -> Entry:
+    """Copy the file `name` in `src_dir` (which must still be `entry`) to the new file `tmp` in
+    `dst_dir`, with its mtime and `entry`'s mode; fsync it when `durable`. Returns what `tmp`
+    now is.
 
-    Raises Stale when the source is not `entry` any more or was written to while we copied.
+    Raises Stale when the source is not `entry` any more (gone, replaced, a symlink now) or was
+    written to while we copied.
     """
-    src = os.open(src_path, os.O_RDONLY | _O_NOFOLLOW | _O_BINARY)
+    try:
+        src = os.open(name, _READ, dir_fd=src_dir)
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.EMLINK, errno.ENOTDIR):
+            raise Stale from None
+        raise
     try:
         before = os.fstat(src)
         if not unchanged(entry_of(before), entry):
             raise Stale
-        dst = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o600)
+        dst = os.open(tmp, _CREATE, 0o600, dir_fd=dst_dir)
         try:
-            copy_data(src, dst)
+            copy_data(src, dst, before.st_size, before.st_blocks)
             after = os.fstat(src)
             if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
                 raise Stale  # written to while we copied
@@ -51,20 +67,28 @@ def publish_file(src_path: str, tmp: str, entry: Entry, durable: bool = True) ->
     finally:
         os.close(src)
     if not hasattr(os, "fchmod"):  # pragma: no cover - Windows
-        os.chmod(tmp, entry.mode)
+        os.chmod(tmp, entry.mode, dir_fd=dst_dir)
     assert published is not None
     return published
 
 
-def publish_symlink(src_path: str, tmp: str, entry: Entry) -> Entry:
-    """Create symlink `tmp` with the link text of `src_path` (which must still be `entry`)."""
-    target = os.readlink(src_path)
+def publish_symlink(src_dir: int, name: str, dst_dir: int, tmp: str, entry: Entry) -> Entry:
+    """Create symlink `tmp` in `dst_dir` with the link text of `name` in `src_dir` (which must
+    still be `entry`)."""
+    try:
+        target = os.readlink(name, dir_fd=src_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        raise Stale from None
+    except OSError as exc:
+        if exc.errno == errno.EINVAL:  # not a symlink any more
+            raise Stale from None
+        raise
     if target != entry.target:
         raise Stale
-    os.symlink(target, tmp)
+    os.symlink(target, tmp, dir_fd=dst_dir)
     if os.utime in os.supports_follow_symlinks:
-        os.utime(tmp, ns=(entry.mtime_ns, entry.mtime_ns), follow_symlinks=False)
-    published = entry_of(os.lstat(tmp), tmp)
+        os.utime(tmp, ns=(entry.mtime_ns, entry.mtime_ns), dir_fd=dst_dir, follow_symlinks=False)
+    published = entry_of(os.stat(tmp, dir_fd=dst_dir, follow_symlinks=False), target)
     assert published is not None
     return published
 
@@ -72,8 +96,8 @@ def publish_symlink(src_path: str, tmp: str, entry: Entry) -> Entry:
 _buffers = threading.local()
 
 
-def copy_data(src: int, dst: int) -> None:
-    """Copy from the current offset to EOF.
+def copy_data(src: int, dst: int, size: int = -1, blocks: int = -1) -> None:
+    """Copy from the current offset to EOF (`size` and `blocks`: unused yet).
 
     Plain reads and writes through one reused buffer per thread: on ext4 here,
     copy_file_range and sendfile followed by the rename into place were 5x slower for small
@@ -96,9 +120,9 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data) :]
 
 
-def unlink_quietly(path: str) -> None:
+def unlink_quietly(name: str, dir_fd: int) -> None:
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+        os.unlink(name, dir_fd=dir_fd)
 
 
 # -- durability of a batch: one syncfs instead of an fsync per file
@@ -135,8 +159,14 @@ def sync_filesystem(root: Path) -> None:
         os.close(fd)
 
 
-def fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
+def fsync_at(name: str, dir_fd: int) -> None:
+    """fsync the file `name` in `dir_fd` (a symlink has nothing to sync)."""
+    try:
+        fd = os.open(name, _READ, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.EMLINK):
+            return
+        raise
     try:
         os.fsync(fd)
     finally:
