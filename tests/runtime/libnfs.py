@@ -116,7 +116,6 @@ class Libnfs:
             self._lib.nfs_close(self._nfs, fh)
         return created
 
-
     def close(self) -> None:
         if self._nfs:
             self._lib.nfs_destroy_context(self._nfs)
