@@ -115,7 +115,10 @@ class SyncAgent:
                 return
             # Watch before the initial sync: a file dropped while it runs is marked dirty
             # and synced right after, instead of waiting for the next full rescan.
-            self._watchers.start(self._watch_targets())
+            try:
+                self._watchers.start(self._watch_targets())
+            except (OSError, FilesimError) as exc:  # each full cycle tries again
+                self._health.error(f"cannot watch the folder yet: {shown(str(exc))}")
             self._running = True
             try:
                 self._schedule.full_due = time.monotonic() + self.policy.rescan_interval_s
