@@ -14,8 +14,8 @@ migrated when opened.
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -37,12 +37,16 @@ UPDATE intents SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text';
 """
 
 
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
 def _key(path: str) -> bytes:
-    return os.fsencode(path)
+    """os.fsencode, without its checks (it runs for every row written)."""
+    return path.encode(_FS_ENCODING, _FS_ERRORS)
 
 
 def _path(key: bytes | str) -> str:
-    return os.fsdecode(key) if isinstance(key, bytes) else key
+    return key.decode(_FS_ENCODING, _FS_ERRORS) if isinstance(key, bytes) else key
 
 
 def _encode(entry: Entry | None) -> bytes | None:
@@ -52,7 +56,7 @@ def _encode(entry: Entry | None) -> bytes | None:
         return None
     target = "" if entry.target is None else entry.target
     text = f"{entry.kind.value}|{entry.size}|{entry.mtime_ns}|{entry.mode}|{entry.ino}|{target}"
-    return os.fsencode(text)
+    return _key(text)
 
 
 def _decode(value: bytes | str | None) -> Entry | None:

@@ -200,16 +200,18 @@ class Executor:
     ) -> Outcome:
         """Run a step's actions in order. `stage`: a final Copy only writes its temp file
         (not fsync'd, not renamed); `_land_staged` finishes it."""
+        if self._trees is None:  # called on its own: open the trees for this step
+            with self.session():
+                return self.run_step(step, forced, stage=stage)
         out = Outcome(step, Status.DONE)
-        with self.session():
-            for action in step:
-                with outcome_of(out, action):
-                    if stage and isinstance(action, Copy):
-                        out.staged = self._stage(action, action.path in forced, False)
-                    else:
-                        self._run(action, out, forced)
-                if out.status is not Status.DONE:
-                    break
+        for action in step:
+            with outcome_of(out, action):
+                if stage and isinstance(action, Copy):
+                    out.staged = self._stage(action, action.path in forced, False)
+                else:
+                    self._run(action, out, forced)
+            if out.status is not Status.DONE:
+                break
         return out
 
     def _land_staged(self, out: Outcome) -> Outcome:
