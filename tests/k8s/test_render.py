@@ -67,6 +67,15 @@ def test_pv_static_binding_and_mount_options() -> None:
         assert spec["accessModes"] == (["ReadOnlyMany"] if readonly else ["ReadWriteMany"])
 
 
+@pytest.mark.parametrize("version", ["4.0", "4.1", "4.2"])
+def test_pvs_for_nfsv4(version: str) -> None:
+    objects = render(PRESET, node_ip=NODE_IP, nfs_version=version)
+    validate_all(objects)
+    for pv in pvs(objects).values():
+        port = option(pv, "port")
+        assert pv["spec"]["mountOptions"] == [f"vers={version}", "proto=tcp", f"port={port}"]
+
+
 def test_render_agrees_with_the_chart(helm: Helm) -> None:
     """Node style mounts the chart's NodePorts; service style its Service ports; the endpoint
     ConfigMap names the chart's Services."""
@@ -135,6 +144,7 @@ def test_disabled_servers_get_no_volume() -> None:
         ({"service_ips": {"nas-nope": "10.0.0.1"}}, "--service-ip names nas-nope"),
         ({"node_ip": NODE_IP, "namespace": "Team_A"}, "--namespace 'Team_A' is not a DNS label"),
         ({"node_ip": NODE_IP, "capacity": "lots"}, "--capacity 'lots'"),
+        ({"node_ip": NODE_IP, "nfs_version": "4"}, "--nfs-version '4'"),
     ],
 )
 def test_render_errors(kwargs: dict[str, Any], message: str) -> None:

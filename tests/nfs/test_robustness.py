@@ -97,9 +97,9 @@ def test_rpc_level_errors_over_a_socket(tmp_path: Path) -> None:
         socket.create_connection(("127.0.0.1", server.port)) as s,
     ):
         assert _reply_header(_call(s, encode_call(1, 123456, 1, 0)))[2] == AcceptStat.PROG_UNAVAIL
-        mismatch = _call(s, encode_call(2, NFS_PROGRAM, 4, 0))
+        mismatch = _call(s, encode_call(2, NFS_PROGRAM, 5, 0))
         assert _reply_header(mismatch)[2] == AcceptStat.PROG_MISMATCH
-        assert struct.unpack_from(">II", mismatch, 24) == (3, 3)
+        assert struct.unpack_from(">II", mismatch, 24) == (3, 4)  # NFS 3 and 4
         assert (
             _reply_header(_call(s, encode_call(3, NFS_PROGRAM, 3, 99)))[2]
             == AcceptStat.PROC_UNAVAIL

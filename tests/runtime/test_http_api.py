@@ -168,7 +168,7 @@ def test_faults_api_add_list_clear_and_errors(topo: NasTopology) -> None:
     assert http(topo.http_url + "/api/servers")[1]["servers"][0]["faults"] == [added]
     assert http(url, "POST", {"server": "nope", "kind": "readonly"})[0] == 404
     status, body = http(url, "POST", {"server": "nas-input-1", "kind": "error", "error": "EWHAT"})
-    assert status == 400 and "unknown NFS error 'EWHAT'" in body["error"]
+    assert status == 422 and "unknown NFS error 'EWHAT'" in body["error"]
     assert http(url, "POST", {"kind": "readonly"})[0] == 400
     status, body = http(f"{url}/{added['id']}", "DELETE")
     assert status == 200 and [f["id"] for f in body["cleared"]] == [added["id"]]

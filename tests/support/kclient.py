@@ -26,12 +26,12 @@ def kclient_path() -> Path:
 
 def kclient_run(
     port: int, script: str, *, export: str = "/data", opts: str | None = None,
-    timeout: int = 240, files: list[Path] | None = None,
+    timeout: int = 240, files: list[Path] | None = None, vers: str = "3",
 ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     """Mount HOST:export from 127.0.0.1:port in the guest and run `script` in it (sh)."""
     tool = kclient_path()
     args = ["bash", str(tool), "run", "--server", "127.0.0.1", "--port", str(port),
-            "--export", export, "--vers", "3", "--timeout", str(timeout)]  # fmt: skip
+            "--export", export, "--vers", vers, "--timeout", str(timeout)]  # fmt: skip
     if opts:
         args += ["--opts", opts]
     for f in files or []:

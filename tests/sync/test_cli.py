@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -38,9 +40,14 @@ def filesim(*args: str) -> subprocess.CompletedProcess[str]:
 def test_once_syncs_and_exits(env: tuple[Path, Path]) -> None:
     root, config = env
     write(root / "nas-a", "hello.txt", "hi")
+    write(root / "nas-a", "more.txt", "more")
     done = filesim("sync", "nas-a", "--once", "--root", str(root), "--config", str(config))
     assert done.returncode == 0, done.stderr
-    assert files(root / ".filesim/exports/nas-a") == {"hello.txt": b"hi"}
+    assert files(root / ".filesim/exports/nas-a") == {"hello.txt": b"hi", "more.txt": b"more"}
+    # stdout says what happened, one line each (what `kubectl logs -c ...` shows).
+    lines = done.stdout.splitlines()
+    assert lines[0] == "filesim sync nas-a (input), direction both, one pass, then exit"
+    assert re.fullmatch(r"\[\d\d:\d\d:\d\d\] nas-a: rescan in \d+ ms: 2 files to export", lines[1])
 
 
 @pytest.mark.parametrize(
@@ -100,3 +107,25 @@ def test_sidecar_watches_the_store_and_stops_on_sigterm(env: tuple[Path, Path]) 
     assert proc.returncode == 0, err
     assert "actions" in out
     assert ready_count(root, "nas-a") == 1
+
+
+def test_log_lines_of_batches_errors_and_halts() -> None:
+    from filesim.cli.sync_cmds import log_line
+    from filesim.events import Event
+
+    at = time.mktime((2026, 1, 2, 3, 4, 5, 0, 0, -1))
+    batch = {"full": False, "ms": 41, "actions": {"sync.copy:folder": 3, "sync.delete:folder": 1}}
+    lines = [
+        log_line(Event("sync.batch", "nas-output-1", detail=batch, time=at)),
+        log_line(Event("sync.batch", "nas-output-1", detail={"full": True, "ms": 230}, time=at)),
+        log_line(Event("sync.error", "nas-output-1", detail={"error": "disk full"}, time=at)),
+        log_line(Event("sync.halt", "nas-output-1", detail={"reason": "too many"}, time=at)),
+        log_line(Event("sync.copy", "nas-output-1", "folder", "a.txt", time=at)),
+    ]
+    assert lines == [
+        "[03:04:05] nas-output-1: 3 files to folder, 1 deletion in folder in 41 ms",
+        "[03:04:05] nas-output-1: rescan in 230 ms: no changes",
+        "[03:04:05] nas-output-1: error: disk full",
+        "[03:04:05] nas-output-1: HALTED: too many",
+        None,
+    ]

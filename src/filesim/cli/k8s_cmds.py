@@ -74,6 +74,12 @@ def render_cmd(
     example: Annotated[
         bool, typer.Option("--example/--no-example", help="Add an example Deployment.")
     ] = True,
+    nfs_version: Annotated[
+        str,
+        typer.Option(
+            "--nfs-version", help="NFS version in the PVs' mountOptions: 3, 4.0, 4.1 or 4.2."
+        ),
+    ] = "3",
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write one file per object into this directory."),
@@ -98,6 +104,7 @@ def render_cmd(
         capacity=capacity,
         node_port_base=node_port_base,
         example=example,
+        nfs_version=nfs_version,
     )
     if output is None:
         sys.stdout.write(to_yaml(objects))

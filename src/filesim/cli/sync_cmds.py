@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -98,7 +100,10 @@ async def _run(server: Server, layout: Layout, once: bool, verbose: bool) -> str
         console.print(f"{server.name}: its sync policy never syncs (direction none); exiting")
         return None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # stdout, one line each: what `kubectl logs POD -c sync-to-windows` shows.
+    print(banner(server, layout.folder(server), once), flush=True)
     bus = EventBus(layout.events_file)
+    bus.subscribe(_print_line)
     if verbose:
         bus.subscribe(_print_event)
     # No NFS server in this process tells the agent about export changes: watch the store.
@@ -132,3 +137,69 @@ async def _run(server: Server, layout: Layout, once: bool, verbose: bool) -> str
 
 def _print_event(event: Event) -> None:
     console.print(event.to_json(), highlight=False, markup=False, soft_wrap=True)
+
+
+def banner(server: Server, folder: Path, once: bool) -> str:
+    """The first line of the agent's output: name, role, direction, watcher, rescan period."""
+    from filesim.sync.watch import choose
+
+    policy = server.sync
+    parts = [f"filesim sync {server.name} ({server.role.value})",
+             f"direction {policy.direction.value}"]  # fmt: skip
+    if once:
+        parts.append("one pass, then exit")
+    elif not policy.continuous:
+        parts.append("at start only")
+    else:
+        kind, why = choose(folder, policy.watcher)
+        parts.append(f"watcher {kind} ({why})")
+        parts.append(f"rescan every {policy.rescan_interval_s:g} s")
+    return ", ".join(parts)
+
+
+# sync.batch counts "KIND:SIDE"; how each reads, in this order.
+_ACTIONS = (
+    ("sync.copy", "file", "files", "to"),
+    ("sync.mkdir", "folder", "folders", "made in"),
+    ("sync.rename", "rename", "renames", "in"),
+    ("sync.delete", "deletion", "deletions", "in"),
+)
+
+
+def _summary(actions: dict[str, int]) -> str:
+    parts = []
+    for kind, one, many, where in _ACTIONS:
+        for side in ("folder", "export"):
+            count = actions.get(f"{kind}:{side}", 0)
+            if count:
+                parts.append(f"{count} {one if count == 1 else many} {where} {side}")
+    return ", ".join(parts)
+
+
+def log_line(event: Event) -> str | None:
+    """One stdout line for a batch, a rescan, an error, a halt, a resume or a conflict."""
+    stamp = time.strftime("%H:%M:%S", time.localtime(event.time))
+    who = f"[{stamp}] {event.server}:"
+    detail = event.detail
+    if event.kind == "sync.batch":
+        done = _summary(detail.get("actions", {}))
+        if detail.get("full"):
+            return f"{who} rescan in {detail.get('ms')} ms: {done or 'no changes'}"
+        return f"{who} {done} in {detail.get('ms')} ms"
+    if event.kind == "sync.error":
+        return f"{who} error: {detail.get('error')}"
+    if event.kind == "sync.halt":
+        return f"{who} HALTED: {detail.get('reason')}"
+    if event.kind == "sync.resume":
+        return f"{who} resumed"
+    if event.kind == "sync.conflict":
+        return (
+            f"{who} conflict on {event.path}: {detail.get('why')} (kept as {detail.get('kept_as')})"
+        )
+    return None
+
+
+def _print_line(event: Event) -> None:
+    line = log_line(event)
+    if line is not None:
+        print(line, flush=True)

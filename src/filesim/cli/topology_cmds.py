@@ -21,6 +21,7 @@ from filesim.cli.options import (
     layout_of,
     topology_of,
 )
+from filesim.cli.pv_snippet import pv_renderer
 from filesim.cli.watch import sync_mode, watch_status
 from filesim.events import EventBus
 from filesim.runtime import daemon
@@ -59,13 +60,14 @@ def servers_table(servers: list[ServerState]) -> Table:
 def print_servers(servers: list[ServerState]) -> None:
     """The servers table, then one ready-to-paste Linux mount command per server."""
     console.print(servers_table(servers))
-    console.print("Linux mount commands:", style="bold")
-    for s in servers:
-        # soft_wrap: a long command must stay on one line to be pasted
-        console.print(
-            mount_command(s.host, s.port, s.export, f"/mnt/{s.name}"),
-            soft_wrap=True, highlight=False, markup=False,
-        )  # fmt: skip
+    for version, title in (("3", "NFSv3"), ("4.1", "NFSv4.1 (or vers=4.2, vers=4.0)")):
+        console.print(f"Linux mount commands, {title}:", style="bold")
+        for s in servers:
+            # soft_wrap: a long command must stay on one line to be pasted
+            console.print(
+                mount_command(s.host, s.port, s.export, f"/mnt/{s.name}", version),
+                soft_wrap=True, highlight=False, markup=False,
+            )  # fmt: skip
 
 
 @app.command()
@@ -105,7 +107,7 @@ def up(
         topology, layout, host=host, base_port=base_port, argv=argv,
         events=EventBus(layout.events_file), http_host=http_host,
         http_port=DEFAULT_HTTP_PORT if http_port is None else http_port,
-        http_strict=http_port is not None,
+        http_strict=http_port is not None, pv_renderer=pv_renderer(topology),
     )  # fmt: skip
     run_topology(runner, on_ready=ready)
 
@@ -178,21 +180,21 @@ def status(
 
 def sync_table(servers: list[ServerState]) -> Table:
     table = Table(title="sync", title_justify="left")
-    for column in ("name", "direction", "state", "pending", "last sync", "p50 ms", "p99 ms",
-                   "conflicts", "halted"):  # fmt: skip
+    for column in ("name", "direction", "state", "watcher", "pending", "last sync", "p50 ms",
+                   "p99 ms", "conflicts", "halted"):  # fmt: skip
         table.add_column(column)
     problems = []
     for s in servers:
         st = s.sync_status
         if st is None:
             mode = sync_mode(s)
-            table.add_row(s.name, "direct (no sync)" if mode == "direct" else mode, *[""] * 7)
+            table.add_row(s.name, "direct (no sync)" if mode == "direct" else mode, *[""] * 8)
             continue
         ago = "never" if st.last_sync is None else f"{time.time() - st.last_sync:.0f} s ago"
         state = st.state if st.healthy or st.since is None else f"{st.state} since {_at(st.since)}"
         table.add_row(
-            s.name, st.direction, state, str(st.pending), ago, _ms(st.p50_ms), _ms(st.p99_ms),
-            str(st.conflicts), "yes" if st.halted else "no",
+            s.name, st.direction, state, st.watcher or "", str(st.pending), ago, _ms(st.p50_ms),
+            _ms(st.p99_ms), str(st.conflicts), "yes" if st.halted else "no",
         )  # fmt: skip
         if not st.healthy and st.state != "starting" and st.reason:
             problems.append(f"{s.name}: sync agent {st.state}: {st.reason}")

@@ -16,6 +16,7 @@ from filesim.k8s.servers import NODE_PORT_BASE, placements
 from filesim.k8s.volumes import endpoints, persistent_volume, persistent_volume_claim
 from filesim.topology import Topology
 from filesim.topology.model import DNS_LABEL
+from filesim.topology.mount import NFS_VERSIONS
 
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?([KMGTPE]i?)?$")
 """A Kubernetes storage quantity like 10Gi."""
@@ -31,11 +32,14 @@ def render(
     capacity: str = "10Gi",
     node_port_base: int = NODE_PORT_BASE,
     example: bool = True,
+    nfs_version: str = "3",
 ) -> list[dict[str, Any]]:
     """PV + PVC per enabled server, the endpoints ConfigMap and (optionally) the example."""
     for what, value in (("namespace", namespace), ("release", release)):
         if not DNS_LABEL.match(value):
             raise K8sError(f"--{what} {value!r} is not a DNS label (lower-case, digits, '-')")
+    if nfs_version not in NFS_VERSIONS:
+        raise K8sError(f"--nfs-version {nfs_version!r}: use one of {', '.join(NFS_VERSIONS)}")
     if not QUANTITY.match(capacity):
         raise K8sError(f"--capacity {capacity!r} is not a storage quantity like 10Gi")
     found = endpoints(placements(topology, node_port_base), node_ip, service_ips)
@@ -43,7 +47,7 @@ def render(
         raise K8sError("no enabled server in the topology: nothing to render")
     objects: list[dict[str, Any]] = []
     for endpoint in found:
-        objects.append(persistent_volume(endpoint, namespace, release, capacity))
+        objects.append(persistent_volume(endpoint, namespace, release, capacity, nfs_version))
         objects.append(persistent_volume_claim(endpoint, namespace, release, capacity))
     objects.append(endpoints_config_map(found, namespace, release))
     if example:

@@ -112,7 +112,7 @@ def claim_name(release: str, server: str) -> str:
 
 
 def persistent_volume(
-    endpoint: Endpoint, namespace: str, release: str, capacity: str
+    endpoint: Endpoint, namespace: str, release: str, capacity: str, nfs_version: str = "3"
 ) -> dict[str, Any]:
     server = endpoint.placement.server
     return {
@@ -128,7 +128,7 @@ def persistent_volume(
             "persistentVolumeReclaimPolicy": "Retain",
             # "": never dynamically provisioned, binds only to the claim below.
             "storageClassName": "",
-            "mountOptions": mount_options(endpoint.port),
+            "mountOptions": mount_options(endpoint.port, nfs_version),
             "nfs": {
                 "server": endpoint.host,
                 "path": endpoint.export,

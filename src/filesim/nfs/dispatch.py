@@ -11,6 +11,7 @@ import functools
 import logging
 import struct
 import time
+import zlib
 from collections.abc import Callable
 
 from filesim.nfs import mount, nfs3, portmap
@@ -28,6 +29,7 @@ from filesim.nfs.const import (
     PortmapProc,
 )
 from filesim.nfs.export import Export
+from filesim.nfs.locks import LockTable
 from filesim.nfs.rpc import (
     CallRejected,
     NotACall,
@@ -36,6 +38,9 @@ from filesim.nfs.rpc import (
     parse_call,
     prog_mismatch_reply,
 )
+from filesim.nfs.v4.compound import compound
+from filesim.nfs.v4.const import NFS4_VERSION
+from filesim.nfs.v4.service import V4Options, V4Service
 from filesim.nfs.vfs import NfsError, status_of
 from filesim.nfs.xdr import XdrError
 
@@ -71,8 +76,14 @@ def _proc_name(prog: int, proc: int) -> str:
 class Dispatcher:
     """Answers RPC calls for one export served on `port`."""
 
-    def __init__(self, export: Export, port: int, observer: Observer | None = None) -> None:
+    def __init__(
+        self, export: Export, port: int, observer: Observer | None = None,
+        v4: V4Options | None = None,
+    ) -> None:  # fmt: skip
         self.export = export
+        self.locks = LockTable()
+        """Share reservations and byte-range locks of this export, for every protocol."""
+        self.v4 = V4Service(export, v4, self.locks)
         self.port = port
         self.observer = observer
         self.fault: Callable[[int, str], NfsStat | None] | None = None
@@ -102,13 +113,27 @@ class Dispatcher:
         expected = _PROGRAM_VERSIONS.get(call.prog)
         if expected is None:
             return [accepted_header(call.xid, AcceptStat.PROG_UNAVAIL)]
+        if call.prog == NFS_PROGRAM and call.vers == NFS4_VERSION:
+            return self._nfs4(call, client, record)
         if call.vers != expected:
-            return [prog_mismatch_reply(call.xid, expected, expected)]
+            high = NFS4_VERSION if call.prog == NFS_PROGRAM else expected
+            return [prog_mismatch_reply(call.xid, expected, high)]
         if call.prog == NFS_PROGRAM:
             return self._nfs(call, client)
         if call.prog == MOUNT_PROGRAM:
             return self._simple(call, mount.PROCEDURES.get(call.proc), self.export, client)
         return self._simple(call, portmap.PROCEDURES.get(call.proc), self.port)
+
+    def _nfs4(self, call: RpcCall, client: str, record: memoryview | bytes) -> list[bytes]:
+        """NFSv4: NULL and COMPOUND (the operations are observed one by one)."""
+        if call.proc == 0:
+            return [accepted_header(call.xid)]
+        if call.proc != 1:
+            return [accepted_header(call.xid, AcceptStat.PROC_UNAVAIL)]
+        key = (client, zlib.crc32(record), len(record))  # a 4.0 retransmission: same bytes
+        args_crc = zlib.crc32(record[call.args.position :])  # a 4.1 retry: same arguments
+        parts = compound(self.v4, call, client, self.observer, self.fault, key, args_crc)
+        return [accepted_header(call.xid) + parts[0], *parts[1:]]
 
     def _simple(self, call: RpcCall, procedure: object, *context: object) -> list[bytes]:
         if procedure is None:

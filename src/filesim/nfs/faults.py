@@ -30,7 +30,7 @@ from filesim.nfs.server import NfsServer
 from filesim.nfs.vfs import DirEntry, FsStat, NfsError, SetAttrs, Vfs
 from filesim.topology.faults import FaultKind, FaultSpec
 
-_PROG_PROC = struct.Struct(">I4xI")  # program and procedure, 12 bytes into a call
+_PROG_VERS_PROC = struct.Struct(">III")  # program, version, procedure: 12 bytes into a call
 
 
 @dataclass(frozen=True)
@@ -128,9 +128,11 @@ class ServerFaults:
             return math.inf
         if len(record) < 24:
             return 0.0
-        prog, proc = _PROG_PROC.unpack_from(record, 12)
+        prog, vers, proc = _PROG_VERS_PROC.unpack_from(record, 12)
         if prog != NFS_PROGRAM:
             return 0.0
+        if vers != 3:  # an NFSv4 COMPOUND: only latency on every procedure applies
+            proc = -1
         delay = 0.0
         for rule in self._latencies:
             if rule.procedures is None or proc in rule.procedures:

@@ -145,6 +145,27 @@ class LocalVfs:
         finally:
             os.close(fd)
 
+    def seek(self, path: str, offset: int, whence: int) -> int:
+        """lseek with SEEK_DATA or SEEK_HOLE: where the next data or hole starts."""
+        with self._at(path) as (parent, name):
+            fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
+        try:
+            return os.lseek(fd, offset, whence)
+        finally:
+            os.close(fd)
+
+    def allocate(self, path: str, offset: int, length: int, punch: bool = False) -> None:
+        """Allocate the range (growing the file past its end), or punch it into a hole."""
+        with self._at(path) as (parent, name):
+            fd = os.open(name, _nofollow(os.O_WRONLY), dir_fd=parent)
+        try:
+            if punch:
+                _punch_hole(fd, offset, length)
+            else:
+                os.posix_fallocate(fd, offset, length)
+        finally:
+            os.close(fd)
+
     def readlink(self, path: str) -> str:
         with self._at(path) as (parent, name):
             return os.readlink(name, dir_fd=parent)
@@ -304,6 +325,22 @@ class LocalVfs:
                 os.close(fd)
         else:
             os.chmod(name, mode, dir_fd=parent, follow_symlinks=False)
+
+
+def _punch_hole(fd: int, offset: int, length: int) -> None:
+    """fallocate(PUNCH_HOLE | KEEP_SIZE) where Linux has it, else zeros over the range."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    fallocate = getattr(libc, "fallocate", None)
+    if fallocate is not None:
+        fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        if fallocate(fd, 0x02 | 0x01, offset, length) == 0:
+            return
+    size = os.fstat(fd).st_size
+    end = min(offset + length, size)
+    if end > offset:
+        os.pwrite(fd, bytes(end - offset), offset)
 
 
 def _times(st: os.stat_result, attrs: SetAttrs) -> tuple[int, int]:

@@ -18,6 +18,7 @@ from typing import cast
 from filesim.nfs.dispatch import Dispatcher, Observer
 from filesim.nfs.export import Export
 from filesim.nfs.rpc import RecordError, RecordReader, record_mark
+from filesim.nfs.v4.service import V4Options
 from filesim.nfs.vfs import ChangeListener
 
 log = logging.getLogger(__name__)
@@ -30,12 +31,12 @@ class NfsServer:
 
     def __init__(
         self, export: Export, host: str = "127.0.0.1", port: int = 0,
-        observer: Observer | None = None,
+        observer: Observer | None = None, v4: V4Options | None = None,
     ) -> None:  # fmt: skip
         self.export = export
         self.host = host
         self.port = port
-        self.dispatcher = Dispatcher(export, port, observer)
+        self.dispatcher = Dispatcher(export, port, observer, v4)
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
         self.paused = False

@@ -8,6 +8,7 @@ from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.handles import load_secret
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.server import NfsServer
+from filesim.nfs.v4.service import V4Options
 from filesim.nfs.vfs import ChangeListener
 from filesim.topology import Layout, Server
 from filesim.topology.layout import is_temp_name
@@ -40,7 +41,17 @@ def build_nfs_server(
 ) -> NfsServer:
     secret = load_secret(layout.secret_file)
     export = build_export(server, layout.store(server), secret, listener)
-    return NfsServer(export, server.host or host, port)
+    return NfsServer(export, server.host or host, port, v4=v4_options(server, layout))
+
+
+def v4_options(server: Server, layout: Layout) -> V4Options:
+    """NFSv4 lease and grace from the topology; client records kept in the state directory."""
+    opts = server.export
+    return V4Options(
+        lease_s=opts.nfs4_lease_s,
+        grace_s=opts.nfs4_grace_s,
+        state_file=layout.state_dir / f"nfs4-{server.name}.json",
+    )
 
 
 def port_for(index: int, server: Server, base_port: int) -> int:

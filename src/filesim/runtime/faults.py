@@ -34,6 +34,10 @@ class FaultError(FilesimError):
     """A fault that cannot be added or cleared (unknown server, invalid spec, no sync agent)."""
 
 
+class InvalidFault(FaultError):
+    """A fault specification the model refuses (unknown kind or name, a number out of range)."""
+
+
 class _Running(Protocol):
     @property
     def name(self) -> str: ...
@@ -120,13 +124,23 @@ class FaultController:
                 f"{server} runs no sync agent: a {spec.kind.value} fault would have no effect"
             )
         fault = ActiveFault(f"f{next(self._ids)}", server, spec, origin)
+        # Everything that can fail happens before the fault is stored: a fault that failed to
+        # be added must not linger (and break every later listing).
+        detail = fault.to_doc().model_dump(mode="json")
         if spec.duration_s:
             fault.expires = fault.added + spec.duration_s
+            detail["expires"] = fault.expires
+        self._active[fault.id] = fault
+        try:
+            self._apply(server)
+        except BaseException:
+            del self._active[fault.id]
+            self._apply(server)
+            raise
+        if spec.duration_s:
             loop = asyncio.get_running_loop()
             self._timers[fault.id] = loop.call_later(spec.duration_s, self._expire, fault.id)
-        self._active[fault.id] = fault
-        self._apply(server)
-        self._events.emit(Event("fault.add", server, detail=fault.to_doc().model_dump(mode="json")))
+        self._events.emit(Event("fault.add", server, detail=detail))
         return fault
 
     def clear(self, server: str | None = None, fault_id: str | None = None) -> list[ActiveFault]:
@@ -202,4 +216,4 @@ def parse_spec(data: Mapping[str, object]) -> FaultSpec:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         message = str(first["msg"]).removeprefix("Value error, ")
-        raise FaultError(f"invalid fault: {where + ': ' if where else ''}{message}") from None
+        raise InvalidFault(f"invalid fault: {where + ': ' if where else ''}{message}") from None

@@ -13,6 +13,11 @@ uvicorn's signal handling is off: the runtime owns SIGINT/SIGTERM.
     GET    /api/faults         active faults; POST adds one; DELETE clears
     DELETE /api/faults/{id}    clears one fault
     GET    /openapi.json       this API, described
+    GET    /api                this list
+    GET    /                   the dashboard (its endpoints: `filesim.runtime.dashboard.routes`)
+
+Every request passes `filesim.runtime.guard.RequestGuard` first (Host, Origin, CSRF token for
+browsers); JSON bodies must be sent as application/json.
 """
 
 from __future__ import annotations
@@ -23,29 +28,32 @@ import errno
 import json
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Protocol
 
 import uvicorn
 from pydantic import BaseModel
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.schemas import SchemaGenerator
 
 from filesim.errors import FilesimError
-from filesim.events import Event, EventBus
-from filesim.runtime.faults import ActiveFault, FaultController, FaultError
+from filesim.events import Event
+from filesim.runtime.dashboard.routes import DashboardRuntime, dashboard_routes
+from filesim.runtime.faults import ActiveFault, FaultController, FaultError, InvalidFault
+from filesim.runtime.guard import GuardPolicy, Refused, RequestGuard, json_body
 from filesim.runtime.health import Readiness
-from filesim.runtime.model import ClearedFaults, FaultDoc, FaultList, HttpInfo, RuntimeDoc
+from filesim.runtime.model import ClearedFaults, FaultDoc, FaultList, HttpInfo
+from filesim.runtime.stream import follow, matches, recent
 from filesim.topology.faults import FaultSpec
 from filesim.waiting import apoll_until
 
 log = logging.getLogger(__name__)
 
 DEFAULT_HTTP_PORT = 20480
-KEEPALIVE_S = 15.0
 START_TIMEOUT = 30.0
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -56,16 +64,11 @@ class HttpStartError(FilesimError):
     """The HTTP API cannot listen where it was asked to."""
 
 
-class RuntimeView(Protocol):
+class RuntimeView(DashboardRuntime, Protocol):
     """What the API needs of a running topology (`TopologyRunner` is one)."""
 
     @property
-    def events(self) -> EventBus: ...
-
-    @property
     def faults(self) -> FaultController: ...
-
-    def describe(self) -> RuntimeDoc: ...
 
     async def readiness(self) -> Readiness: ...
 
@@ -81,10 +84,13 @@ def _doc(doc: BaseModel, status: int = 200) -> Response:
 
 
 def build_app(
-    runtime: RuntimeView, streams: set[asyncio.Queue[Event | None]] | None = None
+    runtime: RuntimeView,
+    policy: GuardPolicy,
+    streams: set[asyncio.Queue[Event | None]] | None = None,
 ) -> Starlette:
-    """The ASGI app answering for `runtime` (a started topology); `streams` collects the
-    queues of open event streams, so that stopping can end them (None ends a stream)."""
+    """The ASGI app answering for `runtime` (a started topology) under `policy`; `streams`
+    collects the queues of open event streams, so that stopping can end them (None ends a
+    stream)."""
     streams = set() if streams is None else streams
 
     async def healthz(request: Request) -> Response:
@@ -128,6 +134,8 @@ def build_app(
         summary: Recent events; with follow=1, a live stream.
         parameters:
           - {name: server, in: query, schema: {type: string}}
+          - {name: path, in: query, schema: {type: string},
+             description: "only events of this path (a rename's destination too)"}
           - {name: limit, in: query, schema: {type: integer, default: 100}}
           - {name: follow, in: query, schema: {type: boolean}}
           - {name: format, in: query, schema: {type: string, enum: [sse, jsonl]},
@@ -137,13 +145,14 @@ def build_app(
         """
         q = request.query_params
         server = q.get("server") or None
+        wanted = matches(server, q.get("path") or None)
         try:
             limit = int(q.get("limit", "100"))
         except ValueError:
             return _json({"error": "limit must be an integer"}, 400)
         if q.get("follow", "0").lower() not in ("1", "true", "yes"):
-            recent = runtime.events.recent(server, limit if limit > 0 else None)
-            return _json({"events": [json.loads(e.to_json()) for e in recent]})
+            found = recent(runtime.events, wanted, server, limit)
+            return _json({"events": [json.loads(e.to_json()) for e in found]})
         fmt = q.get("format") or (
             "sse" if "text/event-stream" in request.headers.get("accept", "") else "jsonl"
         )
@@ -151,7 +160,7 @@ def build_app(
             return _json({"error": "format must be sse or jsonl"}, 400)
         media = "text/event-stream" if fmt == "sse" else "application/x-ndjson"
         return StreamingResponse(
-            _follow(runtime.events, streams, server, limit, fmt), media_type=media,
+            follow(runtime.events, streams, server, limit, fmt, wanted), media_type=media,
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )  # fmt: skip
 
@@ -170,8 +179,11 @@ def build_app(
                   - {type: object, required: [server], properties: {server: {type: string}}}
         responses:
           200: {description: "the faults (GET), the new fault (POST), the cleared ones"}
-          400: {description: invalid fault}
+          400: {description: "not a JSON object, or no `server`"}
           404: {description: unknown server or fault}
+          409: {description: "a sync fault on a server without a sync agent"}
+          415: {description: "the body is not sent as application/json"}
+          422: {description: "an invalid fault (unknown names, numbers out of range)"}
         """
         ctl = runtime.faults
         server = request.query_params.get("server") or None
@@ -183,17 +195,18 @@ def build_app(
             if request.method == "DELETE":
                 gone = ctl.clear(server, request.query_params.get("id") or None)
                 return _doc(ClearedFaults(cleared=_faults(gone)))
-            try:
-                body = await request.json()
-            except ValueError:
-                return _json({"error": "the body must be a JSON object"}, 400)
+            body = await json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("server"), str):
                 return _json({"error": "the body needs `server`: the server's name"}, 400)
             name = body.pop("server")
             fault = ctl.add(name, body)
             return _doc(fault.to_doc(), 201)
+        except Refused as exc:
+            return _json({"error": exc.message}, exc.status)
+        except InvalidFault as exc:
+            return _json({"error": str(exc)}, 422)
         except FaultError as exc:
-            status = 404 if str(exc).startswith("no ") else 400
+            status = 404 if str(exc).startswith("no ") else 409
             return _json({"error": str(exc)}, status)
 
     async def fault_by_id(request: Request) -> Response:
@@ -221,8 +234,10 @@ def build_app(
         return PlainTextResponse("filesim HTTP API\n" + "\n".join(lines) + "\n")
 
     app = Starlette(
+        middleware=[Middleware(RequestGuard, policy=policy)],
         routes=[
-            Route("/", index, include_in_schema=False),
+            *dashboard_routes(runtime, policy),
+            Route("/api", index, include_in_schema=False),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
@@ -231,59 +246,13 @@ def build_app(
             Route("/api/faults", faults, methods=["GET", "POST", "DELETE"]),
             Route("/api/faults/{fault_id}", fault_by_id, methods=["DELETE"]),
             Route("/openapi.json", openapi, include_in_schema=False),
-        ]
+        ],
     )
     return app
 
 
 def _faults(faults: list[ActiveFault]) -> list[FaultDoc]:
     return [f.to_doc() for f in faults]
-
-
-async def _follow(
-    bus: EventBus,
-    streams: set[asyncio.Queue[Event | None]],
-    server: str | None,
-    limit: int,
-    fmt: str,
-) -> AsyncIterator[str]:
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=10_000)
-    streams.add(queue)
-
-    def deliver(event: Event) -> None:
-        if server is None or event.server == server:
-            with contextlib.suppress(asyncio.QueueFull):  # a reader too slow loses events
-                queue.put_nowait(event)
-
-    def subscriber(event: Event) -> None:  # may be called from worker threads
-        with contextlib.suppress(RuntimeError):  # loop closed: stopping
-            loop.call_soon_threadsafe(deliver, event)
-
-    unsubscribe = bus.subscribe(subscriber)
-    try:
-        for past in bus.recent(server, limit if limit > 0 else None):
-            yield _frame(past, fmt)
-        if fmt == "sse":
-            yield ": following\n\n"
-        while True:
-            try:
-                event = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
-            except TimeoutError:
-                if fmt == "sse":
-                    yield ": keepalive\n\n"
-                continue
-            if event is None:  # the API is stopping
-                return
-            yield _frame(event, fmt)
-    finally:
-        streams.discard(queue)
-        unsubscribe()
-
-
-def _frame(event: Event, fmt: str) -> str:
-    data = event.to_json()
-    return f"event: {event.kind}\ndata: {data}\n\n" if fmt == "sse" else data + "\n"
 
 
 class _Server(uvicorn.Server):
@@ -304,6 +273,7 @@ class HttpApi:
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self._streams: set[asyncio.Queue[Event | None]] = set()
+        self.policy: GuardPolicy | None = None
 
     @property
     def url(self) -> str:
@@ -312,7 +282,8 @@ class HttpApi:
     async def start(self) -> None:
         sock = self._bind()
         self.port = sock.getsockname()[1]
-        app = build_app(self.runtime, self._streams)
+        self.policy = GuardPolicy(port=self.port, bound_host=self.host)
+        app = build_app(self.runtime, self.policy, self._streams)
         config = uvicorn.Config(
             app, log_level="warning", access_log=False, lifespan="off",
             timeout_graceful_shutdown=1, ws="none",

@@ -30,6 +30,7 @@ from prometheus_client.utils import floatToGoString
 from filesim.nfs.const import NfsStat
 from filesim.nfs.dispatch import Observer
 from filesim.nfs.server import NfsServer
+from filesim.nfs.v4.const import Status as V4Status
 
 if TYPE_CHECKING:
     from filesim.sync.agent import SyncAgent
@@ -52,8 +53,10 @@ class Observed(Protocol):
     agent: SyncAgent | None
 
 
-def _status_name(status: int) -> str:
+def _status_name(status: int, program: str = "nfs") -> str:
     try:
+        if program == "nfs4":
+            return V4Status(status).name
         return NfsStat(status).name
     except ValueError:
         return str(status)
@@ -104,7 +107,7 @@ class TopologyMetrics:
             stats.reply_bytes += size
             stats.buckets[bisect_left(bounds, seconds)] += 1
             if status:
-                name = _status_name(status)
+                name = _status_name(status, program)
                 stats.errors[name] = stats.errors.get(name, 0) + 1
 
         return observe
@@ -122,6 +125,14 @@ class TopologyMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def nfs_calls(self) -> dict[str, int]:
+        """NFS calls answered so far, per server (MOUNT and PORTMAP not counted)."""
+        totals: dict[str, int] = {}
+        for (server, program, _), stats in list(self._calls.items()):
+            if program.startswith("nfs"):
+                totals[server] = totals.get(server, 0) + stats.count
+        return totals
 
 
 class _NfsCollector(Collector):

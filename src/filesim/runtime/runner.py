@@ -8,6 +8,7 @@ import errno
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,8 +17,10 @@ from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
 from filesim.nfs.server import NfsServer
 from filesim.runtime.build import build_nfs_server, port_for
+from filesim.runtime.dashboard.connect import PvRenderer
 from filesim.runtime.faults import SYNC_KINDS, FaultController
 from filesim.runtime.health import AgentCondition, Probe, Readiness, readiness
+from filesim.runtime.history import INTERVAL_S, MetricsHistory
 from filesim.runtime.http import HttpApi
 from filesim.runtime.metrics import TopologyMetrics
 from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
@@ -42,6 +45,10 @@ _UNHEALTHY: dict[str, AgentCondition] = {"failing": "failing", "halted": "halted
 
 class StartupError(FilesimError):
     """A topology that cannot start (port in use, folder not usable, already running)."""
+
+
+class ResumeError(FilesimError):
+    """A sync that cannot be resumed: no agent runs for the server, or it is not halted."""
 
 
 @dataclass
@@ -102,11 +109,15 @@ class TopologyRunner:
         http_port: int | None = None,
         http_strict: bool = True,
         argv: list[str] | None = None,
+        history_interval_s: float = INTERVAL_S,
+        pv_renderer: PvRenderer | None = None,
     ) -> None:
         """`base_port`: server i listens on base_port + i unless the topology gives it a port
         (0: every server on a free port, as `port=0` does for one); `http_port`: serve the
         HTTP API there (0: a free port; None: no API); when it is taken, fail if
-        `http_strict`, else fall back to a free port."""
+        `http_strict`, else fall back to a free port. `history_interval_s`: how often the
+        charts' history is sampled; `pv_renderer`: PersistentVolume/claim YAML of a server for
+        the dashboard (the CLI passes the k8s renderer, which this layer cannot import)."""
         self.topology = topology
         self.layout = layout
         self.argv = argv
@@ -128,6 +139,8 @@ class TopologyRunner:
         self.metrics = TopologyMetrics()
         self.faults = FaultController(self.events)
         self.metrics.watch(lambda: self.servers, self.faults.count)
+        self.history = MetricsHistory(history_interval_s)
+        self.pv_renderer = pv_renderer
         self.http: HttpApi | None = None
         if http_port is not None:
             self.http = HttpApi(self, http_host, http_port, strict=http_strict)
@@ -167,6 +180,7 @@ class TopologyRunner:
             except FilesimError:
                 await self.stop()
                 raise
+        self._tasks.append(asyncio.create_task(self._sample_history()))
         if self.write_runtime:
             write_runtime(self.layout.runtime_file, self.describe())
             self._tasks.append(asyncio.create_task(self._refresh_runtime()))
@@ -191,8 +205,17 @@ class TopologyRunner:
         for running in self.servers:
             running.agent = agent_for(running.server, self.layout, self.events.emit)
             if running.agent is not None:
-                running.agent.on_latency = self.metrics.sync_observer(running.name)
+                running.agent.on_latency = self._latency_observer(running.name)
                 self._tasks.append(asyncio.create_task(self._run_agent(running, running.agent)))
+
+    def _latency_observer(self, name: str) -> Callable[[float], None]:
+        metric, history = self.metrics.sync_observer(name), self.history
+
+        def observe(seconds: float) -> None:
+            metric(seconds)
+            history.record_latency(name, seconds)
+
+        return observe
 
     def _attach_faults(self) -> None:
         """Fault injection on every server, with the faults its topology entry lists."""
@@ -261,6 +284,22 @@ class TopologyRunner:
         """`/metrics`: the Prometheus text exposition."""
         return self.metrics.render()
 
+    def resume(self, name: str) -> None:
+        """Lift the mass-deletion halt of `name`'s sync (the dashboard's Resume button)."""
+        agent = self.server(name).agent
+        if agent is None:
+            raise ResumeError(f"{name} runs no sync agent here: there is nothing to resume")
+        if agent.halted() is None:
+            raise ResumeError(f"the sync of {name} is not halted")
+        agent.resume()
+
+    async def _sample_history(self) -> None:
+        """One sample of every server's NFS rate and sync latency per history interval."""
+        while True:
+            calls = {running.name: 0 for running in self.servers} | self.metrics.nfs_calls()
+            self.history.sample(time.time(), calls)
+            await asyncio.sleep(self.history.interval_s)
+
     async def _refresh_runtime(self) -> None:
         """Rewrite the runtime file when sync status changes, so `filesim status` sees it."""
         last: RuntimeDoc | None = None
@@ -275,7 +314,8 @@ class TopologyRunner:
         for running in self.servers:
             if running.name == name:
                 return running
-        raise KeyError(name)
+        known = ", ".join(r.name for r in self.servers) or "none"
+        raise KeyError(f"no running server named {name!r} (running: {known})")
 
     async def stop(self) -> None:
         if self.http is not None:

@@ -242,6 +242,7 @@ class SyncAgent:
             by_kind=by_kind,
             echoes=sync.echoes.count,
             errors=sync.counts["error"],
+            watcher=self._watchers.describe(),
         )
 
     def close(self) -> None:

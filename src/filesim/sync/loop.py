@@ -198,30 +198,50 @@ class SyncLoop:
 
     async def cycle(self, paths: list[str] | None) -> CycleResult:
         """Plan and execute for `paths` (None: everything), in the worker thread."""
-        if self.gate is not None:
-            await self.gate()
-        taken = self.schedule.take(paths or ())
-        forced = frozenset(p for p, mark in taken.items() if mark.forced)
-        guard = not self.resume_pending
-        trusted = frozenset(self.schedule.trusted)
-        now, wall = time.monotonic(), time.time()
-        held = {p: wall + wait for p, wait in self.schedule.held(now).items()}
+        # Busy from here: a cycle held at a paused gate is work not done, and flush() must not
+        # report the agent idle while a requested rescan waits there.
         self.busy = True
-        self.counts["cycle"] += 1
         try:
-            result = await asyncio.to_thread(self.cycles.run, paths, forced, trusted, guard, held)
-        except Exception:
-            self.schedule.failed(taken, time.monotonic())  # nothing lost: later, less often
-            raise
-        except BaseException:
-            self.schedule.restore(taken)  # cancelled: put the work back as it was
-            raise
+            if self.gate is not None:
+                await self.gate()
+            taken = self.schedule.take(paths or ())
+            forced = frozenset(p for p, mark in taken.items() if mark.forced)
+            guard = not self.resume_pending
+            trusted = frozenset(self.schedule.trusted)
+            wall, started = time.time(), time.monotonic()
+            held = {p: wall + wait for p, wait in self.schedule.held(started).items()}
+            self.counts["cycle"] += 1
+            try:
+                result = await asyncio.to_thread(
+                    self.cycles.run, paths, forced, trusted, guard, held
+                )
+            except Exception:
+                self.schedule.failed(taken, time.monotonic())  # nothing lost: later, less often
+                raise
+            except BaseException:
+                self.schedule.restore(taken)  # cancelled: put the work back as it was
+                raise
         finally:
             self.busy = False
         whole = paths is None or result.escalated
         self.schedule.trusted_done(trusted, None if whole else taken)
         self._after(result, taken, guard)
+        self._batch(result, paths is None, time.monotonic() - started)
         return result
+
+    def _batch(self, cycle: CycleResult, full: bool, seconds: float) -> None:
+        """One `sync.batch` event per cycle that changed something, and per full cycle (a
+        rescan) even when it found nothing: what `filesim sync` prints, one line each.
+        detail.actions counts the actions done as "KIND:SIDE" (sync.copy:folder = a file
+        copied into the folder)."""
+        done: Counter[str] = Counter()
+        for outcome in cycle.outcomes:
+            if outcome.status is Status.DONE:
+                for event in outcome.events:
+                    done[f"{event.kind}:{event.side}"] += 1
+        if done or full:
+            detail = {"full": full, "ms": round(seconds * 1000), "actions": dict(done)}
+            self._send(Event("sync.batch", self.name, detail=detail))
 
     def _after(self, cycle: CycleResult, taken: dict[str, Mark], guard: bool) -> None:
         plan = cycle.plan

@@ -34,6 +34,11 @@ class SyncStatus(BaseModel):
         0, description="Copies that carried back a version filesim itself had published: a loop."
     )
     errors: int = 0
+    watcher: str | None = Field(
+        None,
+        description="What watches the folder: 'events (local folder)', 'polling (9p folder)'...; "
+        "None while the agent watches nothing (not continuous, or not started).",
+    )
     state: str = Field(
         "idle",
         description=(

@@ -51,6 +51,9 @@ OnChange = Callable[[str | None, str], None]
 
 
 class Watcher(Protocol):
+    kind: str
+    """"events" or "polling"."""
+
     def start(self, on_change: OnChange) -> None: ...
 
     def stop(self) -> None: ...
@@ -141,6 +144,8 @@ def _observer() -> BaseObserver:
 class EventWatcher:
     """OS file events through watchdog (inotify, FSEvents, ReadDirectoryChangesW)."""
 
+    kind = "events"
+
     def __init__(self, root: Path) -> None:
         self.root = str(root)
         self._observer: BaseObserver | None = None
@@ -176,6 +181,8 @@ class EventWatcher:
 class PollingWatcher:
     """Rescans the tree every `interval` seconds and reports what differs: for network
     folders (9p, CIFS, NFS) where OS events never arrive."""
+
+    kind = "polling"
 
     def __init__(self, root: Path, interval: float = 1.0) -> None:
         self.root, self.interval = root, interval
@@ -215,13 +222,72 @@ class PollingWatcher:
 
 WatcherMode = Literal["auto", "events", "polling"]
 
+# Filesystems whose changes made on the other side (the host of a VM or container, another
+# client) raise no inotify event here: host shares and network filesystems. `auto` polls them.
+REMOTE_FILESYSTEMS = frozenset(
+    {"9p", "drvfs", "cifs", "smb3", "smbfs", "nfs", "nfs4", "fuse", "virtiofs", "vboxsf"}
+)
+
+
+def _unescape(field: str) -> str:
+    """A mountinfo path: space, tab, newline and backslash are written as octal escapes."""
+    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
+        field = field.replace(code, char)
+    return field
+
+
+def filesystem_type(path: Path, mountinfo: str | None = None) -> str | None:
+    """The type of the filesystem `path` lies on (the mount with the longest mount point that
+    contains it, per /proc/self/mountinfo), or None where there is no mount table (not Linux)."""
+    if mountinfo is None:
+        try:
+            mountinfo = Path("/proc/self/mountinfo").read_text()
+        except OSError:
+            return None
+    target = os.path.realpath(path)
+    best, found = -1, None
+    for line in mountinfo.splitlines():
+        fields = line.split(" ")
+        if "-" not in fields[6:] or len(fields) < 5:
+            continue
+        point = _unescape(fields[4])
+        fstype = fields[fields.index("-", 6) + 1]
+        inside = target == point or target.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= best:  # a later mount on the same point hides earlier ones
+            best, found = len(point), fstype
+    return found
+
+
+def polled_filesystem(path: Path, mountinfo: str | None = None) -> str | None:
+    """The type of `path`'s filesystem when OS events cannot be trusted there, else None."""
+    fstype = filesystem_type(path, mountinfo)
+    if fstype is not None and (fstype in REMOTE_FILESYSTEMS or fstype.startswith("fuse.")):
+        return fstype
+    return None
+
+
+def choose(root: Path, mode: WatcherMode) -> tuple[str, str]:
+    """The watcher `mode` gives for `root` and why: ("polling", "9p folder") for `auto` on a
+    9p mount, ("events", "") on a local disk, ("polling", "watcher: polling") when asked."""
+    if mode == "polling":
+        return "polling", "watcher: polling"
+    if mode == "events":
+        return "events", "watcher: events"
+    remote = polled_filesystem(root)
+    if remote is not None:
+        return "polling", f"{remote} folder"
+    return "events", "local folder"
+
 
 def make_watcher(
     root: Path, mode: WatcherMode, poll_interval: float, on_change: OnChange
 ) -> Watcher:
-    """A started watcher of `root`. `auto` tries OS events and falls back to polling when the
-    platform refuses them (e.g. the inotify watch limit is reached); `events` fails instead."""
-    if mode != "polling":
+    """A started watcher of `root`. `auto` polls a host share or network folder (9p, drvfs,
+    CIFS, NFS, FUSE...: see `choose`), and otherwise tries OS events, falling back to polling
+    when the platform refuses them (e.g. the inotify watch limit is reached); `events` fails
+    instead."""
+    kind, why = choose(root, mode)
+    if kind == "events":
         watcher = EventWatcher(root)
         try:
             watcher.start(on_change)
@@ -230,6 +296,8 @@ def make_watcher(
             if mode == "events":
                 raise FilesimError(f"cannot watch {root}: {exc}") from None
             log.warning("%s: OS file events unavailable (%s); polling", root, exc)
+    elif mode == "auto":
+        log.info("%s: a %s delivers no change events from the other side; polling", root, why)
     polling = PollingWatcher(root, poll_interval)
     polling.start(on_change)
     return polling
@@ -269,6 +337,15 @@ class WatcherGroup:
 
     def healthy(self) -> bool:
         return len(self.watchers) == len(self._targets) and all(w.healthy() for w in self.watchers)
+
+    def describe(self) -> str | None:
+        """What watches the first root (the folder): "events (local folder)", "polling
+        (9p folder)"...; None while nothing is watched."""
+        if not self.watchers or not self._targets:
+            return None
+        kind, why = choose(self._targets[0][0], self.mode)
+        actual = self.watchers[0].kind
+        return f"{actual} ({why})" if actual == kind else f"{actual} (OS events unavailable)"
 
     def restart_if_unhealthy(self) -> bool:
         """Start the watchers afresh if one of them went blind or could not start last time;

@@ -54,10 +54,18 @@ def error_name(value: str) -> str:
     return name
 
 
+MAX_DELAY_MS = 3_600_000.0
+"""The longest delay a latency or sync-slow fault may add (one hour): longer is an outage."""
+MAX_DURATION_S = 30 * 86_400.0
+"""The longest a fault may be set to last by itself (30 days); without `duration_s`, forever."""
+
+
 class FaultSpec(BaseModel):
     """One fault on one server. Fields that do not apply to the kind must stay unset."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Numbers are finite and bounded (no NaN, no infinity, no 1e400): a fault goes into JSON
+    # documents and timers, and one that cannot be written back must never be stored.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     kind: FaultKind
     procedures: list[str] = Field(
@@ -70,21 +78,28 @@ class FaultSpec(BaseModel):
     )
     error: str | None = Field(None, description="error: the status, e.g. EIO, NOSPC, JUKEBOX.")
     probability: float = Field(1.0, ge=0.0, le=1.0, description="error: chance per call.")
-    delay_ms: float = Field(0.0, ge=0.0, description="latency/sync-slow: the (minimum) delay.")
+    delay_ms: float = Field(
+        0.0, ge=0.0, le=MAX_DELAY_MS, description="latency/sync-slow: the (minimum) delay."
+    )
     distribution: Literal["fixed", "uniform", "normal", "exponential"] = Field(
         "fixed",
         description="latency: fixed delay_ms; uniform delay_ms..delay_ms+jitter_ms; normal "
         "around delay_ms with sd jitter_ms (never below 0); exponential: delay_ms plus an "
         "exponential tail of mean jitter_ms.",
     )
-    jitter_ms: float = Field(0.0, ge=0.0, description="latency: spread of the distribution.")
+    jitter_ms: float = Field(
+        0.0, ge=0.0, le=MAX_DELAY_MS, description="latency: spread of the distribution."
+    )
     mode: Literal["refuse", "blackhole"] = Field(
         "blackhole",
         description="outage: refuse connections, or accept them and never answer (clients "
         "time out, as with a NAS that hangs).",
     )
     duration_s: float | None = Field(
-        None, gt=0, description="Clear the fault by itself after this long (default: never)."
+        None,
+        gt=0,
+        le=MAX_DURATION_S,
+        description="Clear the fault by itself after this long (default: never).",
     )
 
     @field_validator("procedures")

@@ -80,6 +80,15 @@ class ExportOptions(_Strict):
         description="Client networks (CIDR) allowed to mount and use the export.",
         json_schema_extra={"items": {"type": "string", "pattern": CIDR}},
     )
+    nfs4_lease_s: int = Field(
+        15, ge=5, le=3600, description="NFSv4 lease: a client silent this long loses its state."
+    )
+    nfs4_grace_s: int = Field(
+        15,
+        ge=0,
+        le=3600,
+        description="NFSv4 grace period after a restart, for clients to reclaim their state.",
+    )
 
     @field_validator("path")
     @classmethod

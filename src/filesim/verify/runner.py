@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from filesim.nfsclient.client import NfsClientError, NfsConnectionError
-from filesim.verify import checks_nfs, checks_restart, checks_sync
+from filesim.verify import checks_nfs, checks_restart, checks_sync, checks_v4
 from filesim.verify.check import Check, CheckFn, Passed
 from filesim.verify.results import CheckFailed, CheckResult, NotApplicable, Report, Status
 from filesim.verify.session import Limits, Session
@@ -23,6 +23,7 @@ CHECKS: list[Check] = [
     Check("readonly-backup", checks_nfs.readonly_backup),  # NFS writes refused (ROFS)
     Check("isolation", checks_nfs.isolation),  # visible on no other server
     Check("subdirectories", checks_nfs.subdirectories),  # subdirectory mountable, synced
+    Check("nfsv4", checks_v4.nfsv4),  # NFSv4.1: pseudo-root, write, read (ROFS on a backup)
 ]
 PERSISTENCE = "persistence"
 CHECK_NAMES = [c.name for c in CHECKS] + [PERSISTENCE]

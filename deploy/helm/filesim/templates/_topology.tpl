@@ -16,6 +16,8 @@ export:
   allowed_clients:
   - 0.0.0.0/0
   - ::/0
+  nfs4_lease_s: 15
+  nfs4_grace_s: 15
 sync:
   direction: both
   continuous: true

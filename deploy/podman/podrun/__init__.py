@@ -1,0 +1,1 @@
+"""The pod runner behind pods.py: base image, image build, manifest, kubelet."""
