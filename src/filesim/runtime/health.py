@@ -12,9 +12,9 @@ import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SerializerFunctionWrapHandler, model_serializer
 
 from filesim.nfsclient.ping import PingError, ping
 from filesim.runtime.model import reachable_host
@@ -46,6 +46,12 @@ class ServerReadiness(BaseModel):
     sync: SyncReadiness
     sync_reason: str | None = Field(None, description="Why the sync agent is not 'ok'.")
     sync_since: float | None = Field(None, description="Unix time it has been so.")
+
+    @model_serializer(mode="wrap")
+    def _only_what_is_set(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`{"nfs": "ok", "sync": "ok"}` as before: the reason and time only when there are."""
+        data: dict[str, Any] = handler(self)
+        return {key: value for key, value in data.items() if value is not None}
 
 
 class Readiness(BaseModel):

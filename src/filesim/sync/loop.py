@@ -204,12 +204,16 @@ class SyncLoop:
         try:
             if self.gate is not None:
                 await self.gate()
-            taken = self.schedule.take(paths or ())
+            wall, started = time.time(), time.monotonic()
+            held = {p: wall + wait for p, wait in self.schedule.held(started).items()}
+            # A full cycle looks at every path: it takes every mark but those still held, so
+            # what it syncs is accounted for (latency) and not looked at again.
+            taken = self.schedule.take(
+                paths if paths is not None else [p for p in self.schedule.marks if p not in held]
+            )
             forced = frozenset(p for p, mark in taken.items() if mark.forced)
             guard = not self.resume_pending
             trusted = frozenset(self.schedule.trusted)
-            wall, started = time.time(), time.monotonic()
-            held = {p: wall + wait for p, wait in self.schedule.held(started).items()}
             self.counts["cycle"] += 1
             try:
                 result = await asyncio.to_thread(
