@@ -11,8 +11,8 @@ from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.faults import FaultyVfs, ServerFaults
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import NotifyingVfs
-from filesim.nfs.types import decode_fattr3, decode_post_op_attr, encode_sattr3
 from filesim.nfs.ownership import MetaStore, OwnershipVfs
+from filesim.nfs.types import decode_fattr3, decode_post_op_attr, encode_sattr3
 from filesim.nfs.vfs import SetAttrs, Vfs
 from filesim.oncrpc.const import AcceptStat, AuthFlavor
 from filesim.oncrpc.message import Credentials, encode_call

@@ -59,3 +59,9 @@ def split_rdev(rdev: int) -> tuple[int, int]:
     if major is None or minor is None or not rdev:
         return 0, 0
     return major(rdev), minor(rdev)
+
+
+def make_rdev(major: int, minor: int) -> int:
+    """The device number of (major, minor); 0 where the platform has no device numbers."""
+    makedev = getattr(os, "makedev", None)
+    return 0 if makedev is None else int(makedev(major, minor))

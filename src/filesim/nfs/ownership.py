@@ -137,8 +137,7 @@ class OwnershipVfs:
         return present(st, self.store.get(path, st))
 
     def _disk(self, path: str) -> Attrs:
-        st = self.inner.stat(path)
-        return st if isinstance(st, Attrs) else Attrs.of(st)  # TEMP until Attrs lands
+        return self.inner.stat(path)
 
     def _meta(self, path: str) -> tuple[Attrs, NodeMeta]:
         """The node's disk attributes and its metadata (its real owner when it has none)."""

@@ -11,9 +11,9 @@ from filesim.nfs.handles import load_secret
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
 from filesim.nfs.ownership import MetaStore, OwnershipVfs, emulating
-from filesim.nfs.vfs import Vfs
 from filesim.nfs.server import NfsServer
 from filesim.nfs.v4.service import V4Options
+from filesim.nfs.vfs import Vfs
 from filesim.topology import Layout, Server
 from filesim.topology.layout import is_temp_name
 

@@ -3,12 +3,12 @@ REMOVE, RMDIR, RENAME, LINK."""
 
 from __future__ import annotations
 
-import os
 import stat
 import struct
 
 from filesim.nfs import policy
 from filesim.nfs.access import Caller, W, X
+from filesim.nfs.attrs import Attrs, make_rdev
 from filesim.nfs.const import NFS3_CREATEVERFSIZE, PATH_MAX, CreateMode, Ftype
 from filesim.nfs.export import Export
 from filesim.nfs.procedures.common import (
@@ -98,7 +98,7 @@ def create(x: Export, caller: Caller, u: Unpacker) -> Result:
 
 
 def _create_existing(
-    x: Export, caller: Caller, path: str, st: os.stat_result, how: int, verifier: bytes,
+    x: Export, caller: Caller, path: str, st: Attrs, how: int, verifier: bytes,
     attrs: SetAttrs,
 ) -> None:  # fmt: skip
     if how == CreateMode.GUARDED:
@@ -150,7 +150,7 @@ def mknod(x: Export, caller: Caller, u: Unpacker) -> Result:
     if ftype not in _NODE_TYPES:
         raise NfsError(NfsStat.BADTYPE)
     attrs = decode_sattr3(u)
-    rdev = os.makedev(u.uint32(), u.uint32()) if ftype in (Ftype.CHR, Ftype.BLK) else 0
+    rdev = make_rdev(u.uint32(), u.uint32()) if ftype in (Ftype.CHR, Ftype.BLK) else 0
     require(dir_st, caller, W | X)
     if ftype in (Ftype.CHR, Ftype.BLK):
         policy.check_device(caller)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import struct
 
 from filesim.nfs import policy
 from filesim.nfs.access import R, W, X, permits
+from filesim.nfs.attrs import Attrs, make_rdev
 from filesim.nfs.v4 import attrs
 from filesim.nfs.v4.const import Ftype4, Op, Status
 from filesim.nfs.v4.context import Compound, Node, operation, ruled, storage
@@ -27,14 +27,14 @@ def _writable_dir(c: Compound) -> tuple[Node, str]:
     return node, node.path
 
 
-def _stat_or_none(c: Compound, path: str) -> os.stat_result | None:
+def _stat_or_none(c: Compound, path: str) -> Attrs | None:
     try:
         return c.export.vfs.stat(path)
     except OSError:
         return None
 
 
-def _cinfo(before: os.stat_result, c: Compound, path: str) -> bytes:
+def _cinfo(before: Attrs, c: Compound, path: str) -> bytes:
     after = _stat_or_none(c, path)
     return change_info(before.st_ctime_ns, after.st_ctime_ns if after else before.st_ctime_ns)
 
@@ -46,7 +46,7 @@ def create(c: Compound, u: Unpacker) -> bytes:
     if kind == Ftype4.LNK:
         target = read_utf8(u, 4096)
     elif kind in (Ftype4.BLK, Ftype4.CHR):
-        rdev = os.makedev(u.uint32(), u.uint32())
+        rdev = make_rdev(u.uint32(), u.uint32())
     name = read_name(u)
     mask, values = attrs.read_fattr4(u)
     if kind in (Ftype4.REG, Ftype4.ATTRDIR, Ftype4.NAMEDATTR) or not 1 <= kind <= 9:
