@@ -45,16 +45,35 @@ def entry_at(dir_fd: int, name: str) -> Entry | None:
         target = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else None
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return _synced(entry_of(st, target), dir_fd, name)
+    return _synced(entry_of(st, target), st, dir_fd, name)
 
 
-def _synced(found: Entry | None, dir_fd: int, name: str) -> Entry | None:
+def _synced(found: Entry | None, st: os.stat_result, dir_fd: int, name: str) -> Entry | None:
     """`found`, unless it is the empty file standing in for a device node on a server that
-    runs without root (nfs/ownership.py): a device is not synced (logged once per scan)."""
-    if found is None or found.kind is not Kind.FILE or found.size or not _placeholder(dir_fd, name):
+    runs without root (nfs/ownership.py). Devices, FIFOs and sockets are not synced: a folder
+    on another machine cannot hold them meaningfully; each is reported once."""
+    if found is None:
+        if not stat.S_ISLNK(st.st_mode):
+            _report_skip(st, name, "a device, FIFO or socket")
+        return None
+    if found.kind is not Kind.FILE or found.size or not _placeholder(dir_fd, name):
         return found
-    log.info("not syncing %s: a device node (emulated by an unprivileged server)", shown(name))
+    _report_skip(st, name, "a device node (emulated by an unprivileged server)")
     return None
+
+
+_REPORTED: dict[tuple[int, int, int], None] = {}
+_REPORTED_MAX = 4096  # a bounded memory of what was reported: oldest forgotten first
+
+
+def _report_skip(st: os.stat_result, name: str, what: str) -> None:
+    key = (st.st_dev, st.st_ino, st.st_ctime_ns)  # ctime: a reused inode is a new node
+    if key in _REPORTED:
+        return
+    if len(_REPORTED) >= _REPORTED_MAX:
+        del _REPORTED[next(iter(_REPORTED))]
+    _REPORTED[key] = None
+    log.info("not syncing %s: %s", shown(name), what)
 
 
 def _placeholder(dir_fd: int, name: str) -> bool:
@@ -166,7 +185,7 @@ def _list(fd: int, prefix: str, out: dict[str, Entry]) -> list[tuple[str, str]]:
                 target = os.readlink(name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else None
             except FileNotFoundError:
                 continue  # vanished while we looked; its event will bring us back
-            found = _synced(entry_of(st, target), fd, name)
+            found = _synced(entry_of(st, target), st, fd, name)
             if found is None:
                 continue
             out[rel] = found
