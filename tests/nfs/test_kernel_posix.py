@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+import filesim
 from tests.support.kclient import checks, kclient_run
 from tests.support.topology import by_name, detached
 
@@ -54,15 +55,18 @@ def test_posix_rules_through_the_kernel_client(tmp_path: Path) -> None:
         assert (kept / "owned").stat().st_uid == 1234
 
 
-def test_posix_rules_with_an_unprivileged_server() -> None:
+def test_posix_rules_with_an_unprivileged_server(monkeypatch: pytest.MonkeyPatch) -> None:
     """filesim running as uid 65534: owners, special modes and devices emulated
     (nfs/ownership.py), the same rules hold for the same guest script."""
-    python = _user_python()
     work = Path(tempfile.mkdtemp(prefix="filesim-posix-"))
     try:
+        # this source, where uid 65534 can read it (a checkout may sit in root's home)
+        shutil.copytree(Path(filesim.__file__).parent, work / "src" / "filesim")
+        monkeypatch.setenv("FILESIM_NOBODY_PATH", str(work / "src"))
         (work / "posix.yaml").write_text(TOPOLOGY)
         os.chown(work, NOBODY, NOBODY)
         os.chmod(work, 0o755)
+        python = _user_python()
         root = work / "data"
         _as_nobody(python, "up", "--detach", "--root", str(root), "--config",
                    str(work / "posix.yaml"), "--base-port", "0", "--http-port", "0")  # fmt: skip
@@ -86,20 +90,19 @@ NOBODY = 65534
 def _as_nobody(python: str, *args: str, check: bool = True) -> str:
     command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
                "--inh-caps=-all", python, "-m", "filesim", *args]  # fmt: skip
-    env = {**os.environ, "HOME": "/tmp", "COLUMNS": "200"}
-    proc = subprocess.run(command, capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run(command, capture_output=True, text=True, timeout=60, env=_env())
     if check and proc.returncode != 0:
         raise AssertionError(f"filesim {args[0]} as uid {NOBODY}: {proc.stderr}{proc.stdout}")
     return proc.stdout
 
 
 def _user_python() -> str:
-    """A python that uid 65534 can run with filesim importable (FILESIM_USER_PYTHON, else
-    this one): a pyenv under /root (mode 0700) is out of its reach."""
+    """A python that uid 65534 can run, with filesim's dependencies (FILESIM_USER_PYTHON,
+    else this one): a pyenv under /root (mode 0700) is out of its reach."""
     python = os.environ.get("FILESIM_USER_PYTHON", sys.executable)
     probe = subprocess.run(
         ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", python, "-c",
-         "import filesim"], capture_output=True, text=True, timeout=60,
+         "import filesim.cli"], capture_output=True, text=True, timeout=60, env=_env(),
     )  # fmt: skip
     if probe.returncode != 0:
         message = f"uid {NOBODY} cannot run {python} with filesim (set FILESIM_USER_PYTHON)"
@@ -107,6 +110,11 @@ def _user_python() -> str:
             pytest.fail(f"{message}: {probe.stderr.strip()[-300:]}")
         pytest.skip(message)
     return python
+
+
+def _env() -> dict[str, str]:
+    path = os.environ["FILESIM_NOBODY_PATH"]
+    return {**os.environ, "HOME": "/tmp", "COLUMNS": "200", "PYTHONPATH": path}
 
 
 def _check_rules(proc: subprocess.CompletedProcess[str]) -> None:
