@@ -37,9 +37,10 @@ trap stop EXIT
 PORT=$("${run[@]}" status --json --root "$WORK/data" \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["servers"][0]["port"])')
 start=$(date +%s)
-out=$(bash "$KCLIENT" run --server 127.0.0.1 --port "$PORT" --export /data --vers "$VERS" \
-  --mem 1024 --timeout 1380 --file "$TAR" -- "$TOOLS/pjdfstest/guest.sh" "$@" || true)
-echo "$out"
+bash "$KCLIENT" run --server 127.0.0.1 --port "$PORT" --export /data --vers "$VERS" \
+  --mem 1024 --timeout 1380 --file "$TAR" -- "$TOOLS/pjdfstest/guest.sh" "$@" \
+  | tee "$WORK/out" || true  # shown as it comes: a full run takes minutes
+out=$(cat "$WORK/out")
 line=$(echo "$out" | grep '^pjdfstest:' | tail -1)
 passed=$(echo "$line" | sed -n 's/^pjdfstest: \([0-9]*\) passed.*/\1/p')
 failed=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed$/\1/p')
