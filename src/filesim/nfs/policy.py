@@ -40,11 +40,15 @@ def check_chown(node: Owned, caller: Caller, uid: int | None, gid: int | None) -
         raise _deny(NfsStat.PERM, "only the owner may change the group, to one of its groups")
 
 
-def mode_after_chown(node: Owned, uid: int | None, gid: int | None) -> int | None:
-    """XSH chown: a successful chown of a regular file may clear S_ISUID and S_ISGID; Linux
-    clears them for every non-directory (S_ISGID only with group execute: without it the bit
-    means mandatory locking). None when the mode stays."""
-    if (uid is None and gid is None) or stat.S_ISDIR(node.st_mode):
+def mode_after_chown(node: Owned, caller: Caller, uid: int | None, gid: int | None) -> int | None:
+    """XSH chown: a successful chown clears S_ISUID and S_ISGID of a regular file (root: as
+    the implementation likes), and may clear them on other nodes with an execute bit. Like
+    Linux for root (every non-directory), like FreeBSD and Ganesha for others (a directory
+    too); S_ISGID stays without group execute, where it means mandatory locking. None when
+    the mode stays."""
+    if uid is None and gid is None:
+        return None
+    if stat.S_ISDIR(node.st_mode) and (caller.is_root or not node.st_mode & 0o111):
         return None
     return _without_privs(node.st_mode)
 
@@ -59,7 +63,7 @@ def settable(node: Owned, caller: Caller, attrs: SetAttrs) -> SetAttrs:
     check_times(node, caller, attrs.atime_ns, attrs.mtime_ns)
     if attrs.size is not None:
         check_truncate(node, caller)
-    if mode_after_chown(node, attrs.uid, attrs.gid) is not None:
+    if mode_after_chown(node, caller, attrs.uid, attrs.gid) is not None:
         base = stat.S_IFMT(node.st_mode) | (stat.S_IMODE(node.st_mode) if mode is None else mode)
         mode = _without_privs(base)
         mode = stat.S_IMODE(base) if mode is None else mode
