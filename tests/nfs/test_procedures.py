@@ -552,3 +552,19 @@ def test_nested_operations_leak_no_descriptors(rig: Rig, root: bytes) -> None:
     for i in range(50):
         rig.ok(NfsProc.REMOVE, rig.dirop(d, f"f{i}"))
     assert open_fds() == before
+
+
+def test_new_nodes_keep_their_exact_mode(rig: Rig, root: bytes) -> None:
+    # neither the server's umask nor the chown to the caller's owner may change the mode
+    old = os.umask(0o022)
+    try:
+        exact = make_rig(rig.root.parent / "umask", fsid=8)
+    finally:
+        os.umask(old)
+    top = exact.mount("/data")
+    os.chmod(exact.root, 0o777)
+    for name, mode in [("w", 0o666), ("suid", 0o4777), ("sgid", 0o2755)]:
+        exact.create(top, name, mode=mode, cred=user(1000))
+        assert stat.S_IMODE(os.lstat(exact.root / name).st_mode) == mode, name
+    exact.mkdir(top, "d", mode=0o777)
+    assert stat.S_IMODE(os.lstat(exact.root / "d").st_mode) == 0o777

@@ -49,6 +49,11 @@ class LocalVfs:
         self.root = root
         self._hidden = hidden
         self._scope = threading.local()  # per thread: COMMITs run in executor threads
+        # Bits of a new node's mode that creation alone would lose (the process umask, and
+        # S_ISUID/S_ISGID, which the chown to the client's owner clears): set again after.
+        umask = os.umask(0)
+        os.umask(umask)
+        self._restate = umask | 0o7000
         try:
             self._root_fd = os.open(root, _DIR_FLAGS)
         except OSError as exc:
@@ -243,6 +248,8 @@ class LocalVfs:
             try:
                 if owner is not None and _AS_ROOT:
                     os.fchown(fd, *owner)
+                if exclusive and mode & self._restate:  # (else it may be an existing file)
+                    os.fchmod(fd, mode & 0o7777)
                 if initial.size is not None:
                     os.ftruncate(fd, initial.size)
                 if initial.atime_ns is not None or initial.mtime_ns is not None:
@@ -257,6 +264,8 @@ class LocalVfs:
         with self._at(path) as (parent, name):
             os.mkdir(name, mode & 0o7777, dir_fd=parent)
             self._chown(parent, name, owner)
+            if mode & self._restate:
+                self._chmod_nofollow(parent, name, mode & 0o7777)
 
     def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None:
         with self._at(path) as (parent, name):
@@ -271,6 +280,8 @@ class LocalVfs:
             # a device node needs CAP_MKNOD; without it the OS answers EPERM
             os.mknod(name, mode, rdev if device else 0, dir_fd=parent)
             self._chown(parent, name, owner)
+            if mode & self._restate:
+                self._chmod_nofollow(parent, name, mode & 0o7777)
 
     def _chown(self, parent: int, name: str, owner: tuple[int, int] | None) -> None:
         if owner is not None and _AS_ROOT:
