@@ -110,6 +110,17 @@ def test_readdirplus_and_access_see_the_presented_owner(rig: Rig, root: bytes) -
     assert listed["mine"] is not None and listed["mine"].uid == 1000
 
 
+def test_fifo_mode_and_owner_live_in_the_side_file(rig: Rig, root: bytes) -> None:
+    p = rig.dirop(root, "pipe")
+    p.uint32(Ftype.FIFO)
+    sattr(p, mode=0o111, uid=3, gid=4)  # user attributes are refused on FIFOs by Linux
+    rig.ok(NfsProc.MKNOD, p)
+    fh = rig.lookup(root, "pipe")
+    _setattr(rig, fh, mode=0o1222)
+    fattr = rig.getattr(fh)
+    assert (fattr.type, fattr.mode, fattr.uid, fattr.gid) == (Ftype.FIFO, 0o1222, 3, 4)
+
+
 def test_symlink_owner_lives_in_the_side_file_and_persists(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "export", owners=tmp_path / "owners.json", fsid=7)
     root = rig.mount("/data")

@@ -3,8 +3,9 @@
 An unprivileged process cannot chown, cannot keep S_ISUID/S_ISGID for another owner and
 cannot mknod a device. This layer keeps what clients set in filesim's own metadata (the
 `user.filesim.node` extended attribute, `filesim.nodemeta`; where a node cannot hold one, a
-symlink, a small per-export file keyed by inode) and presents it in every `stat`, so GETATTR,
-READDIRPLUS, ACCESS, the NFSv4 attributes and the permission policy all see one owner:
+symlink, FIFO or socket, a small per-export file keyed by inode) and presents it in every
+`stat`, so GETATTR, READDIRPLUS, ACCESS, the NFSv4 attributes and the permission policy all
+see one owner:
 
 - every node created over NFS records its owner, group and mode; a chown or chmod updates
   them. Nodes without metadata (the tester's own files) show their real owner and mode.
@@ -52,8 +53,12 @@ class MetaStore:
         self._side_file = side_file
         self._side: dict[int, NodeMeta] = _load_side(side_file)
 
+    def _in_xattr(self, st: Attrs) -> bool:
+        """Linux allows user attributes on regular files and directories only."""
+        return self._xattrs is not None and (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
+
     def get(self, path: str, st: Attrs) -> NodeMeta | None:
-        if self._xattrs is not None and not stat.S_ISLNK(st.st_mode):
+        if self._xattrs is not None and self._in_xattr(st):
             try:
                 raw = self._xattrs.getxattr(path, nodemeta.XATTR)
                 return None if raw is None else nodemeta.decode(raw)
@@ -63,7 +68,7 @@ class MetaStore:
         return self._side.get(st.st_ino)
 
     def put(self, path: str, st: Attrs, meta: NodeMeta) -> None:
-        if self._xattrs is not None and not stat.S_ISLNK(st.st_mode):
+        if self._xattrs is not None and self._in_xattr(st):
             try:
                 self._xattrs.setxattr(path, nodemeta.XATTR, meta.encode())
                 return
