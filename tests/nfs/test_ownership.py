@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -116,9 +117,12 @@ def test_fifo_mode_and_owner_live_in_the_side_file(rig: Rig, root: bytes) -> Non
     sattr(p, mode=0o111, uid=3, gid=4)  # user attributes are refused on FIFOs by Linux
     rig.ok(NfsProc.MKNOD, p)
     fh = rig.lookup(root, "pipe")
+    before = rig.getattr(fh).ctime
+    time.sleep(0.01)  # a ctime step (ns timestamps) between the two, not a wait for an event
     _setattr(rig, fh, mode=0o1222)
     fattr = rig.getattr(fh)
     assert (fattr.type, fattr.mode, fattr.uid, fattr.gid) == (Ftype.FIFO, 0o1222, 3, 4)
+    assert fattr.ctime > before  # a chmod changes the node's ctime, wherever it is kept
 
 
 def test_symlink_owner_lives_in_the_side_file_and_persists(tmp_path: Path) -> None:

@@ -53,12 +53,12 @@ class MetaStore:
         self._side_file = side_file
         self._side: dict[int, NodeMeta] = _load_side(side_file)
 
-    def _in_xattr(self, st: Attrs) -> bool:
+    def in_xattr(self, st: Attrs) -> bool:
         """Linux allows user attributes on regular files and directories only."""
         return self._xattrs is not None and (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode))
 
     def get(self, path: str, st: Attrs) -> NodeMeta | None:
-        if self._xattrs is not None and self._in_xattr(st):
+        if self._xattrs is not None and self.in_xattr(st):
             try:
                 raw = self._xattrs.getxattr(path, nodemeta.XATTR)
                 return None if raw is None else nodemeta.decode(raw)
@@ -68,7 +68,7 @@ class MetaStore:
         return self._side.get(st.st_ino)
 
     def put(self, path: str, st: Attrs, meta: NodeMeta) -> None:
-        if self._xattrs is not None and self._in_xattr(st):
+        if self._xattrs is not None and self.in_xattr(st):
             try:
                 self._xattrs.setxattr(path, nodemeta.XATTR, meta.encode())
                 return
@@ -203,7 +203,11 @@ class OwnershipVfs:
             meta.mode if attrs.mode is None else stat.S_IFMT(meta.mode) | (attrs.mode & 0o7777),
             meta.rdev,
         )
-        self.store.put(path, self._disk(path), changed)
+        now = self._disk(path)
+        self.store.put(path, now, changed)
+        if not self.store.in_xattr(now):  # the node itself did not change: its ctime must
+            same = SetAttrs(atime_ns=now.st_atime_ns, mtime_ns=now.st_mtime_ns)
+            self.inner.setattr(path, same)
 
     def remove(self, path: str) -> None:
         st = self._disk(path)
