@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import socket
-import struct
 import subprocess
 import threading
 import time
@@ -14,59 +13,21 @@ from typing import Any
 
 import pytest
 
-from filesim.nfs.const import MOUNT_PROGRAM, NFS_PROGRAM, AcceptStat, AuthStat
-from filesim.nfs.rpc import (
-    RecordReader,
+from filesim.nfsclient.ping import PingError, ping
+from filesim.oncrpc.const import AcceptStat, AuthStat
+from filesim.oncrpc.message import (
     accepted_header,
     auth_error_reply,
     parse_call,
     prog_mismatch_reply,
-    record_mark,
 )
-from filesim.nfsclient.ping import PingError, check_null_reply, null_call, ping
+from filesim.oncrpc.programs import MOUNT_PROGRAM, NFS_PROGRAM
+from filesim.oncrpc.record import RecordReader, record_mark
 from filesim.topology import Layout, parse_topology
 from filesim.waiting import poll_until
 from tests.support.ports import refusing_port
 
 from .harness import FILESIM, Helm, Running, of_kind, pod_spec, stop
-
-# --- the reply check, without sockets ------------------------------------------------------
-
-
-def test_null_call_is_a_record_filesim_parses() -> None:
-    data = null_call(77, NFS_PROGRAM, 3)
-    (record,) = RecordReader().feed(data)
-    call = parse_call(record)
-    assert (call.xid, call.prog, call.vers, call.proc) == (77, NFS_PROGRAM, 3, 0)
-
-
-def test_accepts_a_success_reply() -> None:
-    check_null_reply(accepted_header(5), 5, "NFS")
-
-
-def test_accepts_a_verifier_with_a_body() -> None:
-    # xid, REPLY, MSG_ACCEPTED, verifier (flavor 1, 5 bytes padded to 8), SUCCESS
-    reply = struct.pack(">IIIII", 5, 1, 0, 1, 5) + b"abcde\0\0\0" + struct.pack(">I", 0)
-    check_null_reply(reply, 5, "NFS")
-
-
-@pytest.mark.parametrize(
-    ("reply", "message"),
-    [
-        (accepted_header(6), "not the reply to our call"),
-        (accepted_header(5, AcceptStat.PROG_UNAVAIL), "not accepted (PROG_UNAVAIL)"),
-        (prog_mismatch_reply(5, 1, 1), "not accepted (PROG_MISMATCH)"),
-        (auth_error_reply(5, AuthStat.AUTH_BADCRED), "call denied"),
-        (accepted_header(5)[:20], "truncated before accept_stat"),
-        (b"\0\0\0\5", "shorter than an RPC header"),
-    ],
-)
-def test_rejects(reply: bytes, message: str) -> None:
-    with pytest.raises(PingError) as caught:
-        check_null_reply(reply, 5, "MOUNT")
-    assert str(caught.value).startswith("MOUNT: ")
-    assert message in str(caught.value)
-
 
 # --- over a socket, against a scripted server ----------------------------------------------
 
@@ -124,6 +85,21 @@ def test_ping_fails_without_mount(fake_server: Callable[[Responder], int]) -> No
 
     with pytest.raises(PingError, match="MOUNT: call not accepted"):
         ping("127.0.0.1", fake_server(respond))
+
+
+@pytest.mark.parametrize(
+    ("reply", "message"),
+    [
+        (lambda xid: auth_error_reply(xid, AuthStat.AUTH_BADCRED), "NFS: call denied"),
+        (lambda xid: prog_mismatch_reply(xid, 2, 2), "NFS: call not accepted (PROG_MISMATCH)"),
+        (lambda xid: accepted_header(xid)[:20], "NFS: reply truncated before accept_stat"),
+    ],
+)
+def test_ping_reports_what_is_wrong_with_a_reply(
+    fake_server: Callable[[Responder], int], reply: Callable[[int], bytes], message: str
+) -> None:
+    with pytest.raises(PingError, match=re.escape(message)):
+        ping("127.0.0.1", fake_server(lambda call: reply(call.xid)), timeout=2)
 
 
 def test_ping_times_out_on_a_silent_server(fake_server: Callable[[Responder], int]) -> None:

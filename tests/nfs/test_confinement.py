@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from filesim.nfs.const import Ftype, NfsProc, NfsStat
-from filesim.nfsclient.codec import unpack_dirlistplus, unpack_post_op_attr
+from filesim.nfs.const import Ftype
+from filesim.nfs.types import decode_dirlistplus3, decode_post_op_attr
+from filesim.oncrpc.programs import NfsProc, NfsStat
 from tests.support.rig import Rig, make_rig
 
 
@@ -81,9 +82,9 @@ def test_listing_shows_links_as_links(rig: Rig) -> None:
     p.uint32(4096)
     p.uint32(65536)
     u = rig.ok(NfsProc.READDIRPLUS, p)
-    unpack_post_op_attr(u)
+    decode_post_op_attr(u)
     u.fixed_opaque(8)
-    entries = {e.name: e for e in unpack_dirlistplus(u)[0]}
+    entries = {e.name: e for e in decode_dirlistplus3(u)[0]}
     assert entries["escape"].attrs is not None and entries["escape"].attrs.type is Ftype.LNK
     assert entries[".."].fh == root  # the parent of sub is the root, never above it
 

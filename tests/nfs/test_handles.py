@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from filesim.nfs.const import NfsStat
 from filesim.nfs.handles import HANDLE_LEN, HandleCodec, Node, load_secret
 from filesim.nfs.vfs import NfsError
+from filesim.oncrpc.programs import NfsStat
 
 
 def _load(path: str, queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]

@@ -16,17 +16,16 @@ from filesim.nfs.const import (
     ACCESS_MODIFY,
     ACCESS_READ,
     Ftype,
-    NfsProc,
-    NfsStat,
     StableHow,
 )
-from filesim.nfs.xdr import Packer
-from filesim.nfsclient.codec import (
-    skip_wcc_data,
-    unpack_dirlistplus,
-    unpack_fattr,
-    unpack_post_op_attr,
+from filesim.nfs.types import (
+    decode_dirlistplus3,
+    decode_fattr3,
+    decode_post_op_attr,
+    decode_wcc_data,
 )
+from filesim.oncrpc.programs import NfsProc, NfsStat
+from filesim.oncrpc.xdr import Packer
 from tests.support.rig import Rig, make_rig, sattr, user
 
 ALL = ACCESS_READ | ACCESS_LOOKUP | ACCESS_MODIFY | ACCESS_DELETE | ACCESS_EXECUTE | 0x08
@@ -65,7 +64,7 @@ def test_write_read_commit_roundtrip_with_stable_verifier(rig: Rig, root: bytes)
     fh = rig.create(root, "data.bin")
     payload = os.urandom(300_000)
     u = rig.write(fh, 0, payload)
-    after = skip_wcc_data(u)
+    after = decode_wcc_data(u).after
     count, committed, verifier = u.uint32(), u.uint32(), bytes(u.fixed_opaque(8))
     assert after is not None and after.size == len(payload)
     assert (count, committed) == (len(payload), StableHow.UNSTABLE)
@@ -73,7 +72,7 @@ def test_write_read_commit_roundtrip_with_stable_verifier(rig: Rig, root: bytes)
     p.uint64(0)
     p.uint32(0)
     cu = rig.ok(NfsProc.COMMIT, p)
-    skip_wcc_data(cu)
+    decode_wcc_data(cu)
     assert bytes(cu.fixed_opaque(8)) == verifier
     assert (rig.root / "data.bin").read_bytes() == payload
     data, eof = rig.read(fh, 0, 1 << 20)
@@ -87,7 +86,7 @@ def test_sync_export_answers_file_sync(tmp_path: Path) -> None:
     rig = make_rig(tmp_path / "e", sync=True)
     fh = rig.create(rig.mount(), "f")
     u = rig.write(fh, 0, b"abc")
-    skip_wcc_data(u)
+    decode_wcc_data(u)
     assert u.uint32() == 3 and u.uint32() == StableHow.FILE_SYNC
 
 
@@ -134,7 +133,7 @@ def test_access_follows_mode_bits_and_credentials(rig: Rig, root: bytes) -> None
         p = rig.fh(fh)
         p.uint32(ALL)
         u = rig.ok(NfsProc.ACCESS, p, cred)
-        unpack_post_op_attr(u)
+        decode_post_op_attr(u)
         return u.uint32()
 
     assert access(user(1000)) == ACCESS_READ | ACCESS_MODIFY | 0x08
@@ -213,7 +212,7 @@ def test_symlink_readlink_and_no_following(rig: Rig, root: bytes) -> None:
     link_fh = bytes(u.opaque())
     assert os.readlink(rig.root / "escape") == "/etc"
     ru = rig.ok(NfsProc.READLINK, rig.fh(link_fh))
-    unpack_post_op_attr(ru)
+    decode_post_op_attr(ru)
     assert ru.string() == "/etc"
     # the link is a link: looking a name up "inside" it must not reach /etc
     assert rig.fails(NfsProc.LOOKUP, rig.dirop(link_fh, "passwd")) == NfsStat.NOTDIR
@@ -282,9 +281,9 @@ def test_readdirplus_pages_through_10000_entries(rig: Rig, root: bytes) -> None:
         p.uint32(8192)
         p.uint32(32768)
         u = rig.ok(NfsProc.READDIRPLUS, p)
-        unpack_post_op_attr(u)
+        decode_post_op_attr(u)
         verifier = bytes(u.fixed_opaque(8))
-        entries, eof = unpack_dirlistplus(u)
+        entries, eof = decode_dirlistplus3(u)
         assert entries or eof
         for e in entries:
             assert e.fh is not None and e.attrs is not None
@@ -309,7 +308,7 @@ def test_readdir_pages_and_survives_changes_between_pages(rig: Rig, root: bytes)
         p.fixed_opaque(verifier)
         p.uint32(1024)
         u = rig.ok(NfsProc.READDIR, p)
-        unpack_post_op_attr(u)
+        decode_post_op_attr(u)
         verifier = bytes(u.fixed_opaque(8))
         while u.bool():
             u.uint64()
@@ -331,16 +330,16 @@ def test_readdir_too_small_buffer(rig: Rig, root: bytes) -> None:
 
 def test_fsstat_fsinfo_pathconf(rig: Rig, root: bytes) -> None:
     u = rig.ok(NfsProc.FSSTAT, rig.fh(root))
-    unpack_post_op_attr(u)
+    decode_post_op_attr(u)
     total, free, avail = u.uint64(), u.uint64(), u.uint64()
     sv = os.statvfs(rig.root)
     assert total == sv.f_blocks * sv.f_frsize and 0 < avail <= free <= total
     u = rig.ok(NfsProc.FSINFO, rig.fh(root))
-    unpack_post_op_attr(u)
+    decode_post_op_attr(u)
     rtmax, _rtpref, _rtmult, wtmax = u.uint32(), u.uint32(), u.uint32(), u.uint32()
     assert rtmax >= 1 << 20 and wtmax >= 1 << 20
     u = rig.ok(NfsProc.PATHCONF, rig.fh(root))
-    unpack_post_op_attr(u)
+    decode_post_op_attr(u)
     assert (u.uint32(), u.uint32()) == (32000, 255)
 
 
@@ -354,9 +353,9 @@ def test_hidden_temp_files_are_invisible(rig: Rig, root: bytes) -> None:
     p.uint32(4096)
     p.uint32(65536)
     u = rig.ok(NfsProc.READDIRPLUS, p)
-    unpack_post_op_attr(u)
+    decode_post_op_attr(u)
     u.fixed_opaque(8)
-    names = {e.name for e in unpack_dirlistplus(u)[0]}
+    names = {e.name for e in decode_dirlistplus3(u)[0]}
     assert names == {".", "..", "visible"}
 
 
@@ -417,7 +416,7 @@ def test_readonly_access_withholds_modify(tmp_path: Path) -> None:
     p = rig.fh(root)
     p.uint32(ALL)
     u = rig.ok(NfsProc.ACCESS, p)
-    unpack_post_op_attr(u)
+    decode_post_op_attr(u)
     assert u.uint32() & (ACCESS_MODIFY | ACCESS_DELETE) == 0
 
 
@@ -495,7 +494,7 @@ def test_write_verifier_changes_on_restart(tmp_path: Path) -> None:
         rig = make_rig(tmp_path / "e")
         fh = rig.create(rig.mount(), "f")
         u = rig.write(fh, 0, b"x")
-        skip_wcc_data(u)
+        decode_wcc_data(u)
         u.uint32(), u.uint32()
         verifiers.append(bytes(u.fixed_opaque(8)))
     assert verifiers[0] != verifiers[1]
@@ -516,7 +515,7 @@ def test_time_set_to_server_time(rig: Rig, root: bytes) -> None:
 
 def test_getattr_result_is_a_full_fattr3(rig: Rig, root: bytes) -> None:
     u = rig.ok(NfsProc.GETATTR, rig.fh(root))
-    unpack_fattr(u)
+    decode_fattr3(u)
     assert u.remaining() == 0
 
 

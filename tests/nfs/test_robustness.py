@@ -10,16 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from filesim.nfs.const import (
-    MOUNT_PROGRAM,
-    NFS_PROGRAM,
-    PORTMAP_PROGRAM,
-    AcceptStat,
-    NfsProc,
-)
-from filesim.nfs.rpc import RecordError, RecordReader, encode_call, frame
-from filesim.nfs.xdr import Unpacker
 from filesim.nfsclient.client import NfsClient
+from filesim.oncrpc.const import AcceptStat
+from filesim.oncrpc.message import encode_call
+from filesim.oncrpc.programs import MOUNT_PROGRAM, NFS_PROGRAM, PORTMAP_PROGRAM, NfsProc
+from filesim.oncrpc.record import RecordError, RecordReader, frame
+from filesim.oncrpc.xdr import Unpacker
 from tests.support.rig import Rig, make_rig
 from tests.support.threaded import serving
 

@@ -21,17 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from filesim.nfs.const import (
-    MOUNT_PROGRAM,
-    NFS_PROGRAM,
-    CreateMode,
-    Ftype,
-    NfsStat,
-    StableHow,
-)
-from filesim.nfs.xdr import Packer, Unpacker
-from filesim.nfsclient.client import MountError, NfsClient, NfsConnectionError, NfsError
-from filesim.nfsclient.codec import unpack_fattr
+from filesim.nfs.const import CreateMode, Ftype, StableHow
+from filesim.nfs.types import decode_fattr3
+from filesim.nfsclient.client import MountError, NfsClient, NfsConnectionError, NfsStatusError
+from filesim.oncrpc.programs import MOUNT_PROGRAM, NFS_PROGRAM, NfsStat
+from filesim.oncrpc.xdr import Packer, Unpacker
 from filesim.waiting import poll_until
 from tests.conftest import not_applicable
 from tests.support.ports import refusing_port, unused_port
@@ -260,23 +254,23 @@ def test_rename_remove_and_directories_seen_by_libnfs(server: Endpoint, workdir:
 def test_errors_carry_status_operation_and_path(server: Endpoint, workdir: str) -> None:
     with server.client() as nfs:
         wd = nfs.walk(nfs.mnt(server.export), workdir)
-        with pytest.raises(NfsError) as missing:
+        with pytest.raises(NfsStatusError) as missing:
             nfs.lookup(wd, "missing.txt")
-        assert missing.value.stat is NfsStat.NOENT
+        assert missing.value.status is NfsStat.NOENT
         assert missing.value.op == "LOOKUP"
         assert missing.value.path.endswith(f"{workdir}/missing.txt")
         assert "NFS3ERR_NOENT" in str(missing.value)
 
         nfs.write_file(wd, "once.txt", b"1")
-        with pytest.raises(NfsError) as exists:
+        with pytest.raises(NfsStatusError) as exists:
             nfs.create(wd, "once.txt", CreateMode.GUARDED)
-        assert exists.value.stat is NfsStat.EXIST
+        assert exists.value.status is NfsStat.EXIST
 
         sub = nfs.mkdir(wd, "full")
         nfs.write_file(sub, "x", b"")
-        with pytest.raises(NfsError) as notempty:
+        with pytest.raises(NfsStatusError) as notempty:
             nfs.rmdir(wd, "full")
-        assert notempty.value.stat is NfsStat.NOTEMPTY
+        assert notempty.value.status is NfsStat.NOTEMPTY
 
 
 def test_unchecked_create_truncates_and_reads_back(server: Endpoint, workdir: str) -> None:
@@ -357,7 +351,7 @@ def test_fattr_decoding() -> None:
     p.uint64(7), p.uint64(99)
     for sec in (10, 20, 30):
         p.uint32(sec), p.uint32(500_000_000)
-    attrs = unpack_fattr(Unpacker(p.getvalue()))
+    attrs = decode_fattr3(Unpacker(p.getvalue()))
     assert (attrs.type, attrs.size, attrs.fsid, attrs.fileid) == (Ftype.REG, 12345, 7, 99)
     assert (attrs.atime, attrs.mtime, attrs.ctime) == (10.5, 20.5, 30.5)
     assert not attrs.is_dir

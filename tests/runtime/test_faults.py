@@ -215,20 +215,22 @@ def test_error_names_are_accepted_in_any_spelling() -> None:
 
 
 @pytest.mark.integration
-def test_no_hook_is_left_once_faults_are_cleared(topo: NasTopology) -> None:
-    """The hot path pays one `is None` test when no fault is active: nothing else stays."""
+def test_no_fault_is_left_once_faults_are_cleared(topo: NasTopology) -> None:
+    """The fault layer is built in once and only its state changes: once cleared, the hot
+    path pays one test per call again."""
     nfs = topo.runner.server(INPUT).nfs
-    storage = nfs.export.vfs
+    vfs, faults = nfs.export.vfs, nfs.faults
+    assert faults is not None
     with (
         topo.error(INPUT, "EIO", paths=["*.x"]),
         topo.latency(INPUT, 1),
         topo.outage(INPUT, mode="refuse"),
         topo.readonly(INPUT),
     ):
-        assert nfs.dispatcher.fault is not None and nfs.intercept is not None
-        assert nfs.export.vfs is not storage and nfs.paused and nfs.export.config.readonly
-    assert nfs.dispatcher.fault is None and nfs.intercept is None
-    assert nfs.export.vfs is storage and not nfs.paused and not nfs.export.config.readonly
+        assert faults.holding and faults.refusing and faults.vfs.active
+        assert nfs.export.readonly and not nfs.export.config.readonly
+    assert not (faults.holding or faults.refusing or faults.vfs.active or nfs.export.readonly)
+    assert nfs.export.vfs is vfs and nfs.faults is faults
 
 
 @pytest.mark.integration

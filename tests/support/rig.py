@@ -6,23 +6,25 @@ import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filesim.nfs.const import (
+from filesim.nfs.dispatch import Dispatcher
+from filesim.nfs.export import Export, ExportConfig
+from filesim.nfs.faults import FaultyVfs, ServerFaults
+from filesim.nfs.localfs import LocalVfs
+from filesim.nfs.notify import NotifyingVfs
+from filesim.nfs.types import decode_fattr3, decode_post_op_attr, encode_sattr3
+from filesim.nfs.vfs import SetAttrs
+from filesim.oncrpc.const import AcceptStat, AuthFlavor
+from filesim.oncrpc.message import Credentials, encode_call
+from filesim.oncrpc.programs import (
     MOUNT_PROGRAM,
     MOUNT_VERSION,
     NFS_PROGRAM,
     NFS_VERSION,
-    AcceptStat,
-    AuthFlavor,
     MountProc,
     NfsProc,
     NfsStat,
 )
-from filesim.nfs.dispatch import Dispatcher
-from filesim.nfs.export import Export, ExportConfig
-from filesim.nfs.localfs import LocalVfs
-from filesim.nfs.rpc import Credentials, encode_call
-from filesim.nfs.xdr import Packer, Unpacker
-from filesim.nfsclient.codec import unpack_fattr, unpack_post_op_attr
+from filesim.oncrpc.xdr import Packer, Unpacker
 from filesim.topology.layout import is_temp_name
 
 _xids = itertools.count(1)
@@ -61,6 +63,7 @@ class Rig:
     root: Path
     export: Export
     dispatcher: Dispatcher
+    faults: ServerFaults
     client: str = "127.0.0.1"
     changes: list[tuple[str, str, str | None]] = field(default_factory=list)
 
@@ -118,7 +121,7 @@ class Rig:
         return bytes(u.opaque())
 
     def getattr(self, handle: bytes):  # type: ignore[no-untyped-def]
-        return unpack_fattr(self.ok(NfsProc.GETATTR, self.fh(handle)))
+        return decode_fattr3(self.ok(NfsProc.GETATTR, self.fh(handle)))
 
     def create(
         self, dir_fh: bytes, name: str, mode: int = 0o644, cred: Credentials = ROOT
@@ -150,7 +153,7 @@ class Rig:
         p.uint64(offset)
         p.uint32(count)
         u = self.ok(NfsProc.READ, p)
-        unpack_post_op_attr(u)
+        decode_post_op_attr(u)
         n, eof = u.uint32(), u.bool()
         data = bytes(u.opaque())
         assert len(data) == n
@@ -159,30 +162,15 @@ class Rig:
 
 def sattr(p: Packer, mode: int | None = None, size: int | None = None,
           uid: int | None = None, mtime: tuple[int, int] | None = None) -> None:  # fmt: skip
-    for value in (mode, uid, None):
-        p.bool(value is not None)
-        if value is not None:
-            p.uint32(value)
-    p.bool(size is not None)
-    if size is not None:
-        p.uint64(size)
-    p.uint32(0)  # atime: don't change
-    if mtime is None:
-        p.uint32(0)
-    else:
-        p.uint32(2)
-        p.uint32(mtime[0])
-        p.uint32(mtime[1])
+    mtime_ns = None if mtime is None else mtime[0] * 10**9 + mtime[1]
+    p.raw(encode_sattr3(SetAttrs(mode=mode, uid=uid, size=size, mtime_ns=mtime_ns)))
 
 
 def make_rig(root: Path, **options: object) -> Rig:
     root.mkdir(parents=True, exist_ok=True)
     config = ExportConfig(name="test", **options)  # type: ignore[arg-type]
     rig_changes: list[tuple[str, str, str | None]] = []
-    export = Export(
-        config,
-        LocalVfs(root, hidden=is_temp_name),
-        b"k" * 32,
-        lambda kind, path, dest: rig_changes.append((kind, path, dest)),
-    )
-    return Rig(root, export, Dispatcher(export, 2049), changes=rig_changes)
+    storage = FaultyVfs(LocalVfs(root, hidden=is_temp_name))  # composed as runtime.build does
+    vfs = NotifyingVfs(storage, lambda kind, path, dest: rig_changes.append((kind, path, dest)))
+    export = Export(config, vfs, b"k" * 32)
+    return Rig(root, export, Dispatcher(export, 2049), ServerFaults(storage), changes=rig_changes)

@@ -1,0 +1,13 @@
+"""The NFSv3 server (with MOUNT v3 and PORTMAP v2 on the same port).
+
+const        NFS-only types and flags (file types, stable_how, ACCESS and FSINFO bits)
+types        NFSv3 wire structures, encode and decode side by side (the client uses them)
+registry     @procedure: each NFS procedure declared once (mutating, blocking, failure body)
+procedures/  the 22 procedures by kind: attributes, names, io, listing, fsinfo
+mount        MOUNT v3: its structures and procedures; portmap: PORTMAP v2
+dispatch     RPC record -> reply buffers: program, version and procedure routing
+vfs          the storage protocol (Vfs) and NfsError; localfs: LocalVfs, confined to a root
+notify       NotifyingVfs: change notification; faults: FaultyVfs and ServerFaults
+handles      file handles and the inode -> path index; access: callers and permissions
+export       one export's run-time state; server: the asyncio server (the only I/O)
+"""

@@ -14,23 +14,17 @@ import time
 import zlib
 from collections.abc import Callable
 
-from filesim.nfs import mount, nfs3, portmap
-from filesim.nfs.const import (
-    MOUNT_PROGRAM,
-    MOUNT_VERSION,
-    NFS_PROGRAM,
-    NFS_VERSION,
-    PORTMAP_PROGRAM,
-    PORTMAP_VERSION,
-    AcceptStat,
-    MountProc,
-    NfsProc,
-    NfsStat,
-    PortmapProc,
-)
+from filesim.nfs import mount, portmap
 from filesim.nfs.export import Export
 from filesim.nfs.locks import LockTable
-from filesim.nfs.rpc import (
+from filesim.nfs.procedures import NFS3
+from filesim.nfs.registry import Procedure
+from filesim.nfs.v4.compound import compound
+from filesim.nfs.v4.const import NFS4_VERSION
+from filesim.nfs.v4.service import V4Options, V4Service
+from filesim.nfs.vfs import NfsError, status_of
+from filesim.oncrpc.const import AcceptStat
+from filesim.oncrpc.message import (
     CallRejected,
     NotACall,
     RpcCall,
@@ -38,11 +32,19 @@ from filesim.nfs.rpc import (
     parse_call,
     prog_mismatch_reply,
 )
-from filesim.nfs.v4.compound import compound
-from filesim.nfs.v4.const import NFS4_VERSION
-from filesim.nfs.v4.service import V4Options, V4Service
-from filesim.nfs.vfs import NfsError, status_of
-from filesim.nfs.xdr import XdrError
+from filesim.oncrpc.programs import (
+    MOUNT_PROGRAM,
+    MOUNT_VERSION,
+    NFS_PROGRAM,
+    NFS_VERSION,
+    PORTMAP_PROGRAM,
+    PORTMAP_VERSION,
+    MountProc,
+    NfsProc,
+    NfsStat,
+    PortmapProc,
+)
+from filesim.oncrpc.xdr import XdrError
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +55,8 @@ _PROGRAM_VERSIONS = {
     NFS_PROGRAM: NFS_VERSION,
 }
 _OK = _U32.pack(NfsStat.OK)
-_HEADER = struct.Struct(">IIIIII")
+_NULL = int(NfsProc.NULL)
+_PROG_PROC = struct.Struct(">I4xI")  # program and procedure, 12 bytes into a call
 
 Observer = Callable[[str, str, int, float, int], None]
 """observer(program, procedure, nfs status, seconds, reply bytes), after each call."""
@@ -86,17 +89,16 @@ class Dispatcher:
         self.v4 = V4Service(export, v4, self.locks)
         self.port = port
         self.observer = observer
-        self.fault: Callable[[int, str], NfsStat | None] | None = None
-        """Optional fault hook: (NFS procedure, path-less) -> a status to fail with."""
+        self._procedures = NFS3.table()
+        # Export options do not change while serving: which calls block is known now.
+        self._blocking = frozenset(p.proc for p in NFS3 if p.blocks(export))
 
     def needs_thread(self, record: memoryview | bytes) -> bool:
         """Whether the call may block on the disk (fsync) and belongs off the event loop."""
         if len(record) < 24:
             return False
-        prog, _, proc = struct.unpack_from(">III", record, 12)
-        if prog != NFS_PROGRAM:
-            return False
-        return proc == NfsProc.COMMIT or (proc == NfsProc.WRITE and self.export.config.sync)
+        prog, proc = _PROG_PROC.unpack_from(record, 12)
+        return prog == NFS_PROGRAM and proc in self._blocking
 
     def dispatch(self, record: memoryview | bytes, client: str) -> list[bytes] | None:
         """The reply to `record` as buffers (no record mark), or None when there is none.
@@ -132,7 +134,7 @@ class Dispatcher:
             return [accepted_header(call.xid, AcceptStat.PROC_UNAVAIL)]
         key = (client, zlib.crc32(record), len(record))  # a 4.0 retransmission: same bytes
         args_crc = zlib.crc32(record[call.args.position :])  # a 4.1 retry: same arguments
-        parts = compound(self.v4, call, client, self.observer, self.fault, key, args_crc)
+        parts = compound(self.v4, call, client, self.observer, key, args_crc)
         return [accepted_header(call.xid) + parts[0], *parts[1:]]
 
     def _simple(self, call: RpcCall, procedure: object, *context: object) -> list[bytes]:
@@ -147,41 +149,41 @@ class Dispatcher:
         return [accepted_header(call.xid) + body]
 
     def _nfs(self, call: RpcCall, client: str) -> list[bytes]:
-        procedure = nfs3.PROCEDURES.get(call.proc)
+        procedure = self._procedures.get(call.proc)
         if procedure is None:
             return [accepted_header(call.xid, AcceptStat.PROC_UNAVAIL)]
-        if call.proc == NfsProc.NULL:
+        if call.proc == _NULL:
             return [accepted_header(call.xid)]
         started = time.perf_counter()
         export = self.export
         try:
             if not export.allows(client):
                 raise NfsError(NfsStat.ACCES, f"client {client} is not allowed")
-            if call.proc in nfs3.MUTATING and export.config.readonly:
+            if procedure.mutating and (export.config.readonly or export.vfs.readonly):
                 raise NfsError(NfsStat.ROFS)
-            if self.fault is not None and (injected := self.fault(call.proc, client)) is not None:
-                raise NfsError(injected, "injected fault")
-            with export.vfs.call_scope():
-                parts = procedure(export, export.caller(call.cred), call.args)
+            with export.vfs.call_scope(call.proc):
+                parts = procedure.handler(export, export.caller(call.cred), call.args)
         except XdrError:
             return [accepted_header(call.xid, AcceptStat.GARBAGE_ARGS)]
         except NfsError as exc:
-            return self._nfs_error(call, exc.status, started)
+            return self._nfs_error(call, procedure, exc.status, started)
         except OSError as exc:
-            return self._nfs_error(call, status_of(exc), started)
+            return self._nfs_error(call, procedure, status_of(exc), started)
         except Exception:
             log.exception(
                 "NFS %s failed on %s", _proc_name(call.prog, call.proc), export.config.name
             )
-            return self._nfs_error(call, NfsStat.SERVERFAULT, started)
+            return self._nfs_error(call, procedure, NfsStat.SERVERFAULT, started)
         head = (
             accepted_header(call.xid) + _OK + parts[0] if parts else accepted_header(call.xid) + _OK
         )
         self._observe(call, NfsStat.OK, started, sum(len(p) for p in parts))
         return [head, *parts[1:]]
 
-    def _nfs_error(self, call: RpcCall, status: NfsStat, started: float) -> list[bytes]:
-        body = nfs3.FAILURE_BODY.get(call.proc, b"")
+    def _nfs_error(
+        self, call: RpcCall, procedure: Procedure, status: NfsStat, started: float
+    ) -> list[bytes]:
+        body = procedure.failure
         self._observe(call, status, started, len(body))
         return [accepted_header(call.xid) + _U32.pack(status) + body]
 

@@ -7,13 +7,12 @@ import os
 import secrets
 import struct
 from collections import OrderedDict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from filesim.nfs.attrs import Caller
+from filesim.nfs.access import Caller
 from filesim.nfs.handles import HandleCodec, Node, NodeIndex
-from filesim.nfs.rpc import Credentials
-from filesim.nfs.vfs import ChangeListener, DirEntry, Vfs, parent_of
+from filesim.nfs.vfs import Vfs, VfsEntry, parent_of
+from filesim.oncrpc.message import Credentials
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _VERF = struct.Struct(">Q")
@@ -46,11 +45,11 @@ class DirListings:
 
     def __init__(self, keep: int = 64) -> None:
         self._keep = keep
-        self._listings: OrderedDict[tuple[int, bytes], list[DirEntry]] = OrderedDict()
+        self._listings: OrderedDict[tuple[int, bytes], list[VfsEntry]] = OrderedDict()
 
     def listing(
         self, vfs: Vfs, path: str, ino: int, cookie: int, verifier: bytes
-    ) -> tuple[list[DirEntry], bytes]:
+    ) -> tuple[list[VfsEntry], bytes]:
         if cookie:
             entries = self._listings.get((ino, verifier))
             if entries is not None:
@@ -64,29 +63,23 @@ class DirListings:
         return entries, verifier
 
     @staticmethod
-    def _list(vfs: Vfs, path: str, ino: int) -> list[DirEntry]:
+    def _list(vfs: Vfs, path: str, ino: int) -> list[VfsEntry]:
         parent_ino = vfs.stat(parent_of(path)).st_ino if path else ino
         entries = sorted(vfs.listdir(path), key=lambda e: e.name)
-        return [DirEntry(".", ino), DirEntry("..", parent_ino), *entries]
+        return [VfsEntry(".", ino), VfsEntry("..", parent_ino), *entries]
 
 
 class Export:
     """One export's run-time state, shared by the MOUNT and NFS procedures."""
 
-    def __init__(
-        self,
-        config: ExportConfig,
-        vfs: Vfs,
-        secret: bytes,
-        listener: ChangeListener | None = None,
-    ) -> None:
+    def __init__(self, config: ExportConfig, vfs: Vfs, secret: bytes) -> None:
+        """`vfs` is the export's storage with its wrappers (notification, faults) around it."""
         self.config = config
         self.vfs = vfs
         self.codec = HandleCodec(config.fsid, secret)
         self.index = NodeIndex(vfs)
         self.listings = DirListings()
         self.write_verifier = os.urandom(8)  # new at every start: clients re-send unstable data
-        self.listener: ChangeListener = listener or _ignore
         self.root_ino = vfs.stat("").st_ino
         self.index.remember(self.root_ino, "")
         self.mounts: set[tuple[str, str]] = set()
@@ -96,6 +89,11 @@ class Export:
     @property
     def fsid(self) -> int:
         return self.config.fsid
+
+    @property
+    def readonly(self) -> bool:
+        """Read-only by configuration, or for now (an injected read-only flip)."""
+        return self.config.readonly or self.vfs.readonly
 
     def handle_for(self, st: os.stat_result, path: str) -> bytes:
         self.index.remember(st.st_ino, path)
@@ -132,10 +130,3 @@ class Export:
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
         return any(ip.version == net.version and ip in net for net in self.config.networks)
-
-
-def _ignore(kind: str, path: str, dest: str | None) -> None:
-    return None
-
-
-ListenerFactory = Callable[[str], ChangeListener]

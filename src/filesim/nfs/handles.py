@@ -18,8 +18,8 @@ import struct
 from pathlib import Path
 from typing import NamedTuple
 
-from filesim.nfs.const import NfsStat
 from filesim.nfs.vfs import NfsError, Vfs
+from filesim.oncrpc.programs import NfsStat
 
 _VERSION = 1
 _BODY = struct.Struct(">BIQB")

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from filesim.nfs.vfs import DirEntry, FsStat, SetAttrs
+from filesim.nfs.vfs import FsStat, SetAttrs, VfsEntry
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _O_PATH = getattr(os, "O_PATH", 0)
@@ -39,6 +39,8 @@ def _no_hidden(name: str) -> bool:
 
 class LocalVfs:
     """A `Vfs` over the directory `root`. Names for which `hidden` is true do not exist for it."""
+
+    readonly = False
 
     def __init__(self, root: Path, hidden: Callable[[str], bool] = _no_hidden) -> None:
         self.root = root
@@ -63,7 +65,7 @@ class LocalVfs:
             raise OSError(errno.EINVAL, "the export root has no parent")
         return _Parent(self, path)
 
-    def call_scope(self) -> _CallScope:
+    def call_scope(self, proc: int) -> _CallScope:
         """Within this context (one NFS call), each directory is walked once: a call touches
         the same parent several times (lookup, act, attributes before and after)."""
         return _CallScope(self)
@@ -154,7 +156,7 @@ class LocalVfs:
         finally:
             os.close(fd)
 
-    def allocate(self, path: str, offset: int, length: int, punch: bool = False) -> None:
+    def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
         """Allocate the range (growing the file past its end), or punch it into a hole."""
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_WRONLY), dir_fd=parent)
@@ -170,9 +172,9 @@ class LocalVfs:
         with self._at(path) as (parent, name):
             return os.readlink(name, dir_fd=parent)
 
-    def listdir(self, path: str) -> list[DirEntry]:
+    def listdir(self, path: str) -> list[VfsEntry]:
         with self._dir(path) as fd, os.scandir(fd) as it:
-            return [DirEntry(e.name, e.inode()) for e in it if not self._hidden(e.name)]
+            return [VfsEntry(e.name, e.inode()) for e in it if not self._hidden(e.name)]
 
     def statvfs(self) -> FsStat:
         sv = os.fstatvfs(self._root_fd)
@@ -220,7 +222,7 @@ class LocalVfs:
         finally:
             os.close(fd)
 
-    def commit(self, path: str) -> None:
+    def commit(self, path: str, complete: bool) -> None:
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
         try:
@@ -228,15 +230,25 @@ class LocalVfs:
         finally:
             os.close(fd)
 
-    def create(self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None) -> None:
+    def create(
+        self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None,
+        initial: SetAttrs,
+    ) -> None:  # fmt: skip
         flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else 0)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(flags), mode & 0o7777, dir_fd=parent)
             try:
                 if owner is not None and _AS_ROOT:
                     os.fchown(fd, *owner)
+                if initial.size is not None:
+                    os.ftruncate(fd, initial.size)
+                if initial.atime_ns is not None or initial.mtime_ns is not None:
+                    os.utime(fd, ns=_times(os.fstat(fd), initial))
             finally:
                 os.close(fd)
+
+    def truncate(self, path: str, size: int) -> None:
+        self.setattr(path, SetAttrs(size=size))
 
     def mkdir(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
         with self._at(path) as (parent, name):

@@ -1,14 +1,83 @@
-"""MOUNT v3 (RFC 1813, appendix I): NULL, MNT, DUMP, UMNT, UMNTALL, EXPORT."""
+"""MOUNT v3 (RFC 1813, appendix I): its wire structures (encode and decode side by side, the
+client decodes with them too) and the server's NULL, MNT, DUMP, UMNT, UMNTALL, EXPORT."""
 
 from __future__ import annotations
 
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from filesim.nfs.const import MNTPATHLEN, AuthFlavor, MountProc, MountStat
+from filesim.nfs.const import MNTPATHLEN
 from filesim.nfs.export import Export
-from filesim.nfs.vfs import NfsError, status_of
-from filesim.nfs.xdr import Packer, Unpacker
+from filesim.nfs.types import decode_fh3
+from filesim.nfs.vfs import status_of
+from filesim.oncrpc.const import AuthFlavor
+from filesim.oncrpc.programs import MountProc, MountStat
+from filesim.oncrpc.xdr import Packer, Unpacker
+
+
+def encode_mountres3_ok(handle: bytes, flavors: Iterable[int]) -> bytes:
+    """mountres3 after MNT3_OK: the root handle and the auth flavors the server takes."""
+    p = Packer()
+    p.opaque(handle)
+    flavors = list(flavors)
+    p.uint32(len(flavors))
+    for flavor in flavors:
+        p.uint32(flavor)
+    return bytes(p.buf)
+
+
+def decode_mountres3_ok(u: Unpacker) -> tuple[bytes, list[int]]:
+    handle = decode_fh3(u)
+    return handle, [u.uint32() for _ in range(u.uint32())]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportEntry:
+    """One entry of the MOUNT EXPORT list (exportnode)."""
+
+    path: str
+    groups: tuple[str, ...]
+
+
+def encode_exports(exports: Iterable[ExportEntry]) -> bytes:
+    p = Packer()
+    for export in exports:
+        p.bool(True)
+        p.string(export.path)
+        for group in export.groups:
+            p.bool(True)
+            p.string(group)
+        p.bool(False)
+    p.bool(False)
+    return bytes(p.buf)
+
+
+def decode_exports(u: Unpacker) -> list[ExportEntry]:
+    exports: list[ExportEntry] = []
+    while u.bool():
+        path = u.string()
+        groups: list[str] = []
+        while u.bool():
+            groups.append(u.string())
+        exports.append(ExportEntry(path, tuple(groups)))
+    return exports
+
+
+def encode_mountlist(mounts: Iterable[tuple[str, str]]) -> bytes:
+    """The MOUNT DUMP list: (client host, mounted directory) pairs."""
+    p = Packer()
+    for host, directory in mounts:
+        p.bool(True)
+        p.string(host)
+        p.string(directory)
+    p.bool(False)
+    return bytes(p.buf)
+
+
+# -- the server's procedures -----------------------------------------------------------------
+
+_FLAVORS = (AuthFlavor.AUTH_SYS, AuthFlavor.AUTH_NONE)
 
 MountProcedure = Callable[[Export, str, Unpacker], bytes]
 
@@ -50,10 +119,7 @@ def mnt(export: Export, client: str, u: Unpacker) -> bytes:
         return bytes(p.buf)
     export.mounts.add((client, dirpath))
     p.uint32(MountStat.OK)
-    p.opaque(export.handle_for(st, path))
-    p.uint32(2)
-    p.uint32(AuthFlavor.AUTH_SYS)
-    p.uint32(AuthFlavor.AUTH_NONE)
+    p.raw(encode_mountres3_ok(export.handle_for(st, path), _FLAVORS))
     return bytes(p.buf)
 
 
@@ -65,13 +131,7 @@ def _mount_status(status: int) -> int:
 
 
 def dump(export: Export, client: str, u: Unpacker) -> bytes:
-    p = Packer()
-    for host, directory in sorted(export.mounts):
-        p.bool(True)
-        p.string(host)
-        p.string(directory)
-    p.bool(False)
-    return bytes(p.buf)
+    return encode_mountlist(sorted(export.mounts))
 
 
 def umnt(export: Export, client: str, u: Unpacker) -> bytes:
@@ -86,15 +146,8 @@ def umntall(export: Export, client: str, u: Unpacker) -> bytes:
 
 
 def export_list(export: Export, client: str, u: Unpacker) -> bytes:
-    p = Packer()
-    p.bool(True)
-    p.string(export.config.path)
-    for net in export.config.networks:
-        p.bool(True)
-        p.string(str(net))
-    p.bool(False)
-    p.bool(False)
-    return bytes(p.buf)
+    config = export.config
+    return encode_exports([ExportEntry(config.path, tuple(str(n) for n in config.networks))])
 
 
 PROCEDURES: dict[int, MountProcedure] = {
@@ -105,5 +158,3 @@ PROCEDURES: dict[int, MountProcedure] = {
     MountProc.UMNTALL: umntall,
     MountProc.EXPORT: export_list,
 }
-
-__all__ = ["PROCEDURES", "NfsError"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from filesim.nfs.const import (
+from filesim.oncrpc.programs import (
     IPPROTO_TCP,
     MOUNT_PROGRAM,
     MOUNT_VERSION,
@@ -14,7 +14,7 @@ from filesim.nfs.const import (
     PORTMAP_VERSION,
     PortmapProc,
 )
-from filesim.nfs.xdr import Packer, Unpacker
+from filesim.oncrpc.xdr import Packer, Unpacker
 
 PortmapProcedure = Callable[[int, Unpacker], bytes]
 

@@ -4,6 +4,9 @@ The only module of `filesim.nfs` that knows about sockets. Bytes are received st
 record reader's buffer (`BufferedProtocol`), every complete record is dispatched at once, and a
 READ reply goes out as header and payload separately so the payload is never copied. Calls that
 may block on the disk (COMMIT, WRITE on a `sync` export) run in a thread.
+
+Fault injection that only the server can do (latency, outages) is one hook given at build time:
+the `ServerFaults` of `filesim.nfs.faults`, asked about each call only while it is `holding`.
 """
 
 from __future__ import annotations
@@ -11,15 +14,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import threading
-from collections.abc import Callable
 from typing import cast
 
 from filesim.nfs.dispatch import Dispatcher, Observer
 from filesim.nfs.export import Export
-from filesim.nfs.rpc import RecordError, RecordReader, record_mark
+from filesim.nfs.faults import ServerFaults
 from filesim.nfs.v4.service import V4Options
-from filesim.nfs.vfs import ChangeListener
+from filesim.oncrpc.record import RecordError, RecordReader, record_mark
 
 log = logging.getLogger(__name__)
 
@@ -31,25 +32,25 @@ class NfsServer:
 
     def __init__(
         self, export: Export, host: str = "127.0.0.1", port: int = 0,
-        observer: Observer | None = None, v4: V4Options | None = None,
+        observer: Observer | None = None, faults: ServerFaults | None = None,
+        v4: V4Options | None = None,
     ) -> None:  # fmt: skip
         self.export = export
         self.host = host
         self.port = port
         self.dispatcher = Dispatcher(export, port, observer, v4)
+        self.faults = faults
+        """Latency and outage faults (None: never any). While `faults.holding`, each call waits
+        `faults.hold(call)` seconds before it is dispatched (inf: never answered); while
+        `faults.refusing`, connections are refused. The owner of `faults` drops the open
+        connections (`drop_connections`) when `ServerFaults.apply` says so."""
         self._server: asyncio.Server | None = None
         self._connections: set[_Connection] = set()
-        self.paused = False
-        """While True (an outage fault), new connections are refused and old ones dropped."""
-        self.intercept: Callable[[memoryview], float] | None = None
-        """Fault hook (latency, outage): seconds to hold a call before dispatching it, 0 to
-        dispatch at once, `math.inf` to never answer. None (no fault) costs one test per call."""
         self.swallowed = 0
         """Calls never answered because of an outage fault."""
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self.export.listener = _on_loop(self.export.listener, loop)
         self._server = await loop.create_server(
             lambda: _Connection(self), self.host, self.port, reuse_address=True
         )
@@ -73,19 +74,6 @@ class NfsServer:
         return len(self._connections)
 
 
-def _on_loop(listener: ChangeListener, loop: asyncio.AbstractEventLoop) -> ChangeListener:
-    """`listener`, called on the event loop's thread whichever thread a change happened on."""
-    loop_thread = threading.get_ident()
-
-    def call(kind: str, path: str, dest: str | None) -> None:
-        if threading.get_ident() == loop_thread:
-            listener(kind, path, dest)
-        else:
-            loop.call_soon_threadsafe(listener, kind, path, dest)
-
-    return call
-
-
 class _Connection(asyncio.BufferedProtocol):
     def __init__(self, server: NfsServer) -> None:
         self._server = server
@@ -101,7 +89,8 @@ class _Connection(asyncio.BufferedProtocol):
         self._transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         self._client = str(peer[0]) if peer else ""
-        if self._server.paused:
+        faults = self._server.faults
+        if faults is not None and faults.refusing:
             self._transport.abort()
             return
         self._server._connections.add(self)
@@ -121,9 +110,10 @@ class _Connection(asyncio.BufferedProtocol):
         self._reader.advance(nbytes)
         server = self._server
         dispatcher = server.dispatcher
+        faults = server.faults
         try:
             for record in self._reader.records():
-                if server.intercept is not None and (delay := server.intercept(record)):
+                if faults is not None and faults.holding and (delay := faults.hold(record)):
                     self._hold(record, delay)
                 elif dispatcher.needs_thread(record):
                     self._in_thread(bytes(record))

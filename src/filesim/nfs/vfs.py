@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import errno
 import os
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from filesim.nfs.const import NfsStat
+from filesim.oncrpc.programs import NfsStat
 
 
 class NfsError(Exception):
@@ -56,7 +55,7 @@ def status_of(exc: OSError) -> NfsStat:
 
 
 @dataclass(frozen=True, slots=True)
-class DirEntry:
+class VfsEntry:
     name: str
     ino: int
 
@@ -89,7 +88,14 @@ class FsStat:
 
 
 class Vfs(Protocol):
-    """Storage operations on export-relative paths; errors are raised as OSError or NfsError."""
+    """Storage operations on export-relative paths; errors are raised as OSError or NfsError.
+
+    Wrappers compose around any Vfs (`NotifyingVfs`, `FaultyVfs`); `close` reaches the storage.
+    """
+
+    @property
+    def readonly(self) -> bool:
+        """Whether the storage refuses changes right now (an injected read-only flip)."""
 
     def stat(self, path: str) -> os.stat_result:
         """lstat of `path` (never follows a final symlink)."""
@@ -98,10 +104,20 @@ class Vfs(Protocol):
 
     def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None: ...
 
-    def commit(self, path: str) -> None: ...
+    def commit(self, path: str, complete: bool) -> None:
+        """Make `path`'s written data stable. `complete`: the writer is done with the file
+        (an NFSv3 COMMIT, or the last NFSv4 writer's); False while a writer still has it open."""
 
-    def create(self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None) -> None:
-        """Create a regular file; `exclusive` fails with EEXIST when it exists."""
+    def create(
+        self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None,
+        initial: SetAttrs,
+    ) -> None:  # fmt: skip
+        """Create a regular file; `exclusive` fails with EEXIST when it exists. `initial` sets
+        its size and times as part of the creation (an EXCLUSIVE verifier lives in the times)."""
+
+    def truncate(self, path: str, size: int) -> None:
+        """Set the size of an existing regular file as a data change (a CREATE of an existing
+        file with a size, as open(O_TRUNC) asks), unlike a SETATTR."""
 
     def mkdir(self, path: str, mode: int, owner: tuple[int, int] | None) -> None: ...
 
@@ -109,6 +125,14 @@ class Vfs(Protocol):
 
     def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
         """Create a FIFO or socket node (`mode` carries the S_IF* type)."""
+
+    def seek(self, path: str, offset: int, whence: int) -> int:
+        """lseek with SEEK_DATA or SEEK_HOLE (NFSv4.2 SEEK); OSError(ENXIO) past the data."""
+        ...
+
+    def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
+        """Reserve the range (NFSv4.2 ALLOCATE), or punch a hole in it (DEALLOCATE)."""
+        ...
 
     def readlink(self, path: str) -> str: ...
 
@@ -122,16 +146,25 @@ class Vfs(Protocol):
 
     def setattr(self, path: str, attrs: SetAttrs) -> None: ...
 
-    def listdir(self, path: str) -> list[DirEntry]: ...
+    def listdir(self, path: str) -> list[VfsEntry]: ...
 
     def statvfs(self) -> FsStat: ...
 
     def find(self, ino: int) -> str | None:
         """The path of the node with inode number `ino`, searched under the root, or None."""
 
-    def call_scope(self) -> AbstractContextManager[None]:
-        """A context around one NFS call, within which the storage may reuse what it looked up
-        (the same directories are visited several times by one call)."""
+    def call_scope(self, proc: int) -> AbstractContextManager[None]:
+        """A context around one call of NFS procedure `proc`, within which the storage may
+        reuse what it looked up (one call visits the same directories several times) and a
+        fault layer decides which of its rules fire for this call. `FRAME` for a frame
+        around calls that open their own scopes (an NFSv4 COMPOUND's operations)."""
+
+    def close(self) -> None:
+        """Release the storage (descriptors); no call may follow."""
+
+
+FRAME = -1
+"""`call_scope`'s procedure for a frame that is no call itself: no fault fires on it."""
 
 
 def join(directory: str, name: str) -> str:
@@ -140,7 +173,3 @@ def join(directory: str, name: str) -> str:
 
 def parent_of(path: str) -> str:
     return path.rpartition("/")[0]
-
-
-ChangeListener = Callable[[str, str, str | None], None]
-"""Called as listener(kind, path, dest) after each change the server made to the store."""

@@ -2,8 +2,8 @@
 
 Built for `filesim verify` and for tests that need real NFS I/O without a kernel client. One
 call at a time over one connection (a second one for MOUNT when a server, like NFS-Ganesha,
-serves it on its own port). Every NFS error raises `NfsError`, which carries the status, the
-operation and the path, e.g. `NFS REMOVE /data/a.txt: NFS3ERR_ROFS`.
+serves it on its own port). Every NFS error raises `NfsStatusError`, which carries the status,
+the operation and the path, e.g. `NFS REMOVE /data/a.txt: NFS3ERR_ROFS`.
 
     with NfsClient("127.0.0.1", 2049) as nfs:
         root = nfs.mnt("/data")
@@ -17,7 +17,33 @@ import socket
 from collections.abc import Callable
 from types import TracebackType
 
-from filesim.nfs.const import (
+from filesim.nfs.const import CreateMode, StableHow
+from filesim.nfs.mount import ExportEntry, decode_exports, decode_mountres3_ok
+from filesim.nfs.types import (
+    EntryPlus3,
+    Fattr,
+    FsInfo,
+    WriteResult,
+    decode_dirlistplus3,
+    decode_fattr3,
+    decode_fh3,
+    decode_post_op_attr,
+    decode_post_op_fh3,
+    decode_read3_data,
+    decode_wcc_data,
+)
+from filesim.nfs.vfs import SetAttrs
+from filesim.nfsclient import codec
+from filesim.nfsclient.rpc import (
+    NfsClientError,
+    NfsConnectionError,
+    RpcConnection,
+    RpcError,
+    RpcTimeout,
+)
+from filesim.oncrpc.const import AuthFlavor
+from filesim.oncrpc.message import Credentials
+from filesim.oncrpc.programs import (
     IPPROTO_TCP,
     MOUNT_PROGRAM,
     MOUNT_VERSION,
@@ -25,23 +51,16 @@ from filesim.nfs.const import (
     NFS_VERSION,
     PORTMAP_PROGRAM,
     PORTMAP_VERSION,
-    AuthFlavor,
-    CreateMode,
     MountProc,
     MountStat,
     NfsProc,
     NfsStat,
     PortmapProc,
-    StableHow,
 )
-from filesim.nfs.rpc import Credentials
-from filesim.nfs.xdr import Packer, Unpacker
-from filesim.nfsclient import codec
-from filesim.nfsclient.codec import DirEntry, ExportEntry, Fattr, FsInfo, WriteResult
-from filesim.nfsclient.rpc import NfsClientError, NfsConnectionError, RpcConnection, RpcError
+from filesim.oncrpc.xdr import Unpacker
 
 __all__ = [
-    "DirEntry",
+    "EntryPlus3",
     "ExportEntry",
     "Fattr",
     "FsInfo",
@@ -49,8 +68,9 @@ __all__ = [
     "NfsClient",
     "NfsClientError",
     "NfsConnectionError",
-    "NfsError",
+    "NfsStatusError",
     "RpcError",
+    "RpcTimeout",
     "WriteResult",
 ]
 
@@ -58,27 +78,31 @@ CHUNK = 256 << 10
 """Bytes per READ/WRITE call; every server we talk to takes at least this much."""
 
 
-class NfsError(NfsClientError):
+class NfsStatusError(NfsClientError):
     """An NFS procedure answered with a status other than NFS3_OK."""
 
-    def __init__(self, stat: NfsStat, op: str, path: str) -> None:
-        super().__init__(f"NFS {op} {path}: NFS3ERR_{stat.name}")
-        self.stat, self.op, self.path = stat, op, path
+    def __init__(self, status: NfsStat, op: str, path: str) -> None:
+        super().__init__(f"NFS {op} {path}: NFS3ERR_{status.name}")
+        self.status, self.op, self.path = status, op, path
 
 
 class MountError(NfsClientError):
     """MNT refused to hand out a handle for an export path."""
 
-    def __init__(self, stat: MountStat, path: str, address: str) -> None:
-        super().__init__(f"MOUNT {path} on {address}: MNT3ERR_{stat.name}")
-        self.stat, self.path = stat, path
+    def __init__(self, status: MountStat, path: str, address: str) -> None:
+        super().__init__(f"MOUNT {path} on {address}: MNT3ERR_{status.name}")
+        self.status, self.path = status, path
 
 
-def _nfs_stat(value: int) -> NfsStat:
+def _nfs_status(value: int) -> NfsStat:
     try:
         return NfsStat(value)
     except ValueError:
         return NfsStat.SERVERFAULT
+
+
+def _skip_wcc_data(u: Unpacker) -> None:
+    decode_wcc_data(u)
 
 
 class NfsClient:
@@ -123,13 +147,11 @@ class NfsClient:
 
     def getport(self, prog: int, vers: int, prot: int = IPPROTO_TCP) -> int:
         """The port the portmapper reports for a program (0: not registered)."""
-        p = Packer()
-        for value in (prog, vers, prot, 0):
-            p.uint32(value)
-        return self._rpc.call(PORTMAP_PROGRAM, PORTMAP_VERSION, PortmapProc.GETPORT, p.buf).uint32()
+        args = codec.getport_args(prog, vers, prot)
+        return self._rpc.call(PORTMAP_PROGRAM, PORTMAP_VERSION, PortmapProc.GETPORT, args).uint32()
 
     # ------------------------------------------------------------------ MOUNT v3
-    def _mount_call(self, proc: int, args: bytes | bytearray = b"") -> Unpacker:
+    def _mount_call(self, proc: int, args: bytes = b"") -> Unpacker:
         return self._mount_rpc.call(MOUNT_PROGRAM, MOUNT_VERSION, proc, args)
 
     def mount_null(self) -> None:
@@ -137,25 +159,21 @@ class NfsClient:
 
     def mnt(self, path: str) -> bytes:
         """The root handle of the export (or exported subdirectory) `path`."""
-        p = Packer()
-        p.string(path)
-        u = self._mount_call(MountProc.MNT, p.buf)
-        stat = u.uint32()
-        if stat != MountStat.OK:
-            known = stat in MountStat._value2member_map_
-            status = MountStat(stat) if known else MountStat.SERVERFAULT
-            raise MountError(status, path, self._mount_rpc.address)
-        fh = codec.unpack_fh(u)
+        u = self._mount_call(MountProc.MNT, codec.dirpath_args(path))
+        status = u.uint32()
+        if status != MountStat.OK:
+            known = status in MountStat._value2member_map_
+            error = MountStat(status) if known else MountStat.SERVERFAULT
+            raise MountError(error, path, self._mount_rpc.address)
+        fh, _ = decode_mountres3_ok(u)
         self._paths[fh] = path
         return fh
 
     def umnt(self, path: str) -> None:
-        p = Packer()
-        p.string(path)
-        self._mount_call(MountProc.UMNT, p.buf)
+        self._mount_call(MountProc.UMNT, codec.dirpath_args(path))
 
     def exports(self) -> list[ExportEntry]:
-        return codec.unpack_exports(self._mount_call(MountProc.EXPORT))
+        return decode_exports(self._mount_call(MountProc.EXPORT))
 
     # ------------------------------------------------------------------ NFS v3
     def _path(self, fh: bytes, name: str | None = None) -> str:
@@ -169,35 +187,31 @@ class NfsClient:
     def _nfs(
         self,
         proc: NfsProc,
-        args: Packer | None,
+        args: bytes,
         path: str,
         head: Callable[[Unpacker], object] | None = None,
     ) -> Unpacker:
         """Call `proc`; `head` decodes what failure and success bodies both start with (their
-        attributes). Raises NfsError, naming `path`, unless the status is NFS3_OK."""
-        u = self._rpc.call(NFS_PROGRAM, NFS_VERSION, proc, args.buf if args else b"")
-        stat = _nfs_stat(u.uint32())
+        attributes). Raises NfsStatusError, naming `path`, unless the status is NFS3_OK."""
+        u = self._rpc.call(NFS_PROGRAM, NFS_VERSION, proc, args)
+        status = _nfs_status(u.uint32())
         if head is not None:
             head(u)
-        if stat != NfsStat.OK:
-            raise NfsError(stat, proc.name, path)
+        if status != NfsStat.OK:
+            raise NfsStatusError(status, proc.name, path)
         return u
 
     def null(self) -> None:
         self._rpc.call(NFS_PROGRAM, NFS_VERSION, NfsProc.NULL)
 
     def getattr(self, fh: bytes) -> Fattr:
-        p = Packer()
-        p.opaque(fh)
-        u = self._nfs(NfsProc.GETATTR, p, self._path(fh))
-        return codec.unpack_fattr(u)
+        u = self._nfs(NfsProc.GETATTR, codec.fh_args(fh), self._path(fh))
+        return decode_fattr3(u)
 
     def lookup(self, dir_fh: bytes, name: str) -> tuple[bytes, Fattr | None]:
-        p = Packer()
-        codec.pack_diropargs(p, dir_fh, name)
-        u = self._nfs(NfsProc.LOOKUP, p, self._path(dir_fh, name))
-        fh = codec.unpack_fh(u)
-        attrs = codec.unpack_post_op_attr(u)
+        u = self._nfs(NfsProc.LOOKUP, codec.diropargs(dir_fh, name), self._path(dir_fh, name))
+        fh = decode_fh3(u)
+        attrs = decode_post_op_attr(u)
         self._learn(fh, dir_fh, name)
         return fh, attrs
 
@@ -210,35 +224,22 @@ class NfsClient:
         return fh
 
     def access(self, fh: bytes, mask: int) -> int:
-        p = Packer()
-        p.opaque(fh)
-        p.uint32(mask)
-        u = self._nfs(NfsProc.ACCESS, p, self._path(fh), codec.unpack_post_op_attr)
+        args = codec.access_args(fh, mask)
+        u = self._nfs(NfsProc.ACCESS, args, self._path(fh), decode_post_op_attr)
         return u.uint32()
 
     def read(self, fh: bytes, offset: int, count: int) -> tuple[bytes, bool]:
         """Up to `count` bytes at `offset`, and whether the end of the file was reached."""
-        p = Packer()
-        p.opaque(fh)
-        p.uint64(offset)
-        p.uint32(count)
-        u = self._nfs(NfsProc.READ, p, self._path(fh), codec.unpack_post_op_attr)
-        u.uint32()  # count, repeated by the opaque's length
-        eof = u.bool()
-        return bytes(u.opaque()), eof
+        args = codec.read_args(fh, offset, count)
+        u = self._nfs(NfsProc.READ, args, self._path(fh), decode_post_op_attr)
+        return decode_read3_data(u)
 
     def write(
         self, fh: bytes, offset: int, data: bytes, stable: StableHow = StableHow.FILE_SYNC
     ) -> WriteResult:
-        p = Packer()
-        p.opaque(fh)
-        p.uint64(offset)
-        p.uint32(len(data))
-        p.uint32(stable)
-        p.opaque(data)
-        u = self._nfs(NfsProc.WRITE, p, self._path(fh), codec.skip_wcc_data)
-        count, committed = u.uint32(), u.uint32()
-        return WriteResult(count, committed, bytes(u.fixed_opaque(8)))
+        args = codec.write_args(fh, offset, data, stable)
+        u = self._nfs(NfsProc.WRITE, args, self._path(fh), _skip_wcc_data)
+        return WriteResult.decode(u)
 
     def create(
         self,
@@ -248,51 +249,38 @@ class NfsClient:
         perm: int = 0o644,
     ) -> bytes:
         """Create a regular file: UNCHECKED truncates an existing one, GUARDED fails with EXIST."""
-        if mode is CreateMode.EXCLUSIVE:
-            raise ValueError("EXCLUSIVE create is not supported by this client")
-        p = Packer()
-        codec.pack_diropargs(p, dir_fh, name)
-        p.uint32(mode)
-        codec.pack_sattr(p, mode=perm, size=0 if mode is CreateMode.UNCHECKED else None)
-        return self._created(NfsProc.CREATE, p, dir_fh, name)
+        attrs = SetAttrs(mode=perm, size=0 if mode is CreateMode.UNCHECKED else None)
+        args = codec.create_args(dir_fh, name, mode, attrs)
+        return self._created(NfsProc.CREATE, args, dir_fh, name)
 
     def mkdir(self, dir_fh: bytes, name: str, perm: int = 0o755) -> bytes:
-        p = Packer()
-        codec.pack_diropargs(p, dir_fh, name)
-        codec.pack_sattr(p, mode=perm)
-        return self._created(NfsProc.MKDIR, p, dir_fh, name)
+        args = codec.mkdir_args(dir_fh, name, SetAttrs(mode=perm))
+        return self._created(NfsProc.MKDIR, args, dir_fh, name)
 
-    def _created(self, proc: NfsProc, p: Packer, dir_fh: bytes, name: str) -> bytes:
-        u = self._nfs(proc, p, self._path(dir_fh, name))
-        fh = codec.unpack_post_op_fh(u)
+    def _created(self, proc: NfsProc, args: bytes, dir_fh: bytes, name: str) -> bytes:
+        u = self._nfs(proc, args, self._path(dir_fh, name))
+        fh = decode_post_op_fh3(u)
         if fh is None:  # allowed by RFC 1813; a LOOKUP gets the handle
             fh, _ = self.lookup(dir_fh, name)
         self._learn(fh, dir_fh, name)
         return fh
 
     def remove(self, dir_fh: bytes, name: str) -> None:
-        self._dirop(NfsProc.REMOVE, dir_fh, name)
+        self._nfs(NfsProc.REMOVE, codec.diropargs(dir_fh, name), self._path(dir_fh, name))
 
     def rmdir(self, dir_fh: bytes, name: str) -> None:
-        self._dirop(NfsProc.RMDIR, dir_fh, name)
-
-    def _dirop(self, proc: NfsProc, dir_fh: bytes, name: str) -> None:
-        p = Packer()
-        codec.pack_diropargs(p, dir_fh, name)
-        self._nfs(proc, p, self._path(dir_fh, name))
+        self._nfs(NfsProc.RMDIR, codec.diropargs(dir_fh, name), self._path(dir_fh, name))
 
     def rename(self, from_dir: bytes, from_name: str, to_dir: bytes, to_name: str) -> None:
-        p = Packer()
-        codec.pack_diropargs(p, from_dir, from_name)
-        codec.pack_diropargs(p, to_dir, to_name)
+        args = codec.rename_args(from_dir, from_name, to_dir, to_name)
         what = f"{self._path(from_dir, from_name)} -> {self._path(to_dir, to_name)}"
-        self._nfs(NfsProc.RENAME, p, what)
+        self._nfs(NfsProc.RENAME, args, what)
 
     def readdirplus(
         self, dir_fh: bytes, dircount: int = 8192, maxcount: int = 32768
-    ) -> list[DirEntry]:
+    ) -> list[EntryPlus3]:
         """Every entry of a directory except `.` and `..`, paging with cookies until eof."""
-        entries: list[DirEntry] = []
+        entries: list[EntryPlus3] = []
         cookie, verifier = 0, bytes(8)
         while True:
             page, verifier, eof = self._readdirplus_page(
@@ -305,34 +293,24 @@ class NfsClient:
 
     def _readdirplus_page(
         self, dir_fh: bytes, cookie: int, verifier: bytes, dircount: int, maxcount: int
-    ) -> tuple[list[DirEntry], bytes, bool]:
-        p = Packer()
-        p.opaque(dir_fh)
-        p.uint64(cookie)
-        p.fixed_opaque(verifier)
-        p.uint32(dircount)
-        p.uint32(maxcount)
-        u = self._nfs(NfsProc.READDIRPLUS, p, self._path(dir_fh), codec.unpack_post_op_attr)
+    ) -> tuple[list[EntryPlus3], bytes, bool]:
+        args = codec.readdirplus_args(dir_fh, cookie, verifier, dircount, maxcount)
+        u = self._nfs(NfsProc.READDIRPLUS, args, self._path(dir_fh), decode_post_op_attr)
         verifier = bytes(u.fixed_opaque(8))
-        page, eof = codec.unpack_dirlistplus(u)
+        page, eof = decode_dirlistplus3(u)
         for entry in page:
             self._learn(entry.fh, dir_fh, entry.name)
         return page, verifier, eof
 
     def commit(self, fh: bytes, offset: int = 0, count: int = 0) -> bytes:
         """Flush unstable writes; returns the write verifier."""
-        p = Packer()
-        p.opaque(fh)
-        p.uint64(offset)
-        p.uint32(count)
-        u = self._nfs(NfsProc.COMMIT, p, self._path(fh), codec.skip_wcc_data)
+        args = codec.commit_args(fh, offset, count)
+        u = self._nfs(NfsProc.COMMIT, args, self._path(fh), _skip_wcc_data)
         return bytes(u.fixed_opaque(8))
 
     def fsinfo(self, fh: bytes) -> FsInfo:
-        p = Packer()
-        p.opaque(fh)
-        u = self._nfs(NfsProc.FSINFO, p, self._path(fh), codec.unpack_post_op_attr)
-        return codec.unpack_fsinfo(u)
+        u = self._nfs(NfsProc.FSINFO, codec.fh_args(fh), self._path(fh), decode_post_op_attr)
+        return FsInfo.decode(u)
 
     # ------------------------------------------------------------------ whole files
     def read_all(self, fh: bytes) -> bytes:
@@ -353,7 +331,7 @@ class NfsClient:
         while offset < len(data):
             result = self.write(fh, offset, data[offset : offset + CHUNK], stable)
             if result.count == 0:
-                raise NfsError(NfsStat.IO, "WRITE (no progress)", self._path(fh))
+                raise NfsStatusError(NfsStat.IO, "WRITE (no progress)", self._path(fh))
             synced = synced and result.committed == StableHow.FILE_SYNC
             offset += result.count
         if not synced:

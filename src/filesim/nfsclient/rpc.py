@@ -1,6 +1,8 @@
-"""A blocking ONC RPC connection over TCP: one call at a time, record marking, reply checks.
+"""A blocking ONC RPC connection over TCP: one call at a time.
 
-Used by our NFS client (`client.py`) for `filesim verify` and tests; the server never imports it.
+The messages and the record marking are `filesim.oncrpc`'s; this module adds the socket, the
+timeouts and errors that name the server. Used by our NFS client (`client.py`) and by the
+readiness probe (`ping.py`); the server never imports it.
 """
 
 from __future__ import annotations
@@ -8,14 +10,22 @@ from __future__ import annotations
 import itertools
 import os
 import socket
-import struct
 
 from filesim.errors import FilesimError
-from filesim.nfs.const import REPLY, AcceptStat, AuthStat, RejectStat, ReplyStat
-from filesim.nfs.rpc import LAST_FRAGMENT, Credentials, encode_call, record_mark
-from filesim.nfs.xdr import Unpacker, XdrError
+from filesim.oncrpc.const import AcceptStat
+from filesim.oncrpc.message import (
+    CallDenied,
+    CallNotAccepted,
+    Credentials,
+    MalformedReply,
+    ReplyError,
+    encode_call,
+    parse_reply,
+    reply_xid,
+)
+from filesim.oncrpc.record import read_mark, record_mark
+from filesim.oncrpc.xdr import Unpacker
 
-_U32 = struct.Struct(">I")
 MAX_REPLY = 64 << 20
 
 
@@ -27,8 +37,17 @@ class NfsConnectionError(NfsClientError):
     """The server cannot be reached, stopped answering, or closed the connection."""
 
 
+class RpcTimeout(NfsConnectionError):
+    """The server did not answer a call in time; the connection is unusable afterwards."""
+
+
 class RpcError(NfsClientError):
-    """The server rejected a call at the RPC level (program unavailable, auth error, ...)."""
+    """The server rejected a call at the RPC level (program unavailable, auth error, ...);
+    `reason` is what `filesim.oncrpc` found wrong with the reply."""
+
+    def __init__(self, message: str, reason: ReplyError) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class RpcConnection:
@@ -61,44 +80,66 @@ class RpcConnection:
         self._broken = reason
         self._sock.close()
 
-    def call(self, prog: int, vers: int, proc: int, args: bytes | bytearray = b"") -> Unpacker:
-        """Send one call and return an Unpacker positioned at the start of its results."""
+    def call(
+        self, prog: int, vers: int, proc: int, args: bytes | bytearray = b"",
+        timeout: float | None = None,
+    ) -> Unpacker:  # fmt: skip
+        """Send one call and return an Unpacker positioned at the start of its results.
+
+        `timeout` (seconds) replaces the connection's timeout for this call."""
         what = f"RPC program {prog} v{vers} procedure {proc}"
         if self._broken is not None:
             raise NfsConnectionError(f"connection to {self.address} is unusable: {self._broken}")
+        wait = self.timeout if timeout is None else timeout
         xid = next(self._xids) & 0xFFFFFFFF
         message = encode_call(xid, prog, vers, proc, bytes(args), self.cred)
         try:
+            if wait != self._sock.gettimeout():
+                self._sock.settimeout(wait)
             self._sock.sendall(record_mark(len(message)) + message)
             while True:
                 reply = self._receive_record()
-                if _U32.unpack_from(reply, 0)[0] == xid:
+                if reply_xid(reply) == xid:
                     break  # a reply to an earlier, timed-out call is skipped
         except TimeoutError:
             # Part of a reply may still be on its way: the stream cannot be trusted any more.
-            self._break(f"no answer to {what} within {self.timeout:g} s")
-            raise NfsConnectionError(
-                f"{self.address} did not answer {what} within {self.timeout:g} s"
-            ) from None
+            self._break(f"no answer to {what} within {wait:g} s")
+            raise RpcTimeout(f"{self.address} did not answer {what} within {wait:g} s") from None
         except OSError as exc:
             self._break(str(exc))
             raise NfsConnectionError(f"connection to {self.address} failed: {exc}") from None
         except NfsConnectionError as exc:
             self._break(str(exc))
             raise
-        return _check_reply(reply, what, self.address)
+        except MalformedReply as exc:
+            raise self._rejected(what, exc) from None
+        try:
+            return parse_reply(reply)
+        except ReplyError as exc:
+            raise self._rejected(what, exc) from None
+
+    def _rejected(self, what: str, exc: ReplyError) -> RpcError:
+        address = self.address
+        if isinstance(exc, CallDenied):
+            return RpcError(f"{address} denied {what}: {exc.reason}", exc)
+        if isinstance(exc, CallNotAccepted):
+            if exc.status == AcceptStat.PROG_MISMATCH and exc.versions is not None:
+                low, high = exc.versions
+                return RpcError(f"{address} supports versions {low}..{high} only, not for {what}",
+                                exc)  # fmt: skip
+            return RpcError(f"{address} answered {what} with {exc.name}", exc)
+        return RpcError(f"{address} sent a malformed reply to {what}: {exc}", exc)
 
     def _receive_record(self) -> bytes:
         parts: list[bytes] = []
         total = 0
         while True:
-            header = _U32.unpack(self._receive_exact(4))[0]
-            length = header & ~LAST_FRAGMENT
+            length, last = read_mark(self._receive_exact(4))
             total += length
             if total > MAX_REPLY:
                 raise NfsConnectionError(f"{self.address} sent a reply of more than {MAX_REPLY}")
             parts.append(self._receive_exact(length))
-            if header & LAST_FRAGMENT:
+            if last:
                 return b"".join(parts)
 
     def _receive_exact(self, n: int) -> bytes:
@@ -110,33 +151,3 @@ class RpcConnection:
                 raise NfsConnectionError(f"{self.address} closed the connection")
             view = view[got:]
         return bytes(buf)
-
-
-def _check_reply(reply: bytes, what: str, address: str) -> Unpacker:
-    u = Unpacker(reply)
-    try:
-        u.uint32()  # xid, already matched
-        if u.uint32() != REPLY:
-            raise RpcError(f"{address} sent a call instead of a reply to {what}")
-        if u.uint32() == ReplyStat.MSG_DENIED:
-            raise RpcError(f"{address} denied {what}: {_denied_reason(u)}")
-        u.uint32()  # verifier flavor
-        u.opaque()  # verifier body
-        stat = u.uint32()
-        if stat == AcceptStat.PROG_MISMATCH:
-            low, high = u.uint32(), u.uint32()
-            raise RpcError(f"{address} supports versions {low}..{high} only, not for {what}")
-        if stat != AcceptStat.SUCCESS:
-            name = AcceptStat(stat).name if stat in AcceptStat._value2member_map_ else str(stat)
-            raise RpcError(f"{address} answered {what} with {name}")
-    except XdrError as exc:
-        raise RpcError(f"{address} sent a malformed reply to {what}: {exc}") from None
-    return u
-
-
-def _denied_reason(u: Unpacker) -> str:
-    if u.uint32() == RejectStat.RPC_MISMATCH:
-        return "RPC version mismatch"
-    stat = u.uint32()
-    name = AuthStat(stat).name if stat in AuthStat._value2member_map_ else str(stat)
-    return f"authentication error {name}"

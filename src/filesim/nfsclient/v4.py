@@ -11,8 +11,6 @@ import contextlib
 import os
 import struct
 
-from filesim.nfs.const import NFS_PROGRAM, AuthFlavor
-from filesim.nfs.rpc import Credentials
 from filesim.nfs.v4.const import (
     ACCESS_WRITE,
     DENY_NONE,
@@ -24,8 +22,11 @@ from filesim.nfs.v4.const import (
     Stable,
     Status,
 )
-from filesim.nfs.xdr import Packer, Unpacker
 from filesim.nfsclient.rpc import NfsClientError, RpcConnection
+from filesim.oncrpc.const import AuthFlavor
+from filesim.oncrpc.message import Credentials
+from filesim.oncrpc.programs import NFS_PROGRAM
+from filesim.oncrpc.xdr import Packer, Unpacker
 
 CHUNK = 1 << 20
 _ROOT = Credentials(AuthFlavor.AUTH_SYS, 0, 0, (), "filesim-verify")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import asyncio
+import threading
 
 from filesim.nfs.export import Export, ExportConfig
+from filesim.nfs.faults import FaultyVfs, ServerFaults
 from filesim.nfs.handles import load_secret
 from filesim.nfs.localfs import LocalVfs
+from filesim.nfs.notify import ChangeListener, NotifyingVfs
 from filesim.nfs.server import NfsServer
 from filesim.nfs.v4.service import V4Options
-from filesim.nfs.vfs import ChangeListener
 from filesim.topology import Layout, Server
 from filesim.topology.layout import is_temp_name
 
@@ -29,19 +31,41 @@ def export_config(server: Server) -> ExportConfig:
     )
 
 
-def build_export(
-    server: Server, store: Path, secret: bytes, listener: ChangeListener | None = None
-) -> Export:
-    vfs = LocalVfs(store, hidden=is_temp_name)
-    return Export(export_config(server), vfs, secret, listener)
-
-
 def build_nfs_server(
     server: Server, layout: Layout, host: str, port: int, listener: ChangeListener | None = None
 ) -> NfsServer:
+    """The NFS server of `server`, its storage composed once: notification around fault
+    injection around the store, `NotifyingVfs(FaultyVfs(LocalVfs))`.
+
+    `listener` hears of each change a client makes, on the thread of the event loop running
+    now (the one that will serve: call this from it), whichever thread made the change."""
     secret = load_secret(layout.secret_file)
-    export = build_export(server, layout.store(server), secret, listener)
-    return NfsServer(export, server.host or host, port, v4=v4_options(server, layout))
+    storage = FaultyVfs(LocalVfs(layout.store(server), hidden=is_temp_name))
+    loop = asyncio.get_running_loop()
+    vfs = NotifyingVfs(storage, _on_loop(listener or _ignore, loop))
+    export = Export(export_config(server), vfs, secret)
+    return NfsServer(
+        export, server.host or host, port, faults=ServerFaults(storage),
+        v4=v4_options(server, layout),
+    )  # fmt: skip
+
+
+def _on_loop(listener: ChangeListener, loop: asyncio.AbstractEventLoop) -> ChangeListener:
+    """`listener`, called on `loop`'s thread (this one) whichever thread a change happened on:
+    COMMIT and sync WRITE calls run in executor threads."""
+    loop_thread = threading.get_ident()
+
+    def call(kind: str, path: str, dest: str | None) -> None:
+        if threading.get_ident() == loop_thread:
+            listener(kind, path, dest)
+        else:
+            loop.call_soon_threadsafe(listener, kind, path, dest)
+
+    return call
+
+
+def _ignore(kind: str, path: str, dest: str | None) -> None:
+    return None
 
 
 def v4_options(server: Server, layout: Layout) -> V4Options:

@@ -103,7 +103,9 @@ class FaultController:
     def attach(self, running: _Running) -> None:
         """Take charge of `running`'s faults; call once its NFS server and agent exist."""
         self._servers[running.name] = running
-        self._nfs[running.name] = ServerFaults(running.nfs)
+        faults = running.nfs.faults
+        assert faults is not None, "runtime.build gives every NFS server its fault layer"
+        self._nfs[running.name] = faults
         if running.agent is not None:
             gate = self._gates[running.name] = SyncGate()
             running.agent.gate = gate
@@ -178,7 +180,8 @@ class FaultController:
 
     def _apply(self, server: str) -> None:
         specs = [f.spec for f in self._active.values() if f.server == server]
-        self._nfs[server].apply([s for s in specs if s.kind not in SYNC_KINDS])
+        if self._nfs[server].apply([s for s in specs if s.kind not in SYNC_KINDS]):
+            self._servers[server].nfs.drop_connections()
         gate = self._gates.get(server)
         if gate is not None:
             paused = any(s.kind is FaultKind.SYNC_PAUSE for s in specs)

@@ -27,10 +27,10 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
-from filesim.nfs.const import NfsStat
 from filesim.nfs.dispatch import Observer
 from filesim.nfs.server import NfsServer
 from filesim.nfs.v4.const import Status as V4Status
+from filesim.oncrpc.programs import NfsStat
 
 if TYPE_CHECKING:
     from filesim.sync.agent import SyncAgent

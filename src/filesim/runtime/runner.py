@@ -320,7 +320,7 @@ class TopologyRunner:
         self._tasks.clear()
         for running in self.servers:
             await running.nfs.stop()
-            running.nfs.export.vfs.close()  # type: ignore[attr-defined]
+            running.nfs.export.vfs.close()
             if running.agent is not None:
                 running.agent.close()
         if self.write_runtime:

@@ -2,7 +2,9 @@
 
 The same model describes a static fault in a topology file (`servers[i].faults`), a fault added
 at run time (`filesim fault add`, `POST /api/faults`) and the fixture helpers of
-`filesim.testing`; the runtime turns it into hooks on one server (see `filesim.nfs.faults`).
+`filesim.testing`; the runtime turns it into the state of one server's fault layer (see
+`filesim.nfs.faults`). Procedure and error names are those of the enums in
+`filesim.oncrpc.programs`, the one list the server, the client and this model share.
 """
 
 from __future__ import annotations
@@ -12,19 +14,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-NFS_PROCEDURES = (
-    "NULL", "GETATTR", "SETATTR", "LOOKUP", "ACCESS", "READLINK", "READ", "WRITE", "CREATE",
-    "MKDIR", "SYMLINK", "MKNOD", "REMOVE", "RMDIR", "RENAME", "LINK", "READDIR", "READDIRPLUS",
-    "FSSTAT", "FSINFO", "PATHCONF", "COMMIT",
-)  # fmt: skip
+from filesim.oncrpc.programs import NfsProc, NfsStat
+
+NFS_PROCEDURES = tuple(proc.name for proc in NfsProc)
 """NFSv3 procedure names in procedure-number order (RFC 1813)."""
 
-ERROR_NAMES = (
-    "PERM", "NOENT", "IO", "NXIO", "ACCES", "EXIST", "XDEV", "NODEV", "NOTDIR", "ISDIR", "INVAL",
-    "FBIG", "NOSPC", "ROFS", "MLINK", "NAMETOOLONG", "NOTEMPTY", "DQUOT", "STALE", "REMOTE",
-    "BADHANDLE", "NOT_SYNC", "BAD_COOKIE", "NOTSUPP", "TOOSMALL", "SERVERFAULT", "BADTYPE",
-    "JUKEBOX",
-)  # fmt: skip
+ERROR_NAMES = tuple(status.name for status in NfsStat if status is not NfsStat.OK)
 """NFS3ERR_* names an error fault may answer with (without the prefix)."""
 
 

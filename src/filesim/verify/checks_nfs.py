@@ -7,8 +7,9 @@ import os
 import time
 from collections.abc import Callable
 
-from filesim.nfs.const import MOUNT_PROGRAM, NFS_PROGRAM, CreateMode, NfsStat
-from filesim.nfsclient.client import NfsClientError, NfsError
+from filesim.nfs.const import CreateMode
+from filesim.nfsclient.client import NfsClientError, NfsStatusError
+from filesim.oncrpc.programs import MOUNT_PROGRAM, NFS_PROGRAM, NfsStat
 from filesim.verify.check import Passed
 from filesim.verify.results import CheckFailed, NotApplicable
 from filesim.verify.session import Session
@@ -50,9 +51,11 @@ def readonly_backup(session: Session, server: ServerTarget) -> Passed:
     for op, attempt in attempts:
         try:
             attempt()
-        except NfsError as exc:
-            if exc.stat != NfsStat.ROFS:
-                raise CheckFailed(f"{op} refused with NFS3ERR_{exc.stat.name}, not ROFS") from None
+        except NfsStatusError as exc:
+            if exc.status != NfsStat.ROFS:
+                raise CheckFailed(
+                    f"{op} refused with NFS3ERR_{exc.status.name}, not ROFS"
+                ) from None
             refused.append(op)
         else:
             session.track(server, name + "-dir")

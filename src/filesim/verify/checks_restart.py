@@ -7,7 +7,7 @@ import os
 import time
 from dataclasses import dataclass
 
-from filesim.nfsclient.client import NfsClientError, NfsError
+from filesim.nfsclient.client import NfsClientError, NfsStatusError
 from filesim.verify.check import Passed
 from filesim.verify.results import CheckFailed, NotApplicable
 from filesim.verify.session import Session
@@ -66,7 +66,7 @@ def after_restart(session: Session, server: ServerTarget, planted: Planted) -> P
         client.getattr(planted.root_fh)
         if planted.file_fh is not None and client.read_all(planted.file_fh) != planted.data:
             raise CheckFailed("the old handle of the probe reads different bytes after the restart")
-    except NfsError as exc:
+    except NfsStatusError as exc:
         raise CheckFailed(f"a handle from before the restart no longer works: {exc}") from None
     except NfsClientError as exc:
         raise CheckFailed(f"{server.name} is unreachable after the restart: {exc}") from None

@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from filesim.nfs.const import Ftype, NfsStat
-from filesim.nfsclient.client import NfsClient, NfsClientError, NfsError
+from filesim.nfs.const import Ftype
+from filesim.nfsclient.client import NfsClient, NfsClientError, NfsStatusError
+from filesim.oncrpc.programs import NfsStat
 from filesim.topology.layout import TEMP_PREFIX
 from filesim.verify.results import CheckFailed
 from filesim.verify.target import ServerTarget, Target
@@ -83,8 +84,8 @@ class Session:
         client, root = self.nfs(server)
         try:
             return client.read_all(client.walk(root, path))
-        except NfsError as exc:
-            if exc.stat in (NfsStat.NOENT, NfsStat.STALE):
+        except NfsStatusError as exc:
+            if exc.status in (NfsStat.NOENT, NfsStat.STALE):
                 return None
             raise
 
@@ -191,8 +192,8 @@ class Session:
         client, root = self.nfs(server)
         try:
             fh, attrs = client.lookup(root, name)
-        except NfsError as exc:
-            if exc.stat == NfsStat.NOENT:
+        except NfsStatusError as exc:
+            if exc.status == NfsStat.NOENT:
                 return
             raise
         if attrs is not None and attrs.type is Ftype.DIR:

@@ -67,9 +67,8 @@ def test_readonly_export_refuses_nfs_rs_writes(tmp_path: Path) -> None:
 
 
 def test_close_tells_the_sync_agent_the_file_is_complete(tmp_path: Path) -> None:
-    with serving(tmp_path / "e") as server:
-        events: list[tuple[str, str]] = []
-        server.export.listener = lambda kind, path, dest: events.append((kind, path))
+    events: list[tuple[str, str]] = []
+    with serving(tmp_path / "e", lambda kind, path, dest: events.append((kind, path))) as server:
         client = connect(server.port, "4.1")
         with client.open("report.bin", "wb") as f:
             for _ in range(12):  # nfs-rs commits every few chunks while the file is open

@@ -10,6 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from filesim.nfs.dispatch import Dispatcher
+from filesim.nfs.export import Export, ExportConfig
+from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.v4.const import Op, Status
 from tests.nfs.v4.v4rig import bitmap, call, compound, dispatcher, name
 
@@ -94,8 +96,8 @@ def test_fuzzed_compounds_get_an_answer(d: Dispatcher, data: st.DataObject) -> N
         call(d, args)
     except AssertionError:
         # a header too broken for a COMPOUND4res: it must still be a proper RPC reply
-        from filesim.nfs.const import NFS_PROGRAM
-        from filesim.nfs.rpc import encode_call
+        from filesim.oncrpc.message import encode_call
+        from filesim.oncrpc.programs import NFS_PROGRAM
         from tests.nfs.v4.v4rig import ROOT
 
         parts = d.dispatch(encode_call(9, NFS_PROGRAM, 4, 1, args, ROOT), "127.0.0.1")
@@ -108,17 +110,29 @@ def test_server_keeps_serving_after_the_fuzz(d: Dispatcher) -> None:
 
 
 def test_faults_map_to_v4_statuses_and_every_op_is_observed(tmp_path: Path) -> None:
-    from filesim.nfs.const import NfsProc, NfsStat
+    from filesim.nfs.faults import FaultyVfs, ServerFaults
+    from filesim.topology.faults import FaultSpec
 
-    d = dispatcher(tmp_path / "e")
+    (tmp_path / "e").mkdir()
+    storage = FaultyVfs(LocalVfs(tmp_path / "e"))
+    d = Dispatcher(Export(ExportConfig(name="t"), storage, b"s" * 32), 2049)
+    faults = ServerFaults(storage)
     seen: list[tuple[str, str, int]] = []
     d.observer = lambda prog, op, status, secs, size: seen.append((prog, op, status))
-    d.fault = lambda proc, client: NfsStat.IO if proc == NfsProc.LOOKUP else None
+    faults.apply([FaultSpec(kind="error", error="IO", procedures=["LOOKUP"])])
     ops = [(Op.PUTROOTFH, b""), (Op.LOOKUP, name("data"))]
     assert call(d, compound(ops))[1] == [(Op.PUTROOTFH, Status.OK), (Op.LOOKUP, Status.IO)]
     assert seen == [("nfs4", "PUTROOTFH", 0), ("nfs4", "LOOKUP", Status.IO)]
-    d.fault = lambda proc, client: NfsStat.JUKEBOX
+    faults.apply([FaultSpec(kind="error", error="JUKEBOX")])
     assert call(d, compound(ops))[1][-1] == (Op.LOOKUP, Status.DELAY)
+    faults.apply([FaultSpec(kind="readonly")])
+    create = [
+        *ops,  # the export's root: the pseudo root above it is read-only anyway
+        (Op.CREATE, struct.pack(">I", 2) + name("d") + bitmap() + b"\0\0\0\0"),
+    ]
+    assert call(d, compound(create))[1][-1] == (Op.CREATE, Status.ROFS)
+    faults.apply([])
+    assert call(d, compound(create))[1][-1] == (Op.CREATE, Status.OK)
 
 
 def test_seek_finds_data_and_holes_like_lseek(tmp_path: Path) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
-from filesim.nfs.const import NFS_PROGRAM, AuthFlavor
 from filesim.nfs.dispatch import Dispatcher
 from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.localfs import LocalVfs
-from filesim.nfs.rpc import Credentials, encode_call
 from filesim.nfs.v4.const import Op
-from filesim.nfs.xdr import Packer, Unpacker
+from filesim.oncrpc.const import AuthFlavor
+from filesim.oncrpc.message import Credentials, encode_call
+from filesim.oncrpc.programs import NFS_PROGRAM
+from filesim.oncrpc.xdr import Packer, Unpacker
 
 ROOT = Credentials(AuthFlavor.AUTH_SYS, 0, 0, (), "test")
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from filesim.nfs.v4.const import Attr, Ftype4, Status
 from filesim.nfs.v4.wire import V4Error, bitmap, read_bitmap
 from filesim.nfs.vfs import FsStat, SetAttrs
-from filesim.nfs.xdr import Packer, Unpacker, XdrError
+from filesim.oncrpc.xdr import Packer, Unpacker, XdrError
 
 MAX_IO = 1 << 20
 _U32 = struct.Struct(">I")

@@ -12,8 +12,6 @@ import logging
 import time
 from collections.abc import Callable, Hashable
 
-from filesim.nfs.const import NfsProc, NfsStat
-from filesim.nfs.rpc import RpcCall
 from filesim.nfs.v4 import (  # noqa: F401 - each registers its operations
     ops_attr,
     ops_client,
@@ -30,8 +28,10 @@ from filesim.nfs.v4.context import OPS, Compound, Replay, SeqReplay
 from filesim.nfs.v4.service import V4Service
 from filesim.nfs.v4.stateids import SEQID_KEEPING
 from filesim.nfs.v4.wire import V4Error, status_of_v3, u32
-from filesim.nfs.vfs import NfsError, status_of
-from filesim.nfs.xdr import Packer, Unpacker, XdrError
+from filesim.nfs.vfs import FRAME, NfsError, status_of
+from filesim.oncrpc.message import RpcCall
+from filesim.oncrpc.programs import NfsProc
+from filesim.oncrpc.xdr import Packer, Unpacker, XdrError
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ MAX_TAG = 1024
 _SMALL_REPLY = 4096
 MAX_OPS_40 = 256
 Observer = Callable[[str, str, int, float, int], None]
-FaultHook = Callable[[int, str], NfsStat | None]
 
 # The v3 procedure a v4 operation stands for, so error faults given by procedure apply.
 _V3_EQUIVALENT: dict[int, NfsProc] = {
@@ -59,7 +58,6 @@ def compound(
     call: RpcCall,
     client_addr: str,
     observer: Observer | None = None,
-    fault: FaultHook | None = None,
     retry_key: Hashable | None = None,
     request_crc: int = 0,
 ) -> list[bytes]:
@@ -67,7 +65,7 @@ def compound(
     something is answered from the duplicate request cache when `retry_key` comes again."""
     if retry_key is not None and (cached := svc.replies.get(retry_key)) is not None:
         return cached
-    reply = _compound(svc, call, client_addr, observer, fault, request_crc)
+    reply = _compound(svc, call, client_addr, observer, request_crc)
     if retry_key is not None and svc.last_changed:
         svc.remember_reply(retry_key, reply)
     return reply
@@ -75,7 +73,7 @@ def compound(
 
 def _compound(
     svc: V4Service, call: RpcCall, client_addr: str, observer: Observer | None,
-    fault: FaultHook | None, request_crc: int,
+    request_crc: int,
 ) -> list[bytes]:  # fmt: skip
     svc.last_changed = False
     u = call.args
@@ -108,7 +106,7 @@ def _compound(
     status = Status.OK
     allowed = export.allows(client_addr)
     try:
-        with export.vfs.call_scope():
+        with export.vfs.call_scope(FRAME):
             for index in range(nops):
                 started = time.perf_counter()
                 try:
@@ -118,7 +116,7 @@ def _compound(
                     results.append(u32(Op.ILLEGAL) + u32(status))
                     count += 1
                     break
-                status, body = _one(c, u, opnum, index, allowed, fault)
+                status, body = _one(c, u, opnum, index, allowed)
                 head = u32(Op.ILLEGAL if status == Status.OP_ILLEGAL else opnum) + u32(status)
                 count += 1
                 op_size = len(body) if isinstance(body, bytes) else sum(map(len, body))
@@ -157,7 +155,7 @@ def _too_big(c: Compound, size: int) -> Status | None:
 
 
 def _one(
-    c: Compound, u: Unpacker, opnum: int, index: int, allowed: bool, fault: FaultHook | None
+    c: Compound, u: Unpacker, opnum: int, index: int, allowed: bool
 ) -> tuple[Status, bytes | list[bytes]]:
     spec = OPS.get(opnum)
     if spec is None or (c.minor not in spec.minors and opnum > Op.RELEASE_LOCKOWNER):
@@ -174,18 +172,19 @@ def _one(
                 return Status.NOT_ONLY_OP, b""
     if not allowed:
         return Status.ACCESS, b""
-    if spec.mutating and c.export.config.readonly:
+    if spec.mutating and c.export.readonly:
         return Status.ROFS, b""
     c.seq_owner = None
     if not c.minor and (spec.mutating or opnum in _STATEFUL):
         c.svc.last_changed = True
     body: bytes | list[bytes] = b""
     try:
-        if fault is not None and (v3 := _V3_EQUIVALENT.get(opnum)) is not None:
-            injected = fault(v3, c.client_addr)
-            if injected is not None:
-                raise V4Error(status_of_v3(injected), "injected fault")
-        body = spec.fn(c, u)
+        v3 = _V3_EQUIVALENT.get(opnum)
+        if v3 is None:
+            body = spec.fn(c, u)
+        else:  # error faults given by v3 procedure apply to this operation
+            with c.export.vfs.call_scope(v3):
+                body = spec.fn(c, u)
         status = Status.OK
     except V4Error as exc:
         status, body = exc.status, exc.body

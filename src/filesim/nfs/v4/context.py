@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from filesim.nfs.attrs import Caller
-from filesim.nfs.rpc import Credentials
+from filesim.nfs.access import Caller
 from filesim.nfs.v4.const import Status
 from filesim.nfs.v4.wire import Stateid, V4Error, status_of_v3
 from filesim.nfs.vfs import NfsError, status_of
-from filesim.nfs.xdr import Unpacker
+from filesim.oncrpc.message import Credentials
+from filesim.oncrpc.xdr import Unpacker
 
 if TYPE_CHECKING:
     from filesim.nfs.export import Export

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import stat
 
-from filesim.nfs.attrs import Caller, R, W, X, permits
+from filesim.nfs.access import Caller, R, W, X, permits
 from filesim.nfs.v4 import attrs
 from filesim.nfs.v4.const import (
     ACCESS4_DELETE,
@@ -22,7 +22,7 @@ from filesim.nfs.v4.context import Compound, operation, storage
 from filesim.nfs.v4.stateids import OpenState
 from filesim.nfs.v4.wire import V4Error, bitmap, read_bitmap, read_stateid, u32
 from filesim.nfs.vfs import SetAttrs
-from filesim.nfs.xdr import Unpacker
+from filesim.oncrpc.xdr import Unpacker
 
 _ALL_ACCESS = 0x3F
 _NO_ATTRS = bitmap(0)
@@ -91,7 +91,6 @@ def _setattr(c: Compound, sid: object, mask: int, values: memoryview) -> bytes:
     check_setattr(node.st, c.caller, set_attrs)
     path = node.path
     storage(lambda: c.export.vfs.setattr(path, set_attrs))
-    c.export.listener("setattr", path, None)
     return bitmap(mask)
 
 
@@ -130,7 +129,7 @@ def access(c: Compound, u: Unpacker) -> bytes:
     granted = 0
     if permits(st, caller, R):
         granted |= ACCESS4_READ
-    writable = not node.pseudo and not c.export.config.readonly
+    writable = not node.pseudo and not c.export.readonly
     if permits(st, caller, W) and writable:
         granted |= ACCESS4_MODIFY | ACCESS4_EXTEND
         if is_dir:

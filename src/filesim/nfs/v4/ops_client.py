@@ -22,7 +22,7 @@ from filesim.nfs.v4.const import (
 )
 from filesim.nfs.v4.context import V40, V41, Compound, operation
 from filesim.nfs.v4.wire import V4Error, bitmap, opaque, read_bitmap, read_utf8, string, u32
-from filesim.nfs.xdr import Unpacker
+from filesim.oncrpc.xdr import Unpacker
 
 _U64 = struct.Struct(">Q")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import stat
 
-from filesim.nfs.attrs import X, permits
+from filesim.nfs.access import X, permits
 from filesim.nfs.v4.const import NFS4_FHSIZE, Op, Status
 from filesim.nfs.v4.context import V41, Compound, Node, operation
 from filesim.nfs.v4.wire import V4Error, opaque, read_name, u32
 from filesim.nfs.vfs import join, parent_of
-from filesim.nfs.xdr import Unpacker
+from filesim.oncrpc.xdr import Unpacker
 
 AUTH_SYS = 1
 AUTH_NONE = 0

@@ -6,13 +6,13 @@ import os
 import stat
 import struct
 
-from filesim.nfs.attrs import R, W, X, permits
+from filesim.nfs.access import R, W, X, permits
 from filesim.nfs.v4 import attrs
 from filesim.nfs.v4.const import Ftype4, Op, Status
 from filesim.nfs.v4.context import Compound, Node, operation, storage
 from filesim.nfs.v4.wire import V4Error, bitmap, change_info, read_bitmap, read_name, read_utf8
 from filesim.nfs.vfs import SetAttrs, join
-from filesim.nfs.xdr import Packer, Unpacker
+from filesim.oncrpc.xdr import Packer, Unpacker
 
 _ENTRY_HEAD = struct.Struct(">IQ")  # value_follows, cookie
 _FIRST_COOKIE = 3  # cookies 1 and 2 are reserved for "." and ".." (RFC 7530 16.24)
@@ -67,22 +67,18 @@ def create(c: Compound, u: Unpacker) -> bytes:
     if kind == Ftype4.DIR:
         mode = 0o755 if set_attrs.mode is None else set_attrs.mode
         storage(lambda: vfs.mkdir(path, mode, owner))
-        event = "mkdir"
     elif kind == Ftype4.LNK:
         storage(lambda: vfs.symlink(path, target, owner))
-        event = "symlink"
     else:
         fmt = stat.S_IFIFO if kind == Ftype4.FIFO else stat.S_IFSOCK
         mode = fmt | (0o644 if set_attrs.mode is None else set_attrs.mode)
         storage(lambda: vfs.mknod(path, mode, owner))
-        event = "mknod"
     rest = SetAttrs(  # the mode again: mkdir and mknod are subject to the server's umask
         mode=None if kind == Ftype4.LNK else set_attrs.mode,
         atime_ns=set_attrs.atime_ns, mtime_ns=set_attrs.mtime_ns,
     )  # fmt: skip
     if not rest.empty:
         storage(lambda: vfs.setattr(path, rest))
-    c.export.listener(event, path, None)
     cinfo = _cinfo(node.st, c, dir_path)
     c.set_fh(c.svc.node_at(path).handle)
     return cinfo + bitmap(mask)
@@ -99,7 +95,6 @@ def remove(c: Compound, u: Unpacker) -> bytes:
     is_dir = stat.S_ISDIR(st.st_mode)
     storage(lambda: (c.export.vfs.rmdir if is_dir else c.export.vfs.remove)(path))
     c.export.index.forget(st.st_ino)
-    c.export.listener("rmdir" if is_dir else "remove", path, None)
     return _cinfo(node.st, c, dir_path)
 
 
@@ -142,7 +137,6 @@ def rename(c: Compound, u: Unpacker) -> bytes:
         if replaced is not None:
             c.export.index.forget(replaced.st_ino)
         c.export.index.renamed(src, dst)
-        c.export.listener("rename", src, dst)
     return _cinfo(src_dir.st, c, src_dir.path) + _cinfo(dst_dir.st, c, dst_dir.path)
 
 
@@ -166,7 +160,6 @@ def link(c: Compound, u: Unpacker) -> bytes:
         raise V4Error(Status.EXIST)
     src = source.path
     storage(lambda: c.export.vfs.link(src, path))
-    c.export.listener("link", path, None)
     return _cinfo(node.st, c, dir_path)
 
 

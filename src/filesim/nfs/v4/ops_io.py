@@ -6,9 +6,8 @@ import errno
 import os
 import stat
 import struct
-from typing import Any
 
-from filesim.nfs.attrs import R, W, permits
+from filesim.nfs.access import R, W, permits
 from filesim.nfs.locks import SHARE_READ, SHARE_WRITE
 from filesim.nfs.v4.attrs import MAX_IO
 from filesim.nfs.v4.const import (
@@ -23,7 +22,7 @@ from filesim.nfs.v4.context import V42, Compound, Node, operation, storage
 from filesim.nfs.v4.stateids import LockState, OpenState
 from filesim.nfs.v4.wire import Stateid, V4Error, read_stateid, status_of_v3
 from filesim.nfs.vfs import status_of
-from filesim.nfs.xdr import Unpacker, padding
+from filesim.oncrpc.xdr import Unpacker, padding
 
 _READ_HEAD = struct.Struct(">II")
 _WRITE_RES = struct.Struct(">II8s")
@@ -108,7 +107,6 @@ def write(c: Compound, u: Unpacker) -> bytes:
         storage(lambda: c.export.vfs.write(path, offset, data, sync))
     if state is not None:
         (state.open if isinstance(state, LockState) else state).wrote = True
-    c.export.listener("write", path, None)
     committed = Stable.FILE_SYNC if sync else Stable.UNSTABLE
     return _WRITE_RES.pack(len(data), committed, c.export.write_verifier)
 
@@ -124,22 +122,10 @@ def commit(c: Compound, u: Unpacker) -> bytes:
     if count and offset + count > _MAX_OFFSET:
         raise V4Error(Status.INVAL)
     path = _regular(node)
-    storage(lambda: c.export.vfs.commit(path))
     # A file still open for writing is not complete: its CLOSE tells the sync agent.
-    if not c.svc.writers(c.svc.file_key(node)):
-        c.export.listener("commit", path, None)
+    complete = not c.svc.writers(c.svc.file_key(node))
+    storage(lambda: c.export.vfs.commit(path, complete))
     return bytes(c.export.write_verifier)
-
-
-def _optional(vfs: Any, method: str) -> Any:
-    """The storage's optional `method` (seek, allocate), through wrappers that lack it. The
-    innermost storage still confines the path; the caller reports the change itself."""
-    while vfs is not None:
-        found = getattr(vfs, method, None)
-        if found is not None:
-            return found
-        vfs = getattr(vfs, "inner", None)
-    return None
 
 
 @operation(Op.SEEK, minors=V42)
@@ -155,15 +141,12 @@ def seek(c: Compound, u: Unpacker) -> bytes:
     if offset >= size:
         raise V4Error(Status.NXIO)
     whence = os.SEEK_DATA if what == DATA_CONTENT_DATA else os.SEEK_HOLE
-    found = offset if what == DATA_CONTENT_DATA else size
-    seeker = _optional(c.export.vfs, "seek")
-    if seeker is not None:
-        try:
-            found = seeker(path, offset, whence)
-        except OSError as exc:
-            if exc.errno != errno.ENXIO:
-                raise V4Error(status_of_v3(status_of(exc)), str(exc)) from None
-            return _SEEK_RES.pack(1, size)
+    try:
+        found = c.export.vfs.seek(path, offset, whence)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:
+            raise V4Error(status_of_v3(status_of(exc)), str(exc)) from None
+        return _SEEK_RES.pack(1, size)
     return _SEEK_RES.pack(1 if found >= size else 0, found)
 
 
@@ -177,13 +160,9 @@ def _allocate(c: Compound, u: Unpacker, punch: bool) -> bytes:
     state = check_io_stateid(c, node, sid, write=True)
     if not permits(node.st, c.caller, W) and node.st.st_uid != c.caller.uid:
         raise V4Error(Status.ACCESS)
-    allocate = _optional(c.export.vfs, "allocate")
-    if allocate is None:
-        raise V4Error(Status.NOTSUPP)
-    storage(lambda: allocate(path, offset, length, punch))
+    storage(lambda: c.export.vfs.allocate(path, offset, length, punch))
     if state is not None:
         (state.open if isinstance(state, LockState) else state).wrote = True
-    c.export.listener("write", path, None)
     return b""
 
 

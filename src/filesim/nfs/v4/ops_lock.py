@@ -12,7 +12,7 @@ from filesim.nfs.v4.context import V40, V41, Compound, operation
 from filesim.nfs.v4.ops_open import _grace, _seqid_owner, client_of, open_state
 from filesim.nfs.v4.stateids import LockState, OpenState
 from filesim.nfs.v4.wire import Stateid, V4Error, opaque, read_stateid, u32
-from filesim.nfs.xdr import Unpacker
+from filesim.oncrpc.xdr import Unpacker
 
 _ALL = (1 << 64) - 1
 _RANGE = struct.Struct(">QQI")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from filesim.nfs.v4.const import Op, Status
 from filesim.nfs.v4.context import ALL, V41, V42, Compound, operation
 from filesim.nfs.v4.wire import V4Error
-from filesim.nfs.xdr import Unpacker
+from filesim.oncrpc.xdr import Unpacker
 
 
 def _notsupp(c: Compound, u: Unpacker) -> bytes:

@@ -21,7 +21,7 @@ from filesim.nfs.v4.const import (
 from filesim.nfs.v4.context import V41, Compound, Replay, operation
 from filesim.nfs.v4.ops_client import principal
 from filesim.nfs.v4.wire import V4Error, u32
-from filesim.nfs.xdr import Unpacker
+from filesim.oncrpc.xdr import Unpacker
 
 MAX_SLOTS = 64
 MAX_OPS = 64

@@ -160,8 +160,8 @@ class V4Service:
             path = self.resolve(state.handle).path
         except V4Error:
             return
-        if path is not None and state.wrote:
-            self.export.listener("commit", path, None)
+        if path is not None and state.wrote:  # makes the data stable and tells the sync agent
+            self.export.vfs.commit(path, True)
 
     def check_lease(self, client: Client) -> None:
         """A client heard from after its lease ran out has lost its state: EXPIRED."""

@@ -8,9 +8,9 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-from filesim.nfs.const import NfsStat
 from filesim.nfs.v4.const import NFS4_OTHER_SIZE, Status
-from filesim.nfs.xdr import Packer, Unpacker, XdrError
+from filesim.oncrpc.programs import NfsStat
+from filesim.oncrpc.xdr import Packer, Unpacker, XdrError
 
 _U32 = struct.Struct(">I")
 _STATEID = struct.Struct(">I12s")

@@ -143,10 +143,5 @@ class Packer:
         return bytes(self.buf)
 
 
-def pad_length(n: int) -> int:
-    """The bytes of padding after `n` bytes of opaque data."""
-    return -n & 3
-
-
 def padding(n: int) -> bytes:
     return _PAD[n & 3]

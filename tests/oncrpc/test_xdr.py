@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from filesim.nfs.xdr import Packer, Unpacker, XdrError
+from filesim.oncrpc.xdr import Packer, Unpacker, XdrError
 
 
 def test_integers_are_big_endian_and_four_byte_aligned() -> None:

@@ -1,0 +1,124 @@
+"""`NotifyingVfs`: change notification as a wrapper around the storage.
+
+After each change that succeeded, `listener(kind, path, dest)` is called on the thread that made
+it (a COMMIT or a sync WRITE runs in an executor thread: a listener that needs the event loop
+hands itself over, see `filesim.runtime.build`). The kinds are those the sync agent knows:
+
+    create    a new regular file (CREATE; its initial size and times are part of it)
+    write     data written (WRITE, ALLOCATE, DEALLOCATE), or a file truncated (CREATE, OPEN)
+    commit    COMMIT: the client declared the file's data stable and is done with it
+              (an NFSv4 COMMIT while the file is still open for writing: write)
+    setattr   SETATTR
+    mkdir, symlink, mknod, link (path: the new name), remove, rmdir
+    rename    path: the old name, dest: the new one
+
+Reads and the call scope are passed through as they are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+
+from filesim.nfs.vfs import FsStat, SetAttrs, Vfs, VfsEntry
+
+ChangeListener = Callable[[str, str, str | None], None]
+"""Called as listener(kind, path, dest) after each change made to the store."""
+
+
+class NotifyingVfs:
+    """`inner`, telling `listener` about every change made through it."""
+
+    def __init__(self, inner: Vfs, listener: ChangeListener) -> None:
+        self.inner = inner
+        self.listener = listener
+
+    # Reads delegate (the inner layer may rebind its own operations, so none is copied here).
+
+    def stat(self, path: str) -> os.stat_result:
+        return self.inner.stat(path)
+
+    def read(self, path: str, offset: int, count: int) -> bytes:
+        return self.inner.read(path, offset, count)
+
+    def readlink(self, path: str) -> str:
+        return self.inner.readlink(path)
+
+    def seek(self, path: str, offset: int, whence: int) -> int:
+        return self.inner.seek(path, offset, whence)
+
+    def listdir(self, path: str) -> list[VfsEntry]:
+        return self.inner.listdir(path)
+
+    def statvfs(self) -> FsStat:
+        return self.inner.statvfs()
+
+    def find(self, ino: int) -> str | None:
+        return self.inner.find(ino)
+
+    def call_scope(self, proc: int) -> AbstractContextManager[None]:
+        return self.inner.call_scope(proc)
+
+    @property
+    def readonly(self) -> bool:
+        return self.inner.readonly
+
+    def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
+        self.inner.write(path, offset, data, sync)
+        self.listener("write", path, None)
+
+    def commit(self, path: str, complete: bool) -> None:
+        self.inner.commit(path, complete)
+        # A file a writer still has open is not complete: more data may follow.
+        self.listener("commit" if complete else "write", path, None)
+
+    def create(
+        self, path: str, mode: int, exclusive: bool, owner: tuple[int, int] | None,
+        initial: SetAttrs,
+    ) -> None:  # fmt: skip
+        self.inner.create(path, mode, exclusive, owner, initial)
+        self.listener("create", path, None)
+
+    def truncate(self, path: str, size: int) -> None:
+        self.inner.truncate(path, size)
+        self.listener("write", path, None)
+
+    def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
+        self.inner.allocate(path, offset, length, punch)
+        self.listener("write", path, None)
+
+    def setattr(self, path: str, attrs: SetAttrs) -> None:
+        self.inner.setattr(path, attrs)
+        self.listener("setattr", path, None)
+
+    def mkdir(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
+        self.inner.mkdir(path, mode, owner)
+        self.listener("mkdir", path, None)
+
+    def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None:
+        self.inner.symlink(path, target, owner)
+        self.listener("symlink", path, None)
+
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
+        self.inner.mknod(path, mode, owner)
+        self.listener("mknod", path, None)
+
+    def remove(self, path: str) -> None:
+        self.inner.remove(path)
+        self.listener("remove", path, None)
+
+    def rmdir(self, path: str) -> None:
+        self.inner.rmdir(path)
+        self.listener("rmdir", path, None)
+
+    def rename(self, src: str, dst: str) -> None:
+        self.inner.rename(src, dst)
+        self.listener("rename", src, dst)
+
+    def link(self, src: str, dst: str) -> None:
+        self.inner.link(src, dst)
+        self.listener("link", dst, None)
+
+    def close(self) -> None:
+        self.inner.close()

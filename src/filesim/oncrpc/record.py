@@ -1,0 +1,122 @@
+"""Record marking (RFC 5531 section 11): RPC messages on a byte stream, with no I/O.
+
+`RecordReader` owns a receive buffer that a socket reads into (`get_buffer` / `advance`) and
+hands back complete records as memoryviews into that buffer, so a large WRITE is never copied.
+`frame` and `record_mark` go the other way.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+_U32 = struct.Struct(">I")
+
+LAST_FRAGMENT = 0x80000000
+
+
+class RecordError(Exception):
+    """The byte stream cannot be trusted any further; the connection must be closed."""
+
+
+class RecordReader:
+    """Reassembles RPC records from a TCP stream.
+
+    Records are yielded as memoryviews into the reader's own buffer; each is valid only until
+    the next `get_buffer` call, so a consumer that keeps one longer must copy it.
+    """
+
+    def __init__(
+        self, max_record: int = 4 << 20, min_free: int = 256 << 10, buffer_size: int = 0
+    ) -> None:
+        self.max_record = max_record
+        self._min_free = min_free
+        # A buffer several records deep is compacted (its partial record moved to the front)
+        # only every few records, so bulk WRITE data is rarely copied.
+        self._buf = bytearray(max(buffer_size, max_record + min_free + 8))
+        self._view = memoryview(self._buf)
+        self._start = 0
+        self._end = 0
+        self._partial: bytearray | None = None
+
+    def get_buffer(self) -> memoryview:
+        """The free tail of the buffer for the next read; compacts the buffer when needed."""
+        if len(self._buf) - self._end < self._min_free:
+            pending = self._end - self._start
+            self._buf[0:pending] = self._view[self._start : self._end]
+            self._start, self._end = 0, pending
+        return self._view[self._end :]
+
+    def advance(self, nbytes: int) -> None:
+        """Record that `nbytes` were read into the buffer from `get_buffer`."""
+        self._end += nbytes
+
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
+        """Push `data` and return the records it completes, as bytes (for tests and clients)."""
+        out: list[bytes] = []
+        view = memoryview(data)
+        while view:
+            buf = self.get_buffer()
+            n = min(len(buf), len(view))
+            buf[:n] = view[:n]
+            self.advance(n)
+            view = view[n:]
+            out.extend(bytes(r) for r in self.records())
+        return out
+
+    def records(self) -> Iterator[memoryview]:
+        """Yield every complete record in the buffer."""
+        while True:
+            available = self._end - self._start
+            if available < 4:
+                if available == 0:
+                    self._start = self._end = 0
+                return
+            header = _U32.unpack_from(self._buf, self._start)[0]
+            length = header & 0x7FFFFFFF
+            already = len(self._partial) if self._partial is not None else 0
+            if length + already > self.max_record:
+                raise RecordError(
+                    f"record of {length + already} bytes exceeds the limit of {self.max_record}"
+                )
+            if available < 4 + length:
+                return
+            begin = self._start + 4
+            self._start = begin + length
+            fragment = self._view[begin : begin + length]
+            if header & LAST_FRAGMENT:
+                if self._partial is None:
+                    yield fragment
+                else:
+                    self._partial += fragment
+                    whole, self._partial = self._partial, None
+                    yield memoryview(whole)
+            else:
+                if self._partial is None:
+                    self._partial = bytearray()
+                self._partial += fragment
+
+
+def record_mark(length: int) -> bytes:
+    """The 4-byte record mark of a single-fragment record of `length` bytes."""
+    return _U32.pack(LAST_FRAGMENT | length)
+
+
+def read_mark(mark: bytes | bytearray | memoryview) -> tuple[int, bool]:
+    """(fragment length, whether it is the last fragment) of a 4-byte record mark."""
+    header: int = _U32.unpack_from(mark)[0]
+    return header & ~LAST_FRAGMENT, bool(header & LAST_FRAGMENT)
+
+
+def frame(payload: bytes | bytearray | memoryview, fragment_size: int | None = None) -> bytes:
+    """Encode `payload` as one record, split into fragments of at most `fragment_size`."""
+    if fragment_size is None or len(payload) <= fragment_size:
+        return record_mark(len(payload)) + bytes(payload)
+    parts = []
+    view = memoryview(payload)
+    while view:
+        chunk, view = view[:fragment_size], view[fragment_size:]
+        flag = LAST_FRAGMENT if not view else 0
+        parts.append(_U32.pack(flag | len(chunk)))
+        parts.append(bytes(chunk))
+    return b"".join(parts)
