@@ -40,7 +40,7 @@ def test_a_lone_server_is_on_127_0_0_1_and_a_host_overrides() -> None:
 
 def test_custom_ports_are_the_default() -> None:
     assert default_topology().ports is PortMode.CUSTOM
-    with pytest.raises(TopologyError, match="ports: Input should be .custom. or .standard."):
+    with pytest.raises(TopologyError, match=r"ports: Input should be .custom. or .standard."):
         parse_topology("ports: odd\nservers:\n  - {name: a, role: input, fsid: 1}\n")
 
 

@@ -16,6 +16,8 @@ import contextlib
 import logging
 import os
 import struct
+from collections.abc import Coroutine
+from typing import Any
 
 from filesim.nfs.nlm.manager import LockManager, Waiter
 from filesim.nfs.nlm.monitor import HostRecord, Peer
@@ -130,14 +132,14 @@ class Callbacks:
 
     # -- the calls ------------------------------------------------------------------------------
 
-    def _spawn(self, coro: object) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         loop = self._loop
         if loop is None:
-            coro.close()  # type: ignore[attr-defined]
+            coro.close()
             return
 
         def create() -> None:
-            task = loop.create_task(coro)  # type: ignore[arg-type]
+            task = loop.create_task(coro)
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from filesim.oncrpc.xdr import Unpacker
 
@@ -55,6 +55,7 @@ class Services:
 
 
 Handler = Callable[[Services, Origin, Unpacker], bytes | None]
+H = TypeVar("H", bound=Handler)
 
 
 class Program:
@@ -77,13 +78,11 @@ class Program:
     def high(self) -> int:
         return max(self.versions)
 
-    def procedure(
-        self, proc: IntEnum, versions: tuple[int, ...] | None = None
-    ) -> Callable[[Handler], Handler]:
+    def procedure(self, proc: IntEnum, versions: tuple[int, ...] | None = None) -> Callable[[H], H]:
         """Register the decorated handler as `proc` of `versions` (default: every version)."""
         served = self.versions if versions is None else versions
 
-        def register(handler: Handler) -> Handler:
+        def register(handler: H) -> H:
             for vers in served:
                 if vers not in self.versions:
                     raise ValueError(f"{self.name} has no version {vers}")

@@ -264,7 +264,7 @@ def test_a_restarted_host_loses_everything_and_only_it() -> None:
 
 def test_grace_period_admits_only_reclaims() -> None:
     m, clock = manager(grace_s=15)
-    a = nlock("alpha")
+    a = nlock("alpha", 1, 0, 10)
     assert lock(m, a) is NlmStat.DENIED_GRACE_PERIOD
     assert m.test(TestArgs(b"", True, a)).stat is NlmStat.DENIED_GRACE_PERIOD
     assert share(m, "beta", access=1, mode=0) is NlmStat.DENIED_GRACE_PERIOD

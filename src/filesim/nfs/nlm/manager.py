@@ -280,8 +280,11 @@ class LockManager:
             granter = self.granter
             if waiter.unreachable or granter is None or not granter.reachable(waiter):
                 continue  # the client's re-poll takes it
-            before = [h for h in self.table.locks_of(key)
-                      if h.owner == waiter.owner and h.overlaps(waiter.start, waiter.end)]  # fmt: skip
+            before = [
+                h
+                for h in self.table.locks_of(key)
+                if h.owner == waiter.owner and h.overlaps(waiter.start, waiter.end)
+            ]
             if self.table.lock(key, waiter.owner, waiter.exclusive, waiter.start, waiter.end):
                 continue
             waiter.taken, waiter.restore = True, before

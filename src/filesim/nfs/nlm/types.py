@@ -104,6 +104,8 @@ class CancelArgs:
 class TestArgs:
     """nlm4_testargs (TEST, TEST_MSG, and GRANTED, which the server sends)."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     cookie: bytes
     exclusive: bool
     lock: NlmLock
