@@ -26,6 +26,13 @@ from filesim.runtime.metrics import TopologyMetrics
 from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
 from filesim.runtime.state import clear_runtime, read_runtime, write_runtime
 from filesim.topology import Layout, Server, Topology
+from filesim.topology.addresses import (
+    NFS_PORT,
+    PRIVILEGED_PORTS_HINT,
+    RPCBIND_PORT,
+    standard_address,
+)
+from filesim.topology.model import PortMode
 
 if TYPE_CHECKING:
     from filesim.sync.agent import SyncAgent
@@ -54,6 +61,7 @@ class RunningServer:
     folder: Path
     store: Path
     agent: SyncAgent | None = None
+    standard_ports: bool = False
     _last_write_event: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -65,7 +73,8 @@ class RunningServer:
         s = self.server
         return ServerState(
             name=s.name, role=s.role, host=self.nfs.host, port=self.nfs.port,
-            export=s.export.path, folder=self.folder, readonly=s.readonly, fsid=s.fsid,
+            standard_ports=self.standard_ports, export=s.export.path, folder=self.folder,
+            readonly=s.readonly, fsid=s.fsid,
             storage=s.storage, store=self.store,
             sync=SyncState(**s.sync.model_dump(), agent=self.agent is not None),
             sync_status=None if self.agent is None else self.agent.status(),
@@ -101,13 +110,16 @@ class TopologyRunner:
         argv: list[str] | None = None,
         history_interval_s: float = INTERVAL_S,
         pv_renderer: PvRenderer | None = None,
+        standard_ports: bool = False,
     ) -> None:
         """`base_port`: server i listens on base_port + i unless the topology gives it a port
         (0: every server on a free port, as `port=0` does for one); `http_port`: serve the
         HTTP API there (0: a free port; None: no API); when it is taken, fail if
         `http_strict`, else fall back to a free port. `history_interval_s`: how often the
         charts' history is sampled; `pv_renderer`: PersistentVolume/claim YAML of a server for
-        the dashboard (the CLI passes the k8s renderer, which this layer cannot import)."""
+        the dashboard (the CLI passes the k8s renderer, which this layer cannot import).
+        `standard_ports` (or the topology's `ports: standard`): each server on its own
+        address with NFS on 2049 and rpcbind on 111, like a real NAS."""
         self.topology = topology
         self.layout = layout
         self.argv = argv
@@ -117,6 +129,7 @@ class TopologyRunner:
         self.events = events or EventBus()
         self.write_runtime = write_runtime
         self._port_override = port
+        self.standard_ports = standard_ports or topology.ports is PortMode.STANDARD
         names = set(only) if only else None
         self.selected = [
             (i, s)
@@ -150,15 +163,12 @@ class TopologyRunner:
     async def start(self) -> None:
         self.prepare()
         for index, server in self.selected:
-            port = self._port_override
-            if port is None:
-                port = port_for(index, server, self.base_port)
-            running = self._build(server, port)
+            running = self._build(server, *self._where(index, server))
             try:
                 await running.nfs.start()
             except OSError as exc:
                 await self.stop()
-                raise StartupError(_bind_error(server, running.nfs.host, port, exc)) from None
+                raise StartupError(_bind_error(server, running.nfs, exc)) from None
             self.servers.append(running)
         self.started_at = time.time()
         if self.run_sync:
@@ -177,15 +187,25 @@ class TopologyRunner:
         for running in self.servers:
             self.events.emit(Event("server.start", running.name, detail={"port": running.nfs.port}))
 
-    def _build(self, server: Server, port: int) -> RunningServer:
+    def _where(self, index: int, server: Server) -> tuple[str, int, int | None]:
+        """(address, NFS port, rpcbind's own port or None) of server `index`."""
+        if self.standard_ports:
+            return standard_address(self.topology, server), NFS_PORT, RPCBIND_PORT
+        port = self._port_override
+        if port is None:
+            port = port_for(index, server, self.base_port)
+        return server.host or self.host, port, None
+
+    def _build(self, server: Server, host: str, port: int, rpcbind: int | None) -> RunningServer:
         holder: dict[str, RunningServer] = {}
 
         def on_change(kind: str, path: str, dest: str | None) -> None:
             self._on_export_change(holder["running"], kind, path, dest)
 
-        nfs = build_nfs_server(server, self.layout, self.host, port, on_change)
+        nfs = build_nfs_server(server, self.layout, host, port, on_change, rpcbind)
         nfs.dispatcher.observer = self.metrics.nfs_observer(server.name)
-        running = RunningServer(server, nfs, self.layout.folder(server), self.layout.store(server))
+        running = RunningServer(server, nfs, self.layout.folder(server), self.layout.store(server),
+                                standard_ports=rpcbind is not None)  # fmt: skip
         holder["running"] = running
         return running
 
@@ -361,12 +381,18 @@ def _usable_dir(path: Path, what: str) -> None:
         raise StartupError(f"the {what} at {path} is not readable and writable by this user")
 
 
-def _bind_error(server: Server, host: str, port: int, exc: OSError) -> str:
+def _bind_error(server: Server, nfs: NfsServer, exc: OSError) -> str:
+    host, port = nfs.host, nfs.port
+    ports = f"{port} and {nfs.rpcbind_port}" if nfs.rpcbind_port is not None else str(port)
+    if exc.errno == errno.EACCES and (port < 1024 or nfs.rpcbind_port is not None):
+        return f"cannot listen on {host} ports {ports} for {server.name}: {PRIVILEGED_PORTS_HINT}"
     if exc.errno == errno.EADDRINUSE:
-        return (
-            f"port {port} on {host} is already in use (wanted by {server.name}); stop what "
-            "uses it or choose another --base-port"
+        hint = (
+            "stop what uses it (a system rpcbind or NFS server?) or use custom ports"
+            if nfs.rpcbind_port is not None
+            else "stop what uses it or choose another --base-port"
         )
+        return f"port {ports} on {host} is already in use (wanted by {server.name}); {hint}"
     if exc.errno == errno.EADDRNOTAVAIL:
-        return f"cannot listen on {host}:{port} for {server.name}: no such local address"
-    return f"cannot listen on {host}:{port} for {server.name}: {exc.strerror or exc}"
+        return f"cannot listen on {host} port {ports} for {server.name}: no such local address"
+    return f"cannot listen on {host} port {ports} for {server.name}: {exc.strerror or exc}"
