@@ -156,9 +156,7 @@ def test_windows_anonymous_uid_gid_minus_2_act_as_the_anonymous_user(tmp_path: P
 # -- NLM and NSM on the wire -------------------------------------------------------------------
 
 
-def nlm(
-    rig: Rig, proc: NlmProc, args: bytes, client: str = "10.0.0.5", test: bool = False
-) -> Res:
+def nlm(rig: Rig, proc: NlmProc, args: bytes, client: str = "10.0.0.5", test: bool = False) -> Res:
     stat, u = call(rig, NLM_PROGRAM, 4, proc, args, client=client)
     assert stat == AcceptStat.SUCCESS
     return Res.decode(u, test=test)
