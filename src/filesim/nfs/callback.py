@@ -43,6 +43,8 @@ from filesim.oncrpc.xdr import Unpacker, XdrError
 log = logging.getLogger(__name__)
 
 RPCBIND_PORT = 111
+MAX_UNREACHABLE = 1024
+"""Client addresses remembered as unreachable for GRANTED, at most."""
 _MAX_REPLY = 1 << 16
 _GETPORT = struct.Struct(">IIII")
 
@@ -104,6 +106,8 @@ class Callbacks:
             ok = Res.decode(u).stat is NlmStat.GRANTED
         except (CallFailed, XdrError, ValueError) as exc:
             log.info("NLM GRANTED to %s failed (%s): it re-polls", waiter.address, exc)
+            if len(self.unreachable) >= MAX_UNREACHABLE:
+                self.unreachable.clear()  # forgetting costs one more failed callback each
             self.unreachable.add(waiter.address)
         self.manager.callback_done(waiter, ok)
 

@@ -215,19 +215,21 @@ class LockTable:
                 self._tidy(k)
                 self._released(k)
 
-    def release_matching(self, key: FileKey, matches: Callable[[Hashable], bool]) -> None:
+    def release_matching(self, key: FileKey, matches: Callable[[Hashable], bool]) -> bool:
         """Drop every lock and share reservation on `key` whose owner `matches` (all of one
-        client host, when it restarted)."""
+        client host, when it restarted); whether there was any."""
         f = self._files.get(key)
         if f is None:
-            return
+            return False
         before = len(f.locks)
         f.locks = [h for h in f.locks if not matches(h.owner)]
-        for holder in [h for h in f.shares if matches(h)]:
+        shares = [h for h in f.shares if matches(h)]
+        for holder in shares:
             del f.shares[holder]
         self._tidy(key)
         if len(f.locks) != before:
             self._released(key)
+        return len(f.locks) != before or bool(shares)
 
     def release_file(self, key: FileKey) -> None:
         """Forget every reservation and lock on `key` (the file is gone, its inode reused)."""

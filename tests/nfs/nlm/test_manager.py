@@ -228,6 +228,16 @@ def test_a_waiter_that_stops_polling_is_dropped() -> None:
     assert KEY not in m.waiters
 
 
+def test_waiters_that_gave_up_do_not_pile_up_while_the_lock_is_held() -> None:
+    m, clock = manager()
+    lock(m, nlock("alpha"))
+    for svid in range(5):  # processes that gave up without CANCEL
+        lock(m, nlock("beta", svid), block=True)
+    clock.now += WAITER_TTL_S + 1
+    lock(m, nlock("gamma"), block=True)
+    assert [w.lock.caller for w in m.waiters[KEY]] == ["gamma"]
+
+
 def share(m: LockManager, host: str, access: int, mode: int, oh: bytes = b"o") -> NlmStat:
     return m.share(ShareArgs(b"s", host, FH, oh, mode, access, False), "10.0.0.1", "").stat
 

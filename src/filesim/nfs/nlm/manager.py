@@ -127,8 +127,8 @@ class LockManager:
         self.grace_end = clock() + grace_s if grace_s > 0 else 0.0
         self.granter: Granter | None = None
         self.waiters: dict[FileKey, list[Waiter]] = {}
-        self.holders: dict[str, set[FileKey]] = {}
-        """Host name -> files it holds locks or shares on (what a reboot releases)."""
+        self.holders: set[str] = set()
+        """Hosts that took a lock or share (monitored: told of our restart, see `Hosts`)."""
         table.on_release.append(self._released)
         table.graces.append(self.in_grace)
 
@@ -180,6 +180,7 @@ class LockManager:
         if not args.block:
             return Res(args.cookie, NlmStat.DENIED)
         if waiter is None:
+            self._prune(key)
             waiter = Waiter(key, owner, args.exclusive, start, end, args.lock, args.cookie,
                             address, local)  # fmt: skip
             self.waiters.setdefault(key, []).append(waiter)
@@ -237,17 +238,18 @@ class LockManager:
     def host_rebooted(self, name: str) -> int:
         """Release every lock, share and blocked request of host `name` (it restarted: NSM
         NOTIFY or NLM FREE_ALL); the number of files that had any."""
-        files = self.holders.pop(name, set())
+        self.holders.discard(name)
         for waiters in list(self.waiters.values()):
             for waiter in list(waiters):
                 if _host_of(waiter.owner) == name:
                     self._unlink(waiter)
-        for key in files:
-            self.table.release_matching(key, lambda owner: _host_of(owner) == name)
+        released = 0
+        for key in self.table:  # a snapshot: every file with locks or shares, any protocol
+            released += self.table.release_matching(key, lambda owner: _host_of(owner) == name)
         self.hosts.forget(name)
-        if files:
-            log.info("NLM: host %s restarted: released its locks on %d file(s)", name, len(files))
-        return len(files)
+        if released:
+            log.info("NLM: host %s restarted: released its locks on %d file(s)", name, released)
+        return released
 
     # -- blocked requests -----------------------------------------------------------------------
 
@@ -258,6 +260,14 @@ class LockManager:
             if waiter.same(key, owner, start, end, exclusive):
                 return waiter
         return None
+
+    def _prune(self, key: FileKey) -> None:
+        """Drop the requests on `key` whose clients stopped re-polling (they gave up without
+        a CANCEL), so that waiting requests never pile up."""
+        now = self.clock()
+        for waiter in list(self.waiters.get(key, ())):
+            if not waiter.taken and now - waiter.polled > WAITER_TTL_S:
+                self._unlink(waiter)
 
     def _unlink(self, waiter: Waiter) -> None:
         """Forget `waiter`; a callback still under way for it then changes nothing."""
@@ -310,10 +320,9 @@ class LockManager:
             self.table.lock(waiter.key, held.owner, held.exclusive, start, end)
 
     def _holds(self, name: str, key: FileKey, address: str, local: str) -> None:
-        files = self.holders.setdefault(name, set())
-        if not files:
+        if name not in self.holders:
+            self.holders.add(name)
             self.hosts.monitor(name, address, local)
-        files.add(key)
 
 
 def holder_of(held: ByteLock) -> Holder:
