@@ -36,11 +36,16 @@ class Running:
         return RuntimeDoc.model_validate_json(self.filesim("status", "--json"))
 
 
-def _rpcinfo() -> str:
-    tool = shutil.which("rpcinfo")
+def _tool(name: str, package: str) -> str:
+    """A client tool's path; a missing one skips (and fails under CI=true, which has it)."""
+    tool = shutil.which(name)
     if tool is None:
-        pytest.skip("rpcinfo is not installed (Debian package rpcbind)")
+        pytest.skip(f"{name} is not installed (Debian package {package})")
     return tool
+
+
+def _rpcinfo() -> str:
+    return _tool("rpcinfo", "rpcbind")
 
 
 @pytest.fixture(scope="module")
@@ -105,9 +110,8 @@ def test_rpcinfo_sees_what_rpcbind_should_list(alone: Running) -> None:
     # no NFS over UDP, and nothing that is not served
     proc = alone.ns.run(rpcinfo, "-T", "udp", "127.0.0.1", "nfs", "3", check=False)
     assert proc.returncode != 0
-    showmount = shutil.which("showmount")
-    if showmount is not None:  # MOUNT v1 EXPORT, what `showmount -e` asks
-        assert "/data" in alone.ns.run(showmount, "-e", "127.0.0.1").stdout
+    showmount = _tool("showmount", "nfs-common")  # MOUNT's EXPORT, found through 111
+    assert "/data" in alone.ns.run(showmount, "-e", "127.0.0.1").stdout
 
 
 GUEST = r"""
@@ -162,9 +166,7 @@ WANTED = {
 
 @pytest.mark.kernel
 def test_kernel_client_mounts_and_locks_like_production(alone: Running) -> None:
-    sm_notify = shutil.which("sm-notify")
-    if sm_notify is None:
-        pytest.skip("sm-notify is not installed (Debian package nfs-common)")
+    sm_notify = _tool("sm-notify", "nfs-common")
     proc = kclient_run(
         2049, GUEST, mount=False, prefix=alone.ns.argv(), timeout=240,
         files=[lockprobe_path(), Path(sm_notify)],
@@ -212,10 +214,10 @@ def test_a_topology_gets_an_address_per_server(tmp_path: Path) -> None:
             for host in ("127.0.0.11", "127.0.0.17"):
                 rows = _rpcinfo_p(ns, host)
                 assert (100005, 3, "tcp", 2049) in rows and (100000, 2, "tcp", 111) in rows
-            nfs_ls = shutil.which("nfs-ls")
-            if nfs_ls is not None:  # libnfs asks rpcbind on 111 for MOUNT without mountport=
-                (servers[3].store / "found.txt").write_text("x")
-                out = ns.run(nfs_ls, "nfs://127.0.0.14/data?version=3").stdout
-                assert "found.txt" in out, out
+            nfs_ls = _tool("nfs-ls", "libnfs-utils")
+            # libnfs asks rpcbind on 111 for MOUNT and NFS without nfsport=/mountport=
+            (servers[3].store / "found.txt").write_text("x")
+            out = ns.run(nfs_ls, "nfs://127.0.0.14/data?version=3").stdout
+            assert "found.txt" in out, out
         finally:
             running.filesim("down", check=False)
