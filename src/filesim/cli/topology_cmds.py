@@ -195,21 +195,33 @@ def status(
 
 def sync_table(servers: list[ServerState]) -> Table:
     table = Table(title="sync", title_justify="left")
-    for column in ("name", "direction", "watcher", "pending", "last sync", "p50 ms", "p99 ms",
-                   "conflicts", "halted"):  # fmt: skip
+    for column in ("name", "direction", "state", "watcher", "pending", "last sync", "p50 ms",
+                   "p99 ms", "conflicts", "halted"):  # fmt: skip
         table.add_column(column)
+    problems = []
     for s in servers:
         st = s.sync_status
         if st is None:
             mode = sync_mode(s)
-            table.add_row(s.name, "direct (no sync)" if mode == "direct" else mode, *[""] * 7)
+            table.add_row(s.name, "direct (no sync)" if mode == "direct" else mode, *[""] * 8)
             continue
         ago = "never" if st.last_sync is None else f"{time.time() - st.last_sync:.0f} s ago"
+        state = st.state if st.healthy or st.since is None else f"{st.state} since {_at(st.since)}"
         table.add_row(
-            s.name, st.direction, st.watcher or "", str(st.pending), ago, _ms(st.p50_ms),
-            _ms(st.p99_ms), str(st.conflicts), st.halted or "no",
+            s.name, st.direction, state, st.watcher or "", str(st.pending), ago, _ms(st.p50_ms),
+            _ms(st.p99_ms), str(st.conflicts), "yes" if st.halted else "no",
         )  # fmt: skip
+        if not st.healthy and st.state != "starting" and st.reason:
+            problems.append(f"{s.name}: sync agent {st.state}: {st.reason}")
+    if problems:
+        table.caption = "\n".join(problems)
+        table.caption_justify = "left"
+        table.caption_style = "bold red"
     return table
+
+
+def _at(when: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(when))
 
 
 def _ms(value: float | None) -> str:

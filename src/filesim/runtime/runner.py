@@ -19,7 +19,7 @@ from filesim.nfs.server import NfsServer
 from filesim.runtime.build import build_nfs_server, port_for
 from filesim.runtime.dashboard.connect import PvRenderer
 from filesim.runtime.faults import SYNC_KINDS, FaultController
-from filesim.runtime.health import Probe, Readiness, readiness
+from filesim.runtime.health import AgentCondition, Probe, Readiness, readiness
 from filesim.runtime.history import INTERVAL_S, MetricsHistory
 from filesim.runtime.http import HttpApi
 from filesim.runtime.metrics import TopologyMetrics
@@ -44,6 +44,10 @@ WRITE_EVENT_INTERVAL = 1.0
 
 
 MAX_WRITE_EVENT_PATHS = 10_000
+
+_UNHEALTHY: dict[str, AgentCondition] = {"failing": "failing", "halted": "halted",
+                                         "stopped": "stopped"}  # fmt: skip
+"""Agent states (SyncStatus.state) in which a server is not ready."""
 
 
 class StartupError(FilesimError):
@@ -84,9 +88,15 @@ class RunningServer:
         """What readiness checks of this server."""
         if self.agent is None:
             return Probe(self.name, self.nfs.host, self.nfs.port, "none")
-        # The agent's status carries its readiness (`ready`: the initial sync is over).
-        ready = self.agent.status().ready
-        return Probe(self.name, self.nfs.host, self.nfs.port, "ready" if ready else "starting")
+        # The agent's status carries its readiness (`ready`: the initial sync is over) and its
+        # health (`state`: failing, halted, stopped — with why and since when).
+        st = self.agent.status()
+        host, port = self.nfs.host, self.nfs.port
+        condition = _UNHEALTHY.get(st.state)
+        if condition is not None:
+            reason = st.halted if st.state == "halted" else st.reason
+            return Probe(self.name, host, port, condition, reason, st.since)
+        return Probe(self.name, host, port, "ready" if st.ready else "starting")
 
 
 class TopologyRunner:
@@ -243,9 +253,8 @@ class TopologyRunner:
             await agent.run()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception:  # the agent's status and its sync.stopped event say why
             log.exception("sync agent of %s stopped", running.name)
-            self.events.emit(Event("sync.error", running.name, detail={"error": str(exc)}))
 
     # -- events ---------------------------------------------------------------------------------
 

@@ -135,6 +135,15 @@ class SyncPolicy(_Strict):
     initial: bool = Field(True, description="Sync once at start.")
     mirror_deletes: bool = Field(True, description="Propagate deletions.")
     settle_ms: int = Field(100, ge=0, description="A file moves after this long without writes.")
+    stall_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description=(
+            "A file written without a close (no NFS COMMIT or CLOSE, no close event in the "
+            "folder) moves only after this long without writes: never while still written."
+        ),
+    )
     rescan_interval_s: float = Field(60.0, gt=0, description="Full rescan period (missed events).")
     conflict: Literal["newer-wins"] = "newer-wins"
     watcher: Literal["auto", "events", "polling"] = Field(
