@@ -67,6 +67,15 @@ async def rpc(prog: int, vers: int, proc: int, args: bytes, source: str) -> Unpa
         writer.close()
 
 
+async def one_way(prog: int, vers: int, proc: int, args: bytes, source: str) -> None:
+    """A call the server answers with a call of its own (an NLM _MSG): no reply comes."""
+    _, writer = await asyncio.open_connection(SERVER, 2049, local_addr=(source, 0))
+    message = encode_call(2, prog, vers, proc, args)
+    writer.write(record_mark(len(message)) + message)
+    await writer.drain()
+    writer.close()
+
+
 class BetaHost:
     """Client host beta's rpcbind (port 111) and lock manager/status monitor: records what
     the server calls it with."""
@@ -74,6 +83,8 @@ class BetaHost:
     def __init__(self) -> None:
         self.granted: asyncio.Queue[TestArgs] = asyncio.Queue()
         self.notified: asyncio.Queue[Notify] = asyncio.Queue()
+        self.answers: asyncio.Queue[Res] = asyncio.Queue()
+        """The server's answers to _MSG calls (LOCK_RES, ...), which are calls to us."""
         self.servers: list[asyncio.Server] = []
 
     async def start(self) -> None:
@@ -102,6 +113,8 @@ class BetaHost:
             args = TestArgs.decode(u)
             self.granted.put_nowait(args)
             return Res(args.cookie, NlmStat.GRANTED).encode()
+        elif (prog, proc) == (NLM_PROGRAM, NlmProc.LOCK_RES):
+            self.answers.put_nowait(Res.decode(u))
         elif (prog, proc) == (NSM_PROGRAM, NsmProc.NOTIFY):
             self.notified.put_nowait(Notify.decode(u))
         return p.getvalue()
@@ -143,6 +156,11 @@ async def scenario(root: Path) -> None:
         test = await nlm(NlmProc.TEST, TestArgs(b"4", True, alpha).encode(), ALPHA, test=True)
         assert test.stat is NlmStat.DENIED and test.holder is not None
         assert test.holder.svid == 2
+        # the asynchronous form: no reply, the answer comes as a LOCK_RES call to beta
+        again = LockArgs(b"msg", False, True, beta, False, 1).encode()
+        await one_way(NLM_PROGRAM, 4, NlmProc.LOCK_MSG, again, BETA)
+        answer = await asyncio.wait_for(beta_host.answers.get(), TIMEOUT)
+        assert (answer.cookie, answer.stat) == (b"msg", NlmStat.GRANTED)
         state = first.dispatcher.nlm.hosts.state  # type: ignore[attr-defined]
     finally:
         await first.stop()
