@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import time
@@ -16,22 +15,17 @@ from typing import TYPE_CHECKING
 from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
 from filesim.nfs.server import NfsServer
-from filesim.runtime.build import build_nfs_server, port_for
+from filesim.runtime.build import build_nfs_server
 from filesim.runtime.dashboard.connect import PvRenderer
 from filesim.runtime.faults import SYNC_KINDS, FaultController
 from filesim.runtime.health import AgentCondition, Probe, Readiness, readiness
 from filesim.runtime.history import INTERVAL_S, MetricsHistory
 from filesim.runtime.http import HttpApi
+from filesim.runtime.listen import bind_error, listen_address
 from filesim.runtime.metrics import TopologyMetrics
 from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
 from filesim.runtime.state import clear_runtime, read_runtime, write_runtime
 from filesim.topology import Layout, Server, Topology
-from filesim.topology.addresses import (
-    NFS_PORT,
-    PRIVILEGED_PORTS_HINT,
-    RPCBIND_PORT,
-    standard_address,
-)
 from filesim.topology.model import PortMode
 
 if TYPE_CHECKING:
@@ -173,12 +167,16 @@ class TopologyRunner:
     async def start(self) -> None:
         self.prepare()
         for index, server in self.selected:
-            running = self._build(server, *self._where(index, server))
+            where = listen_address(
+                self.topology, index, server, standard=self.standard_ports, host=self.host,
+                base_port=self.base_port, port=self._port_override,
+            )  # fmt: skip
+            running = self._build(server, *where)
             try:
                 await running.nfs.start()
             except OSError as exc:
                 await self.stop()
-                raise StartupError(_bind_error(server, running.nfs, exc)) from None
+                raise StartupError(bind_error(server, running.nfs, exc)) from None
             self.servers.append(running)
         self.started_at = time.time()
         if self.run_sync:
@@ -196,15 +194,6 @@ class TopologyRunner:
             self._tasks.append(asyncio.create_task(self._refresh_runtime()))
         for running in self.servers:
             self.events.emit(Event("server.start", running.name, detail={"port": running.nfs.port}))
-
-    def _where(self, index: int, server: Server) -> tuple[str, int, int | None]:
-        """(address, NFS port, rpcbind's own port or None) of server `index`."""
-        if self.standard_ports:
-            return standard_address(self.topology, server), NFS_PORT, RPCBIND_PORT
-        port = self._port_override
-        if port is None:
-            port = port_for(index, server, self.base_port)
-        return server.host or self.host, port, None
 
     def _build(self, server: Server, host: str, port: int, rpcbind: int | None) -> RunningServer:
         holder: dict[str, RunningServer] = {}
@@ -388,20 +377,3 @@ def _usable_dir(path: Path, what: str) -> None:
         raise StartupError(f"the {what} at {path} is not a directory")
     if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
         raise StartupError(f"the {what} at {path} is not readable and writable by this user")
-
-
-def _bind_error(server: Server, nfs: NfsServer, exc: OSError) -> str:
-    host, port = nfs.host, nfs.port
-    ports = f"{port} and {nfs.rpcbind_port}" if nfs.rpcbind_port is not None else str(port)
-    if exc.errno == errno.EACCES and (port < 1024 or nfs.rpcbind_port is not None):
-        return f"cannot listen on {host} ports {ports} for {server.name}: {PRIVILEGED_PORTS_HINT}"
-    if exc.errno == errno.EADDRINUSE:
-        hint = (
-            "stop what uses it (a system rpcbind or NFS server?) or use custom ports"
-            if nfs.rpcbind_port is not None
-            else "stop what uses it or choose another --base-port"
-        )
-        return f"port {ports} on {host} is already in use (wanted by {server.name}); {hint}"
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return f"cannot listen on {host} port {ports} for {server.name}: no such local address"
-    return f"cannot listen on {host} port {ports} for {server.name}: {exc.strerror or exc}"
