@@ -10,6 +10,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from filesim.nfs.access import Caller
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.handles import HandleCodec, Node, NodeIndex
 from filesim.nfs.vfs import Vfs, VfsEntry, parent_of
 from filesim.oncrpc.message import Credentials
@@ -98,7 +99,7 @@ class Export:
         """Read-only by configuration, or for now (an injected read-only flip)."""
         return self.config.readonly or self.vfs.readonly
 
-    def handle_for(self, st: os.stat_result, path: str) -> bytes:
+    def handle_for(self, st: Attrs, path: str) -> bytes:
         self.index.remember(st.st_ino, path)
         return self.codec.encode(Node.of(st))
 
