@@ -4,6 +4,7 @@ v2-v4, MOUNT v1, NLM v4 and NSM; the transports each is served on; what Windows'
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -181,6 +182,22 @@ def test_nlm_locks_conflict_across_hosts_and_go_when_a_host_restarts(rig: Rig) -
     assert call(rig, NLM_PROGRAM, 4, NlmProc.FREE_ALL, Notify("beta", 5).encode())[0] == 0
     assert nlm(rig, NlmProc.LOCK, lock).stat is NlmStat.GRANTED
     assert nlm(rig, NlmProc.UNLOCK, UnlockArgs(b"u", mine).encode()).stat is NlmStat.GRANTED
+
+
+def test_a_client_the_export_refuses_takes_no_locks(tmp_path: Path) -> None:
+    rig = make_rig(tmp_path / "only", networks=[ipaddress.ip_network("10.1.0.0/16")])
+    fh = rig.export.handle_for(rig.export.vfs.stat(""), "")
+    args = TestArgs(b"t", True, NlmLock("alpha", fh, b"", 1, 0, 0)).encode()
+    record = encode_call(8, NLM_PROGRAM, 4, NlmProc.TEST, args, ROOT)
+    for client, accepted in (("10.0.0.5", False), ("10.1.2.3", True)):
+        parts = rig.dispatcher.dispatch(record, client, Origin(client, LOCAL))
+        assert parts is not None
+        u = Unpacker(b"".join(parts))
+        u.uint32(), u.uint32()
+        if accepted:
+            assert u.uint32() == 0  # MSG_ACCEPTED
+        else:  # MSG_DENIED, AUTH_ERROR, AUTH_TOOWEAK
+            assert (u.uint32(), u.uint32(), u.uint32()) == (1, 1, 5)
 
 
 def test_nlm_with_a_handle_of_nothing_is_stale_fh(rig: Rig) -> None:

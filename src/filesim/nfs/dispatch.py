@@ -33,12 +33,13 @@ from filesim.nfs.v4.compound import compound
 from filesim.nfs.v4.const import NFS4_VERSION
 from filesim.nfs.v4.service import V4Options, V4Service
 from filesim.nfs.vfs import NfsError, status_of
-from filesim.oncrpc.const import AcceptStat
+from filesim.oncrpc.const import AcceptStat, AuthStat
 from filesim.oncrpc.message import (
     CallRejected,
     NotACall,
     RpcCall,
     accepted_header,
+    auth_error_reply,
     parse_call,
     prog_mismatch_reply,
 )
@@ -177,6 +178,9 @@ class Dispatcher:
         handler = program.handler(call.vers, call.proc)
         if handler is None:
             return [accepted_header(call.xid, AcceptStat.PROC_UNAVAIL)]
+        if program is NLM and not self.export.allows(origin.client):
+            # a client the export refuses takes no locks on it either (its handles may leak)
+            return [auth_error_reply(call.xid, AuthStat.AUTH_TOOWEAK)]
         started = time.perf_counter()
         try:
             body = handler(self.services, origin, call.args)
