@@ -8,7 +8,8 @@
 # vendored, not reachable from CI: this is why it is a benchmark and tests/nfs/
 # test_kernel_posix.py the CI check). VERS: 3 (default), 4.1, 4.2. root: filesim runs as root
 # (default); user: as an unprivileged user (uid 65534 via setpriv, nothing but its own files).
-# DIR: pjdfstest test directories (chmod chown ...), default all. ~10 min under TCG.
+# DIR: pjdfstest test directories (chmod chown ...), default all. 10-25 min under TCG (the
+# guest gives up after PJD_TIMEOUT seconds, default 3000).
 set -euo pipefail
 TAR=$(realpath "$1"); VERS=${2:-3}; AS=${3:-root}; shift $(( $# < 3 ? $# : 3 ))
 HERE=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,7 +39,7 @@ PORT=$("${run[@]}" status --json --root "$WORK/data" \
   | python3 -c 'import json, sys; print(json.load(sys.stdin)["servers"][0]["port"])')
 start=$(date +%s)
 bash "$KCLIENT" run --server 127.0.0.1 --port "$PORT" --export /data --vers "$VERS" \
-  --mem 1024 --timeout 1380 --file "$TAR" -- "$TOOLS/pjdfstest/guest.sh" "$@" \
+  --mem 1024 --timeout "${PJD_TIMEOUT:-3000}" --file "$TAR" -- "$TOOLS/pjdfstest/guest.sh" "$@" \
   | tee "$WORK/out" || true  # shown as it comes: a full run takes minutes
 out=$(cat "$WORK/out")
 line=$(echo "$out" | grep '^pjdfstest:' | tail -1)
