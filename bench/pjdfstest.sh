@@ -45,6 +45,6 @@ out=$(cat "$WORK/out")
 line=$(echo "$out" | grep '^pjdfstest:' | tail -1)
 passed=$(echo "$line" | sed -n 's/^pjdfstest: \([0-9]*\) passed.*/\1/p')
 failed=$(echo "$line" | sed -n 's/.* \([0-9]*\) failed$/\1/p')
-files=$(echo "$out" | grep '^PJD ' | awk '{print $2}' | paste -sd, -)
+files=$(echo "$out" | { grep '^PJD ' || true; } | awk '{print $2}' | paste -sd, -)
 printf '{"bench": "pjdfstest", "vers": "%s", "server_as": "%s", "passed": %s, "failed": %s, "seconds": %s, "failing_files": "%s"}\n' \
   "$VERS" "$AS" "${passed:-null}" "${failed:-null}" "$(( $(date +%s) - start ))" "$files"
