@@ -7,10 +7,14 @@ hands back complete records as memoryviews into that buffer, so a large WRITE is
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterator
 
 _U32 = struct.Struct(">I")
+_MAPPED = 256 << 10
+"""Buffers this large are mapped on their own: freed, they go back to the kernel at once (the
+heap would keep them, and the server tunes malloc to keep freed blocks in the heap)."""
 
 LAST_FRAGMENT = 0x80000000
 
@@ -38,7 +42,7 @@ class RecordReader:
         # only every few records, so bulk WRITE data is rarely copied.
         self._max_size = max(buffer_size, max_record + min_free + 8)
         self._initial = min(initial, self._max_size)
-        self._buf = bytearray(0)
+        self._buf: bytearray | mmap.mmap = bytearray(0)
         self._view = memoryview(self._buf)
         self._start = 0
         self._end = 0
@@ -76,7 +80,7 @@ class RecordReader:
         if size == len(self._buf):
             self._buf[0:pending] = self._view[self._start : self._end]
         else:
-            buf = bytearray(size)
+            buf = mmap.mmap(-1, size) if size >= _MAPPED else bytearray(size)
             buf[0:pending] = self._view[self._start : self._end]
             # records handed out earlier keep the old buffer alive until they are dropped
             self._buf, self._view = buf, memoryview(buf)
