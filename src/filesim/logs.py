@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 LOG_MAX_BYTES = 16 << 20
+LOG_FILE_ENV = "FILESIM_LOG_FILE"
+"""Set by `filesim up --detach` for its background process: the file its stdout and stderr
+are, which that process rotates (`log_handler`)."""
 
 
 def rotated_name(path: Path) -> Path:
@@ -66,6 +69,14 @@ class RateLimited:
             msg += f" ({suppressed} similar messages suppressed)"
         self._logger.log(level, msg, *args, exc_info=exc_info)
         return True
+
+
+def log_handler() -> logging.Handler:
+    """The handler of a `filesim up` process: stderr, rotated when it is the log file."""
+    path = os.environ.get(LOG_FILE_ENV)
+    if path:
+        return RotatingStdio(Path(path))
+    return logging.StreamHandler()
 
 
 class RotatingStdio(logging.StreamHandler):  # type: ignore[type-arg]

@@ -14,6 +14,7 @@ import time
 import zlib
 from collections.abc import Callable
 
+from filesim.logs import RateLimited
 from filesim.nfs import mount, portmap
 from filesim.nfs.export import Export
 from filesim.nfs.locks import LockTable
@@ -47,6 +48,7 @@ from filesim.oncrpc.programs import (
 from filesim.oncrpc.xdr import XdrError
 
 log = logging.getLogger(__name__)
+_limited = RateLimited(log)  # a client repeating a failing call must not fill the log
 
 _U32 = struct.Struct(">I")
 _PROGRAM_VERSIONS = {
@@ -170,9 +172,11 @@ class Dispatcher:
         except OSError as exc:
             return self._nfs_error(call, procedure, status_of(exc), started)
         except Exception:
-            log.exception(
-                "NFS %s failed on %s", _proc_name(call.prog, call.proc), export.config.name
-            )
+            name = _proc_name(call.prog, call.proc)
+            _limited.error(
+                f"{name} {export.config.name}", "NFS %s failed on %s", name, export.config.name,
+                exc_info=True,
+            )  # fmt: skip
             return self._nfs_error(call, procedure, NfsStat.SERVERFAULT, started)
         head = (
             accepted_header(call.xid) + _OK + parts[0] if parts else accepted_header(call.xid) + _OK
