@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import sqlite3
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from filesim.errors import FilesimError
 from filesim.events import Event
@@ -26,6 +29,8 @@ from filesim.sync.outcome import Outcome, Status
 from filesim.sync.schedule import Mark, Schedule
 from filesim.sync.status import EchoCheck, LatencyWindow
 from filesim.sync.watch import WatcherGroup
+
+T = TypeVar("T")
 
 log = logging.getLogger("filesim.sync")
 
@@ -69,6 +74,18 @@ class SyncLoop:
         self.last_sync: float | None = None
         self.gate: Callable[[], Awaitable[None]] | None = None
         self.on_latency: Callable[[float], None] | None = None
+        # This agent's own worker: cycles never queue behind another agent's or a server's
+        # blocking calls (a flood of COMMITs), and one agent uses one thread at most.
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"cycle-{name}")
+
+    async def in_thread(self, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)` in this agent's worker thread."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, functools.partial(fn, *args)
+        )
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
 
     def bind(self) -> None:
         """Wake-ups go to the running event loop (call from it)."""
@@ -117,7 +134,7 @@ class SyncLoop:
         stuck = 0
         while True:
             if self.halted is not None and not self.resume_pending:
-                if not await asyncio.to_thread(self.archive.resume_requested):
+                if not await self.in_thread(self.archive.resume_requested):
                     return
                 self.resume_pending = True
             cycle = await self.cycle(None)
@@ -178,7 +195,7 @@ class SyncLoop:
         assert self.wake is not None
         self.wake.clear()
         await _sleep(self.wake, _HALT_POLL_S)
-        if await asyncio.to_thread(self.archive.resume_requested):
+        if await self.in_thread(self.archive.resume_requested):
             self.resume_pending = True
 
     # -- one cycle
@@ -197,7 +214,7 @@ class SyncLoop:
             trusted = frozenset(self.schedule.trusted)
             started = time.monotonic()
             try:
-                result = await asyncio.to_thread(self.cycles.run, paths, forced, trusted, guard)
+                result = await self.in_thread(self.cycles.run, paths, forced, trusted, guard)
             except BaseException:
                 self.schedule.restore(taken)  # nothing was lost: put the work back
                 raise
