@@ -23,7 +23,7 @@ from filesim.nfs.registry import Procedure
 from filesim.nfs.v4.compound import compound
 from filesim.nfs.v4.const import NFS4_VERSION
 from filesim.nfs.v4.service import V4Options, V4Service
-from filesim.nfs.vfs import NfsError, status_of
+from filesim.nfs.vfs import NfsError, SearchTooLong, status_of
 from filesim.oncrpc.const import AcceptStat
 from filesim.oncrpc.message import (
     CallRejected,
@@ -105,7 +105,8 @@ class Dispatcher:
     def dispatch(self, record: memoryview | bytes, client: str) -> list[bytes] | None:
         """The reply to `record` as buffers (no record mark), or None when there is none.
 
-        Raises RecordError when the record cannot even be read as an RPC message.
+        Raises RecordError when the record cannot even be read as an RPC message, and
+        SearchTooLong (before any change) when the call must be dispatched again in a thread.
         """
         try:
             call = parse_call(record)
@@ -171,6 +172,8 @@ class Dispatcher:
             return self._nfs_error(call, procedure, exc.status, started)
         except OSError as exc:
             return self._nfs_error(call, procedure, status_of(exc), started)
+        except SearchTooLong:
+            raise  # the server answers this call from a thread
         except Exception:
             name = _proc_name(call.prog, call.proc)
             _limited.error(

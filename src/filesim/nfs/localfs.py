@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import stat
 import sys
@@ -19,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from filesim.nfs.vfs import FsStat, SetAttrs, VfsEntry
+from filesim.nfs.vfs import FsStat, SearchTooLong, SetAttrs, VfsEntry
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _O_PATH = getattr(os, "O_PATH", 0)
@@ -199,16 +200,21 @@ class LocalVfs:
             avail_files=sv.f_favail,
         )
 
-    def find(self, ino: int) -> str | None:
-        """Breadth-first search of the tree for inode `ino`, never following symlinks."""
+    def find(self, ino: int, budget: int | None = None) -> str | None:
+        """Breadth-first search of the tree for inode `ino`, never following symlinks;
+        SearchTooLong once more than `budget` entries were read."""
         if os.fstat(self._root_fd).st_ino == ino:
             return ""
         queue: deque[str] = deque([""])
+        left = math.inf if budget is None else budget
         while queue:
             directory = queue.popleft()
             try:
                 with self._dir(directory) as fd, os.scandir(fd) as it:
                     for entry in it:
+                        left -= 1
+                        if left < 0:
+                            raise SearchTooLong(f"inode {ino} not among the first {budget} entries")
                         if self._hidden(entry.name):
                             continue
                         path = f"{directory}/{entry.name}" if directory else entry.name

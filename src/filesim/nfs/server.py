@@ -30,7 +30,9 @@ from filesim.logs import RateLimited
 from filesim.nfs.dispatch import Dispatcher, Observer
 from filesim.nfs.export import Export
 from filesim.nfs.faults import ServerFaults
+from filesim.nfs.handles import bound_searches
 from filesim.nfs.v4.service import V4Options
+from filesim.nfs.vfs import SearchTooLong
 from filesim.oncrpc.record import RecordError, RecordReader, record_mark
 
 log = logging.getLogger(__name__)
@@ -82,6 +84,7 @@ class NfsServer:
         self.executor = ThreadPoolExecutor(
             self.limits.workers, thread_name_prefix=f"nfs-{export.config.name}"
         )
+        export.index.background = self.executor  # long handle searches (NFSv4) go there
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._connections: set[_Connection] = set()
@@ -97,6 +100,7 @@ class NfsServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        bound_searches()  # this thread runs the loop: no search of the whole export on it
         self._server = await loop.create_server(
             lambda: _Connection(self), self.host, self.port, reuse_address=True
         )
@@ -277,10 +281,7 @@ class _Connection(asyncio.BufferedProtocol):
                     if not self._may_go_on():
                         break
         except RecordError as exc:
-            _limited.warning(
-                f"record {self.client}", "closing connection from %s: %s", self.client, exc
-            )
-            self.close()
+            self._bad_record(exc)
             return
         self._pause_or_resume()
 
@@ -310,11 +311,28 @@ class _Connection(asyncio.BufferedProtocol):
         faults = self._server.faults
         if faults is not None and faults.holding and (delay := faults.hold(record)):
             self._hold(record, delay)
-        elif self._server.dispatcher.needs_thread(record):
+        elif not self._answer_here(record):
             self._job_started()
             self._in_thread(bytes(record))
-        else:
-            self._send(self._server.dispatcher.dispatch(record, self.client))
+
+    def _answer_here(self, record: memoryview | bytes) -> bool:
+        """Answer `record` on the event loop; False when it belongs in a thread (it may block
+        on the disk, or a stale handle needs a search of the export)."""
+        dispatcher = self._server.dispatcher
+        if dispatcher.needs_thread(record):
+            return False
+        try:
+            parts = dispatcher.dispatch(record, self.client)
+        except SearchTooLong:
+            return False
+        self._send(parts)
+        return True
+
+    def _bad_record(self, exc: RecordError) -> None:
+        _limited.warning(
+            f"record {self.client}", "closing connection from %s: %s", self.client, exc
+        )
+        self.close()
 
     def _job_started(self) -> None:
         self.calls_waiting += 1
@@ -339,17 +357,12 @@ class _Connection(asyncio.BufferedProtocol):
         if self._transport is None or self._transport.is_closing():
             self._job_done()
             return
-        dispatcher = self._server.dispatcher
         try:
-            if dispatcher.needs_thread(record):
+            if not self._answer_here(record):
                 self._in_thread(record)  # still counted as waiting until answered
                 return
-            self._send(dispatcher.dispatch(record, self.client))
         except RecordError as exc:
-            _limited.warning(
-                f"record {self.client}", "closing connection from %s: %s", self.client, exc
-            )
-            self.close()
+            self._bad_record(exc)
         self._job_done()
 
     def _in_thread(self, record: bytes) -> None:

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Hashable
 
 from filesim.logs import RateLimited
+from filesim.nfs.handles import NotFoundYet
 from filesim.nfs.v4 import (  # noqa: F401 - each registers its operations
     ops_attr,
     ops_client,
@@ -198,6 +199,8 @@ def _one(
         status = status_of_v3(exc.status)
     except OSError as exc:
         status = status_of_v3(status_of(exc))
+    except NotFoundYet as exc:  # a handle needs a search too long for the event loop
+        status = Status.DELAY if c.export.index.search_later(exc.ino) else Status.STALE
     except Replay:
         raise
     except Exception:
