@@ -20,6 +20,7 @@ from filesim.nfs.export import Export
 from filesim.nfs.locks import LockTable
 from filesim.nfs.procedures import NFS3
 from filesim.nfs.registry import Procedure
+from filesim.nfs.v4.blocking import may_block
 from filesim.nfs.v4.compound import compound
 from filesim.nfs.v4.const import NFS4_VERSION
 from filesim.nfs.v4.service import V4Options, V4Service
@@ -59,6 +60,12 @@ _PROGRAM_VERSIONS = {
 _OK = _U32.pack(NfsStat.OK)
 _NULL = int(NfsProc.NULL)
 _PROG_PROC = struct.Struct(">I4xI")  # program and procedure, 12 bytes into a call
+_PROG_VERS = struct.Struct(">II")
+
+
+def _padded(length: int) -> int:
+    return length + (-length % 4)
+
 
 Observer = Callable[[str, str, int, float, int], None]
 """observer(program, procedure, nfs status, seconds, reply bytes), after each call."""
@@ -100,7 +107,25 @@ class Dispatcher:
         if len(record) < 24:
             return False
         prog, proc = _PROG_PROC.unpack_from(record, 12)
-        return prog == NFS_PROGRAM and proc in self._blocking
+        if prog != NFS_PROGRAM:
+            return False
+        if _U32.unpack_from(record, 16)[0] == NFS4_VERSION:
+            return proc == 1 and self._v4_blocks(record)
+        return proc in self._blocking
+
+    def is_v4(self, record: memoryview | bytes) -> bool:
+        """An NFSv4 call: its state is kept by one thread at a time (the loop or the lane)."""
+        return len(record) >= 24 and _PROG_VERS.unpack_from(record, 12) == (
+            NFS_PROGRAM, NFS4_VERSION,
+        )  # fmt: skip
+
+    def _v4_blocks(self, record: memoryview | bytes) -> bool:
+        try:  # past the credential and the verifier (both opaque) to the COMPOUND arguments
+            pos = 32 + _padded(_U32.unpack_from(record, 28)[0])
+            pos += 8 + _padded(_U32.unpack_from(record, pos + 4)[0])
+        except struct.error:
+            return False
+        return may_block(memoryview(record)[pos:], self.export.config.sync)
 
     def dispatch(self, record: memoryview | bytes, client: str) -> list[bytes] | None:
         """The reply to `record` as buffers (no record mark), or None when there is none.

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 from concurrent.futures import ThreadPoolExecutor
@@ -84,6 +85,11 @@ class NfsServer:
         self.executor = ThreadPoolExecutor(
             self.limits.workers, thread_name_prefix=f"nfs-{export.config.name}"
         )
+        self.v4_lane = ThreadPoolExecutor(1, thread_name_prefix=f"nfs4-{export.config.name}")
+        """NFSv4 COMPOUNDs that may block run here, one at a time; while any waits, every
+        NFSv4 COMPOUND of this server goes here too, so v4 state is never used by two
+        threads at once."""
+        self.v4_queued = 0
         export.index.background = self.executor  # long handle searches (NFSv4) go there
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -121,6 +127,7 @@ class NfsServer:
             await self._server.wait_closed()
             self._server = None
         self.executor.shutdown(wait=False, cancel_futures=True)
+        self.v4_lane.shutdown(wait=False, cancel_futures=True)
 
     def drop_connections(self) -> None:
         for conn in list(self._connections):
@@ -321,6 +328,8 @@ class _Connection(asyncio.BufferedProtocol):
         dispatcher = self._server.dispatcher
         if dispatcher.needs_thread(record):
             return False
+        if self._server.v4_queued and dispatcher.is_v4(record):
+            return False  # behind an NFSv4 COMPOUND in the lane: keep their order
         try:
             parts = dispatcher.dispatch(record, self.client)
         except SearchTooLong:
@@ -366,12 +375,19 @@ class _Connection(asyncio.BufferedProtocol):
         self._job_done()
 
     def _in_thread(self, record: bytes) -> None:
+        server = self._server
+        v4 = server.dispatcher.is_v4(record)
+        if v4:
+            server.v4_queued += 1
         future = self._loop.run_in_executor(
-            self._server.executor, self._server.dispatcher.dispatch, record, self.client
-        )
-        future.add_done_callback(self._sent_later)
+            server.v4_lane if v4 else server.executor, server.dispatcher.dispatch, record,
+            self.client,
+        )  # fmt: skip
+        future.add_done_callback(functools.partial(self._sent_later, v4))
 
-    def _sent_later(self, future: asyncio.Future[list[bytes] | None]) -> None:
+    def _sent_later(self, v4: bool, future: asyncio.Future[list[bytes] | None]) -> None:
+        if v4:
+            self._server.v4_queued -= 1
         try:
             if not future.cancelled():
                 self._send(future.result())
