@@ -3,6 +3,7 @@ each server's blocking calls run in its own bounded executor, each sync agent in
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import subprocess
@@ -75,3 +76,19 @@ def test_a_commit_flood_on_one_server_does_not_hold_back_another_servers_sync(
         finally:
             flood.join(180)
         assert done.is_set()
+
+
+def test_the_connection_cap_comes_from_the_topology(tmp_path: Path) -> None:
+    config = (
+        "servers:\n  - {name: d, role: input, fsid: 1, storage: direct,\n"
+        "     export: {max_connections: 1, idle_timeout_s: 60}}\n"
+    )
+    with start_topology(tmp_path, config=config, http=False) as topo:
+        d = topo.server("d")
+        with NfsClient(d.host, d.port) as first:
+            first.null()
+            with socket.create_connection((d.host, d.port)) as second:
+                second.settimeout(10)
+                with contextlib.suppress(ConnectionResetError):  # refused either way
+                    assert second.recv(10) == b""
+            first.null()
