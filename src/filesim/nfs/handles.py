@@ -25,6 +25,7 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import NamedTuple
 
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.vfs import NfsError, SearchTooLong, Vfs
 from filesim.oncrpc.programs import NfsStat
 
@@ -101,7 +102,7 @@ class Node(NamedTuple):
     kind: int
 
     @classmethod
-    def of(cls, st: os.stat_result) -> Node:
+    def of(cls, st: Attrs) -> Node:
         return cls(st.st_ino, stat.S_IFMT(st.st_mode) >> 12)
 
 
@@ -156,9 +157,10 @@ class NodeIndex:
     def forget(self, ino: int) -> None:
         self._paths.pop(ino, None)
 
-    def resolve(self, node: Node) -> tuple[str, os.stat_result]:
+    def resolve(self, node: Node, bounded: bool = True) -> tuple[str, Attrs]:
         """(path, lstat) of `node`; NFS3ERR_STALE when it no longer exists in the export,
-        NotFoundYet when finding it takes longer than this thread may search."""
+        NotFoundYet when finding it takes longer than this thread may search (unless not
+        `bounded`: then the search goes on, whatever this thread is)."""
         ino = node.ino
         path = self._paths.get(ino)
         if path is not None:
@@ -168,7 +170,7 @@ class NodeIndex:
                     return path, _same_kind(node, st)
             except OSError:
                 pass
-        found = self._search(ino, getattr(_local, "budget", None))
+        found = self._search(ino, getattr(_local, "budget", None) if bounded else None)
         if found is None:
             raise NfsError(NfsStat.STALE, f"inode {ino} is gone")
         st = _same_kind(node, self._vfs.stat(found))
@@ -216,7 +218,7 @@ class NodeIndex:
                 self._paths[ino] = dst + path[len(src) :]
 
 
-def _same_kind(node: Node, st: os.stat_result) -> os.stat_result:
+def _same_kind(node: Node, st: Attrs) -> Attrs:
     if stat.S_IFMT(st.st_mode) >> 12 != node.kind:
         raise NfsError(NfsStat.STALE, f"inode {node.ino} is now another file")
     return st
