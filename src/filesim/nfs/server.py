@@ -234,16 +234,23 @@ class NfsServer:
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(period)
-            now = loop.time()
-            for conn in list(self._connections):
-                quiet = now - conn.last_active
-                stalled = conn.stalled_for(now)
-                if quiet >= limits.idle_timeout_s and conn.calls_waiting == 0:
-                    self._close(conn, "idle", quiet)
-                elif stalled >= limits.write_stall_s:
-                    self._close(conn, "not reading its replies", stalled)
-                elif quiet >= period:
-                    conn.shrink()
+            try:
+                self._sweep_once(loop.time(), period)
+            except Exception:  # the sweep must go on: it is what keeps connections bounded
+                _limited.error("sweep", "NFS server %s: connection sweep failed",
+                               self.export.config.name, exc_info=True)  # fmt: skip
+
+    def _sweep_once(self, now: float, period: float) -> None:
+        limits = self.limits
+        for conn in list(self._connections):
+            quiet = now - conn.last_active
+            stalled = conn.stalled_for(now)
+            if quiet >= limits.idle_timeout_s and conn.calls_waiting == 0:
+                self._close(conn, "idle", quiet)
+            elif stalled >= limits.write_stall_s:
+                self._close(conn, "not reading its replies", stalled)
+            elif quiet >= period:
+                conn.shrink()
 
     def _close(self, conn: _Connection, why: str, seconds: float) -> None:
         _limited.warning(
