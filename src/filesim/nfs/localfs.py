@@ -61,9 +61,7 @@ class LocalVfs:
         self._scope = threading.local()  # per thread: COMMITs run in executor threads
         # Bits of a new node's mode that creation alone would lose (the process umask, and
         # S_ISUID/S_ISGID, which the chown to the client's owner clears): set again after.
-        umask = os.umask(0)
-        os.umask(umask)
-        self._restate = umask | 0o7000
+        self._restate = _umask() | 0o7000
         try:
             self._root_fd = os.open(root, _DIR_FLAGS)
         except OSError as exc:
@@ -407,6 +405,21 @@ class LocalVfs:
                 os.close(fd)
         else:
             os.chmod(name, mode, dir_fd=parent, follow_symlinks=False)
+
+
+def _umask() -> int:
+    """The process umask, read without setting it where Linux shows it (setting it, even
+    back, would race with threads creating files meanwhile: the sync agents)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def _punch_hole(fd: int, offset: int, length: int) -> None:
