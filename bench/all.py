@@ -96,8 +96,9 @@ def _median(values: Any) -> float | None:
 
 def sync_phase(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Initial sync of a fresh tree into an empty export, against `rsync -a`, in turn."""
-    from filesim.sync.agent import SyncAgent
     from sync_latency import make_tree, server
+
+    from filesim.sync.agent import SyncAgent
 
     src = workdir / "tree"
     make_tree(src, args.sync_files, 10 * 1024)
@@ -131,13 +132,15 @@ def report(results: dict[str, Any]) -> dict[str, Any]:
         phase = results.get(f"v{version}")
         if phase is None:
             continue
-        print(f"NFSv{version if version == '3' else '4.1'} ({phase['files']} files, "
-              f"{phase['size_mib']} MiB)      {'filesim':>10} {'ganesha':>10} {'ratio':>6}")  # fmt: skip
+        title = f"NFSv{version if version == '3' else '4.1'} ({phase['files']} files, "
+        title += f"{phase['size_mib']} MiB)"
+        print(f"{title:34} {'filesim':>10} {'ganesha':>10} {'ratio':>6}")
         for key, name, unit in METRICS:
             a, b = phase["filesim"][key], phase.get("ganesha", {}).get(key)
             ratio = round(a / b, 2) if a and b else None
             ratios[f"v{version}_{key}"] = ratio
-            print(f"  {name + ' (' + unit + ')':32} {a or 0:10,.0f} {b or 0:10,.0f} {ratio or 0:6.2f}")
+            label = f"{name} ({unit})"
+            print(f"  {label:32} {a or 0:10,.0f} {b or 0:10,.0f} {ratio or 0:6.2f}")
     if "sync" in results:
         s = results["sync"]
         ratio = round(s["rsync_s"] / s["agent_s"], 2)

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from servers import SHARED_BENCH, Served, start_filesim, start_ganesha  # noqa: E402
+from servers import SHARED_BENCH, Served, start_filesim, start_ganesha
 
 NAMES = ["nas-input-1", "nas-input-2", "nas-input-3", "nas-backup", "nas-output-1",
          "nas-output-2", "nas-output-3"]  # fmt: skip
@@ -122,7 +122,8 @@ def _medians(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def print_table(result: dict[str, Any], clients: int) -> dict[str, float | None]:
     ours, ref = result["filesim"], result.get("ganesha")
-    print(f"many clients ({clients} in parallel, v3):  {'filesim':>10} {'ganesha':>10} {'ratio':>6}")
+    title = f"many clients ({clients} in parallel, v3)"
+    print(f"{title:40} {'filesim':>10} {'ganesha':>10} {'ratio':>6}")
     ratios: dict[str, float | None] = {}
     for key, name, higher in (("wall_s", "wall time (s)", False),
                               ("meta_ops_per_s", "metadata ops/s", True),
