@@ -116,7 +116,8 @@ def main() -> None:
                       + ", ".join(f"{k} {v:.2f}" for k, v in list(counts.items())[:8]))  # fmt: skip
                 if served.label == "filesim" and not args.no_profile:
                     rows = profile(served, args.files, workdir / "py-spy.txt", args.top)
-                    print(f"filesim profile (py-spy, 500 Hz, busy samples only): {'self':>6} {'incl':>6}")
+                    title = "filesim profile (py-spy, 500 Hz, busy samples only):"
+                    print(f"{title} {'self':>6} {'incl':>6}")
                     for name, own, incl in rows:
                         print(f"  {name[:60]:60} {own:5.1f}% {incl:5.1f}%")
             finally:
