@@ -26,7 +26,9 @@ _BODY = struct.Struct(">BIQB")
 _MAC_LEN = 12
 HANDLE_LEN = _BODY.size + _MAC_LEN
 _CACHE_MAX = 65536
-"""Entries each handle cache holds before it starts again (bounded memory)."""
+"""Entries the decode cache holds before it starts again (bounded memory)."""
+_ISSUED_MAX = 16384
+"""Entries the cache of issued handles holds (~200 bytes each: ~3 MiB at most per export)."""
 
 
 def load_secret(path: Path) -> bytes:
@@ -96,7 +98,7 @@ class HandleCodec:
         if handle is not None:
             return handle
         body = _BODY.pack(_VERSION, self.fsid, node.ino, node.kind)
-        if len(self._handles) > _CACHE_MAX:
+        if len(self._handles) > _ISSUED_MAX:
             self._handles.clear()
         handle = self._handles[node] = body + self._mac(body)
         return handle
