@@ -11,6 +11,7 @@ the target, with mtime and mode preserved: a reader sees the old file or the new
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import shutil
 import time
@@ -27,6 +28,7 @@ from filesim.sync.publish import (
     fsync_path,
     publish_file,
     publish_symlink,
+    rename_new,
     sync_filesystem,
     unlink_quietly,
 )
@@ -94,6 +96,11 @@ class Executor:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"sync-{server}")
         self._known_dirs: set[str] = set()
         """Target directories seen to exist during this run: saves a mkdir per file."""
+        self._temp_prefix = TEMP_PREFIX + os.urandom(6).hex() + "-"
+        self._temp_serial = itertools.count()
+        """Temp names: a random prefix per executor and a counter (next() is atomic under the
+        GIL), not 8 random bytes per file: a getrandom syscall of the dozen a small file costs.
+        The temp file is created with O_EXCL, so a clash would fail the copy, never clobber."""
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -246,7 +253,7 @@ class Executor:
         if directory not in self._known_dirs:
             os.makedirs(directory, exist_ok=True)
             self._known_dirs.add(directory)
-        tmp = directory + os.sep + TEMP_PREFIX + os.urandom(8).hex()
+        tmp = f"{directory}{os.sep}{self._temp_prefix}{next(self._temp_serial)}"
         try:
             src = self._full(a.src, a.path)
             if a.entry.kind is Kind.SYMLINK:
@@ -259,14 +266,25 @@ class Executor:
 
     def _land(self, a: Copy, tmp: str, published: Entry, out: Outcome) -> None:
         """Rename the temp file over the target, if the target is still what we planned on."""
+        target = self._full(a.dst, a.path)
         try:
-            self._expect(a.dst, a.path, a.replaces)
-            os.replace(tmp, self._full(a.dst, a.path))
+            if a.replaces is not None or not self._land_new(tmp, target):
+                self._expect(a.dst, a.path, a.replaces)
+                os.replace(tmp, target)
         except BaseException:
             unlink_quietly(tmp)
             raise
         out.updates.append((a.path, Record.of(a.src, a.entry, published)))
         self._event(out, "sync.copy", a.dst, a.path, size=a.entry.size, source=a.src)
+
+    @staticmethod
+    def _land_new(tmp: str, target: str) -> bool:
+        """Rename onto a name planned to be free, refusing (Stale) when it is taken by now;
+        False when the filesystem cannot refuse (then look first, then rename)."""
+        try:
+            return rename_new(tmp, target)
+        except FileExistsError:
+            raise Stale from None
 
     def _mkdir(self, a: MakeDir, out: Outcome) -> None:
         path = self._full(a.side, a.path)

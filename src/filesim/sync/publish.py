@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import os
 import sys
 import threading
@@ -138,6 +139,41 @@ def sync_filesystem(root: Path) -> None:
             raise OSError(err, os.strerror(err), str(root))
     finally:
         os.close(fd)
+
+
+# -- landing a new file: one rename that refuses to replace, instead of a look and a rename
+
+_AT_FDCWD = -100
+_RENAME_NOREPLACE = 1
+
+
+def _load_renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2  # glibc 2.28 and later
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return cast(Callable[[int, bytes, int, bytes, int], int], fn)
+
+
+_renameat2 = _load_renameat2()
+
+
+def rename_new(src: str, dst: str) -> bool:
+    """Rename `src` to `dst` if nothing is at `dst`, atomically (renameat2 RENAME_NOREPLACE):
+    FileExistsError when something is. False when this system or filesystem cannot refuse a
+    replacement (then the caller looks first and renames, as before)."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), _RENAME_NOREPLACE):
+        err = ctypes.get_errno()
+        if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            return False  # e.g. a network or FUSE filesystem without the flag
+        raise OSError(err, os.strerror(err), dst)
+    return True
 
 
 def fsync_path(path: str) -> None:
