@@ -82,8 +82,8 @@ def test_source_written_during_the_copy_is_not_published(
     src = write(ex.roots["folder"], "growing.log", "line 1\n", mtime=1)
     real = publish.copy_data
 
-    def copy_then_append(a: int, b: int, size: int | None = None) -> None:
-        real(a, b, size)
+    def copy_then_append(a: int, b: int, *sizes: int) -> None:
+        real(a, b, *sizes)
         with open(src, "a") as fh:  # the writer is still at it
             fh.write("line 2\n")
 
@@ -91,18 +91,6 @@ def test_source_written_during_the_copy_is_not_published(
     [out] = ex.run([(copy_of(ex, "growing.log"),)])
     assert out.status is Status.STALE
     assert files(ex.roots["export"]) == {}, "a half-written file was published"
-
-
-def test_copy_data_stops_at_the_size_it_is_given_or_at_eof(tmp_path: Path) -> None:
-    """A copy told the size reads no further (the caller checks the file did not grow)."""
-    (tmp_path / "src").write_bytes(b"0123456789" * 300_000)  # 3 MB: several 1 MiB reads
-    for size, expect in ((None, 3_000_000), (2_500_000, 2_500_000), (0, 0)):
-        src = os.open(tmp_path / "src", os.O_RDONLY)
-        dst = os.open(tmp_path / "dst", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-        publish.copy_data(src, dst, size)
-        os.close(src)
-        os.close(dst)
-        assert (tmp_path / "dst").read_bytes() == (b"0123456789" * 300_000)[:expect]
 
 
 def test_target_changed_since_planned_is_not_overwritten(ex: Executor) -> None:
@@ -113,6 +101,18 @@ def test_target_changed_since_planned_is_not_overwritten(ex: Executor) -> None:
     assert out.status is Status.STALE
     assert (ex.roots["export"] / "a").read_bytes() == b"someone else, meanwhile"
     assert temps(ex.roots["export"]) == []
+
+
+def test_copy_data_stops_at_the_size_it_is_given_or_at_eof(tmp_path: Path) -> None:
+    """A copy told the size reads no further (the caller checks the file did not grow)."""
+    (tmp_path / "src").write_bytes(b"0123456789" * 300_000)  # 3 MB: several 1 MiB reads
+    for size, expect in ((-1, 3_000_000), (2_500_000, 2_500_000), (0, 0)):
+        src = os.open(tmp_path / "src", os.O_RDONLY)
+        dst = os.open(tmp_path / "dst", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        publish.copy_data(src, dst, size)
+        os.close(src)
+        os.close(dst)
+        assert (tmp_path / "dst").read_bytes() == (b"0123456789" * 300_000)[:expect]
 
 
 @pytest.mark.parametrize("refusing_rename", [True, False], ids=["renameat2", "look-then-rename"])

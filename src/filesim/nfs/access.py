@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from dataclasses import dataclass
 
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.const import (
     ACCESS_DELETE,
     ACCESS_EXECUTE,
@@ -32,7 +32,7 @@ class Caller:
 R, W, X = 4, 2, 1
 
 
-def permits(st: os.stat_result, caller: Caller, want: int) -> bool:
+def permits(st: Attrs, caller: Caller, want: int) -> bool:
     """Whether mode bits give `caller` the rwx bits `want` on the node `st`."""
     mode = st.st_mode
     if caller.is_root:
@@ -47,7 +47,7 @@ def permits(st: os.stat_result, caller: Caller, want: int) -> bool:
     return bits & want == want
 
 
-def access_bits(st: os.stat_result, caller: Caller, requested: int, readonly: bool) -> int:
+def access_bits(st: Attrs, caller: Caller, requested: int, readonly: bool) -> int:
     """The ACCESS3 bits of `requested` that `caller` holds on `st`."""
     granted = 0
     is_dir = stat.S_ISDIR(st.st_mode)

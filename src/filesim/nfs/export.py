@@ -10,12 +10,16 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from filesim.nfs.access import Caller
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.handles import HandleCodec, Node, NodeIndex
 from filesim.nfs.vfs import Vfs, VfsEntry, parent_of
 from filesim.oncrpc.message import Credentials
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _VERF = struct.Struct(">Q")
+WINDOWS_ANONYMOUS = 0xFFFFFFFE
+"""uid and gid -2: what Windows' Client for NFS sends for `mount -o anon` when the registry
+sets no AnonymousUid/AnonymousGid. Mapped to the export's anonymous ids, as root squash does."""
 
 
 @dataclass
@@ -95,7 +99,7 @@ class Export:
         """Read-only by configuration, or for now (an injected read-only flip)."""
         return self.config.readonly or self.vfs.readonly
 
-    def handle_for(self, st: os.stat_result, path: str) -> bytes:
+    def handle_for(self, st: Attrs, path: str) -> bytes:
         self.index.remember(st.st_ino, path)
         return self.codec.encode(Node.of(st))
 
@@ -112,6 +116,10 @@ class Export:
         cfg = self.config
         if not cred.is_sys or (cfg.root_squash and cred.uid == 0):
             return Caller(cfg.anon_uid, cfg.anon_gid)
+        if WINDOWS_ANONYMOUS in (cred.uid, cred.gid):
+            uid = cfg.anon_uid if cred.uid == WINDOWS_ANONYMOUS else cred.uid
+            gid = cfg.anon_gid if cred.gid == WINDOWS_ANONYMOUS else cred.gid
+            return Caller(uid, gid, tuple(g for g in cred.gids if g != WINDOWS_ANONYMOUS))
         return Caller(cred.uid, cred.gid, cred.gids)
 
     def allows(self, address: str) -> bool:

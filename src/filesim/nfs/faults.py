@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import fnmatch
 import math
-import os
 import random
 import re
 import struct
@@ -24,6 +23,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.vfs import FRAME, FsStat, NfsError, SetAttrs, Vfs, VfsEntry
 from filesim.oncrpc.programs import NFS_PROGRAM, NfsProc, NfsStat
 from filesim.topology.faults import FaultKind, FaultSpec
@@ -140,7 +140,7 @@ class FaultyVfs:
     Each operation is an attribute: the inner storage's own bound method while no fault is in
     force (the layer then costs nothing), a guarded one while one is (`_bind`)."""
 
-    stat: Callable[[str], os.stat_result]
+    stat: Callable[[str], Attrs]
     read: Callable[[str, int, int], bytes]
     readlink: Callable[[str], str]
     seek: Callable[[str, int, int], int]
@@ -235,7 +235,7 @@ class FaultyVfs:
             raise NfsError(NfsStat.ROFS, "read-only (injected fault)")
         self._guard(*paths)
 
-    def _stat(self, path: str) -> os.stat_result:
+    def _stat(self, path: str) -> Attrs:
         self._guard(path)
         return self.inner.stat(path)
 

@@ -18,6 +18,7 @@ import struct
 from pathlib import Path
 from typing import NamedTuple
 
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.vfs import NfsError, Vfs
 from filesim.oncrpc.programs import NfsStat
 
@@ -77,7 +78,7 @@ class Node(NamedTuple):
     kind: int
 
     @classmethod
-    def of(cls, st: os.stat_result) -> Node:
+    def of(cls, st: Attrs) -> Node:
         return cls(st.st_ino, stat.S_IFMT(st.st_mode) >> 12)
 
 
@@ -136,7 +137,7 @@ class NodeIndex:
     def forget(self, ino: int) -> None:
         self._paths.pop(ino, None)
 
-    def resolve(self, node: Node) -> tuple[str, os.stat_result]:
+    def resolve(self, node: Node) -> tuple[str, Attrs]:
         """(path, lstat) of `node`; NFS3ERR_STALE when it no longer exists in the export."""
         ino = node.ino
         path = self._paths.get(ino)
@@ -165,7 +166,7 @@ class NodeIndex:
                 self._paths[ino] = dst + path[len(src) :]
 
 
-def _same_kind(node: Node, st: os.stat_result) -> os.stat_result:
+def _same_kind(node: Node, st: Attrs) -> Attrs:
     if stat.S_IFMT(st.st_mode) >> 12 != node.kind:
         raise NfsError(NfsStat.STALE, f"inode {node.ino} is now another file")
     return st

@@ -19,6 +19,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.vfs import FsStat, SetAttrs, VfsEntry
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
@@ -130,14 +131,14 @@ class LocalVfs:
 
     # -- reads --------------------------------------------------------------------------------
 
-    def stat(self, path: str) -> os.stat_result:
+    def stat(self, path: str) -> Attrs:
         if not path:
-            return os.fstat(self._root_fd)
+            return Attrs.of(os.fstat(self._root_fd))
         if "/" not in path:  # the common case, without the walk's context manager
             self._check_name(path)
-            return os.stat(path, dir_fd=self._root_fd, follow_symlinks=False)
+            return Attrs.of(os.stat(path, dir_fd=self._root_fd, follow_symlinks=False))
         with self._at(path) as (parent, name):
-            return os.stat(name, dir_fd=parent, follow_symlinks=False)
+            return Attrs.of(os.stat(name, dir_fd=parent, follow_symlinks=False))
 
     def read(self, path: str, offset: int, count: int) -> bytes:
         with self._at(path) as (parent, name):

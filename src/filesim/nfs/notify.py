@@ -17,10 +17,10 @@ Reads and the call scope are passed through as they are.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.vfs import FsStat, SetAttrs, Vfs, VfsEntry
 
 ChangeListener = Callable[[str, str, str | None], None]
@@ -36,7 +36,7 @@ class NotifyingVfs:
 
     # Reads delegate (the inner layer may rebind its own operations, so none is copied here).
 
-    def stat(self, path: str) -> os.stat_result:
+    def stat(self, path: str) -> Attrs:
         return self.inner.stat(path)
 
     def read(self, path: str, offset: int, count: int) -> bytes:

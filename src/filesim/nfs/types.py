@@ -1,6 +1,6 @@
 """NFSv3 wire structures (RFC 1813), each encoded and decoded side by side.
 
-The server encodes on every call, from what the storage hands it (`os.stat_result`, handles), with
+The server encodes on every call, from what the storage hands it (`Attrs`, handles), with
 precompiled structs; those encoders return bytes to concatenate. The client decodes into the
 dataclasses here, from an `Unpacker` positioned at the structure. MOUNT's own structures are
 in `filesim.nfs.mount`.
@@ -8,11 +8,11 @@ in `filesim.nfs.mount`.
 
 from __future__ import annotations
 
-import os
 import stat
 import struct
 from dataclasses import dataclass
 
+from filesim.nfs.attrs import Attrs, split_rdev
 from filesim.nfs.const import NFS3_FHSIZE, NFS3_WRITEVERFSIZE, Ftype, TimeHow
 from filesim.nfs.vfs import FsStat, SetAttrs
 from filesim.oncrpc.xdr import Packer, Unpacker, XdrError, padding
@@ -78,7 +78,7 @@ class Fattr:
         return self.type is Ftype.DIR
 
 
-def encode_fattr3(st: os.stat_result, fsid: int) -> bytes:
+def encode_fattr3(st: Attrs, fsid: int) -> bytes:
     mode = st.st_mode
     rdev = st.st_rdev
     a_sec, a_nsec = _time(st.st_atime_ns)
@@ -92,8 +92,7 @@ def encode_fattr3(st: os.stat_result, fsid: int) -> bytes:
         st.st_gid & _MAX_U32,
         st.st_size,
         st.st_blocks * 512,
-        os.major(rdev),
-        os.minor(rdev),
+        *split_rdev(rdev),
         fsid,
         st.st_ino,
         a_sec, a_nsec, m_sec, m_nsec, c_sec, c_nsec,
@@ -110,7 +109,7 @@ def decode_fattr3(u: Unpacker) -> Fattr:
     return Fattr(ftype, mode, nlink, uid, gid, size, used, fsid, fileid, atime, mtime, ctime)
 
 
-def encode_post_op_attr(st: os.stat_result | None, fsid: int) -> bytes:
+def encode_post_op_attr(st: Attrs | None, fsid: int) -> bytes:
     if st is None:
         return FALSE
     return TRUE + encode_fattr3(st, fsid)
@@ -138,7 +137,7 @@ class WccData:
     after: Fattr | None
 
 
-def encode_pre_op_attr(st: os.stat_result | None) -> bytes:
+def encode_pre_op_attr(st: Attrs | None) -> bytes:
     if st is None:
         return FALSE
     m_sec, m_nsec = _time(st.st_mtime_ns)
@@ -152,9 +151,7 @@ def decode_pre_op_attr(u: Unpacker) -> WccAttr | None:
     return WccAttr(u.uint64(), _decode_time(u), _decode_time(u))
 
 
-def encode_wcc_data(
-    before: os.stat_result | None, after: os.stat_result | None, fsid: int
-) -> bytes:
+def encode_wcc_data(before: Attrs | None, after: Attrs | None, fsid: int) -> bytes:
     return encode_pre_op_attr(before) + encode_post_op_attr(after, fsid)
 
 

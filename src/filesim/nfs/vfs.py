@@ -8,11 +8,11 @@ wrappers (change notification, fault injection) slot in around any `Vfs`.
 from __future__ import annotations
 
 import errno
-import os
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from filesim.nfs.attrs import Attrs
 from filesim.oncrpc.programs import NfsStat
 
 
@@ -97,7 +97,7 @@ class Vfs(Protocol):
     def readonly(self) -> bool:
         """Whether the storage refuses changes right now (an injected read-only flip)."""
 
-    def stat(self, path: str) -> os.stat_result:
+    def stat(self, path: str) -> Attrs:
         """lstat of `path` (never follows a final symlink)."""
 
     def read(self, path: str, offset: int, count: int) -> bytes: ...

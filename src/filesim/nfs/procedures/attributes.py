@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import struct
 
 from filesim.nfs.access import Caller, W, access_bits
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.export import Export
 from filesim.nfs.procedures.common import os_call, read_node, require, stat_or_none
 from filesim.nfs.registry import NOTHING, WCC, Result, procedure
@@ -36,7 +36,7 @@ def setattr_(x: Export, caller: Caller, u: Unpacker) -> Result:
     return [encode_wcc_data(before, stat_or_none(x, path), x.fsid)]
 
 
-def _check_setattr(st: os.stat_result, caller: Caller, attrs: SetAttrs) -> None:
+def _check_setattr(st: Attrs, caller: Caller, attrs: SetAttrs) -> None:
     if caller.is_root:
         return
     owner = st.st_uid == caller.uid

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from collections.abc import Callable
 
 from filesim.nfs.access import Caller, permits
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.const import NAME_MAX, NFS3_FHSIZE
 from filesim.nfs.export import Export
 from filesim.nfs.registry import Result
@@ -19,13 +19,13 @@ MAX_IO = 1 << 20
 """rtmax and wtmax: the largest READ and WRITE."""
 
 
-def read_node(x: Export, u: Unpacker) -> tuple[str, os.stat_result]:
+def read_node(x: Export, u: Unpacker) -> tuple[str, Attrs]:
     """Read a handle: (path, lstat) of the node it names."""
     handle = u.opaque(NFS3_FHSIZE)
     return x.index.resolve(x.codec.decode(handle))
 
 
-def read_dir(x: Export, u: Unpacker) -> tuple[str, os.stat_result]:
+def read_dir(x: Export, u: Unpacker) -> tuple[str, Attrs]:
     """Read a handle that must name a directory."""
     path, st = read_node(x, u)
     if not stat.S_ISDIR(st.st_mode):
@@ -61,7 +61,7 @@ def entry_path(dir_path: str, entry: str) -> str:
     return join(dir_path, entry)
 
 
-def require(st: os.stat_result, caller: Caller, want: int, owner_override: bool = False) -> None:
+def require(st: Attrs, caller: Caller, want: int, owner_override: bool = False) -> None:
     if permits(st, caller, want):
         return
     if owner_override and st.st_uid == caller.uid:
@@ -69,14 +69,14 @@ def require(st: os.stat_result, caller: Caller, want: int, owner_override: bool 
     raise NfsError(NfsStat.ACCES)
 
 
-def require_file(st: os.stat_result) -> None:
+def require_file(st: Attrs) -> None:
     if stat.S_ISDIR(st.st_mode):
         raise NfsError(NfsStat.ISDIR)
     if not stat.S_ISREG(st.st_mode):
         raise NfsError(NfsStat.INVAL)
 
 
-def stat_or_none(x: Export, path: str) -> os.stat_result | None:
+def stat_or_none(x: Export, path: str) -> Attrs | None:
     try:
         return x.vfs.stat(path)
     except OSError:
@@ -97,7 +97,7 @@ def os_call(call: Callable[[], object]) -> None:
         raise NfsError(status_of(exc), str(exc)) from None
 
 
-def created(x: Export, dir_path: str, dir_before: os.stat_result, path: str) -> Result:
+def created(x: Export, dir_path: str, dir_before: Attrs, path: str) -> Result:
     """post_op_fh3 + post_op_attr of the new node, then wcc_data of its directory."""
     st = x.vfs.stat(path)
     handle = x.handle_for(st, path)

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 from filesim.nfs.access import Caller, R
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.const import NFS3_COOKIEVERFSIZE
 from filesim.nfs.export import Export
 from filesim.nfs.procedures.common import MAX_IO, entry_path, read_dir, require, stat_or_none
@@ -17,7 +16,7 @@ from filesim.oncrpc.xdr import Unpacker
 _END = 8  # the end of the entry list and eof: two booleans
 
 
-def _listing_args(x: Export, caller: Caller, u: Unpacker) -> tuple[str, os.stat_result, int, bytes]:
+def _listing_args(x: Export, caller: Caller, u: Unpacker) -> tuple[str, Attrs, int, bytes]:
     dir_path, dir_st = read_dir(x, u)
     cookie = u.uint64()
     verifier = bytes(u.fixed_opaque(NFS3_COOKIEVERFSIZE))

@@ -3,11 +3,11 @@ REMOVE, RMDIR, RENAME, LINK."""
 
 from __future__ import annotations
 
-import os
 import stat
 import struct
 
 from filesim.nfs.access import Caller, W, X
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.const import NFS3_CREATEVERFSIZE, PATH_MAX, CreateMode, Ftype
 from filesim.nfs.export import Export
 from filesim.nfs.procedures.common import (
@@ -95,7 +95,7 @@ def create(x: Export, caller: Caller, u: Unpacker) -> Result:
 
 
 def _create_existing(
-    x: Export, caller: Caller, path: str, st: os.stat_result, how: int, verifier: bytes,
+    x: Export, caller: Caller, path: str, st: Attrs, how: int, verifier: bytes,
     attrs: SetAttrs,
 ) -> None:  # fmt: skip
     if how == CreateMode.GUARDED:

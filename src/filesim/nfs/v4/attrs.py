@@ -1,4 +1,4 @@
-"""fattr4 (RFC 7530 5, RFC 8881 5): encoding from a stat, decoding of the settable ones.
+"""fattr4 (RFC 7530 5, RFC 8881 5): encoding from `Attrs`, decoding of the settable ones.
 
 Owners and groups go out as numeric strings ("1000"); numeric strings and names known to the
 local password/group database are accepted back.
@@ -7,13 +7,13 @@ local password/group database are accepted back.
 from __future__ import annotations
 
 import grp
-import os
 import pwd
 import stat
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from filesim.nfs.attrs import Attrs, split_rdev
 from filesim.nfs.v4.const import Attr, Ftype4, Status
 from filesim.nfs.v4.wire import V4Error, bitmap, read_bitmap
 from filesim.nfs.vfs import FsStat, SetAttrs
@@ -22,6 +22,7 @@ from filesim.oncrpc.xdr import Packer, Unpacker, XdrError
 MAX_IO = 1 << 20
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
+_U32_PAIR = struct.Struct(">II")
 _TIME = struct.Struct(">qI")
 _TRUE, _FALSE = _U32.pack(1), _U32.pack(0)
 
@@ -36,7 +37,7 @@ _FTYPES = {
 class Source:
     """What the attributes of one node are made of."""
 
-    st: os.stat_result
+    st: Attrs
     handle: bytes
     fsid: tuple[int, int]
     lease: int
@@ -145,9 +146,7 @@ def _encoders() -> dict[int, Callable[[Source], bytes]]:
         Attr.NUMLINKS: lambda s: _U32.pack(min(s.st.st_nlink, 0xFFFFFFFF)),
         Attr.OWNER: lambda s: _str(str(s.st.st_uid)),
         Attr.OWNER_GROUP: lambda s: _str(str(s.st.st_gid)),
-        Attr.RAWDEV: lambda s: (
-            _U32.pack(os.major(s.st.st_rdev)) + _U32.pack(os.minor(s.st.st_rdev))
-        ),
+        Attr.RAWDEV: lambda s: _U32_PAIR.pack(*split_rdev(s.st.st_rdev)),
         Attr.SPACE_AVAIL: fs(lambda f: f.avail_bytes),
         Attr.SPACE_FREE: fs(lambda f: f.free_bytes),
         Attr.SPACE_TOTAL: fs(lambda f: f.total_bytes),

@@ -7,13 +7,13 @@ raised as `V4Error`. `@operation(Op.X, ...)` registers it with what the loop che
 
 from __future__ import annotations
 
-import os
 import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from filesim.nfs.access import Caller
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.v4.const import Status
 from filesim.nfs.v4.wire import Stateid, V4Error, status_of_v3
 from filesim.nfs.vfs import NfsError, status_of
@@ -81,7 +81,7 @@ class Node:
     """The current filehandle resolved: a pseudo directory (path None) or an export node."""
 
     handle: bytes
-    st: os.stat_result
+    st: Attrs
     path: str | None
     depth: int | None = None
 

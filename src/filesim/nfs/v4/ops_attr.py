@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import stat
 
 from filesim.nfs.access import Caller, R, W, X, permits
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.v4 import attrs
 from filesim.nfs.v4.const import (
     ACCESS4_DELETE,
@@ -94,7 +94,7 @@ def _setattr(c: Compound, sid: object, mask: int, values: memoryview) -> bytes:
     return bitmap(mask)
 
 
-def check_setattr(st: os.stat_result, caller: Caller, a: SetAttrs) -> None:
+def check_setattr(st: Attrs, caller: Caller, a: SetAttrs) -> None:
     """The permission rules of chmod, chown, utimes and truncate (as for NFSv3 SETATTR)."""
     if caller.is_root:
         return

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import stat
 import struct
 
 from filesim.nfs.access import R, W, X, permits
+from filesim.nfs.attrs import Attrs
 from filesim.nfs.v4 import attrs
 from filesim.nfs.v4.const import Ftype4, Op, Status
 from filesim.nfs.v4.context import Compound, Node, operation, storage
@@ -26,14 +26,14 @@ def _writable_dir(c: Compound) -> tuple[Node, str]:
     return node, node.path
 
 
-def _stat_or_none(c: Compound, path: str) -> os.stat_result | None:
+def _stat_or_none(c: Compound, path: str) -> Attrs | None:
     try:
         return c.export.vfs.stat(path)
     except OSError:
         return None
 
 
-def _cinfo(before: os.stat_result, c: Compound, path: str) -> bytes:
+def _cinfo(before: Attrs, c: Compound, path: str) -> bytes:
     after = _stat_or_none(c, path)
     return change_info(before.st_ctime_ns, after.st_ctime_ns if after else before.st_ctime_ns)
 

@@ -7,13 +7,13 @@ crosses into the export root. Pseudo nodes are read-only directories with handle
 
 from __future__ import annotations
 
-import os
 import stat
 import time
 
+from filesim.nfs.attrs import Attrs
+
 PREFIX = b"filesim-pseudo-v4:"
 PSEUDO_FSID = (0, 0)
-_NS = 1_000_000_000
 
 
 class Pseudo:
@@ -45,15 +45,15 @@ class Pseudo:
         """The one name listed in pseudo directory `depth`."""
         return self.components[depth]
 
-    def stat(self, depth: int) -> os.stat_result:
+    def stat(self, depth: int) -> Attrs:
         return self._stats[depth]
 
     def fileid(self, depth: int) -> int:
         return depth + 1
 
-    def _stat(self, depth: int, now: int) -> os.stat_result:
-        sec = now // _NS
-        return os.stat_result(
-            (stat.S_IFDIR | 0o555, self.fileid(depth), 0, 2, 0, 0, 4096, sec, sec, sec,
-             sec, sec, sec, now, now, now, 4096, 8, 0)
+    def _stat(self, depth: int, now: int) -> Attrs:
+        return Attrs(
+            st_mode=stat.S_IFDIR | 0o555, st_ino=self.fileid(depth), st_dev=0, st_nlink=2,
+            st_uid=0, st_gid=0, st_size=4096, st_blocks=8, st_rdev=0, st_atime_ns=now,
+            st_mtime_ns=now, st_ctime_ns=now, st_birthtime_ns=now,
         )  # fmt: skip
