@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import shlex
 import shutil
 import statistics
 import sys
@@ -96,22 +97,37 @@ def one_run(served: Served, clients: int, files: int, size_mib: int, run: int) -
     }
 
 
-def compare(workdir: Path, clients: int, files: int, size_mib: int, runs: int) -> dict[str, Any]:
-    """filesim and Ganesha started once, measured in turn (A B B A ...), medians of `runs`."""
-    ours = start_filesim(workdir / "f", NAMES[:clients])
-    ref = None
+def compare(workdir: Path, clients: int, files: int, size_mib: int, runs: int,
+            processes: bool = False) -> dict[str, Any]:  # fmt: skip
+    """filesim and Ganesha started once, measured in turn (A B B A ...), medians of `runs`.
+    `processes`: also filesim as one process per server (seven `filesim up` of one server
+    each): what servers in worker processes would give, measured before building them."""
+    started: list[Served] = []
     try:
+        started.append(start_filesim(workdir / "f", NAMES[:clients]))
+        if processes:
+            started.append(_one_process_each(workdir / "p", NAMES[:clients]))
         ref = start_ganesha(workdir / "g", exports=clients, protocols="3")
-        servers = [s for s in (ours, ref) if s is not None]
+        servers = [*started, *([ref] if ref is not None else [])]
+        if ref is not None:
+            started.append(ref)
         figures: dict[str, list[dict[str, Any]]] = {s.label: [] for s in servers}
         for run in range(runs):
             for served in servers if run % 2 == 0 else servers[::-1]:
                 figures[served.label].append(one_run(served, clients, files, size_mib, run))
     finally:
-        ours.stop()
-        if ref is not None:
-            ref.stop()
+        for served in started:
+            served.stop()
     return {label: _medians(rows) for label, rows in figures.items()}
+
+
+def _one_process_each(workdir: Path, names: list[str]) -> Served:
+    """One `filesim up` per server, seen as one Served (stopping stops them all)."""
+    parts = [start_filesim(workdir / name, [name]) for name in names]
+    stop = ["sh", "-c", "; ".join(shlex.join(p.stop_cmd) for p in parts)]
+    return Served("filesim-processes", parts[0].pid, [p.ports[0] for p in parts],
+                  [p.mount_ports[0] for p in parts], [p.v3_paths[0] for p in parts],
+                  [p.v4_paths[0] for p in parts], stop)  # fmt: skip
 
 
 def _medians(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -132,6 +148,11 @@ def print_table(result: dict[str, Any], clients: int) -> dict[str, float | None]
         ratio = None if not b else round((a / b) if higher else (b / a), 2)
         ratios[key] = ratio
         print(f"  {name:38} {a:10,.2f} {b or 0:10,.2f} {ratio or 0:6.2f}")
+    if "filesim-processes" in result and ref:
+        wall = result["filesim-processes"]["wall_s"]
+        ratios["processes_wall_s"] = round(ref["wall_s"] / wall, 2)
+        print(f"  {'wall time, one process per server (s)':38} {wall:10,.2f} "
+              f"{ref['wall_s']:10,.2f} {ratios['processes_wall_s']:6.2f}")  # fmt: skip
     print("  (ratio > 1: filesim faster)")
     return ratios
 
@@ -144,11 +165,18 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=500)
     parser.add_argument("--size-mib", type=int, default=32)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="also one filesim process per server (what worker processes give)",
+    )
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="filesim-many-", dir=args.dir))
     try:
-        result = compare(workdir, args.clients, args.files, args.size_mib, args.runs)
+        result = compare(
+            workdir, args.clients, args.files, args.size_mib, args.runs, args.processes
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ratios = print_table(result, args.clients)
