@@ -127,7 +127,7 @@ def _one_process_each(workdir: Path, names: list[str]) -> Served:
     stop = ["sh", "-c", "; ".join(shlex.join(p.stop_cmd) for p in parts)]
     return Served("filesim-processes", parts[0].pid, [p.ports[0] for p in parts],
                   [p.mount_ports[0] for p in parts], [p.v3_paths[0] for p in parts],
-                  [p.v4_paths[0] for p in parts], stop)  # fmt: skip
+                  [p.v4_paths[0] for p in parts], stop, [p.pid for p in parts[1:]])  # fmt: skip
 
 
 def _medians(rows: list[dict[str, Any]]) -> dict[str, Any]:

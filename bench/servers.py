@@ -10,11 +10,13 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,9 +54,33 @@ class Served:
     v3_paths: list[str]
     v4_paths: list[str]
     stop_cmd: list[str]
+    more_pids: list[int] = field(default_factory=list)
+    """Other processes of this server (one filesim process per server)."""
 
     def stop(self) -> None:
+        """The stop command, then make sure: a server still running 10 s later is killed (a
+        benchmark must leave nothing behind, whatever its stop command did)."""
         subprocess.run(self.stop_cmd, capture_output=True, check=False)
+        for pid in [self.pid, *self.more_pids]:
+            _reap(pid, ("filesim", "ganesha"))
+
+
+def _reap(pid: int, names: tuple[str, ...]) -> None:
+    """Wait for `pid` to end; SIGTERM, then SIGKILL it if it does not (only if its command line
+    still names one of `names`: the pid may have been reused)."""
+    for sig in (0, signal.SIGTERM, signal.SIGKILL):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return  # gone
+        if not any(n.encode() in cmdline for n in names):
+            return
+        if sig:
+            print(f"bench: pid {pid} outlived its stop: {sig.name}", file=sys.stderr)
+            os.kill(pid, sig)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+            time.sleep(0.1)
 
 
 def start_filesim(workdir: Path, names: list[str]) -> Served:
