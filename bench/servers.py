@@ -14,7 +14,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +117,7 @@ def _multi_export_script(count: int, export: Path) -> Path:
         one = one.replace("Path = $EXPORT_DIR;", f"Path = {export}/s{i};")
         one = one.replace("Pseudo = $PSEUDO;", f"Pseudo = /export{i};")
         blocks.append(one)
-    script = Path(tempfile.mkdtemp(prefix="ganesha-multi-")) / "start-ganesha.sh"
+    script = export.parent / "start-ganesha-multi.sh"  # removed with the bench's workdir
     script.write_text(text[: block.start()] + "".join(blocks) + text[block.end() :])
     return script
 
