@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from filesim.logs import LOG_MAX_BYTES, rotate_file
+
 
 @dataclass(frozen=True, slots=True)
 class Event:
@@ -97,7 +99,7 @@ class EventBus:
     """
 
     def __init__(
-        self, log_path: Path | None = None, keep: int = 10_000, max_log_bytes: int = 16 << 20
+        self, log_path: Path | None = None, keep: int = 10_000, max_log_bytes: int = LOG_MAX_BYTES
     ) -> None:
         self._recent: deque[Event] = deque(maxlen=keep)
         self._subscribers: list[Subscriber] = []
@@ -136,7 +138,7 @@ class EventBus:
     def _rotate(self) -> None:
         assert self._log_path is not None
         self._log.close()
-        os.replace(self._log_path, self._log_path.with_suffix(self._log_path.suffix + ".1"))
+        rotate_file(self._log_path)
         self._open_log()
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:

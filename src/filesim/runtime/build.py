@@ -10,7 +10,7 @@ from filesim.nfs.faults import FaultyVfs, ServerFaults
 from filesim.nfs.handles import load_secret
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
-from filesim.nfs.server import NfsServer
+from filesim.nfs.server import NfsServer, ServerLimits
 from filesim.nfs.v4.service import V4Options
 from filesim.topology import Layout, Server
 from filesim.topology.layout import is_temp_name
@@ -46,9 +46,13 @@ def build_nfs_server(
     loop = asyncio.get_running_loop()
     vfs = NotifyingVfs(storage, _on_loop(listener or _ignore, loop))
     export = Export(export_config(server), vfs, secret)
+    limits = ServerLimits(
+        max_connections=server.export.max_connections,
+        idle_timeout_s=server.export.idle_timeout_s,
+    )
     return NfsServer(
         export, server.host or host, port, faults=ServerFaults(storage),
-        v4=v4_options(server, layout), rpcbind_port=rpcbind_port,
+        v4=v4_options(server, layout), rpcbind_port=rpcbind_port, limits=limits,
         nlm_state=layout.state_dir / f"nlm-{server.name}.json",
     )  # fmt: skip
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from filesim.logs import LOG_FILE_ENV
 from filesim.runtime.model import RuntimeDoc
 from filesim.runtime.runner import StartupError, ensure_not_running
 from filesim.runtime.state import pid_alive, read_runtime
@@ -25,10 +26,12 @@ def start_detached(layout: Layout, up_args: list[str]) -> RuntimeDoc:
     ensure_not_running(layout)
     args = [sys.executable, "-m", "filesim", *up_args]
     layout.state_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, LOG_FILE_ENV: str(layout.log_file)}  # rotated by the process itself
     with open(layout.log_file, "ab") as log:
         proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
-        )
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            env=env,
+        )  # fmt: skip
 
     def started() -> RuntimeDoc | None:
         runtime = read_runtime(layout)
