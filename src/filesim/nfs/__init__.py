@@ -6,7 +6,10 @@ registry     @procedure: each NFS procedure declared once (mutating, blocking, f
 procedures/  the 22 procedures by kind: attributes, names, io, listing, fsinfo
 mount        MOUNT v3: its structures and procedures; portmap: PORTMAP v2
 dispatch     RPC record -> reply buffers: program, version and procedure routing
-vfs          the storage protocol (Vfs) and NfsError; localfs: LocalVfs, confined to a root
+vfs          the storage protocol (Vfs) and NfsError; attrs: Attrs, what Vfs.stat returns
+localfs      LocalVfs, confined to a root by directory fds (Linux, macOS)
+pathfs       PathVfs, by plain lstat-checked paths (pathcheck) for hosts without them (Windows)
+storage      the backend choice (auto/fd/path), made at start by what the platform can do
 notify       NotifyingVfs: change notification; faults: FaultyVfs and ServerFaults
 handles      file handles and the inode -> path index; access: callers and permissions
 export       one export's run-time state; server: the asyncio server (the only I/O)

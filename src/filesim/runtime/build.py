@@ -8,9 +8,9 @@ import threading
 from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.faults import FaultyVfs, ServerFaults
 from filesim.nfs.handles import load_secret
-from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
 from filesim.nfs.server import NfsServer
+from filesim.nfs.storage import open_store
 from filesim.nfs.v4.service import V4Options
 from filesim.topology import Layout, Server
 from filesim.topology.layout import is_temp_name
@@ -35,12 +35,13 @@ def build_nfs_server(
     server: Server, layout: Layout, host: str, port: int, listener: ChangeListener | None = None
 ) -> NfsServer:
     """The NFS server of `server`, its storage composed once: notification around fault
-    injection around the store, `NotifyingVfs(FaultyVfs(LocalVfs))`.
+    injection around the store, `NotifyingVfs(FaultyVfs(LocalVfs or PathVfs))`.
 
     `listener` hears of each change a client makes, on the thread of the event loop running
     now (the one that will serve: call this from it), whichever thread made the change."""
     secret = load_secret(layout.secret_file)
-    storage = FaultyVfs(LocalVfs(layout.store(server), hidden=is_temp_name))
+    store = open_store(layout.store(server), server.export.backend, hidden=is_temp_name)
+    storage = FaultyVfs(store)
     loop = asyncio.get_running_loop()
     vfs = NotifyingVfs(storage, _on_loop(listener or _ignore, loop))
     export = Export(export_config(server), vfs, secret)

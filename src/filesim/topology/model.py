@@ -89,6 +89,11 @@ class ExportOptions(_Strict):
         le=3600,
         description="NFSv4 grace period after a restart, for clients to reclaim their state.",
     )
+    backend: Literal["auto", "fd", "path"] = Field(
+        "auto",
+        description="File backend: fd (directory fds, Linux/macOS), path (plain paths, each "
+        "component lstat-checked: Windows), auto (fd where the platform has it).",
+    )
 
     @field_validator("path")
     @classmethod

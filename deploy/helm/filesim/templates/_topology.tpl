@@ -18,6 +18,7 @@ export:
   - ::/0
   nfs4_lease_s: 15
   nfs4_grace_s: 15
+  backend: auto
 sync:
   direction: both
   continuous: true
