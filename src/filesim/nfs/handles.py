@@ -1,11 +1,15 @@
-"""File handles: opaque, bound to one export, stable across restarts, unforgeable.
+"""File handles: opaque to clients, bound to one export, stable across restarts, unforgeable,
+and never naming a file other than the one they were issued for.
 
-A handle is `version | fsid | inode | file type | mac`, where the MAC is an HMAC of the rest
-under a secret that persists in the state directory. A client can neither invent a handle
-for an inode nor move one to another export. The inode is turned back into a path by
-`NodeIndex`: a map filled as clients look names up, verified by lstat on every use, and
-rebuilt by a search of the export when stale (after a restart, or a rename done behind the
-server's back).
+A handle is `version | fsid | inode | generation | birth | file type | mac`, where the MAC is
+an HMAC of the rest under a secret that persists in the state directory. A client can neither
+invent a handle for an inode nor move one to another export. Inode numbers are reused once a
+file is gone; the generation (bumped when this server removes the inode's last name, see
+`filesim.nfs.generations`) and the birth time (where the platform reports it: removals behind
+the server's back) make a handle of the old file answer STALE rather than reach the new one.
+The inode is turned back into a path by `NodeIndex`: a map filled as clients look names up,
+verified by lstat on every use, and rebuilt by a search of the export when stale (after a
+restart, or a rename done behind the server's back).
 """
 
 from __future__ import annotations
@@ -19,13 +23,17 @@ from pathlib import Path
 from typing import NamedTuple
 
 from filesim.nfs.attrs import Attrs
+from filesim.nfs.generations import Generations
 from filesim.nfs.vfs import NfsError, Vfs
 from filesim.oncrpc.programs import NfsStat
 
-_VERSION = 1
-_BODY = struct.Struct(">BIQB")
+_VERSION = 2
+_BODY = struct.Struct(">BIQIIB")
+_V1 = 1  # before generations: still accepted, as generation 0 with no birth time
+_BODY_V1 = struct.Struct(">BIQB")
 _MAC_LEN = 12
 HANDLE_LEN = _BODY.size + _MAC_LEN
+_V1_LEN = _BODY_V1.size + _MAC_LEN
 
 
 def load_secret(path: Path) -> bytes:
@@ -65,17 +73,25 @@ def _read_secret(path: Path) -> bytes | None:
 
 
 class Node(NamedTuple):
-    """What a handle names: an inode number and the file type it had (stat.S_IFMT >> 12).
-
-    Inode numbers are reused once a file is gone; the type catches the common reuse (a new
-    symlink or directory where a file was), where a kernel server would use a generation."""
+    """What a handle names: an inode number, its generation, a tag of its birth time (0:
+    unknown) and the file type it had (stat.S_IFMT >> 12)."""
 
     ino: int
     kind: int
+    gen: int = 0
+    birth: int = 0
 
     @classmethod
-    def of(cls, st: Attrs) -> Node:
-        return cls(st.st_ino, stat.S_IFMT(st.st_mode) >> 12)
+    def of(cls, st: Attrs, gen: int) -> Node:
+        return cls(st.st_ino, stat.S_IFMT(st.st_mode) >> 12, gen, birth_tag(st))
+
+
+def birth_tag(st: Attrs) -> int:
+    """32 bits of `st`'s birth time (never 0 when it is known; 0 when it is not)."""
+    ns = st.st_birthtime_ns
+    if ns is None:
+        return 0
+    return ((ns ^ (ns >> 32)) & 0xFFFFFFFF) or 1
 
 
 class HandleCodec:
@@ -88,7 +104,7 @@ class HandleCodec:
         return hmac.digest(self._secret, body, "sha256")[:_MAC_LEN]
 
     def encode(self, node: Node) -> bytes:
-        body = _BODY.pack(_VERSION, self.fsid, node.ino, node.kind)
+        body = _BODY.pack(_VERSION, self.fsid, node.ino, node.gen, node.birth, node.kind)
         return body + self._mac(body)
 
     def decode(self, handle: bytes | memoryview) -> Node:
@@ -97,32 +113,47 @@ class HandleCodec:
         node = self._cache.get(key)
         if node is not None:
             return node
-        if len(key) != HANDLE_LEN:
+        if len(key) == HANDLE_LEN:
+            version, fsid, ino, gen, birth, kind = _BODY.unpack_from(key)
+            size = _BODY.size
+        elif len(key) == _V1_LEN:
+            version, fsid, ino, kind = _BODY_V1.unpack_from(key)
+            gen, birth, size = 0, 0, _BODY_V1.size
+            version = _VERSION if version == _V1 else -1
+        else:
             raise NfsError(NfsStat.BADHANDLE, f"handle of {len(key)} bytes")
-        version, fsid, ino, kind = _BODY.unpack_from(key)
-        body = key[: _BODY.size]
-        if version != _VERSION or not hmac.compare_digest(self._mac(body), key[_BODY.size :]):
+        if version != _VERSION or not hmac.compare_digest(self._mac(key[:size]), key[size:]):
             raise NfsError(NfsStat.BADHANDLE, "handle not issued by this server")
         if fsid != self.fsid:
             raise NfsError(NfsStat.STALE, f"handle of another export (fsid {fsid})")
         if len(self._cache) > 65536:
             self._cache.clear()
-        node = self._cache[key] = Node(ino, kind)
+        node = self._cache[key] = Node(ino, kind, gen, birth)
         return node
 
 
 class NodeIndex:
     """Maps inode numbers to export-relative paths, verified against the filesystem."""
 
-    def __init__(self, vfs: Vfs) -> None:
+    def __init__(self, vfs: Vfs, generations: Generations) -> None:
         self._vfs = vfs
+        self.generations = generations
         self._paths: dict[int, str] = {}
+
+    def node(self, st: Attrs, path: str) -> Node:
+        """The node `st` is, at `path`, remembered for resolving its handle later."""
+        self._paths[st.st_ino] = path
+        return Node.of(st, self.generations.of(st.st_ino))
 
     def remember(self, ino: int, path: str) -> None:
         self._paths[ino] = path
 
-    def forget(self, ino: int) -> None:
-        self._paths.pop(ino, None)
+    def forget(self, st: Attrs) -> None:
+        """The name of `st` (its attributes before) was removed by this server: when that
+        was its last name, handles issued for it are stale from now on."""
+        self._paths.pop(st.st_ino, None)
+        if stat.S_ISDIR(st.st_mode) or st.st_nlink <= 1:
+            self.generations.bump(st.st_ino)
 
     def resolve(self, node: Node) -> tuple[str, Attrs]:
         """(path, lstat) of `node`; NFS3ERR_STALE when it no longer exists in the export."""
@@ -131,17 +162,28 @@ class NodeIndex:
         if path is not None:
             try:
                 st = self._vfs.stat(path)
-                if st.st_ino == ino:
-                    return path, _same_kind(node, st)
             except OSError:
-                pass
+                st = None
+            if st is not None and st.st_ino == ino:
+                return path, self._same_file(node, st)
         found = self._vfs.find(ino)
         if found is None:
             self._paths.pop(ino, None)
             raise NfsError(NfsStat.STALE, f"inode {ino} is gone")
-        st = _same_kind(node, self._vfs.stat(found))
+        st = self._same_file(node, self._vfs.stat(found))
         self._paths[ino] = found
         return found, st
+
+    def _same_file(self, node: Node, st: Attrs) -> Attrs:
+        """`st` when it is the very file `node` named, not a later one with its inode."""
+        if stat.S_IFMT(st.st_mode) >> 12 != node.kind:
+            raise NfsError(NfsStat.STALE, f"inode {node.ino} is now another file")
+        if node.gen != self.generations.of(node.ino):
+            raise NfsError(NfsStat.STALE, f"inode {node.ino} was removed and reused")
+        birth = birth_tag(st)
+        if node.birth and birth and birth != node.birth:
+            raise NfsError(NfsStat.STALE, f"inode {node.ino} is now another file")
+        return st
 
     def renamed(self, src: str, dst: str) -> None:
         """Rewrite the paths under `src` after a rename to `dst`."""
@@ -151,9 +193,3 @@ class NodeIndex:
                 self._paths[ino] = dst
             elif path.startswith(prefix):
                 self._paths[ino] = dst + path[len(src) :]
-
-
-def _same_kind(node: Node, st: Attrs) -> Attrs:
-    if stat.S_IFMT(st.st_mode) >> 12 != node.kind:
-        raise NfsError(NfsStat.STALE, f"inode {node.ino} is now another file")
-    return st

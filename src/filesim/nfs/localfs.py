@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from filesim.nfs.attrs import Attrs
+from filesim.nfs.statx import lstat
 from filesim.nfs.vfs import FsStat, SetAttrs, VfsEntry, times_for
 
 # getattr: this module is imported on every platform, and Windows has neither flag; LocalVfs
@@ -149,12 +150,12 @@ class LocalVfs:
 
     def stat(self, path: str) -> Attrs:
         if not path:
-            return Attrs.of(os.fstat(self._root_fd))
+            return lstat("", self._root_fd)
         if "/" not in path:  # the common case, without the walk's context manager
             self._check_name(path)
-            return Attrs.of(os.stat(path, dir_fd=self._root_fd, follow_symlinks=False))
+            return lstat(path, self._root_fd)
         with self._at(path) as (parent, name):
-            return Attrs.of(os.stat(name, dir_fd=parent, follow_symlinks=False))
+            return lstat(name, parent)
 
     def read(self, path: str, offset: int, count: int) -> bytes:
         with self._at(path) as (parent, name):

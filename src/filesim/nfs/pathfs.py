@@ -25,6 +25,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
+from filesim.nfs import statx
 from filesim.nfs.attrs import Attrs
 from filesim.nfs.pathcheck import PathChecker, has_reparse_point, is_link
 from filesim.nfs.vfs import SEEK_DATA, SEEK_HOLE, FsStat, SetAttrs, VfsEntry, times_for
@@ -69,7 +70,10 @@ class PathVfs:
     # -- reads --------------------------------------------------------------------------------
 
     def stat(self, path: str) -> Attrs:
-        return _attrs(os.lstat(self._check.node(path)))
+        full = self._check.node(path)
+        if statx.available():  # Linux: with the birth time
+            return statx.lstat(full)
+        return _attrs(os.lstat(full))
 
     def _file(self, path: str, flags: int) -> int:
         """An fd of the regular file `path`, refused when the final name is a link."""

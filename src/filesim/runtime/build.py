@@ -16,7 +16,7 @@ from filesim.topology import Layout, Server
 from filesim.topology.layout import is_temp_name
 
 
-def export_config(server: Server) -> ExportConfig:
+def export_config(server: Server, layout: Layout | None = None) -> ExportConfig:
     opts = server.export
     return ExportConfig(
         name=server.name,
@@ -28,6 +28,7 @@ def export_config(server: Server) -> ExportConfig:
         anon_uid=opts.anon_uid,
         anon_gid=opts.anon_gid,
         networks=opts.networks(),
+        generations_file=None if layout is None else layout.generations_file(server),
     )
 
 
@@ -44,7 +45,7 @@ def build_nfs_server(
     storage = FaultyVfs(store)
     loop = asyncio.get_running_loop()
     vfs = NotifyingVfs(storage, _on_loop(listener or _ignore, loop))
-    export = Export(export_config(server), vfs, secret)
+    export = Export(export_config(server, layout), vfs, secret)
     return NfsServer(
         export, server.host or host, port, faults=ServerFaults(storage),
         v4=v4_options(server, layout),

@@ -59,6 +59,10 @@ class Layout:
     def events_file(self) -> Path:
         return self.state_dir / "events.jsonl"
 
+    def generations_file(self, server: Server) -> Path:
+        """The NFS file generations of `server`'s export (filesim.nfs.generations)."""
+        return self.state_dir / "generations" / f"{server.name}.log"
+
     @property
     def secret_file(self) -> Path:
         return self.state_dir / "handle-secret"
