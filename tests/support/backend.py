@@ -10,9 +10,8 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
 
-from filesim.nfs.localfs import LocalVfs
-from filesim.nfs.pathfs import PathVfs
 from filesim.nfs.storage import Backend, open_store
+from filesim.nfs.vfs import Vfs
 
 BACKEND: ContextVar[Backend] = ContextVar("backend", default="fd")
 
@@ -21,5 +20,5 @@ def _visible(name: str) -> bool:
     return False
 
 
-def store(root: Path, hidden: Callable[[str], bool] = _visible) -> LocalVfs | PathVfs:
+def store(root: Path, hidden: Callable[[str], bool] = _visible) -> Vfs:
     return open_store(root, BACKEND.get(), hidden=hidden)

@@ -2,7 +2,8 @@
 
 `fd` is `LocalVfs` (directory fds and *at calls: the tighter confinement), `path` is
 `PathVfs` (plain paths, every component lstat-checked: Windows, or by choice), `auto` the
-first of them this platform supports. Nothing here is decided at import time.
+first of them this platform supports. Nothing here is decided at import time. A root whose
+names ignore case (probed at start) gets `CaseExactVfs` around its backend.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from filesim.nfs import localfs
+from filesim.nfs import caseexact, localfs
+from filesim.nfs.caseexact import CaseExactVfs
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.pathfs import PathVfs
+from filesim.nfs.vfs import Vfs
 
 Backend = Literal["auto", "fd", "path"]
 BACKENDS: tuple[Backend, ...] = ("auto", "fd", "path")
@@ -35,8 +38,11 @@ def chosen(backend: Backend) -> Literal["fd", "path"]:
 
 def open_store(
     root: Path, backend: Backend = "auto", hidden: Callable[[str], bool] = _visible
-) -> LocalVfs | PathVfs:
-    """The storage of an export rooted at `root`."""
-    if chosen(backend) == "fd":
-        return LocalVfs(root, hidden=hidden)
-    return PathVfs(root, hidden=hidden)
+) -> Vfs:
+    """The storage of an export rooted at `root`; exact names where the root ignores case."""
+    store: Vfs = (
+        LocalVfs(root, hidden=hidden) if chosen(backend) == "fd" else PathVfs(root, hidden=hidden)
+    )
+    if caseexact.probe(root):
+        store = CaseExactVfs(store)
+    return store
