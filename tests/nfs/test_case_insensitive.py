@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from filesim.nfs.caseexact import CaseExactVfs, probe
+from filesim.nfs.caseexact import CaseExactVfs
 from filesim.oncrpc.programs import NfsProc, NfsStat
+from filesim.topology.layout import case_insensitive as probe
 from tests.support.ntfs import NtfsImage, ntfs_ignore_case
 from tests.support.rig import Rig, make_rig, sattr
 

@@ -7,50 +7,22 @@ a name exists only as the directory lists it, so the variants answer NOENT (LOOK
 or EXIST (CREATE, RENAME onto another file), and a case-only RENAME (Report.txt to
 REPORT.TXT) goes through a temporary name, which the filesystem would otherwise ignore.
 
-Whether a root is case-insensitive is found out once, at start, by `probe`.
+Whether a root is case-insensitive is found out once, at start
+(`filesim.topology.layout.case_insensitive`).
 """
 
 from __future__ import annotations
 
 import errno
-import os
 import secrets
 import threading
 from collections import OrderedDict
 from contextlib import AbstractContextManager
-from pathlib import Path
 
 from filesim.nfs.attrs import Attrs
 from filesim.nfs.vfs import FsStat, SetAttrs, Vfs, VfsEntry, join, parent_of
-from filesim.topology.layout import TEMP_PREFIX
 
 _KEEP_DIRS = 32  # directory listings kept for name checks (validated by the directory's times)
-
-
-def probe(root: Path) -> bool:
-    """Whether names under `root` are case-insensitive: creates and removes one temporary
-    file (a name the sync agents ignore). A read-only root is probed by its own entries."""
-    token = secrets.token_hex(4)
-    lower = root / f"{TEMP_PREFIX}case-probe-{token}"
-    upper = root / f"{TEMP_PREFIX}CASE-PROBE-{token}"
-    try:
-        fd = os.open(lower, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except OSError:
-        return _probe_entries(root)
-    os.close(fd)
-    try:
-        return os.path.lexists(upper)
-    finally:
-        os.unlink(lower)
-
-
-def _probe_entries(root: Path) -> bool:
-    with os.scandir(root) as it:
-        for entry in it:
-            other = entry.name.swapcase()
-            if other != entry.name:
-                return os.path.lexists(root / other) and other not in os.listdir(root)
-    return False
 
 
 class CaseExactVfs:

@@ -12,11 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from filesim.nfs import caseexact, localfs
+from filesim.nfs import localfs
 from filesim.nfs.caseexact import CaseExactVfs
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.pathfs import PathVfs
 from filesim.nfs.vfs import Vfs
+from filesim.topology.layout import case_insensitive
 
 Backend = Literal["auto", "fd", "path"]
 BACKENDS: tuple[Backend, ...] = ("auto", "fd", "path")
@@ -43,6 +44,6 @@ def open_store(
     store: Vfs = (
         LocalVfs(root, hidden=hidden) if chosen(backend) == "fd" else PathVfs(root, hidden=hidden)
     )
-    if caseexact.probe(root):
+    if case_insensitive(root):
         store = CaseExactVfs(store)
     return store

@@ -19,6 +19,7 @@ from filesim.sync.outcome import Outcome
 from filesim.sync.plan import reconcile
 from filesim.sync.scan import scan, stat_path
 from filesim.sync.state import Entry, Kind, Record, Side, ancestors, is_under
+from filesim.topology.layout import case_insensitive
 from filesim.topology.model import SyncPolicy
 
 
@@ -46,6 +47,10 @@ class Cycles:
         self.archive, self.executor = archive, executor
         self.policy, self.guard_min_files = policy, guard_min_files
         self._journal = _ArchiveJournal(archive)
+        self.folded = frozenset(
+            side for side, root in self.roots.items() if root.is_dir() and case_insensitive(root)
+        )
+        """Sides whose names ignore case, found out once (filesim.sync.casefold)."""
 
     def run(
         self, paths: list[str] | None, forced: frozenset[str], trusted: frozenset[str], guard: bool
@@ -53,7 +58,9 @@ class Cycles:
         """Plan and execute for `paths` (None: everything). `forced`: paths copied without
         the settle check; `trusted`: deletions seen one by one (not counted by the guard);
         `guard`: False only for the cycle that carries out a resume."""
-        if paths is not None:
+        if paths is not None and not self.folded:
+            # (Not where a side ignores case: a path's lstat there finds any case variant,
+            # and only a full listing tells the names apart.)
             folder, export, scoped = self._partial(paths)
             plan = reconcile(scoped, folder, export, self.policy, guard=False)
             deletes = [a for a in plan.work if isinstance(a, Delete) and a.path not in trusted]
@@ -67,6 +74,7 @@ class Cycles:
             trusted=trusted,
             guard=guard,
             guard_min_files=self.guard_min_files,
+            folded=self.folded,
         )
         result = self._execute(plan, forced)
         result.escalated = paths is not None

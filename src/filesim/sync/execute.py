@@ -241,7 +241,7 @@ class Executor:
     def _stage(self, a: Copy, forced: bool, durable: bool) -> tuple[str, Entry]:
         """Write the temp file next to the target; fsync it when `durable`."""
         self._check_settled(a.entry, forced)
-        dst_path = self._full(a.dst, a.path)
+        dst_path = self._full(a.dst, a.target)
         directory = os.path.dirname(dst_path)
         if directory not in self._known_dirs:
             os.makedirs(directory, exist_ok=True)
@@ -260,13 +260,17 @@ class Executor:
     def _land(self, a: Copy, tmp: str, published: Entry, out: Outcome) -> None:
         """Rename the temp file over the target, if the target is still what we planned on."""
         try:
-            self._expect(a.dst, a.path, a.replaces)
-            os.replace(tmp, self._full(a.dst, a.path))
+            self._expect(a.dst, a.target, a.replaces)
+            os.replace(tmp, self._full(a.dst, a.target))
         except BaseException:
             unlink_quietly(tmp)
             raise
-        out.updates.append((a.path, Record.of(a.src, a.entry, published)))
-        self._event(out, "sync.copy", a.dst, a.path, size=a.entry.size, source=a.src)
+        if a.to is None:
+            out.updates.append((a.path, Record.of(a.src, a.entry, published)))
+        else:  # a conflict copy: each name is known on one side only
+            out.updates.append((a.path, Record.of(a.src, a.entry, None)))
+            out.updates.append((a.to, Record.of(a.dst, published, None)))
+        self._event(out, "sync.copy", a.dst, a.target, size=a.entry.size, source=a.src)
 
     def _mkdir(self, a: MakeDir, out: Outcome) -> None:
         path = self._full(a.side, a.path)
@@ -301,11 +305,18 @@ class Executor:
 
     def _rename(self, a: Rename, out: Outcome) -> None:
         self._expect(a.side, a.src, a.entry)
-        if stat_path(self.roots[a.side], a.dst) is not None:
+        there = stat_path(self.roots[a.side], a.dst)
+        case_only = a.src.casefold() == a.dst.casefold()
+        if there is not None and not (case_only and there.ino == a.entry.ino):
             raise Stale  # never clobber: the name was taken meanwhile
         dst = self._full(a.side, a.dst)
         os.makedirs(os.path.dirname(dst), exist_ok=True)
-        os.rename(self._full(a.side, a.src), dst)
+        if case_only:  # a case-insensitive side ignores a rename to another case of a name
+            tmp = os.path.join(os.path.dirname(dst), TEMP_PREFIX + os.urandom(8).hex())
+            os.rename(self._full(a.side, a.src), tmp)
+            os.rename(tmp, dst)
+        else:
+            os.rename(self._full(a.side, a.src), dst)
         if not a.aside:
             out.rekeys.append((a.src, a.dst))
         kind = "sync.conflict-copy" if a.aside else "sync.rename"

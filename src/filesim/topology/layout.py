@@ -8,6 +8,8 @@ ROOT/.filesim/sync/<name>.db   the sync archive of a server
 
 from __future__ import annotations
 
+import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +23,35 @@ TEMP_PREFIX = ".filesim-tmp-"
 
 def is_temp_name(name: str) -> bool:
     return name.startswith(TEMP_PREFIX)
+
+
+def case_insensitive(root: Path) -> bool:
+    """Whether names under `root` ignore case (macOS, Windows, NTFS): creates and removes one
+    temporary file (a name the sync agents and the NFS server ignore); a root that refuses
+    it is judged by its own entries."""
+    token = secrets.token_hex(4)
+    lower = root / f"{TEMP_PREFIX}case-probe-{token}"
+    try:
+        fd = os.open(lower, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return _insensitive_entries(root)
+    os.close(fd)
+    try:
+        return os.path.lexists(root / f"{TEMP_PREFIX}CASE-PROBE-{token}")
+    finally:
+        os.unlink(lower)
+
+
+def _insensitive_entries(root: Path) -> bool:
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return False
+    for name in names:
+        variant = name.swapcase()
+        if variant != name:
+            return variant not in names and os.path.lexists(root / variant)
+    return False
 
 
 @dataclass(frozen=True)
