@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import socket
 from typing import cast
 
 from filesim.nfs.dispatch import Dispatcher, Observer
@@ -51,9 +52,14 @@ class NfsServer:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Connection(self), self.host, self.port, reuse_address=True
-        )
+        sock = _exclusive_socket(self.host, self.port)
+        if sock is not None:
+            self._server = await loop.create_server(lambda: _Connection(self), sock=sock)
+        else:
+            # SO_REUSEADDR on POSIX only lets a restart bind while old connections linger.
+            self._server = await loop.create_server(
+                lambda: _Connection(self), self.host, self.port, reuse_address=True
+            )
         self.port = self._server.sockets[0].getsockname()[1]
         self.dispatcher.port = self.port
 
@@ -173,3 +179,25 @@ class _Connection(asyncio.BufferedProtocol):
     def resume_writing(self) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.resume_reading()
+
+
+def _exclusive_socket(host: str, port: int) -> socket.socket | None:
+    """A listening socket no other process can bind too, where the platform needs asking for
+    that (Windows: SO_EXCLUSIVEADDRUSE; there SO_REUSEADDR would let a second topology take
+    the port); None elsewhere."""
+    exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+    if exclusive is None:
+        return None
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

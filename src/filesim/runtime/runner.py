@@ -24,7 +24,8 @@ from filesim.runtime.history import INTERVAL_S, MetricsHistory
 from filesim.runtime.http import HttpApi
 from filesim.runtime.metrics import TopologyMetrics
 from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
-from filesim.runtime.state import clear_runtime, read_runtime, write_runtime
+from filesim.runtime.state import clear_runtime, hold_liveness, read_runtime, write_runtime
+from filesim.sync.lock import unlock
 from filesim.topology import Layout, Server, Topology
 
 if TYPE_CHECKING:
@@ -116,6 +117,8 @@ class TopologyRunner:
         self.run_sync = run_sync
         self.events = events or EventBus()
         self.write_runtime = write_runtime
+        self._liveness: int | None = None
+        """The runtime lock's fd while this runner is the topology of its root."""
         self._port_override = port
         names = set(only) if only else None
         self.selected = [
@@ -142,6 +145,8 @@ class TopologyRunner:
         if self.write_runtime:
             ensure_not_running(self.layout)
         self.layout.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.write_runtime and self._liveness is None:
+            self._liveness = hold_liveness(self.layout)
         for _, server in self.selected:
             for what, path in (("folder", self.layout.folder(server)),
                                ("export store", self.layout.store(server))):  # fmt: skip
@@ -325,6 +330,9 @@ class TopologyRunner:
                 running.agent.close()
         if self.write_runtime:
             clear_runtime(self.layout, os.getpid())
+        if self._liveness is not None:
+            unlock(self._liveness)
+            self._liveness = None
         for running in self.servers:
             self.events.emit(Event("server.stop", running.name))
         self.servers.clear()

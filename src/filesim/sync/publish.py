@@ -40,8 +40,10 @@ def publish_file(src_path: str, tmp: str, entry: Entry, durable: bool = True) ->
             after = os.fstat(src)
             if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
                 raise Stale  # written to while we copied
-            os.utime(dst, ns=(before.st_atime_ns, before.st_mtime_ns))
-            if hasattr(os, "fchmod"):
+            by_fd = os.utime in os.supports_fd and hasattr(os, "fchmod")
+            times = (before.st_atime_ns, before.st_mtime_ns)
+            if by_fd:
+                os.utime(dst, ns=times)
                 os.fchmod(dst, entry.mode)
             if durable:
                 os.fsync(dst)
@@ -50,8 +52,10 @@ def publish_file(src_path: str, tmp: str, entry: Entry, durable: bool = True) ->
             os.close(dst)
     finally:
         os.close(src)
-    if not hasattr(os, "fchmod"):  # pragma: no cover - Windows
+    if not by_fd:  # Windows: times and mode by path (no utime or chmod of an fd there)
         os.chmod(tmp, entry.mode)
+        os.utime(tmp, ns=times)
+        published = entry_of(os.lstat(tmp), tmp)
     assert published is not None
     return published
 

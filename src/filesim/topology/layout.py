@@ -83,6 +83,11 @@ class Layout:
         return self.state_dir / "runtime.json"
 
     @property
+    def runtime_lock(self) -> Path:
+        """Locked by the process of the running topology for as long as it lives."""
+        return self.state_dir / "runtime.lock"
+
+    @property
     def log_file(self) -> Path:
         return self.state_dir / "filesim.log"
 
