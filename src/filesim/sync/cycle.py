@@ -17,7 +17,7 @@ from filesim.sync.archive import SyncArchive
 from filesim.sync.execute import Executor
 from filesim.sync.outcome import Outcome
 from filesim.sync.plan import reconcile
-from filesim.sync.scan import scan, stat_path
+from filesim.sync.scan import ignoring, scan, stat_path
 from filesim.sync.state import Entry, Kind, Record, Side, ancestors, is_under
 from filesim.topology.layout import case_insensitive
 from filesim.topology.model import SyncPolicy
@@ -51,6 +51,7 @@ class Cycles:
             side for side, root in self.roots.items() if root.is_dir() and case_insensitive(root)
         )
         """Sides whose names ignore case, found out once (filesim.sync.casefold)."""
+        self.ignore = ignoring(policy.ignore)
 
     def run(
         self, paths: list[str] | None, forced: frozenset[str], trusted: frozenset[str], guard: bool
@@ -68,8 +69,8 @@ class Cycles:
                 return self._execute(plan, forced)
         plan = reconcile(
             self.archive.records,
-            scan(self.roots["folder"]),
-            scan(self.roots["export"]),
+            scan(self.roots["folder"], ignore=self.ignore),
+            scan(self.roots["export"], ignore=self.ignore),
             self.policy,
             trusted=trusted,
             guard=guard,
@@ -97,9 +98,9 @@ class Cycles:
         trees: set[str] = set()
         for p in wanted:
             for side, root in self.roots.items():
-                entry = stat_path(root, p)
+                entry = stat_path(root, p, self.ignore)
                 if entry is not None and entry.kind is Kind.DIR and p in asked:
-                    snaps[side].update(scan(root, p))
+                    snaps[side].update(scan(root, p, self.ignore))
                     trees.add(p)
                 elif entry is not None:
                     snaps[side][p] = entry

@@ -2,12 +2,32 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 import stat
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from filesim.sync.state import Entry, Kind
 from filesim.topology.layout import is_temp_name
+
+Ignore = Callable[[str], bool]
+"""Whether a name (any component) is left out of the sync."""
+
+
+def _nothing(name: str) -> bool:
+    return False
+
+
+def ignoring(patterns: Iterable[str]) -> Ignore:
+    """A name filter from shell patterns, matched without regard to case (Thumbs.db and
+    thumbs.db are the same clutter)."""
+    regex = "|".join(fnmatch.translate(p.casefold()) for p in patterns)
+    if not regex:
+        return _nothing
+    match = re.compile(regex).match
+    return lambda name: match(name.casefold()) is not None
 
 
 def entry_of(st: os.stat_result, path: str | Path | None = None) -> Entry | None:
@@ -24,8 +44,10 @@ def entry_of(st: os.stat_result, path: str | Path | None = None) -> Entry | None
     return None
 
 
-def stat_path(root: Path, rel: str) -> Entry | None:
-    """The entry at `rel` under `root`, or None when absent (or a kind we ignore)."""
+def stat_path(root: Path, rel: str, ignore: Ignore = _nothing) -> Entry | None:
+    """The entry at `rel` under `root`, or None when absent (or a kind or name we ignore)."""
+    if ignore is not _nothing and any(ignore(part) for part in rel.split("/")):
+        return None
     full = os.path.join(root, rel)
     try:
         return entry_of(os.lstat(full), full)
@@ -33,7 +55,7 @@ def stat_path(root: Path, rel: str) -> Entry | None:
         return None
 
 
-def scan(root: Path, rel: str = "") -> dict[str, Entry]:
+def scan(root: Path, rel: str = "", ignore: Ignore = _nothing) -> dict[str, Entry]:
     """Every entry under `root`/`rel` (rel itself included when given).
 
     A missing root is an empty tree: the mass-deletion guard, not the scanner, decides what an
@@ -41,17 +63,17 @@ def scan(root: Path, rel: str = "") -> dict[str, Entry]:
     """
     out: dict[str, Entry] = {}
     if rel:
-        top = stat_path(root, rel)
+        top = stat_path(root, rel, ignore)
         if top is None:
             return out
         out[rel] = top
         if top.kind is not Kind.DIR:
             return out
-    _walk(os.path.join(root, rel) if rel else str(root), rel, out)
+    _walk(os.path.join(root, rel) if rel else str(root), rel, out, ignore)
     return out
 
 
-def _walk(directory: str, prefix: str, out: dict[str, Entry]) -> None:
+def _walk(directory: str, prefix: str, out: dict[str, Entry], ignore: Ignore) -> None:
     try:
         it = os.scandir(directory)
     except (FileNotFoundError, NotADirectoryError, PermissionError):
@@ -59,11 +81,14 @@ def _walk(directory: str, prefix: str, out: dict[str, Entry]) -> None:
     subdirs: list[tuple[str, str]] = []
     with it:
         for item in it:
-            if is_temp_name(item.name):
+            if is_temp_name(item.name) or ignore(item.name):
                 continue
             rel = f"{prefix}/{item.name}" if prefix else item.name
             try:
-                entry = entry_of(item.stat(follow_symlinks=False), item.path)
+                st = item.stat(follow_symlinks=False)
+                if not st.st_ino:  # Windows: a listing's stat has no file id, lstat has
+                    st = os.lstat(item.path)
+                entry = entry_of(st, item.path)
             except FileNotFoundError:
                 continue  # vanished while we looked; its event will bring us back
             if entry is None:
@@ -72,7 +97,7 @@ def _walk(directory: str, prefix: str, out: dict[str, Entry]) -> None:
             if entry.kind is Kind.DIR:
                 subdirs.append((item.path, rel))
     for path, rel in subdirs:
-        _walk(path, rel, out)
+        _walk(path, rel, out, ignore)
 
 
 def temp_files(root: Path) -> list[Path]:

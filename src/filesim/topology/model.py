@@ -122,6 +122,12 @@ class ExportOptions(_Strict):
         return [ipaddress.ip_network(n, strict=False) for n in self.allowed_clients]
 
 
+OS_CLUTTER = (".DS_Store", "._*", ".Spotlight-V100", ".Trashes", ".fseventsd", "Thumbs.db",
+              "desktop.ini", "~$*", ".~lock.*#")  # fmt: skip
+"""What Finder, Explorer and Office drop into folders: Finder's metadata and AppleDouble files,
+Windows' thumbnail caches and folder settings, Office's and LibreOffice's lock files."""
+
+
 class SyncPolicy(_Strict):
     """How the synchroniser keeps a mirror-mode export and its folder in step."""
 
@@ -136,6 +142,11 @@ class SyncPolicy(_Strict):
         "auto", description="Folder watcher: OS events, polling (network folders) or auto."
     )
     poll_interval_s: float = Field(1.0, gt=0, description="Polling watcher period.")
+    ignore: list[str] = Field(
+        default_factory=lambda: list(OS_CLUTTER),
+        description="Names never synced, either way (shell patterns, case ignored): by default "
+        "the clutter macOS, Windows and Office leave in folders. [] syncs everything.",
+    )
 
     @property
     def active(self) -> bool:

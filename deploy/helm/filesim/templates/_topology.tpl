@@ -29,6 +29,16 @@ sync:
   conflict: newer-wins
   watcher: auto
   poll_interval_s: 1.0
+  ignore:
+  - .DS_Store
+  - ._*
+  - .Spotlight-V100
+  - .Trashes
+  - .fseventsd
+  - Thumbs.db
+  - desktop.ini
+  - ~$*
+  - .~lock.*#
 {{- end -}}
 
 {{- define "filesim.profileDefaults" -}}
