@@ -3,8 +3,6 @@ the OS reuses, and which `os.kill(pid, 0)` cannot probe on Windows)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -40,7 +38,7 @@ def test_the_lock_holder_is_running_until_it_is_killed(tmp_path: Path) -> None:
         with pytest.raises(FilesimError, match="already running"):
             hold_liveness(layout)
     finally:
-        os.kill(proc.pid, signal.SIGKILL)
+        proc.kill()  # SIGKILL; TerminateProcess on Windows
         proc.wait(10)
     poll_until(lambda: not running(layout), 10, what="the lock to go with the process")
 
