@@ -20,7 +20,8 @@ SUITES = {
     "nfs": ["tests/nfs/test_procedures.py", "tests/nfs/test_confinement.py",
             "tests/nfs/test_stale_handles.py", "tests/nfs/test_pathfs.py"],
     "sync": ["tests/sync/test_agent.py", "tests/sync/test_execute.py",
-             "tests/sync/test_clutter.py", "tests/sync/test_lock.py", "tests/sync/test_plan.py"],
+             "tests/sync/test_clutter.py", "tests/sync/test_lock.py", "tests/sync/test_plan.py",
+             "tests/sync/test_sharing.py"],
     "lifecycle": ["tests/cli/test_lifecycle.py", "tests/runtime/test_liveness.py"],
 }  # fmt: skip
 

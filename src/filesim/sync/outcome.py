@@ -73,5 +73,7 @@ def outcome_of(out: Outcome, action: Action) -> Iterator[None]:
         out.status = Status.STALE
     except Unsettled as exc:
         out.status, out.ready_at = Status.UNSETTLED, exc.ready_at
-    except OSError as exc:
+    except Exception as exc:
+        # (an OSError mostly; on Windows also a sharing violation, retried like any failure):
+        # the agent goes on with the others and reports it, it never dies of one path.
         out.status, out.error = Status.FAILED, f"{type(action).__name__}: {exc}"
