@@ -4,6 +4,8 @@ ROOT/<name>             the tester's folder of each server (unless the topology 
 ROOT/.filesim/          state: pid and runtime files, logs
 ROOT/.filesim/exports/<name>   the export store of a mirror-mode server
 ROOT/.filesim/sync/<name>.db   the sync archive of a server
+ROOT/.filesim/generations/<name>.log   the NFS file generations of a server's export
+ROOT/.filesim/runtime.lock     held by the process of the running topology
 """
 
 from __future__ import annotations
