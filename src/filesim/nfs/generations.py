@@ -17,6 +17,7 @@ import contextlib
 import os
 from collections import OrderedDict
 from pathlib import Path
+from typing import TextIO
 
 _MASK = 0xFFFFFFFF
 
@@ -27,6 +28,7 @@ class Generations:
         self._cap = cap
         self._gens: OrderedDict[int, int] = OrderedDict()
         self._lines = 0
+        self._log: TextIO | None = None
         if path is not None:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._load(path)
@@ -45,8 +47,10 @@ class Generations:
         if self._lines > 2 * len(self._gens) + 1024:
             self._compact(self._path)
             return
-        with open(self._path, "a", encoding="ascii") as f:
-            f.write(f"{ino} {gen}\n")
+        if self._log is None:  # kept open: a REMOVE costs one write, not an open and close
+            self._log = open(self._path, "a", encoding="ascii")  # noqa: SIM115
+        self._log.write(f"{ino} {gen}\n")
+        self._log.flush()  # in the OS before the reply (no fsync: a crash may lose the last)
         self._lines += 1
 
     def _load(self, path: Path) -> None:
@@ -65,8 +69,14 @@ class Generations:
         while len(self._gens) > self._cap:
             self._gens.popitem(last=False)
 
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
     def _compact(self, path: Path) -> None:
         """Rewrite the file with one line per inode, atomically (rename over it)."""
+        self.close()
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             with open(tmp, "w", encoding="ascii") as f:
