@@ -32,6 +32,9 @@ class Event:
     time: float = field(default_factory=time.time)
 
     def to_json(self) -> str:
+        """One line of JSON, valid UTF-8 whatever the names: a path that is not UTF-8 (a
+        POSIX name is bytes; Python holds the odd ones as surrogate escapes) is written as
+        display text with \\xNN escapes, and its exact bytes in hex as `path_hex`."""
         # Built by hand: dataclasses.asdict deep-copies, and every NFS mutation comes here.
         data: dict[str, Any] = {"kind": self.kind}
         for key in ("server", "side", "path"):
@@ -43,7 +46,45 @@ class Event:
         if self.detail:
             data["detail"] = self.detail
         data["time"] = self.time
-        return json.dumps(data, separators=(",", ":"), default=str)
+        text = json.dumps(data, separators=(",", ":"), default=str)
+        if "\\ud" not in text:  # no surrogate escape at all: the common case
+            return text
+        raw = _raw_bytes(self.path)
+        if raw is not None:
+            data["path_hex"] = raw.hex()
+        return json.dumps(_valid(data), separators=(",", ":"), default=str)
+
+
+def _raw_bytes(text: str) -> bytes | None:
+    """The bytes of a name Python decoded with surrogate escapes; None when it is UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return text.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            return None
+    return None
+
+
+def valid_text(text: str) -> str:
+    """`text` as valid UTF-8: bytes that are not (surrogate escapes) as \\xNN."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        raw = text.encode("utf-8", "surrogateescape" if _raw_bytes(text) else "backslashreplace")
+        return raw.decode("utf-8", "backslashreplace")
+
+
+def _valid(value: Any) -> Any:
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {valid_text(str(k)): _valid(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_valid(v) for v in value]
+    return value
 
 
 Subscriber = Callable[[Event], None]

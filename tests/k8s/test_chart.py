@@ -296,6 +296,31 @@ def test_service_type(helm: Helm, service_type: str, has_node_port: bool) -> Non
     assert services["t-nas-input-2"]["spec"]["type"] == "NodePort"
 
 
+def test_service_serves_the_standard_ports_on_a_fixed_cluster_ip(helm: Helm) -> None:
+    """Every server's Service offers NFS (2049) and rpcbind (111), TCP and UDP, both to the
+    pod's one port; a fixed clusterIP from the values makes it a stable NAS address."""
+    servers = [dict(s) for s in VALUES["servers"]]
+    servers[0]["service"] = {"clusterIP": "10.96.100.11"}
+    objects = helm.template({"servers": servers})
+    validate_all(objects)
+    services = of_kind(objects, "Service")
+    for name, service in services.items():
+        ports = {(p["port"], p["protocol"]): p["targetPort"] for p in service["spec"]["ports"]}
+        assert ports == {
+            (NFS_PORT, "TCP"): "nfs", (NFS_PORT, "UDP"): "nfs-udp",
+            (111, "TCP"): "nfs", (111, "UDP"): "nfs-udp",
+        }, name  # fmt: skip
+        assert service["spec"]["ports"][0]["name"] == "nfs"
+    assert services["t-nas-input-1"]["spec"]["clusterIP"] == "10.96.100.11"
+    assert "clusterIP" not in services["t-nas-input-2"]["spec"]
+    deployment = of_kind(objects, "Deployment")["t-nas-input-1"]
+    container_ports = {
+        (p["name"], p["containerPort"], p["protocol"])
+        for p in pod_spec(deployment)["containers"][0]["ports"]
+    }
+    assert container_ports == {("nfs", NFS_PORT, "TCP"), ("nfs-udp", NFS_PORT, "UDP")}
+
+
 # --- the chart resolves the topology exactly as filesim does ----------------------------------
 
 

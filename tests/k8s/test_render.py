@@ -89,7 +89,8 @@ def test_render_agrees_with_the_chart(helm: Helm) -> None:
     by_service = render(PRESET, service_ips=service_ips, namespace="team-a", release="sim")
     assert set(by_node) == set(services)
     for name, service in services.items():
-        (port,) = service["spec"]["ports"]
+        ports = {p["name"]: p for p in service["spec"]["ports"]}
+        port = ports["nfs"]
         assert option(by_node[name], "port") == str(port["nodePort"])
         assert option(pvs(by_service)[name], "port") == str(port["port"])
         assert pvs(by_service)[name]["spec"]["nfs"]["server"] == service_ips[name]
@@ -101,6 +102,64 @@ def test_render_agrees_with_the_chart(helm: Helm) -> None:
         assert record["servicePort"] == service["spec"]["ports"][0]["port"]
         assert record["nodePort"] == service["spec"]["ports"][0]["nodePort"]
     assert config_map["data"]["NAS_INPUT_1_HOST"] == service_ips["nas-input-1"]
+
+
+PRODUCTION = ["nfsvers=3", "tcp", "hard", "intr"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [PRODUCTION, ["vers=4.1", "hard"], ["nfsvers=3", "proto=tcp", "timeo=600", "retrans=2"]],
+)
+def test_production_mount_options_are_carried_exactly(options: list[str]) -> None:
+    """`--mount-options`: the PVs say exactly what production's say; only `server:` differs."""
+    service_ips = {s.name: f"10.96.100.{11 + i}" for i, s in enumerate(PRESET.servers)}
+    objects = render(PRESET, service_ips=service_ips, mount_options=options, example=False)
+    validate_all(objects)
+    for name, pv in pvs(objects).items():
+        assert pv["spec"]["mountOptions"] == options
+        assert pv["spec"]["nfs"]["server"] == service_ips[name]
+    (config_map,) = of_kind(objects, "ConfigMap").values()
+    assert config_map["data"]["NAS_INPUT_1_MOUNT_OPTIONS"] == ",".join(options)
+
+
+PRODUCTION_PV = """
+apiVersion: v1
+kind: PersistentVolume
+metadata: {name: my-app-file-sim-nas-input-1}
+spec:
+  capacity: {storage: 10Gi}
+  accessModes: [ReadWriteMany]
+  persistentVolumeReclaimPolicy: Retain
+  storageClassName: ""
+  mountOptions: [nfsvers=3, tcp, hard, intr]
+  nfs: {server: nas-input-1.prod.example, path: /data, readOnly: false}
+  claimRef: {namespace: my-app, name: file-sim-nas-input-1-nfs}
+"""
+
+
+def test_production_pv_differs_from_the_simulator_pv_only_in_its_server() -> None:
+    """docs/kubernetes.md's side-by-side, checked: a production PV (as a team would write it)
+    and the one filesim renders for the same claim differ in `nfs.server` alone."""
+    production = yaml.safe_load(PRODUCTION_PV)
+    objects = render(
+        PRESET, namespace="my-app", release="file-sim", capacity="10Gi",
+        service_ips={s.name: f"10.96.100.{11 + i}" for i, s in enumerate(PRESET.servers)},
+        mount_options=["nfsvers=3", "tcp", "hard", "intr"],
+    )  # fmt: skip
+    simulated = pvs(objects)["nas-input-1"]
+    del simulated["metadata"]["labels"]  # filesim's own labels, for kubectl get -l
+    assert simulated["spec"]["nfs"].pop("server") == "10.96.100.11"
+    production["spec"]["nfs"].pop("server")
+    assert simulated == production
+
+
+def test_production_options_need_the_service_address() -> None:
+    """Without port=, options reach 2049 and 111: a NodePort cannot serve that."""
+    with pytest.raises(K8sError, match=re.escape("give --service-ip NAME=CLUSTER_IP for")):
+        render(PRESET, node_ip=NODE_IP, mount_options=PRODUCTION)
+    objects = render(PRESET, node_ip=NODE_IP, mount_options=["vers=3", "port=32150"])
+    assert pvs(objects)["nas-backup"]["spec"]["mountOptions"] == ["vers=3", "port=32150"]
 
 
 def test_example_deployment_mounts_every_claim() -> None:
@@ -231,3 +290,19 @@ def test_values_command(tmp_path: Path) -> None:
     assert b["folder"] == "rel/in"
     assert a["sync"]["direction"] == "export-to-folder"  # resolved from the seed profile
     assert "a: absolute folder /home/t/out dropped" in result.stderr
+
+
+def test_render_command_mount_options() -> None:
+    ips = [f"--service-ip={s.name}=10.96.100.{11 + i}" for i, s in enumerate(PRESET.servers)]
+    result = runner.invoke(
+        app, ["k8s", "render", *ips, "--mount-options", "nfsvers=3,tcp,hard,intr"]
+    )
+    assert result.exit_code == 0, result.output
+    objects = [d for d in yaml.safe_load_all(result.stdout) if d]
+    validate_all(objects)
+    assert {tuple(pv["spec"]["mountOptions"]) for pv in pvs(objects).values()} == {
+        tuple(PRODUCTION)
+    }
+    for bad in ("", "nfsvers=3,,hard", "nfsvers=3, hard x"):
+        result = runner.invoke(app, ["k8s", "render", *ips, "--mount-options", bad])
+        assert isinstance(result.exception, K8sError) and "--mount-options" in str(result.exception)

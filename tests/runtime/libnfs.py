@@ -33,7 +33,22 @@ def _library() -> ctypes.CDLL:
     for fn in ("nfs_mkdir", "nfs_unlink", "nfs_rmdir"):
         getattr(lib, fn).argtypes = [ctypes.c_void_p, ctypes.c_char_p]
     lib.nfs_stat64.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+    for fn in ("nfs_symlink", "nfs_rename"):
+        getattr(lib, fn).argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_char_p]
+    lib.nfs_truncate.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_uint64]
+    lib.nfs_creat.argtypes = [
+        ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(ctypes.c_void_p)
+    ]  # fmt: skip
+    lib.nfs_close.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
     return lib
+
+
+Path = str | bytes
+"""A path on the export: bytes as they are (any byte string a name can hold), or str."""
+
+
+def _raw(path: Path) -> bytes:
+    return path if isinstance(path, bytes) else path.encode("utf-8", "surrogateescape")
 
 
 @dataclass
@@ -69,18 +84,37 @@ class Libnfs:
         error = self._lib.nfs_get_error(self._nfs) if rc else None
         return Result(rc, (error or b"").decode(errors="replace"))
 
-    def mkdir(self, path: str) -> Result:
-        return self._call(self._lib.nfs_mkdir, path.encode())
+    def mkdir(self, path: Path) -> Result:
+        return self._call(self._lib.nfs_mkdir, _raw(path))
 
-    def rmdir(self, path: str) -> Result:
-        return self._call(self._lib.nfs_rmdir, path.encode())
+    def rmdir(self, path: Path) -> Result:
+        return self._call(self._lib.nfs_rmdir, _raw(path))
 
-    def unlink(self, path: str) -> Result:
-        return self._call(self._lib.nfs_unlink, path.encode())
+    def unlink(self, path: Path) -> Result:
+        return self._call(self._lib.nfs_unlink, _raw(path))
 
-    def stat(self, path: str) -> Result:
+    def stat(self, path: Path) -> Result:
         buf = ctypes.create_string_buffer(256)  # struct nfs_stat_64 is 136 bytes
-        return self._call(self._lib.nfs_stat64, path.encode(), buf)
+        return self._call(self._lib.nfs_stat64, _raw(path), buf)
+
+    def symlink(self, target: Path, path: Path) -> Result:
+        """SYMLINK `path` with the link text `target`."""
+        return self._call(self._lib.nfs_symlink, _raw(target), _raw(path))
+
+    def rename(self, old: Path, new: Path) -> Result:
+        return self._call(self._lib.nfs_rename, _raw(old), _raw(new))
+
+    def truncate(self, path: Path, size: int) -> Result:
+        """SETATTR size=`size`."""
+        return self._call(self._lib.nfs_truncate, _raw(path), size)
+
+    def create(self, path: Path, mode: int = 0o644) -> Result:
+        """CREATE an empty file (and close it: libnfs sends nothing more)."""
+        fh = ctypes.c_void_p()
+        created = self._call(self._lib.nfs_creat, _raw(path), mode, ctypes.byref(fh))
+        if created.ok:
+            self._lib.nfs_close(self._nfs, fh)
+        return created
 
     def close(self) -> None:
         if self._nfs:

@@ -39,7 +39,7 @@ def value(text: str, name: str, **labels: str) -> float:
 def test_healthz_and_readyz(topo: NasTopology) -> None:
     assert http(topo.http_url + "/healthz") == (200, {"status": "ok"})
     status, body = http(topo.http_url + "/readyz")
-    assert status == 200 and body["ready"] is True and body["reasons"] == []
+    assert status == 200 and body["ready"] is True and body["reasons"] == [], body
     assert body["servers"] == {
         "nas-input-1": {"nfs": "ok", "sync": "ok"},
         "nas-backup": {"nfs": "ok", "sync": "ok"},

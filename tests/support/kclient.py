@@ -27,17 +27,29 @@ def kclient_path() -> Path:
 def kclient_run(
     port: int, script: str, *, export: str = "/data", opts: str | None = None,
     timeout: int = 240, files: list[Path] | None = None, vers: str = "3",
+    mount: bool = True, prefix: list[str] | None = None,
 ) -> subprocess.CompletedProcess[str]:  # fmt: skip
-    """Mount HOST:export from 127.0.0.1:port in the guest and run `script` in it (sh)."""
+    """Mount HOST:export from 127.0.0.1:port in the guest and run `script` in it (sh).
+
+    `mount=False`: the script mounts for itself (kclient --no-mount); `prefix`: the command
+    kclient runs under, e.g. `NetNs.argv()` to run it in a network namespace."""
     tool = kclient_path()
-    args = ["bash", str(tool), "run", "--server", "127.0.0.1", "--port", str(port),
-            "--export", export, "--vers", vers, "--timeout", str(timeout)]  # fmt: skip
+    args = [*(prefix or []), "bash", str(tool), "run", "--server", "127.0.0.1",
+            "--port", str(port), "--export", export, "--vers", vers,
+            "--timeout", str(timeout)]  # fmt: skip
+    if not mount:
+        args.append("--no-mount")
     if opts:
         args += ["--opts", opts]
     for f in files or []:
         args += ["--file", str(f)]
     args += ["--", "-"]
     return subprocess.run(args, input=script, capture_output=True, text=True, timeout=timeout + 60)
+
+
+def lockprobe_path() -> Path:
+    """bin/lockprobe beside kclient: a static POSIX-lock probe for guests."""
+    return kclient_path().parent / "bin" / "lockprobe"
 
 
 def checks(output: str) -> dict[str, str]:

@@ -85,8 +85,9 @@ async def test_deleted_on_one_side_edited_on_the_other_keeps_the_edit(rig: Rig) 
 @pytest.mark.slow
 async def test_no_loops_1000_alternating_writes(rig: Rig) -> None:
     """Each write is one copy; presenting its echo to the agent (as a watcher or the NFS
-    server would) is recognised and does nothing."""
-    agent = rig.agent()
+    server would) is recognised and does nothing. (The echo on the export side is a WRITE
+    without COMMIT: held for the stall time, short here.)"""
+    agent = rig.agent(make_server(settle_ms=0, stall_s=0.01))
     await agent.run_once()
     for i in range(1000):
         side_root, other_root = (rig.folder, rig.store) if i % 2 == 0 else (rig.store, rig.folder)
@@ -159,7 +160,8 @@ async def test_continuous_create_rename_delete_through_the_watcher(rig: Rig) -> 
 
 
 async def test_export_changes_arrive_by_notification(rig: Rig) -> None:
-    server = make_server(settle_ms=60_000)  # only COMMIT can make this file move now
+    # A write without COMMIT waits a minute: only a COMMIT (+ settle) can make it move now.
+    server = make_server(settle_ms=100, stall_s=60)
     agent = rig.agent(server)
     task = await running(agent)
     try:
@@ -171,7 +173,7 @@ async def test_export_changes_arrive_by_notification(rig: Rig) -> None:
         agent.notify_export_change("later.bin", "commit")
         await apoll_until(lambda: (rig.folder / "later.bin").exists(), 10, what="later.bin")
         assert not (rig.folder / "nfs.bin").exists(), "moved before settling"
-        assert "nfs.bin" in agent._schedule.marks, "it is still waiting to settle"
+        assert "nfs.bin" in agent._schedule.marks, "it is still waiting for its writer"
         agent.notify_export_change("nfs.bin", "commit")
         await apoll_until(lambda: (rig.folder / "nfs.bin").exists(), 10, what="committed file")
         os.rename(rig.store / "nfs.bin", rig.store / "renamed.bin")

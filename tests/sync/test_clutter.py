@@ -3,7 +3,7 @@ default; the list is the topology's `sync.ignore`."""
 
 from __future__ import annotations
 
-from filesim.sync.scan import ignoring
+from filesim.sync.ignore import ignoring
 
 from .conftest import Rig, files, make_server, write
 

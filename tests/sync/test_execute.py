@@ -82,8 +82,8 @@ def test_source_written_during_the_copy_is_not_published(
     src = write(ex.roots["folder"], "growing.log", "line 1\n", mtime=1)
     real = publish.copy_data
 
-    def copy_then_append(a: int, b: int) -> None:
-        real(a, b)
+    def copy_then_append(a: int, b: int, *sizes: int) -> None:
+        real(a, b, *sizes)
         with open(src, "a") as fh:  # the writer is still at it
             fh.write("line 2\n")
 

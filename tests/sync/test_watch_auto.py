@@ -56,7 +56,7 @@ def test_host_shares_and_network_folders_are_polled() -> None:
 def test_a_local_folder_gets_os_events(tmp_path: Path) -> None:
     assert choose(tmp_path, "auto") == ("events", "local folder")
     assert choose(tmp_path, "polling") == ("polling", "watcher: polling")
-    watcher = make_watcher(tmp_path, "auto", 1.0, lambda path: None)
+    watcher = make_watcher(tmp_path, "auto", 1.0, lambda path, kind: None)
     try:
         assert isinstance(watcher, EventWatcher)
     finally:

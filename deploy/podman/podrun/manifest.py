@@ -265,15 +265,24 @@ def _selects(selector: Mapping[str, str], labels: Mapping[str, str]) -> bool:
 def _node_ports(
     services: Iterable[Obj], labels: Mapping[str, str], main: Container
 ) -> list[tuple[int, int]]:
-    found = []
+    """(host port, containerPort) to publish: what a node offers of the Services, TCP only (the
+    chart's UDP and 111 twins are for clients inside a cluster). A NodePort Service publishes
+    its numbered nodePorts (Kubernetes would pick random ones for the rest); a ClusterIP one its
+    port. One host port per container port: the first the Service lists."""
+    found: list[tuple[int, int]] = []
     for service in services:
         spec = service["spec"]
         if not _selects(spec.get("selector") or {}, labels):
             continue
         for port in spec.get("ports") or []:
-            target = port.get("targetPort", port["port"])
-            node_port = port.get("nodePort") or port["port"]
-            found.append((int(node_port), main.port_number(target)))
+            if port.get("protocol", "TCP") != "TCP":
+                continue
+            node_port = port.get("nodePort")
+            if node_port is None and spec.get("type") in ("NodePort", "LoadBalancer"):
+                continue
+            target = main.port_number(port.get("targetPort", port["port"]))
+            if all(target != published for _, published in found):
+                found.append((int(node_port or port["port"]), target))
     return found
 
 

@@ -11,8 +11,9 @@ from rich.console import Console
 app = typer.Typer(
     name="filesim",
     help=(
-        "A multi-NAS simulator: real NFSv3 servers (NFS, MOUNT and PORTMAP on one port per "
-        "server), each kept in step with an ordinary folder."
+        "A multi-NAS simulator: real NFSv3/v4 servers (NFS, MOUNT, rpcbind and the NFSv3 lock "
+        "manager on one port per server, or on 2049 and 111 with --standard-ports), each kept "
+        "in step with an ordinary folder."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,

@@ -11,6 +11,7 @@ import yaml
 
 from filesim.cli.app import app, console, err_console
 from filesim.k8s import K8sError, chart, helm_values, render, to_yaml, write_dir
+from filesim.k8s.render import parse_mount_options
 from filesim.k8s.servers import NODE_PORT_BASE
 from filesim.nfsclient.ping import ping
 from filesim.topology import PROFILES, load_topology
@@ -80,6 +81,14 @@ def render_cmd(
             "--nfs-version", help="NFS version in the PVs' mountOptions: 3, 4.0, 4.1 or 4.2."
         ),
     ] = "3",
+    mount_options: Annotated[
+        str | None,
+        typer.Option(
+            "--mount-options",
+            help="The PVs' mountOptions exactly, e.g. production's \"nfsvers=3,tcp,hard,intr\" "
+            "(needs --service-ip for each server: its Service serves 2049 and 111).",
+        ),
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write one file per object into this directory."),
@@ -93,6 +102,9 @@ def render_cmd(
     the node's resolver, which usually does not know cluster DNS (*.svc.cluster.local), and such
     mounts hang. So give an IP: --node-ip (port = the server's NodePort; stable across Service
     re-creation) or --service-ip NAME=IP per server (its ClusterIP and Service port).
+
+    With --mount-options "nfsvers=3,tcp,hard,intr" (any list) the PVs carry exactly those
+    options, as in production: only their `server:` differs from a production PV.
     """
     topology = load_topology(config, profile)
     objects = render(
@@ -105,6 +117,7 @@ def render_cmd(
         node_port_base=node_port_base,
         example=example,
         nfs_version=nfs_version,
+        mount_options=None if mount_options is None else parse_mount_options(mount_options),
     )
     if output is None:
         sys.stdout.write(to_yaml(objects))

@@ -42,6 +42,16 @@ HttpPortOpt = Annotated[
     ),
 ]  # fmt: skip
 HttpHostOpt = Annotated[str, typer.Option("--http-host", help="Address the HTTP API listens on.")]
+StandardPortsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--standard-ports",
+        help="Like a real NAS: each server on its own address (127.0.0.1 alone, else "
+        "127.0.0.11, 127.0.0.12, ...) with NFS on 2049 and rpcbind on 111, so clients mount "
+        "with production options and NFSv3 locks work. Needs root, CAP_NET_BIND_SERVICE or "
+        "net.ipv4.ip_unprivileged_port_start=111. Same as `ports: standard` in the topology.",
+    ),
+]
 DetachOpt = Annotated[
     bool, typer.Option("--detach", "-d", help="Run in the background; stop with `filesim down`.")
 ]
@@ -64,10 +74,10 @@ def print_servers(servers: list[ServerState]) -> None:
         console.print(f"Linux mount commands, {title}:", style="bold")
         for s in servers:
             # soft_wrap: a long command must stay on one line to be pasted
-            console.print(
-                mount_command(s.host, s.port, s.export, f"/mnt/{s.name}", version),
-                soft_wrap=True, highlight=False, markup=False,
-            )  # fmt: skip
+            command = mount_command(
+                s.host, s.port, s.export, f"/mnt/{s.name}", version, standard=s.standard_ports
+            )
+            console.print(command, soft_wrap=True, highlight=False, markup=False)
 
 
 @app.command()
@@ -81,15 +91,19 @@ def up(
     detach: DetachOpt = False,
     http_port: HttpPortOpt = None,
     http_host: HttpHostOpt = "127.0.0.1",
+    standard_ports: StandardPortsOpt = False,
 ) -> None:
     """Run every enabled server of the topology (and its sync agent) in one process.
 
     Folders are created at ROOT/<name> if missing. Server i (in topology order) listens on
-    BASE_PORT + i unless the topology gives it a port; NFS, MOUNT and PORTMAP share that port.
+    BASE_PORT + i unless the topology gives it a port; NFS, MOUNT, rpcbind, NLM and NSM share
+    that port. With --standard-ports: NFS on 2049 and rpcbind on 111 of each server's address.
     """
     topology = topology_of(config, profile)
     layout = layout_of(root, state_dir)
     argv = up_argv(layout, config, profile, host, base_port, http_host, http_port)
+    if standard_ports:
+        argv.append("--standard-ports")
     if detach:
         runtime = daemon.start_detached(layout, argv)
         print_servers(runtime.servers)
@@ -108,6 +122,7 @@ def up(
         events=EventBus(layout.events_file), http_host=http_host,
         http_port=DEFAULT_HTTP_PORT if http_port is None else http_port,
         http_strict=http_port is not None, pv_renderer=pv_renderer(topology),
+        standard_ports=standard_ports,
     )  # fmt: skip
     run_topology(runner, on_ready=ready)
 
@@ -180,21 +195,33 @@ def status(
 
 def sync_table(servers: list[ServerState]) -> Table:
     table = Table(title="sync", title_justify="left")
-    for column in ("name", "direction", "watcher", "pending", "last sync", "p50 ms", "p99 ms",
-                   "conflicts", "halted"):  # fmt: skip
+    for column in ("name", "direction", "state", "watcher", "pending", "last sync", "p50 ms",
+                   "p99 ms", "conflicts", "halted"):  # fmt: skip
         table.add_column(column)
+    problems = []
     for s in servers:
         st = s.sync_status
         if st is None:
             mode = sync_mode(s)
-            table.add_row(s.name, "direct (no sync)" if mode == "direct" else mode, *[""] * 7)
+            table.add_row(s.name, "direct (no sync)" if mode == "direct" else mode, *[""] * 8)
             continue
         ago = "never" if st.last_sync is None else f"{time.time() - st.last_sync:.0f} s ago"
+        state = st.state if st.healthy or st.since is None else f"{st.state} since {_at(st.since)}"
         table.add_row(
-            s.name, st.direction, st.watcher or "", str(st.pending), ago, _ms(st.p50_ms),
-            _ms(st.p99_ms), str(st.conflicts), st.halted or "no",
+            s.name, st.direction, state, st.watcher or "", str(st.pending), ago, _ms(st.p50_ms),
+            _ms(st.p99_ms), str(st.conflicts), "yes" if st.halted else "no",
         )  # fmt: skip
+        if not st.healthy and st.state != "starting" and st.reason:
+            problems.append(f"{s.name}: sync agent {st.state}: {st.reason}")
+    if problems:
+        table.caption = "\n".join(problems)
+        table.caption_justify = "left"
+        table.caption_style = "bold red"
     return table
+
+
+def _at(when: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(when))
 
 
 def _ms(value: float | None) -> str:

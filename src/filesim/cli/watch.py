@@ -76,7 +76,8 @@ def watch_table(doc: RuntimeDoc, now: _Totals, before: _Totals | None) -> Table:
         if st is None:
             sync, pending, lat, conflicts = sync_mode(s), "", "", ""
         else:
-            sync = "HALTED" if st.halted else st.direction
+            trouble = "halted" if st.halted else st.state
+            sync = trouble.upper() if trouble in ("failing", "halted", "stopped") else st.direction
             pending, conflicts = str(st.pending), str(st.conflicts)
             lat = f"{_num(st.p50_ms)}/{_num(st.p99_ms)}"
         faults = ", ".join(f.summary for f in s.faults)

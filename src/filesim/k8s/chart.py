@@ -43,7 +43,16 @@ def chart_schema() -> JsonSchema:
     server["properties"]["service"] = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {"type": {"$ref": "#/definitions/serviceType"}},
+        "properties": {
+            "type": {"$ref": "#/definitions/serviceType"},
+            "clusterIP": {
+                "description": "A fixed ClusterIP for the server's Service (an unused address "
+                "of the cluster's service range, e.g. 10.96.100.11): the stable NAS address "
+                "production-style PVs name (`filesim k8s render --service-ip NAME=IP`).",
+                "type": "string",
+                "pattern": r"^[0-9]{1,3}(\.[0-9]{1,3}){3}$|^[0-9a-fA-F:]+$",
+            },
+        },
     }
     profiles = list(profile_defaults())
     return {

@@ -16,7 +16,9 @@ def env_prefix(server: str) -> str:
     return server.upper().replace("-", "_")
 
 
-def endpoint_record(endpoint: Endpoint, namespace: str, release: str) -> dict[str, Any]:
+def endpoint_record(
+    endpoint: Endpoint, namespace: str, release: str, options: list[str] | None = None
+) -> dict[str, Any]:
     placement = endpoint.placement
     service = resource_name(release, endpoint.name)
     return {
@@ -26,15 +28,17 @@ def endpoint_record(endpoint: Endpoint, namespace: str, release: str) -> dict[st
         "host": endpoint.host,
         "port": endpoint.port,
         "export": endpoint.export,
-        "mountOptions": mount_options(endpoint.port),
+        "mountOptions": list(options) if options is not None else mount_options(endpoint.port),
         "service": f"{service}.{namespace}.svc.cluster.local",
         "servicePort": placement.service_port,
         "nodePort": placement.node_port,
     }
 
 
-def endpoints_config_map(endpoints: list[Endpoint], namespace: str, release: str) -> dict[str, Any]:
-    records = [endpoint_record(e, namespace, release) for e in endpoints]
+def endpoints_config_map(
+    endpoints: list[Endpoint], namespace: str, release: str, options: list[str] | None = None
+) -> dict[str, Any]:
+    records = [endpoint_record(e, namespace, release, options) for e in endpoints]
     data: dict[str, str] = {
         "endpoints.yaml": yaml.safe_dump({"servers": records}, sort_keys=False),
     }

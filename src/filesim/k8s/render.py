@@ -13,13 +13,32 @@ from filesim.k8s.discovery import endpoints_config_map
 from filesim.k8s.errors import K8sError
 from filesim.k8s.example import example_deployment
 from filesim.k8s.servers import NODE_PORT_BASE, placements
-from filesim.k8s.volumes import endpoints, persistent_volume, persistent_volume_claim
+from filesim.k8s.volumes import (
+    Endpoint,
+    endpoints,
+    persistent_volume,
+    persistent_volume_claim,
+)
 from filesim.topology import Topology
 from filesim.topology.model import DNS_LABEL
 from filesim.topology.mount import NFS_VERSIONS
 
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?([KMGTPE]i?)?$")
 """A Kubernetes storage quantity like 10Gi."""
+MOUNT_OPTION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/=+-]*$")
+"""One NFS mount option, like nfsvers=3, hard or timeo=600."""
+
+
+def parse_mount_options(text: str) -> list[str]:
+    """`nfsvers=3,tcp,hard,intr` as a list, in order; each item checked."""
+    options = [o.strip() for o in text.split(",")]
+    if not text.strip() or any(not o for o in options):
+        raise K8sError(f"--mount-options {text!r}: expected a comma-separated list like "
+                       "nfsvers=3,tcp,hard,intr")  # fmt: skip
+    for option in options:
+        if not MOUNT_OPTION.match(option):
+            raise K8sError(f"--mount-options: {option!r} is not a mount option like nfsvers=3")
+    return options
 
 
 def render(
@@ -33,8 +52,14 @@ def render(
     node_port_base: int = NODE_PORT_BASE,
     example: bool = True,
     nfs_version: str = "3",
+    mount_options: list[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """PV + PVC per enabled server, the endpoints ConfigMap and (optionally) the example."""
+    """PV + PVC per enabled server, the endpoints ConfigMap and (optionally) the example.
+
+    `mount_options`: the PVs' mountOptions exactly, e.g. production's [nfsvers=3, tcp, hard,
+    intr]; such PVs mount the server where production mounts its NAS (the Service's ClusterIP,
+    NFS on 2049 and rpcbind on 111), so each server needs its `service_ips` entry unless the
+    options name a port themselves."""
     for what, value in (("namespace", namespace), ("release", release)):
         if not DNS_LABEL.match(value):
             raise K8sError(f"--{what} {value!r} is not a DNS label (lower-case, digits, '-')")
@@ -45,14 +70,32 @@ def render(
     found = endpoints(placements(topology, node_port_base), node_ip, service_ips)
     if not found:
         raise K8sError("no enabled server in the topology: nothing to render")
+    if mount_options is not None:
+        _standard_ports_reachable(found, mount_options)
     objects: list[dict[str, Any]] = []
     for endpoint in found:
-        objects.append(persistent_volume(endpoint, namespace, release, capacity, nfs_version))
+        objects.append(
+            persistent_volume(endpoint, namespace, release, capacity, nfs_version, mount_options)
+        )
         objects.append(persistent_volume_claim(endpoint, namespace, release, capacity))
-    objects.append(endpoints_config_map(found, namespace, release))
+    objects.append(endpoints_config_map(found, namespace, release, mount_options))
     if example:
         objects.append(example_deployment(found, namespace, release))
     return objects
+
+
+def _standard_ports_reachable(found: list[Endpoint], options: list[str]) -> None:
+    """Options without a port reach 2049 and 111: only a Service's ClusterIP serves both."""
+    if any(o.startswith("port=") for o in options):
+        return
+    by_node = [e.name for e in found if e.style == "node"]
+    if by_node:
+        raise K8sError(
+            f"--mount-options without port= mount NFS on 2049 and rpcbind on 111, which only "
+            f"the Service's ClusterIP serves: give --service-ip NAME=CLUSTER_IP for "
+            f"{', '.join(by_node)} (kubectl get svc -l simulator.protocol=nfs; fix it with the "
+            "chart value servers[].service.clusterIP)"
+        )
 
 
 def to_yaml(objects: list[dict[str, Any]]) -> str:

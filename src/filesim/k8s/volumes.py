@@ -112,8 +112,11 @@ def claim_name(release: str, server: str) -> str:
 
 
 def persistent_volume(
-    endpoint: Endpoint, namespace: str, release: str, capacity: str, nfs_version: str = "3"
-) -> dict[str, Any]:
+    endpoint: Endpoint, namespace: str, release: str, capacity: str, nfs_version: str = "3",
+    options: list[str] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """The PV of one server; `options`: its mountOptions exactly (default: filesim's own for
+    the endpoint's port and `nfs_version`)."""
     server = endpoint.placement.server
     return {
         "apiVersion": "v1",
@@ -128,7 +131,9 @@ def persistent_volume(
             "persistentVolumeReclaimPolicy": "Retain",
             # "": never dynamically provisioned, binds only to the claim below.
             "storageClassName": "",
-            "mountOptions": mount_options(endpoint.port, nfs_version),
+            "mountOptions": (
+                list(options) if options is not None else mount_options(endpoint.port, nfs_version)
+            ),
             "nfs": {
                 "server": endpoint.host,
                 "path": endpoint.export,

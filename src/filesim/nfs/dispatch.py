@@ -1,6 +1,8 @@
 """From an RPC record to the reply buffers: program, version and procedure routing, with no I/O.
 
-The three programs served on one port (PORTMAP v2, MOUNT v3, NFS v3) are routed here. Errors
+Every program a server answers is routed here, on each of its ports and transports: NFS v3 and
+v4 (TCP only), MOUNT v1/v3, and the `Program`s of `services` (rpcbind v2-v4, NLM v4, NSM v1).
+A port that is only rpcbind's (111 in standard-port mode) answers rpcbind only. Errors
 become RPC-level replies (PROG_UNAVAIL, PROG_MISMATCH, PROC_UNAVAIL, GARBAGE_ARGS, AUTH_ERROR)
 or NFS statuses with the procedure's failure body; the server keeps serving whatever came in.
 """
@@ -13,47 +15,51 @@ import struct
 import time
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 
-from filesim.nfs import mount, portmap
+from filesim.nfs import mount
+from filesim.nfs.callback import Callbacks
 from filesim.nfs.export import Export
-from filesim.nfs.locks import LockTable
+from filesim.nfs.locks import FileKey, LockTable
+from filesim.nfs.nlm.manager import LockManager, StaleHandle
+from filesim.nfs.nlm.monitor import HostRecord
+from filesim.nfs.nlm.procedures import NLM
+from filesim.nfs.nlm.status import NSM
 from filesim.nfs.procedures import NFS3
 from filesim.nfs.registry import Procedure
+from filesim.nfs.rpcbind import RPCBIND, Registrations
+from filesim.nfs.services import Origin, Program, Services
 from filesim.nfs.v4.compound import compound
 from filesim.nfs.v4.const import NFS4_VERSION
 from filesim.nfs.v4.service import V4Options, V4Service
 from filesim.nfs.vfs import NfsError, status_of
-from filesim.oncrpc.const import AcceptStat
+from filesim.oncrpc.const import AcceptStat, AuthStat
 from filesim.oncrpc.message import (
     CallRejected,
     NotACall,
     RpcCall,
     accepted_header,
+    auth_error_reply,
     parse_call,
     prog_mismatch_reply,
 )
 from filesim.oncrpc.programs import (
     MOUNT_PROGRAM,
     MOUNT_VERSION,
+    MOUNT_VERSIONS,
     NFS_PROGRAM,
     NFS_VERSION,
     PORTMAP_PROGRAM,
-    PORTMAP_VERSION,
     MountProc,
     NfsProc,
     NfsStat,
-    PortmapProc,
 )
 from filesim.oncrpc.xdr import XdrError
 
 log = logging.getLogger(__name__)
 
 _U32 = struct.Struct(">I")
-_PROGRAM_VERSIONS = {
-    PORTMAP_PROGRAM: PORTMAP_VERSION,
-    MOUNT_PROGRAM: MOUNT_VERSION,
-    NFS_PROGRAM: NFS_VERSION,
-}
+_PROGRAMS: dict[int, Program] = {p.number: p for p in (RPCBIND, NLM, NSM)}
 _OK = _U32.pack(NfsStat.OK)
 _NULL = int(NfsProc.NULL)
 _PROG_PROC = struct.Struct(">I4xI")  # program and procedure, 12 bytes into a call
@@ -61,7 +67,9 @@ _PROG_PROC = struct.Struct(">I4xI")  # program and procedure, 12 bytes into a ca
 Observer = Callable[[str, str, int, float, int], None]
 """observer(program, procedure, nfs status, seconds, reply bytes), after each call."""
 
-PROGRAM_NAMES = {PORTMAP_PROGRAM: "portmap", MOUNT_PROGRAM: "mount", NFS_PROGRAM: "nfs"}
+PROGRAM_NAMES = {MOUNT_PROGRAM: "mount", NFS_PROGRAM: "nfs"} | {
+    p.number: p.name for p in _PROGRAMS.values()
+}
 
 
 @functools.lru_cache(maxsize=256)  # an enum lookup per call costs more than the observer
@@ -71,9 +79,9 @@ def _proc_name(prog: int, proc: int) -> str:
             return NfsProc(proc).name
         if prog == MOUNT_PROGRAM:
             return MountProc(proc).name
-        return PortmapProc(proc).name
     except ValueError:
         return str(proc)
+    return _PROGRAMS[prog].proc_name(proc)
 
 
 class Dispatcher:
@@ -81,17 +89,43 @@ class Dispatcher:
 
     def __init__(
         self, export: Export, port: int, observer: Observer | None = None,
-        v4: V4Options | None = None,
+        v4: V4Options | None = None, nlm_state: Path | None = None,
     ) -> None:  # fmt: skip
+        """`nlm_state`: where the lock manager keeps its NSM state number and the hosts that
+        hold locks (None: in memory, no grace period after a restart)."""
         self.export = export
         self.locks = LockTable()
         """Share reservations and byte-range locks of this export, for every protocol."""
         self.v4 = V4Service(export, v4, self.locks)
         self.port = port
         self.observer = observer
+        record = HostRecord(nlm_state)
+        # Hosts held locks when the server last stopped: they get the grace to reclaim them.
+        grace = self.v4.options.grace_s if record.to_notify else 0
+        self.nlm = LockManager(self.locks, self._file_key, record, grace)
+        self.callbacks = Callbacks(self.nlm, record)
+        self.nlm.granter = self.callbacks
+        self.services = Services(
+            export, Registrations.of_server("", port), self.nlm, record, self.callbacks.send
+        )
         self._procedures = NFS3.table()
         # Export options do not change while serving: which calls block is known now.
         self._blocking = frozenset(p.proc for p in NFS3 if p.blocks(export))
+
+    def listening(self, host: str, port: int, rpcbind_port: int | None, udp: bool) -> None:
+        """What rpcbind answers, once the server's ports are bound: everything on `host:port`
+        (UDP too where `udp`), rpcbind also on `rpcbind_port`."""
+        self.port = port
+        self.services.rpcbind = Registrations.of_server(host, port, rpcbind_port, udp)
+
+    def _file_key(self, handle: bytes) -> FileKey:
+        """The lock table's name of the file an NFSv3 handle names (NLM's `fh`)."""
+        export = self.export
+        try:
+            _, st = export.index.resolve(export.codec.decode(handle))
+        except (NfsError, OSError) as exc:
+            raise StaleHandle(f"{handle.hex()}: {exc}") from None
+        return FileKey(export.fsid, st.st_ino)
 
     def needs_thread(self, record: memoryview | bytes) -> bool:
         """Whether the call may block on the disk (fsync) and belongs off the event loop."""
@@ -100,10 +134,15 @@ class Dispatcher:
         prog, proc = _PROG_PROC.unpack_from(record, 12)
         return prog == NFS_PROGRAM and proc in self._blocking
 
-    def dispatch(self, record: memoryview | bytes, client: str) -> list[bytes] | None:
+    def dispatch(
+        self, record: memoryview | bytes, client: str, origin: Origin | None = None,
+        rpcbind_only: bool = False,
+    ) -> list[bytes] | None:  # fmt: skip
         """The reply to `record` as buffers (no record mark), or None when there is none.
 
-        Raises RecordError when the record cannot even be read as an RPC message.
+        `origin`: our address the call came to and its transport (default: TCP from `client`);
+        `rpcbind_only`: the call came to rpcbind's own port. Raises RecordError when the
+        record cannot even be read as an RPC message.
         """
         try:
             call = parse_call(record)
@@ -112,19 +151,48 @@ class Dispatcher:
             return [exc.reply]
         except NotACall:
             return None
-        expected = _PROGRAM_VERSIONS.get(call.prog)
-        if expected is None:
+        prog = call.prog
+        udp = origin is not None and origin.udp
+        if (rpcbind_only and prog != PORTMAP_PROGRAM) or (udp and prog == NFS_PROGRAM):
             return [accepted_header(call.xid, AcceptStat.PROG_UNAVAIL)]
-        if call.prog == NFS_PROGRAM and call.vers == NFS4_VERSION:
-            return self._nfs4(call, client, record)
-        if call.vers != expected:
-            high = NFS4_VERSION if call.prog == NFS_PROGRAM else expected
-            return [prog_mismatch_reply(call.xid, expected, high)]
-        if call.prog == NFS_PROGRAM:
+        if prog == NFS_PROGRAM:
+            if call.vers == NFS4_VERSION:
+                return self._nfs4(call, client, record)
+            if call.vers != NFS_VERSION:
+                return [prog_mismatch_reply(call.xid, NFS_VERSION, NFS4_VERSION)]
             return self._nfs(call, client)
-        if call.prog == MOUNT_PROGRAM:
-            return self._simple(call, mount.PROCEDURES.get(call.proc), self.export, client)
-        return self._simple(call, portmap.PROCEDURES.get(call.proc), self.port)
+        if prog == MOUNT_PROGRAM:
+            if call.vers not in MOUNT_VERSIONS:
+                return [prog_mismatch_reply(call.xid, min(MOUNT_VERSIONS), MOUNT_VERSION)]
+            handler = mount.procedure(call.vers, call.proc)
+            return self._simple(call, handler, self.export, client)
+        program = _PROGRAMS.get(prog)
+        if program is None:
+            return [accepted_header(call.xid, AcceptStat.PROG_UNAVAIL)]
+        return self._program(call, program, origin or Origin(client))
+
+    def _program(self, call: RpcCall, program: Program, origin: Origin) -> list[bytes] | None:
+        """A call of rpcbind, NLM or NSM; None when it is answered by a call of our own."""
+        if call.vers not in program.versions:
+            return [prog_mismatch_reply(call.xid, program.low, program.high)]
+        handler = program.handler(call.vers, call.proc)
+        if handler is None:
+            return [accepted_header(call.xid, AcceptStat.PROC_UNAVAIL)]
+        if program is NLM and not self.export.allows(origin.client):
+            # a client the export refuses takes no locks on it either (its handles may leak)
+            return [auth_error_reply(call.xid, AuthStat.AUTH_TOOWEAK)]
+        started = time.perf_counter()
+        try:
+            body = handler(self.services, origin, call.args)
+        except XdrError:
+            return [accepted_header(call.xid, AcceptStat.GARBAGE_ARGS)]
+        except Exception:  # a bug must not take the connection down with it
+            log.exception("%s %s failed", program.name, program.proc_name(call.proc))
+            return [accepted_header(call.xid, AcceptStat.SYSTEM_ERR)]
+        if body is None:
+            return None
+        self._observe(call, 0, started, len(body))
+        return [accepted_header(call.xid) + body]
 
     def _nfs4(self, call: RpcCall, client: str, record: memoryview | bytes) -> list[bytes]:
         """NFSv4: NULL and COMPOUND (the operations are observed one by one)."""

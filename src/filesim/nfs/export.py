@@ -19,6 +19,9 @@ from filesim.oncrpc.message import Credentials
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 _VERF = struct.Struct(">Q")
+WINDOWS_ANONYMOUS = 0xFFFFFFFE
+"""uid and gid -2: what Windows' Client for NFS sends for `mount -o anon` when the registry
+sets no AnonymousUid/AnonymousGid. Mapped to the export's anonymous ids, as root squash does."""
 
 
 @dataclass
@@ -116,6 +119,10 @@ class Export:
         cfg = self.config
         if not cred.is_sys or (cfg.root_squash and cred.uid == 0):
             return Caller(cfg.anon_uid, cfg.anon_gid)
+        if WINDOWS_ANONYMOUS in (cred.uid, cred.gid):
+            uid = cfg.anon_uid if cred.uid == WINDOWS_ANONYMOUS else cred.uid
+            gid = cfg.anon_gid if cred.gid == WINDOWS_ANONYMOUS else cred.gid
+            return Caller(uid, gid, tuple(g for g in cred.gids if g != WINDOWS_ANONYMOUS))
         return Caller(cred.uid, cred.gid, cred.gids)
 
     def allows(self, address: str) -> bool:

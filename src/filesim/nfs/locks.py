@@ -1,7 +1,9 @@
 """The one table of share reservations and byte-range locks of a server, for every protocol.
 
-NFSv4 (OPEN share access/deny, LOCK/LOCKT/LOCKU) keeps its state here, and so will the NFSv3
-lock manager (NLM), so that a v3 and a v4 lock on the same file conflict. Files are named by
+NFSv4 (OPEN share access/deny, LOCK/LOCKT/LOCKU) keeps its state here, and so does the NFSv3
+lock manager (NLM: LOCK, SHARE), so that a v3 and a v4 lock on the same file conflict; and
+their grace periods meet here (`graces`), so that neither grants what the other's clients may
+still reclaim. Files are named by
 `FileKey` (fsid, inode); owners are any hashable value a protocol chooses (a v4 lock-owner is
 ("v4", clientid, owner bytes)), compared only for equality. Ranges are half-open [start, end)
 in a 65-bit space: `TO_EOF` is the end of a lock that runs to the end of any file.
@@ -68,6 +70,13 @@ class LockTable:
         self._files: dict[FileKey, _File] = {}
         self.on_release: list[Callable[[FileKey], None]] = []
         """Called with the file after locks on it were released (for blocked NLM waiters)."""
+        self.graces: list[Callable[[], bool]] = []
+        """Each protocol's grace period (NFSv4 recovery, NLM): while any runs, no protocol
+        grants a new lock or share, so that every client can reclaim what it held."""
+
+    def in_grace(self) -> bool:
+        """Whether any protocol's grace period runs (each is asked: one may end its own)."""
+        return any([grace() for grace in self.graces])
 
     def _file(self, key: FileKey) -> _File:
         f = self._files.get(key)
@@ -205,6 +214,22 @@ class LockTable:
             if len(f.locks) != before:
                 self._tidy(k)
                 self._released(k)
+
+    def release_matching(self, key: FileKey, matches: Callable[[Hashable], bool]) -> bool:
+        """Drop every lock and share reservation on `key` whose owner `matches` (all of one
+        client host, when it restarted); whether there was any."""
+        f = self._files.get(key)
+        if f is None:
+            return False
+        before = len(f.locks)
+        f.locks = [h for h in f.locks if not matches(h.owner)]
+        shares = [h for h in f.shares if matches(h)]
+        for holder in shares:
+            del f.shares[holder]
+        self._tidy(key)
+        if len(f.locks) != before:
+            self._released(key)
+        return len(f.locks) != before or bool(shares)
 
     def release_file(self, key: FileKey) -> None:
         """Forget every reservation and lock on `key` (the file is gone, its inode reused)."""

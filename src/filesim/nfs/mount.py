@@ -1,5 +1,8 @@
 """MOUNT v3 (RFC 1813, appendix I): its wire structures (encode and decode side by side, the
-client decodes with them too) and the server's NULL, MNT, DUMP, UMNT, UMNTALL, EXPORT."""
+client decodes with them too) and the server's NULL, MNT, DUMP, UMNT, UMNTALL, EXPORT.
+
+MOUNT v1 (what `showmount` and some clients ask first) has the same procedures and structures
+except MNT, which hands out NFSv2 handles: NFSv2 is not served, so a v1 MNT is refused."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from filesim.nfs.export import Export
 from filesim.nfs.types import decode_fh3
 from filesim.nfs.vfs import status_of
 from filesim.oncrpc.const import AuthFlavor
-from filesim.oncrpc.programs import MountProc, MountStat
+from filesim.oncrpc.programs import MOUNT_VERSION, MountProc, MountStat
 from filesim.oncrpc.xdr import Packer, Unpacker
 
 
@@ -158,3 +161,18 @@ PROCEDURES: dict[int, MountProcedure] = {
     MountProc.UMNTALL: umntall,
     MountProc.EXPORT: export_list,
 }
+
+
+def mnt_v1(export: Export, client: str, u: Unpacker) -> bytes:
+    """fhstatus: an NFSv2 handle, which no NFSv2 server here could use: EACCES."""
+    u.string(MNTPATHLEN)
+    p = Packer()
+    p.uint32(MountStat.ACCES)
+    return bytes(p.buf)
+
+
+def procedure(vers: int, proc: int) -> MountProcedure | None:
+    """The procedure `proc` of MOUNT version `vers` (1 or 3), None when there is none."""
+    if vers != MOUNT_VERSION and proc == MountProc.MNT:
+        return mnt_v1
+    return PROCEDURES.get(proc)

@@ -1,6 +1,7 @@
 """The RPC programs filesim speaks: program and version numbers, procedures and statuses.
 
-PORTMAP v2 (RFC 1833), MOUNT v3 and NFS v3 (RFC 1813). One enum per procedure set and status
+PORTMAP v2 and RPCBIND v3/v4 (RFC 1833), MOUNT v1/v3 and NFS v3 (RFC 1813), NLM v4 and NSM v1
+(X/Open XNFS, the NFSv3 lock manager and status monitor). One enum per procedure set and status
 set: the server, the client, the metrics and the fault model (`topology.faults`) all name
 procedures and errors through these.
 """
@@ -11,10 +12,21 @@ from enum import IntEnum
 
 PORTMAP_PROGRAM = 100000
 PORTMAP_VERSION = 2
+RPCBIND_VERSIONS = (2, 3, 4)
+"""PORTMAP v2 and its successors RPCBIND v3 and v4: one program number."""
 NFS_PROGRAM = 100003
 NFS_VERSION = 3
+NFS_VERSIONS = (3, 4)
 MOUNT_PROGRAM = 100005
 MOUNT_VERSION = 3
+MOUNT_VERSIONS = (1, 3)
+"""MOUNT v1 is what Windows' client and `showmount` may ask; its procedures are v3's."""
+NLM_PROGRAM = 100021
+NLM_VERSION = 4
+NLM_VERSIONS = (4,)
+"""NLM v1 and v3 are NFSv2's (32-bit ranges): not served."""
+NSM_PROGRAM = 100024
+NSM_VERSION = 1
 
 IPPROTO_TCP = 6
 IPPROTO_UDP = 17
@@ -27,6 +39,77 @@ class PortmapProc(IntEnum):
     GETPORT = 3
     DUMP = 4
     CALLIT = 5
+
+
+class RpcbProc(IntEnum):
+    """RPCBIND v3/v4 procedures (v2's GETPORT has GETADDR's number, 3)."""
+
+    NULL = 0
+    SET = 1
+    UNSET = 2
+    GETADDR = 3
+    DUMP = 4
+    CALLIT = 5
+    GETTIME = 6
+    UADDR2TADDR = 7
+    TADDR2UADDR = 8
+    GETVERSADDR = 9
+    INDIRECT = 10
+    GETADDRLIST = 11
+    GETSTAT = 12
+
+
+class NlmProc(IntEnum):
+    NULL = 0
+    TEST = 1
+    LOCK = 2
+    CANCEL = 3
+    UNLOCK = 4
+    GRANTED = 5
+    TEST_MSG = 6
+    LOCK_MSG = 7
+    CANCEL_MSG = 8
+    UNLOCK_MSG = 9
+    GRANTED_MSG = 10
+    TEST_RES = 11
+    LOCK_RES = 12
+    CANCEL_RES = 13
+    UNLOCK_RES = 14
+    GRANTED_RES = 15
+    SHARE = 20
+    UNSHARE = 21
+    NM_LOCK = 22
+    FREE_ALL = 23
+
+
+class NlmStat(IntEnum):
+    """nlm4_stats."""
+
+    GRANTED = 0
+    DENIED = 1
+    DENIED_NOLOCKS = 2
+    BLOCKED = 3
+    DENIED_GRACE_PERIOD = 4
+    DEADLCK = 5
+    ROFS = 6
+    STALE_FH = 7
+    FBIG = 8
+    FAILED = 9
+
+
+class NsmProc(IntEnum):
+    NULL = 0
+    STAT = 1
+    MON = 2
+    UNMON = 3
+    UNMON_ALL = 4
+    SIMU_CRASH = 5
+    NOTIFY = 6
+
+
+class NsmResult(IntEnum):
+    SUCCESS = 0
+    FAILURE = 1
 
 
 class MountProc(IntEnum):

@@ -33,10 +33,13 @@ def export_config(server: Server, layout: Layout | None = None) -> ExportConfig:
 
 
 def build_nfs_server(
-    server: Server, layout: Layout, host: str, port: int, listener: ChangeListener | None = None
-) -> NfsServer:
+    server: Server, layout: Layout, host: str, port: int, listener: ChangeListener | None = None,
+    rpcbind_port: int | None = None,
+) -> NfsServer:  # fmt: skip
     """The NFS server of `server`, its storage composed once: notification around fault
     injection around the store, `NotifyingVfs(FaultyVfs(LocalVfs or PathVfs))`.
+    `rpcbind_port`: rpcbind there too (111 in standard-port mode); the lock manager's hosts
+    are kept in the state dir.
 
     `listener` hears of each change a client makes, on the thread of the event loop running
     now (the one that will serve: call this from it), whichever thread made the change."""
@@ -48,7 +51,8 @@ def build_nfs_server(
     export = Export(export_config(server, layout), vfs, secret)
     return NfsServer(
         export, server.host or host, port, faults=ServerFaults(storage),
-        v4=v4_options(server, layout),
+        v4=v4_options(server, layout), rpcbind_port=rpcbind_port,
+        nlm_state=layout.state_dir / f"nlm-{server.name}.json",
     )  # fmt: skip
 
 

@@ -127,7 +127,7 @@ class TopologyMetrics:
         return generate_latest(self.registry)
 
     def nfs_calls(self) -> dict[str, int]:
-        """NFS calls answered so far, per server (MOUNT and PORTMAP not counted)."""
+        """NFS calls answered so far, per server (MOUNT, rpcbind, NLM and NSM not counted)."""
         totals: dict[str, int] = {}
         for (server, program, _), stats in list(self._calls.items()):
             if program.startswith("nfs"):

@@ -74,6 +74,11 @@ class ServerState(_Doc):
     role: Role
     host: str = Field(description="The address it listens on (0.0.0.0: all of them).")
     port: int
+    standard_ports: bool = Field(
+        False,
+        description="Standard-port mode: NFS on 2049 and rpcbind on 111 of `host`, so clients "
+        "mount with production options; else rpcbind answers on `port` only.",
+    )
     export: str = Field(description="The export path clients mount.")
     folder: Path = Field(description="The tester's folder.")
     readonly: bool

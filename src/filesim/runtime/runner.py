@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import logging
 import os
 import time
@@ -16,17 +15,19 @@ from typing import TYPE_CHECKING
 from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
 from filesim.nfs.server import NfsServer
-from filesim.runtime.build import build_nfs_server, port_for
+from filesim.runtime.build import build_nfs_server
 from filesim.runtime.dashboard.connect import PvRenderer
 from filesim.runtime.faults import SYNC_KINDS, FaultController
-from filesim.runtime.health import Probe, Readiness, readiness
+from filesim.runtime.health import AgentCondition, Probe, Readiness, readiness
 from filesim.runtime.history import INTERVAL_S, MetricsHistory
 from filesim.runtime.http import HttpApi
+from filesim.runtime.listen import bind_error, listen_address
 from filesim.runtime.metrics import TopologyMetrics
 from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
 from filesim.runtime.state import clear_runtime, hold_liveness, read_runtime, write_runtime
 from filesim.sync.lock import unlock
 from filesim.topology import Layout, Server, Topology
+from filesim.topology.model import PortMode
 
 if TYPE_CHECKING:
     from filesim.sync.agent import SyncAgent
@@ -38,6 +39,10 @@ WRITE_EVENT_INTERVAL = 1.0
 
 
 MAX_WRITE_EVENT_PATHS = 10_000
+
+_UNHEALTHY: dict[str, AgentCondition] = {"failing": "failing", "halted": "halted",
+                                         "stopped": "stopped"}  # fmt: skip
+"""Agent states (SyncStatus.state) in which a server is not ready."""
 
 
 class StartupError(FilesimError):
@@ -55,6 +60,7 @@ class RunningServer:
     folder: Path
     store: Path
     agent: SyncAgent | None = None
+    standard_ports: bool = False
     _last_write_event: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -66,7 +72,8 @@ class RunningServer:
         s = self.server
         return ServerState(
             name=s.name, role=s.role, host=self.nfs.host, port=self.nfs.port,
-            export=s.export.path, folder=self.folder, readonly=s.readonly, fsid=s.fsid,
+            standard_ports=self.standard_ports, export=s.export.path, folder=self.folder,
+            readonly=s.readonly, fsid=s.fsid,
             storage=s.storage, store=self.store,
             sync=SyncState(**s.sync.model_dump(), agent=self.agent is not None),
             sync_status=None if self.agent is None else self.agent.status(),
@@ -76,9 +83,15 @@ class RunningServer:
         """What readiness checks of this server."""
         if self.agent is None:
             return Probe(self.name, self.nfs.host, self.nfs.port, "none")
-        # The agent's status carries its readiness (`ready`: the initial sync is over).
-        ready = self.agent.status().ready
-        return Probe(self.name, self.nfs.host, self.nfs.port, "ready" if ready else "starting")
+        # The agent's status carries its readiness (`ready`: the initial sync is over) and its
+        # health (`state`: failing, halted, stopped — with why and since when).
+        st = self.agent.status()
+        host, port = self.nfs.host, self.nfs.port
+        condition = _UNHEALTHY.get(st.state)
+        if condition is not None:
+            reason = st.halted if st.state == "halted" else st.reason
+            return Probe(self.name, host, port, condition, reason, st.since)
+        return Probe(self.name, host, port, "ready" if st.ready else "starting")
 
 
 class TopologyRunner:
@@ -102,13 +115,16 @@ class TopologyRunner:
         argv: list[str] | None = None,
         history_interval_s: float = INTERVAL_S,
         pv_renderer: PvRenderer | None = None,
+        standard_ports: bool = False,
     ) -> None:
         """`base_port`: server i listens on base_port + i unless the topology gives it a port
         (0: every server on a free port, as `port=0` does for one); `http_port`: serve the
         HTTP API there (0: a free port; None: no API); when it is taken, fail if
         `http_strict`, else fall back to a free port. `history_interval_s`: how often the
         charts' history is sampled; `pv_renderer`: PersistentVolume/claim YAML of a server for
-        the dashboard (the CLI passes the k8s renderer, which this layer cannot import)."""
+        the dashboard (the CLI passes the k8s renderer, which this layer cannot import).
+        `standard_ports` (or the topology's `ports: standard`): each server on its own
+        address with NFS on 2049 and rpcbind on 111, like a real NAS."""
         self.topology = topology
         self.layout = layout
         self.argv = argv
@@ -120,6 +136,7 @@ class TopologyRunner:
         self._liveness: int | None = None
         """The runtime lock's fd while this runner is the topology of its root."""
         self._port_override = port
+        self.standard_ports = standard_ports or topology.ports is PortMode.STANDARD
         names = set(only) if only else None
         self.selected = [
             (i, s)
@@ -155,15 +172,16 @@ class TopologyRunner:
     async def start(self) -> None:
         self.prepare()
         for index, server in self.selected:
-            port = self._port_override
-            if port is None:
-                port = port_for(index, server, self.base_port)
-            running = self._build(server, port)
+            where = listen_address(
+                self.topology, index, server, standard=self.standard_ports, host=self.host,
+                base_port=self.base_port, port=self._port_override,
+            )  # fmt: skip
+            running = self._build(server, *where)
             try:
                 await running.nfs.start()
             except OSError as exc:
                 await self.stop()
-                raise StartupError(_bind_error(server, running.nfs.host, port, exc)) from None
+                raise StartupError(bind_error(server, running.nfs, exc)) from None
             self.servers.append(running)
         self.started_at = time.time()
         if self.run_sync:
@@ -182,15 +200,16 @@ class TopologyRunner:
         for running in self.servers:
             self.events.emit(Event("server.start", running.name, detail={"port": running.nfs.port}))
 
-    def _build(self, server: Server, port: int) -> RunningServer:
+    def _build(self, server: Server, host: str, port: int, rpcbind: int | None) -> RunningServer:
         holder: dict[str, RunningServer] = {}
 
         def on_change(kind: str, path: str, dest: str | None) -> None:
             self._on_export_change(holder["running"], kind, path, dest)
 
-        nfs = build_nfs_server(server, self.layout, self.host, port, on_change)
+        nfs = build_nfs_server(server, self.layout, host, port, on_change, rpcbind)
         nfs.dispatcher.observer = self.metrics.nfs_observer(server.name)
-        running = RunningServer(server, nfs, self.layout.folder(server), self.layout.store(server))
+        running = RunningServer(server, nfs, self.layout.folder(server), self.layout.store(server),
+                                standard_ports=rpcbind is not None)  # fmt: skip
         holder["running"] = running
         return running
 
@@ -228,9 +247,8 @@ class TopologyRunner:
             await agent.run()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception:  # the agent's status and its sync.stopped event say why
             log.exception("sync agent of %s stopped", running.name)
-            self.events.emit(Event("sync.error", running.name, detail={"error": str(exc)}))
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -367,14 +385,3 @@ def _usable_dir(path: Path, what: str) -> None:
         raise StartupError(f"the {what} at {path} is not a directory")
     if not os.access(path, os.R_OK | os.W_OK | os.X_OK):
         raise StartupError(f"the {what} at {path} is not readable and writable by this user")
-
-
-def _bind_error(server: Server, host: str, port: int, exc: OSError) -> str:
-    if exc.errno == errno.EADDRINUSE:
-        return (
-            f"port {port} on {host} is already in use (wanted by {server.name}); stop what "
-            "uses it or choose another --base-port"
-        )
-    if exc.errno == errno.EADDRNOTAVAIL:
-        return f"cannot listen on {host}:{port} for {server.name}: no such local address"
-    return f"cannot listen on {host}:{port} for {server.name}: {exc.strerror or exc}"

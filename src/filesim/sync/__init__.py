@@ -8,6 +8,7 @@ cycle.py     one cycle's blocking part: scan, plan, execute  schedule.py  when a
 loop.py      cycles over time, halts, counters               recover.py   crash recovery, store id
 lock.py      one agent per archive                           watch.py     folder watchers
 status.py    SyncStatus, latency window, echo check          agent.py     SyncAgent, `agent_for()`
+tree.py      a side walked by descriptors, never by path
 
 Import `filesim.sync.agent` for the agent; this package itself imports nothing heavy.
 """

@@ -8,7 +8,8 @@
   blocking part (`cycle.py`: scan, `plan.reconcile`, `execute.Executor`, the archive) runs in a
   worker thread, so the NFS servers sharing the event loop never stall;
 - the lifecycle: one agent per archive (`lock.py`), the start-up checks (`recover.py`), the
-  public "ready" signal once the initial sync is over, and the status (`status.py`).
+  public "ready" signal once the initial sync is over, the status (`status.py`) and the health
+  (`health.py`: starting, running, failing, halted, stopped — why, and since when).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -27,12 +27,15 @@ from filesim.events import Event, null_sink
 from filesim.sync.archive import SyncArchive
 from filesim.sync.cycle import Cycles
 from filesim.sync.execute import Executor
+from filesim.sync.health import Health
 from filesim.sync.lock import ArchiveLock
 from filesim.sync.loop import SyncLoop
 from filesim.sync.plan import MASS_DELETION_MIN_FILES
 from filesim.sync.recover import adopt_store, recover_published
 from filesim.sync.schedule import EXPORT_CHANGE_KINDS, Schedule
+from filesim.sync.state import shown
 from filesim.sync.status import SyncStatus
+from filesim.sync.tree import Tree
 from filesim.sync.watch import OnChange, WatcherGroup
 from filesim.topology.layout import Layout
 from filesim.topology.model import Server, StorageMode
@@ -72,16 +75,21 @@ class SyncAgent:
         self._executor = Executor(
             self.folder, self.store, server=server.name, settle_ms=self.policy.settle_ms
         )
-        self._schedule = Schedule(self.policy.settle_ms / 1000, self.policy.rescan_interval_s)
+        self._schedule = Schedule(
+            self.policy.settle_ms / 1000, self.policy.rescan_interval_s, self.policy.stall_s
+        )
         self._watchers = WatcherGroup(self.policy.watcher, self.policy.poll_interval_s)
         self._lock = ArchiveLock(archive_path, server.name)
         cycles = Cycles(
             self.folder, self.store, self._archive, self._executor, self.policy, guard_min_files
         )
+        self._health = Health(server.name, self._send)
         self._sync = SyncLoop(
             server.name, cycles, self._schedule, self._archive, self._watchers, self._send,
-            self._set_ready,
+            self._set_ready, self._health,
         )  # fmt: skip
+        if self._sync.halted is not None:
+            self._health.halted(self._sync.halted)
         self._active = False
         """A run() or run_once() drives the cycles (flush() waits for it instead)."""
         self._running = False
@@ -96,13 +104,13 @@ class SyncAgent:
 
     async def run_once(self) -> None:
         """Initial sync: full scan of both sides, converge, return (also when halted)."""
-        async with self._driving():
+        async with self._driving(continuous=False):
             await self._sync.converge()
             self._set_ready()
 
     async def run(self) -> None:
         """Initial sync (if the policy asks), then continuous sync until cancelled."""
-        async with self._driving():
+        async with self._driving(continuous=self.policy.continuous):
             if not self.policy.continuous:
                 if self.policy.initial:
                     await self._sync.converge()
@@ -110,16 +118,19 @@ class SyncAgent:
                 return
             # Watch before the initial sync: a file dropped while it runs is marked dirty
             # and synced right after, instead of waiting for the next full rescan.
-            self._watchers.start(self._watch_targets())
+            try:
+                self._watchers.start(self._watch_targets())
+            except (OSError, FilesimError) as exc:  # each full cycle tries again
+                self._health.error(f"cannot watch the folder yet: {shown(str(exc))}")
             self._running = True
             try:
                 self._schedule.full_due = time.monotonic() + self.policy.rescan_interval_s
                 if self.policy.initial:
                     try:
                         await self._sync.converge()
-                    except (OSError, sqlite3.Error) as exc:
+                    except Exception as exc:  # the loop's first full cycle tries again
                         self._sync.report(exc)
-                        self._schedule.full_due = 0.0  # the loop's first full cycle tries again
+                        self._schedule.full_failed(time.monotonic())
                     else:
                         self._set_ready()
                 else:
@@ -163,12 +174,16 @@ class SyncAgent:
             self._schedule.export_change(path, kind, time.monotonic(), target)
             self._sync.poke()
 
-    def notify_folder_change(self, path: str | None) -> None:
-        """The folder changed at `path` (None: lost track, rescan everything). Loop thread."""
+    def notify_folder_change(self, path: str | None, kind: str = "") -> None:
+        """The folder changed at `path` (None: lost track, rescan everything). Loop thread.
+
+        `kind` (see watch.py): "write" (data changed, the writer may not be done: the path
+        waits for a close or stall_s of quiet), "close" (the writer closed it), "attrib", or ""
+        for a change that is whole (the default)."""
         if path is None:
             self._schedule.request_full()
         else:
-            self._schedule.mark(path.strip("/"), time.monotonic())
+            self._schedule.mark(path.strip("/"), time.monotonic(), kind=kind)
         self._sync.poke()
 
     async def flush(self, timeout: float | None = None) -> None:
@@ -205,9 +220,16 @@ class SyncAgent:
         self._sync.on_latency = observer
 
     def status(self) -> SyncStatus:
-        sync = self._sync
+        sync, health = self._sync, self._health
         by_kind = {k: v for k, v in sync.counts.items() if k.startswith("sync.")}
         return SyncStatus(
+            state=health.state.value,
+            reason=health.reason,
+            since=health.since,
+            failing_paths=health.failing_paths,
+            last_error=health.last_error,
+            last_error_at=health.last_error_at,
+            cycles=sync.counts["cycle"],
             server=self.server.name,
             direction=self.policy.direction.value,
             continuous=self.policy.continuous,
@@ -228,6 +250,7 @@ class SyncAgent:
 
     def close(self) -> None:
         """Release the archive and worker threads (the agent cannot run afterwards)."""
+        self._health.stopped("closed", crashed=False)
         self._watchers.stop()
         self._executor.close()
         self._archive.close()
@@ -244,18 +267,31 @@ class SyncAgent:
                 self._ready_signal.set()
 
     @contextlib.asynccontextmanager
-    async def _driving(self) -> AsyncIterator[None]:
+    async def _driving(self, continuous: bool) -> AsyncIterator[None]:
         """A run: the event loop bound, the archive locked, the start-up checks done;
-        afterwards, whoever waits for readiness learns that the run ended before it."""
+        afterwards, whoever waits for readiness learns that the run ended before it, and the
+        health says why it ended."""
         self._bind()
         assert self._ready_signal is not None
         if not self._ready:
             self._ready_signal.clear()
         self._ended, self._active = False, True
+        if self._sync.halted is None:
+            self._health.starting(continuous)
         try:
             with self._lock.holding():
                 await self._start()
                 yield
+        except asyncio.CancelledError:
+            self._health.stopped("shut down", crashed=False)
+            raise
+        except BaseException as exc:
+            reason = f"{type(exc).__name__}: {shown(str(exc))}"
+            self._health.stopped(reason, crashed=True)
+            raise
+        else:
+            if continuous:  # a continuous run only ends by cancellation or an error
+                self._health.stopped("its run returned", crashed=True)
         finally:
             self._active = False
             if not self._ready:
@@ -274,6 +310,7 @@ class SyncAgent:
         if self._ready:
             return
         self._ready = True
+        self._health.ready()
         if self._ready_signal is not None:
             self._ready_signal.set()
         self._send(Event("sync.ready", self.server.name))
@@ -299,27 +336,29 @@ class SyncAgent:
             targets.append((self.store, self._from_store_thread))
         return targets
 
-    def _from_folder_thread(self, path: str | None) -> None:
-        self._to_loop(self.notify_folder_change, path)
+    def _from_folder_thread(self, path: str | None, kind: str) -> None:
+        self._to_loop(self.notify_folder_change, path, kind)
 
-    def _from_store_thread(self, path: str | None) -> None:
-        self._to_loop(self._store_watched, path)
+    def _from_store_thread(self, path: str | None, kind: str) -> None:
+        self._to_loop(self._store_watched, path, kind)
 
-    def _to_loop(self, fn: Callable[[str | None], None], path: str | None) -> None:
+    def _to_loop(self, fn: Callable[[str | None, str], None], path: str | None, kind: str) -> None:
         loop = self._aio
         if loop is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed under us: stopping
-                loop.call_soon_threadsafe(fn, path)
+                loop.call_soon_threadsafe(fn, path, kind)
 
-    def _store_watched(self, path: str | None) -> None:
+    def _store_watched(self, path: str | None, kind: str) -> None:
         if path is None:
             self.notify_folder_change(None)
             return
         # Only the NFS server (for a client) and this agent write in the store: a removal
         # seen there is deliberate, like one the NFS server reports — not a vanished tree.
-        if not os.path.lexists(os.path.join(self.store, path)):
+        with Tree(self.store) as store:
+            gone = store.lstat(path) is None
+        if gone:
             self._schedule.trust_removal(path)
-        self._schedule.mark(path, time.monotonic())
+        self._schedule.mark(path, time.monotonic(), kind=kind)
         self._sync.poke()
 
     def _send(self, event: Event) -> None:

@@ -4,37 +4,65 @@ It is written only after an action has completed, so a crash leaves it at worst 
 disks, never ahead: the next run finds both sides equal where the action had finished (and just
 records that) and redoes what had not. It also keeps the halt state of the mass-deletion guard,
 which `filesim sync resume` clears from another process.
+
+Names are bytes on POSIX, and not all of them are UTF-8: paths are stored as BLOBs of their
+exact bytes (`os.fsencode`, the bytes the os module uses), entries as BLOBs of their text with
+the same escapes, so any name round-trips. Archives written before (schema 0: TEXT paths) are
+migrated when opened.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
 from filesim.errors import FilesimError
-from filesim.sync.state import Entry, Kind, Record, Side, Update
+from filesim.sync.state import Entry, Kind, Record, Side, Update, shown
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS entries (path TEXT PRIMARY KEY, folder TEXT, export TEXT);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS intents (path TEXT PRIMARY KEY, src TEXT, entry TEXT);
 """
+SCHEMA_VERSION = 1
+"""0: paths as TEXT (UTF-8 only). 1: paths and entries as BLOBs (any byte string)."""
+
+_MIGRATE_TO_1 = """
+UPDATE entries SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text';
+UPDATE intents SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text';
+"""
 
 
-def _encode(entry: Entry | None) -> str | None:
-    """'kind|size|mtime_ns|mode|ino|target' (the link text last: it may contain '|')."""
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
+
+
+def _key(path: str) -> bytes:
+    """os.fsencode, without its checks (it runs for every row written)."""
+    return path.encode(_FS_ENCODING, _FS_ERRORS)
+
+
+def _path(key: bytes | str) -> str:
+    return key.decode(_FS_ENCODING, _FS_ERRORS) if isinstance(key, bytes) else key
+
+
+def _encode(entry: Entry | None) -> bytes | None:
+    """'kind|size|mtime_ns|mode|ino|target' (the link text last: it may contain '|'), as the
+    bytes of that text (a link text need not be UTF-8 either)."""
     if entry is None:
         return None
     target = "" if entry.target is None else entry.target
-    return f"{entry.kind.value}|{entry.size}|{entry.mtime_ns}|{entry.mode}|{entry.ino}|{target}"
+    text = f"{entry.kind.value}|{entry.size}|{entry.mtime_ns}|{entry.mode}|{entry.ino}|{target}"
+    return _key(text)
 
 
-def _decode(text: str | None) -> Entry | None:
-    if text is None:
+def _decode(value: bytes | str | None) -> Entry | None:
+    if value is None:
         return None
+    text = _path(value)  # TEXT from archives of schema 0, BLOB since
     if text.startswith("["):  # the first format (JSON), from archives made before
         kind, size, mtime_ns, mode, ino, link = json.loads(text)
         return Entry(Kind(kind), size, mtime_ns, mode, ino, link)
@@ -54,9 +82,17 @@ def connect(path: Path) -> sqlite3.Connection:
         # may drop the last commits, which the archive's write-after-action order tolerates.
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
+        _migrate(db)
     except sqlite3.Error as exc:
         raise FilesimError(f"cannot open the sync archive {path}: {exc}") from None
     return db
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    (version,) = db.execute("PRAGMA user_version").fetchone()
+    if version >= SCHEMA_VERSION:
+        return
+    db.executescript(f"BEGIN; {_MIGRATE_TO_1} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
 
 
 class SyncArchive:
@@ -66,8 +102,11 @@ class SyncArchive:
         self.path = path
         self._db = connect(path)
         self._lock = threading.Lock()
-        self._rows: dict[str, Record] = {
-            p: Record(_decode(f), _decode(e))
+        self._rows: dict[str, Record] = self._load()
+
+    def _load(self) -> dict[str, Record]:
+        return {
+            _path(p): Record(_decode(f), _decode(e))
             for p, f, e in self._db.execute("SELECT path, folder, export FROM entries")
         }
 
@@ -82,12 +121,12 @@ class SyncArchive:
     def _put(self, path: str, rec: Record | None) -> None:
         if rec is None or rec == Record(None, None):
             self._rows.pop(path, None)
-            self._db.execute("DELETE FROM entries WHERE path = ?", (path,))
+            self._db.execute("DELETE FROM entries WHERE path = ?", (_key(path),))
         else:
             self._rows[path] = rec
             self._db.execute(
                 "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",
-                (path, _encode(rec.folder), _encode(rec.export)),
+                (_key(path), _encode(rec.folder), _encode(rec.export)),
             )
 
     def apply_batch(self, rekeys: list[tuple[str, str]], updates: list[Update]) -> None:
@@ -106,6 +145,7 @@ class SyncArchive:
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._rows = self._load()  # the cache had gone ahead of the database
                 raise
 
     def _subtree(self, top: str) -> list[tuple[str, Record]]:
@@ -115,22 +155,24 @@ class SyncArchive:
 
     def intend(self, items: Iterable[tuple[str, Side, Entry]]) -> None:
         """Before publishing: 'path will get a copy of this entry from side src'."""
+        rows = [(_key(p), side, _encode(e)) for p, side, e in items]
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO intents VALUES (?, ?, ?)",
-                [(p, side, _encode(e)) for p, side, e in items],
-            )
-            self._db.execute("COMMIT")
+            try:
+                self._db.executemany("INSERT OR REPLACE INTO intents VALUES (?, ?, ?)", rows)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
 
     def intents(self) -> list[tuple[str, Side, Entry]]:
         with self._lock:
             rows = self._db.execute("SELECT path, src, entry FROM intents").fetchall()
         out: list[tuple[str, Side, Entry]] = []
-        for path, src, text in rows:
-            entry = _decode(text)
+        for key, src, value in rows:
+            entry = _decode(value)
             if entry is not None and src in ("folder", "export"):
-                out.append((path, src, entry))
+                out.append((_path(key), src, entry))
         return out
 
     def forget(self) -> None:
@@ -164,7 +206,7 @@ class SyncArchive:
         return self._meta("halted")
 
     def set_halted(self, reason: str | None) -> None:
-        self._set_meta("halted", reason)
+        self._set_meta("halted", None if reason is None else shown(reason))
 
     def resume_requested(self) -> bool:
         return self._meta("resume") is not None

@@ -9,16 +9,19 @@ which only the whole picture shows (the mass-deletion guard decides on it).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from filesim.sync.actions import Copy, Delete, Plan
 from filesim.sync.archive import SyncArchive
 from filesim.sync.execute import Executor
+from filesim.sync.ignore import ignored, ignoring, without
 from filesim.sync.outcome import Outcome
 from filesim.sync.plan import reconcile
-from filesim.sync.scan import ignoring, scan, stat_path
+from filesim.sync.scan import entry, scan_tree
 from filesim.sync.state import Entry, Kind, Record, Side, ancestors, is_under
+from filesim.sync.tree import Tree
 from filesim.topology.layout import case_insensitive
 from filesim.topology.model import SyncPolicy
 
@@ -54,40 +57,49 @@ class Cycles:
         self.ignore = ignoring(policy.ignore)
 
     def run(
-        self, paths: list[str] | None, forced: frozenset[str], trusted: frozenset[str], guard: bool
+        self,
+        paths: list[str] | None,
+        forced: frozenset[str],
+        trusted: frozenset[str],
+        guard: bool,
+        held: Mapping[str, float] | None = None,
     ) -> CycleResult:
         """Plan and execute for `paths` (None: everything). `forced`: paths copied without
         the settle check; `trusted`: deletions seen one by one (not counted by the guard);
-        `guard`: False only for the cycle that carries out a resume."""
-        if paths is not None and not self.folded:
-            # (Not where a side ignores case: a path's lstat there finds any case variant,
-            # and only a full listing tells the names apart.)
-            folder, export, scoped = self._partial(paths)
-            plan = reconcile(scoped, folder, export, self.policy, guard=False)
-            deletes = [a for a in plan.work if isinstance(a, Delete) and a.path not in trusted]
-            if not (guard and deletes):
-                return self._execute(plan, forced)
-        plan = reconcile(
-            self.archive.records,
-            scan(self.roots["folder"], ignore=self.ignore),
-            scan(self.roots["export"], ignore=self.ignore),
-            self.policy,
-            trusted=trusted,
-            guard=guard,
-            guard_min_files=self.guard_min_files,
-            folded=self.folded,
-        )
-        result = self._execute(plan, forced)
+        `guard`: False only for the cycle that carries out a resume; `held`: paths not to be
+        copied before the time given (a writer is still at them)."""
+        with self.executor.session() as trees:
+            if paths is not None and not self.folded:
+                # (Not where a side ignores case: a path's lstat there finds any case variant,
+                # and only a full listing tells the names apart.)
+                folder, export, scoped = self._partial(paths, trees)
+                plan = reconcile(scoped, folder, export, self.policy, guard=False)
+                deletes = [a for a in plan.work if isinstance(a, Delete) and a.path not in trusted]
+                if not (guard and deletes):
+                    return self._execute(plan, forced, held)
+            plan = reconcile(
+                self.archive.records,
+                without(scan_tree(trees["folder"]), self.ignore),
+                without(scan_tree(trees["export"]), self.ignore),
+                self.policy,
+                trusted=trusted,
+                guard=guard,
+                guard_min_files=self.guard_min_files,
+                folded=self.folded,
+            )
+            result = self._execute(plan, forced, held)
         result.escalated = paths is not None
         return result
 
-    def _execute(self, plan: Plan, forced: frozenset[str]) -> CycleResult:
+    def _execute(
+        self, plan: Plan, forced: frozenset[str], held: Mapping[str, float] | None
+    ) -> CycleResult:
         if plan.halt is not None:
             return CycleResult(plan)
-        return CycleResult(plan, self.executor.run(plan.steps, forced, self._journal))
+        return CycleResult(plan, self.executor.run(plan.steps, forced, self._journal, held))
 
     def _partial(
-        self, paths: list[str]
+        self, paths: list[str], trees: Mapping[Side, Tree]
     ) -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Record]]:
         """Snapshots and archive rows for `paths`, their ancestors (the entry only), and the
         whole subtree of each path that is, or was, a directory."""
@@ -95,21 +107,23 @@ class Cycles:
         snaps: dict[Side, dict[str, Entry]] = {"folder": {}, "export": {}}
         asked = set(paths)
         wanted = asked | {a for p in paths for a in ancestors(p)}
-        trees: set[str] = set()
+        trees_asked: set[str] = set()
         for p in wanted:
-            for side, root in self.roots.items():
-                entry = stat_path(root, p, self.ignore)
-                if entry is not None and entry.kind is Kind.DIR and p in asked:
-                    snaps[side].update(scan(root, p, self.ignore))
-                    trees.add(p)
-                elif entry is not None:
-                    snaps[side][p] = entry
+            for side, tree in trees.items():
+                found = None if ignored(p, self.ignore) else entry(tree, p)
+                if found is not None and found.kind is Kind.DIR and p in asked:
+                    snaps[side].update(without(scan_tree(tree, p), self.ignore))
+                    trees_asked.add(p)
+                elif found is not None:
+                    snaps[side][p] = found
             rec = archive.get(p)
             if p in asked and rec is not None and Kind.DIR in _kinds(rec):
-                trees.add(p)
+                trees_asked.add(p)
         scoped = {p: archive[p] for p in wanted if p in archive}
-        if trees:
-            scoped.update((p, r) for p, r in archive.items() if any(is_under(p, t) for t in trees))
+        if trees_asked:
+            scoped.update(
+                (p, r) for p, r in archive.items() if any(is_under(p, t) for t in trees_asked)
+            )
         return snaps["folder"], snaps["export"], scoped
 
 

@@ -2,36 +2,43 @@
 
 Every action first checks that its path still holds what the plan saw; if not, the action is
 *stale* and the path is planned again later — a change that arrived meanwhile is never
-overwritten. A file is copied only once it has settled (no write for `settle_ns`) and only if
-it did not change between the start and the end of the copy. It is published by writing a temp
-file in the target directory (a name the scanner and NFS READDIR hide), fsync, then rename over
-the target, with mtime and mode preserved: a reader sees the old file or the new one, never half.
+overwritten. A file is copied only once it has settled (no write for `settle_ns`, and no
+pending write the schedule holds back) and only if it did not change between the start and the
+end of the copy. It is published by writing a temp file in the target directory (a name the
+scanner and NFS READDIR hide), fsync, then rename over the target, with mtime and mode
+preserved: a reader sees the old file or the new one, never half.
+
+Both trees are reached only through directory descriptors (tree.py), opened once per cycle
+(`session`): a symlink where a directory is expected is refused, never followed, on either
+side; the temp file is created and renamed relative to its directory's descriptor, and only if
+that directory is still where the path says.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, TypeVar
 
 from filesim.events import Event
 from filesim.sync.actions import Action, Copy, Delete, MakeDir, Remember, Rename, Step
-from filesim.sync.outcome import Outcome, Stale, Status, Unsettled, outcome_of
+from filesim.sync.outcome import Outcome, Staged, Stale, Status, Unsettled, outcome_of
 from filesim.sync.publish import (
     can_sync_filesystem,
-    fsync_path,
+    fsync_at,
     publish_file,
     publish_symlink,
     sync_filesystem,
     unlink_quietly,
 )
-from filesim.sync.scan import entry_of, stat_path, temp_files
+from filesim.sync.scan import entry_at, remove_temp_files
 from filesim.sync.state import Entry, Kind, Record, Side, unchanged
+from filesim.sync.tree import Refused, Tree, open_dir, split
 from filesim.topology.layout import TEMP_PREFIX
 
 BATCH = 256
@@ -86,56 +93,70 @@ class Executor:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.roots: dict[Side, Path] = {"folder": folder, "export": export}
-        self._prefix = {side: os.path.join(root, "") for side, root in self.roots.items()}
         self.server = server
         self.settle_ns = settle_ms * 1_000_000
         self.clock = clock
         self._workers = workers
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"sync-{server}")
-        self._known_dirs: set[str] = set()
-        """Target directories seen to exist during this run: saves a mkdir per file."""
+        self._trees: dict[Side, Tree] | None = None
+        self._held: Mapping[str, float] = {}
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
 
-    def clean_temp(self) -> list[Path]:
+    @contextlib.contextmanager
+    def session(self) -> Iterator[dict[Side, Tree]]:
+        """Both trees open (their directory descriptors kept) for the block: one cycle's scan,
+        plan and execution walk each directory once. Re-entrant."""
+        if self._trees is not None:
+            yield self._trees
+            return
+        trees: dict[Side, Tree] = {}
+        try:
+            for side, root in self.roots.items():
+                trees[side] = Tree(root)
+            self._trees = trees
+            yield trees
+        finally:
+            self._trees = None
+            for tree in trees.values():
+                tree.close()
+
+    def clean_temp(self) -> list[str]:
         """Remove temp files a crash left behind (they were never published)."""
-        removed = []
-        for root in self.roots.values():
-            for path in temp_files(root):
-                try:
-                    if path.is_dir() and not path.is_symlink():
-                        shutil.rmtree(path)
-                    else:
-                        path.unlink()
-                    removed.append(path)
-                except FileNotFoundError:
-                    pass
-        return removed
+        return [
+            f"{side}:{path}"
+            for side, root in self.roots.items()
+            for path in remove_temp_files(root)
+        ]
 
     def run(
         self,
         steps: Iterable[Step],
         forced: frozenset[str] = frozenset(),
         journal: Journal | None = None,
+        held: Mapping[str, float] | None = None,
     ) -> list[Outcome]:
         """Run steps in plan order, in batches; the copies of a batch run in parallel (they
         touch disjoint paths). `forced` paths skip the settle wait (their writer declared them
-        complete). The journal hears of each batch's copies before and of its outcomes after,
-        so the archive keeps up with the disks batch by batch."""
+        complete); `held` paths are not copied before the time (time.time()) given for each:
+        a writer is still at them (the schedule knows). The journal hears of each batch's
+        copies before and of its outcomes after, so the archive keeps up with the disks batch
+        by batch."""
         outcomes: list[Outcome] = []
-        self._known_dirs.clear()  # steps may have removed some since the last run
-        for parallel, batch in _batches(steps):
-            copies = [s[-1] for s in batch if isinstance(s[-1], Copy)]
-            if journal is not None and copies:
-                journal.before(copies)
-            if parallel:
-                done = self._run_copies(batch, forced)
-            else:
-                done = [self.run_step(s, forced) for s in batch]
-            if journal is not None:
-                journal.after(done)
-            outcomes += done
+        self._held = held or {}
+        with self.session():
+            for parallel, batch in _batches(steps):
+                copies = [s[-1] for s in batch if isinstance(s[-1], Copy)]
+                if journal is not None and copies:
+                    journal.before(copies)
+                if parallel:
+                    done = self._run_copies(batch, forced)
+                else:
+                    done = [self.run_step(s, forced) for s in batch]
+                if journal is not None:
+                    journal.after(done)
+                outcomes += done
         return outcomes
 
     def _run_copies(self, batch: list[Step], forced: frozenset[str]) -> list[Outcome]:
@@ -145,14 +166,20 @@ class Executor:
         if len(batch) < SYNCFS_MIN_BATCH or not can_sync_filesystem():
             return self._map(lambda s: self.run_step(s, forced), batch)
         staged = self._map(lambda s: self.run_step(s, forced, stage=True), batch)
-        temps = [o.staged[1] for o in staged if o.staged is not None]
         try:
-            for side in {o.staged[0].dst for o in staged if o.staged is not None}:
-                sync_filesystem(self.roots[side])
-        except OSError:
-            for tmp in temps:  # the slow way, still durable
-                fsync_path(tmp)
-        return self._map(self._land_staged, staged)
+            try:
+                for side in {o.staged.copy.dst for o in staged if o.staged is not None}:
+                    sync_filesystem(self.roots[side])
+            except OSError:
+                for o in staged:  # the slow way, still durable
+                    if o.staged is not None:
+                        fsync_at(o.staged.tmp, o.staged.dir.fd)
+            return self._map(self._land_staged, staged)
+        finally:
+            for o in staged:  # landed ones are gone; anything left must not stay behind
+                if o.staged is not None:
+                    self._discard(o.staged)
+                    o.staged = None
 
     def _map(self, fn: Callable[[_T], Outcome], items: list[_T]) -> list[Outcome]:
         """fn over items on the pool, one slice per worker (a task per item would cost more
@@ -173,11 +200,14 @@ class Executor:
     ) -> Outcome:
         """Run a step's actions in order. `stage`: a final Copy only writes its temp file
         (not fsync'd, not renamed); `_land_staged` finishes it."""
+        if self._trees is None:  # called on its own: open the trees for this step
+            with self.session():
+                return self.run_step(step, forced, stage=stage)
         out = Outcome(step, Status.DONE)
         for action in step:
             with outcome_of(out, action):
                 if stage and isinstance(action, Copy):
-                    out.staged = (action, *self._stage(action, action.path in forced, False))
+                    out.staged = self._stage(action, action.path in forced, False)
                 else:
                     self._run(action, out, forced)
             if out.status is not Status.DONE:
@@ -185,12 +215,11 @@ class Executor:
         return out
 
     def _land_staged(self, out: Outcome) -> Outcome:
-        if out.staged is None:
+        staged, out.staged = out.staged, None
+        if staged is None:
             return out
-        action, tmp, published = out.staged
-        out.staged = None
-        with outcome_of(out, action):
-            self._land(action, tmp, published, out)
+        with outcome_of(out, staged.copy):
+            self._land(staged, out)
             out.done += 1
         return out
 
@@ -201,7 +230,7 @@ class Executor:
             out.updates.append((action.path, action.record))
             return
         if isinstance(action, Copy):
-            self._copy(action, out, action.path in forced)
+            self._land(self._stage(action, action.path in forced, durable=True), out)
         elif isinstance(action, MakeDir):
             self._mkdir(action, out)
         elif isinstance(action, Delete):
@@ -210,18 +239,9 @@ class Executor:
             self._rename(action, out)
         out.done += 1
 
-    def _full(self, side: Side, path: str) -> str:
-        # Plain concatenation: os.path.join was a measurable share of copying small files.
-        return self._prefix[side] + (path if os.sep == "/" else path.replace("/", os.sep))
-
-    def _expect(self, side: Side, path: str, entry: Entry | None) -> None:
-        full = self._full(side, path)
-        try:
-            now = entry_of(os.lstat(full), full)
-        except (FileNotFoundError, NotADirectoryError):
-            now = None
-        if not unchanged(now, entry):
-            raise Stale
+    def _tree(self, side: Side) -> Tree:
+        assert self._trees is not None, "outside a session"
+        return self._trees[side]
 
     def _event(self, out: Outcome, kind: str, side: Side, path: str, **detail: object) -> None:
         size = detail.pop("size", None)
@@ -229,95 +249,151 @@ class Executor:
             Event(kind, self.server, side, path, size if isinstance(size, int) else None, detail)
         )
 
-    def _check_settled(self, entry: Entry, forced: bool) -> None:
-        age = self.clock() * 1e9 - entry.mtime_ns
+    def _check_settled(self, a: Copy, forced: bool) -> None:
+        held = self._held.get(a.path)
+        if held is not None:
+            raise Unsettled(held)
+        age = self.clock() * 1e9 - a.entry.mtime_ns
         if not forced and 0 <= age < self.settle_ns:
-            raise Unsettled((entry.mtime_ns + self.settle_ns) / 1e9)
+            raise Unsettled((a.entry.mtime_ns + self.settle_ns) / 1e9)
 
-    def _copy(self, a: Copy, out: Outcome, forced: bool) -> None:
-        tmp, published = self._stage(a, forced, durable=True)
-        self._land(a, tmp, published, out)
-
-    def _stage(self, a: Copy, forced: bool, durable: bool) -> tuple[str, Entry]:
-        """Write the temp file next to the target; fsync it when `durable`."""
-        self._check_settled(a.entry, forced)
-        dst_path = self._full(a.dst, a.target)
-        directory = os.path.dirname(dst_path)
-        if directory not in self._known_dirs:
-            os.makedirs(directory, exist_ok=True)
-            self._known_dirs.add(directory)
-        tmp = directory + os.sep + TEMP_PREFIX + os.urandom(8).hex()
+    def _stage(self, a: Copy, forced: bool, durable: bool) -> Staged:
+        """Write the temp file in the target directory; fsync it when `durable`. The target
+        directory stays held (Staged.dir) until `_land` or `_discard`."""
+        self._check_settled(a, forced)
+        head, name = split(a.path)
         try:
-            src = self._full(a.src, a.path)
-            if a.entry.kind is Kind.SYMLINK:
-                self._expect(a.src, a.path, a.entry)
-                return tmp, publish_symlink(src, tmp, a.entry)
-            return tmp, publish_file(src, tmp, a.entry, durable)
-        except BaseException:
-            unlink_quietly(tmp)
-            raise
-
-    def _land(self, a: Copy, tmp: str, published: Entry, out: Outcome) -> None:
-        """Rename the temp file over the target, if the target is still what we planned on."""
+            src = self._tree(a.src).acquire(head)
+        except (FileNotFoundError, Refused):
+            raise Stale from None  # the source's directory is gone or was replaced
         try:
-            self._expect(a.dst, a.target, a.replaces)
-            os.replace(tmp, self._full(a.dst, a.target))
+            dst = self._tree(a.dst).acquire(head, create=True)
+            tmp = TEMP_PREFIX + os.urandom(8).hex()
+            try:
+                if a.entry.kind is Kind.SYMLINK:
+                    published = publish_symlink(src.fd, name, dst.fd, tmp, a.entry)
+                else:
+                    published = publish_file(src.fd, name, dst.fd, tmp, a.entry, durable)
+            except BaseException:
+                unlink_quietly(tmp, dst.fd)
+                self._tree(a.dst).release(dst)
+                raise
+        finally:
+            self._tree(a.src).release(src)
+        return Staged(a, dst, tmp, published)
+
+    def _land(self, staged: Staged, out: Outcome) -> None:
+        """Rename the temp file over the target, if the target is still what we planned on
+        and its directory is still where the path says."""
+        a = staged.copy
+        head, name = split(a.target)  # the path, or its conflict copy's name beside it
+        try:
+            if not self._tree(a.dst).still_at(head, staged.dir):
+                raise Stale  # the directory was renamed away meanwhile
+            _expect_at(staged.dir.fd, name, a.replaces)
+            os.rename(staged.tmp, name, src_dir_fd=staged.dir.fd, dst_dir_fd=staged.dir.fd)
         except BaseException:
-            unlink_quietly(tmp)
+            self._discard(staged)
             raise
+        self._tree(a.dst).release(staged.dir)
         if a.to is None:
-            out.updates.append((a.path, Record.of(a.src, a.entry, published)))
-        else:  # a conflict copy: each name is known on one side only
+            out.updates.append((a.path, Record.of(a.src, a.entry, staged.published)))
+        else:  # a conflict copy on a case-insensitive side: each name is on one side only
             out.updates.append((a.path, Record.of(a.src, a.entry, None)))
-            out.updates.append((a.to, Record.of(a.dst, published, None)))
+            out.updates.append((a.to, Record.of(a.dst, staged.published, None)))
         self._event(out, "sync.copy", a.dst, a.target, size=a.entry.size, source=a.src)
 
+    def _discard(self, staged: Staged) -> None:
+        unlink_quietly(staged.tmp, staged.dir.fd)
+        self._tree(staged.copy.dst).release(staged.dir)
+
     def _mkdir(self, a: MakeDir, out: Outcome) -> None:
-        path = self._full(a.side, a.path)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
+        head, name = split(a.path)
+        tree = self._tree(a.side)
+        d = tree.acquire(head, create=True)
         try:
-            os.mkdir(path, a.source.mode)
-            os.chmod(path, a.source.mode)  # mkdir's mode is filtered by the umask
-        except FileExistsError:
-            pass
-        made = stat_path(self.roots[a.side], a.path)
+            try:
+                os.mkdir(name, a.source.mode, dir_fd=d.fd)
+            except FileExistsError:
+                pass
+            else:
+                fd = open_dir(name, d.fd)  # mkdir's mode is filtered by the umask
+                try:
+                    os.fchmod(fd, a.source.mode)
+                finally:
+                    os.close(fd)
+            made = entry_at(d.fd, name)
+        finally:
+            tree.release(d)
         if made is None or made.kind is not Kind.DIR:
             raise Stale
         out.updates.append((a.path, Record.of(a.side, made, a.source)))
         self._event(out, "sync.mkdir", a.side, a.path)
 
     def _delete(self, a: Delete, out: Outcome) -> None:
-        self._expect(a.side, a.path, a.entry)
-        path = self._full(a.side, a.path)
+        head, name = split(a.path)
+        tree = self._tree(a.side)
         try:
+            d = tree.acquire(head)
+        except (FileNotFoundError, Refused):
+            raise Stale from None  # not where the plan saw it
+        try:
+            _expect_at(d.fd, name, a.entry)
             if a.entry.kind is Kind.DIR:
-                os.rmdir(path)
+                os.rmdir(name, dir_fd=d.fd)
             else:
-                os.unlink(path)
+                os.unlink(name, dir_fd=d.fd)
         except FileNotFoundError:
             pass
         except OSError as exc:
             if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
                 raise Stale from None  # something new arrived inside
             raise
+        finally:
+            tree.release(d)
         out.updates.append((a.path, None))
         self._event(out, "sync.delete", a.side, a.path, size=a.entry.size)
 
     def _rename(self, a: Rename, out: Outcome) -> None:
-        self._expect(a.side, a.src, a.entry)
-        there = stat_path(self.roots[a.side], a.dst)
-        case_only = a.src.casefold() == a.dst.casefold()
-        if there is not None and not (case_only and there.ino == a.entry.ino):
-            raise Stale  # never clobber: the name was taken meanwhile
-        dst = self._full(a.side, a.dst)
-        os.makedirs(os.path.dirname(dst), exist_ok=True)
-        if case_only:  # a case-insensitive side ignores a rename to another case of a name
-            tmp = os.path.join(os.path.dirname(dst), TEMP_PREFIX + os.urandom(8).hex())
-            os.rename(self._full(a.side, a.src), tmp)
-            os.rename(tmp, dst)
-        else:
-            os.rename(self._full(a.side, a.src), dst)
+        tree = self._tree(a.side)
+        (src_head, src_name), (dst_head, dst_name) = split(a.src), split(a.dst)
+        try:
+            s = tree.acquire(src_head)
+        except (FileNotFoundError, Refused):
+            raise Stale from None
+        try:
+            _expect_at(s.fd, src_name, a.entry)
+            d = tree.acquire(dst_head, create=True)
+            try:
+                case_only = a.src.casefold() == a.dst.casefold()
+                there = entry_at(d.fd, dst_name) if _exists_at(d.fd, dst_name) else None
+                if there is not None and not (case_only and there.ino == a.entry.ino):
+                    raise Stale  # never clobber: the name was taken meanwhile
+                if case_only:  # a case-insensitive side ignores a rename to another case
+                    tmp = TEMP_PREFIX + os.urandom(8).hex()
+                    os.rename(src_name, tmp, src_dir_fd=s.fd, dst_dir_fd=s.fd)
+                    os.rename(tmp, dst_name, src_dir_fd=s.fd, dst_dir_fd=d.fd)
+                else:
+                    os.rename(src_name, dst_name, src_dir_fd=s.fd, dst_dir_fd=d.fd)
+            finally:
+                tree.release(d)
+        finally:
+            tree.release(s)
         if not a.aside:
             out.rekeys.append((a.src, a.dst))
         kind = "sync.conflict-copy" if a.aside else "sync.rename"
         self._event(out, kind, a.side, a.src, to=a.dst)
+
+
+def _expect_at(dir_fd: int, name: str, expected: Entry | None) -> None:
+    """Raise Stale unless `name` in `dir_fd` is exactly `expected` (None: nothing)."""
+    if not unchanged(entry_at(dir_fd, name), expected):
+        raise Stale
+
+
+def _exists_at(dir_fd: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True

@@ -5,6 +5,10 @@
 initial sync: full cycles until nothing is left), or drains what is due (a flush without a
 running loop). After a cycle it turns the outcomes into retries, counters, events, and the halt
 of the mass-deletion guard, which a resume (from this process or another) lifts.
+
+Nothing that goes wrong in a cycle ends the loop: a failed action is retried after its backoff,
+a failed cycle too (its paths, or the next full cycle), and the agent's health (health.py) says
+when it keeps failing.
 """
 
 from __future__ import annotations
@@ -12,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -22,8 +25,10 @@ from filesim.events import Event
 from filesim.sync.actions import Copy, Rename
 from filesim.sync.archive import SyncArchive
 from filesim.sync.cycle import CycleResult, Cycles
+from filesim.sync.health import FAILING_AFTER, Health
 from filesim.sync.outcome import Outcome, Status
 from filesim.sync.schedule import Mark, Schedule
+from filesim.sync.state import shown
 from filesim.sync.status import EchoCheck, LatencyWindow
 from filesim.sync.watch import WatcherGroup
 
@@ -53,10 +58,11 @@ class SyncLoop:
         watchers: WatcherGroup,
         send: Callable[[Event], None],
         on_ready: Callable[[], None],
+        health: Health,
     ) -> None:
         self.name = name
         self.cycles, self.schedule, self.archive = cycles, schedule, archive
-        self.watchers = watchers
+        self.watchers, self.health = watchers, health
         self._send, self._on_ready = send, on_ready
         self.halted: str | None = archive.halted()
         self.resume_pending = False
@@ -150,21 +156,28 @@ class SyncLoop:
             await asyncio.sleep(first - now)
 
     async def _survive(self, paths: list[str] | None) -> None:
-        """One cycle; an unexpected error (the folder unreadable, the disk gone) is reported
-        and retried with a full rescan later, instead of ending the agent."""
+        """One cycle; whatever goes wrong in it (the folder unreadable, the disk gone, a bug)
+        is reported and retried later — its paths after their backoff, a full cycle after
+        the full cycles' backoff — instead of ending the agent."""
         try:
             await self.cycle(paths)
-        except (OSError, sqlite3.Error) as exc:
+        except Exception as exc:
             self.report(exc)
-            self.schedule.full_failed(time.monotonic())
+            if paths is None:
+                self.schedule.full_failed(time.monotonic())
         else:
             if paths is None:
+                self.schedule.full_done()
                 self._on_ready()  # after an initial sync that had failed
 
     def report(self, exc: BaseException) -> None:
+        """A whole cycle failed."""
         self.counts["error"] += 1
-        log.warning("%s: sync cycle failed: %s", self.name, exc)
-        self._send(Event("sync.error", self.name, detail={"error": str(exc)}))
+        if not isinstance(exc, OSError | FilesimError):  # not the disk: a bug, show where
+            log.error("%s: sync cycle failed", self.name, exc_info=exc)
+        self.health.cycle_failed(exc)
+        error = f"{type(exc).__name__}: {shown(str(exc))}"
+        self._send(Event("sync.error", self.name, detail={"error": error}))
 
     def _rearm_watchers(self) -> None:
         try:
@@ -191,15 +204,26 @@ class SyncLoop:
         try:
             if self.gate is not None:
                 await self.gate()
-            taken = self.schedule.take(paths or ())
+            wall, started = time.time(), time.monotonic()
+            held = {p: wall + wait for p, wait in self.schedule.held(started).items()}
+            # A full cycle looks at every path: it takes every mark but those still held, so
+            # what it syncs is accounted for (latency) and not looked at again.
+            taken = self.schedule.take(
+                paths if paths is not None else [p for p in self.schedule.marks if p not in held]
+            )
             forced = frozenset(p for p, mark in taken.items() if mark.forced)
             guard = not self.resume_pending
             trusted = frozenset(self.schedule.trusted)
-            started = time.monotonic()
+            self.counts["cycle"] += 1
             try:
-                result = await asyncio.to_thread(self.cycles.run, paths, forced, trusted, guard)
+                result = await asyncio.to_thread(
+                    self.cycles.run, paths, forced, trusted, guard, held
+                )
+            except Exception:
+                self.schedule.failed(taken, time.monotonic())  # nothing lost: later, less often
+                raise
             except BaseException:
-                self.schedule.restore(taken)  # nothing was lost: put the work back
+                self.schedule.restore(taken)  # cancelled: put the work back as it was
                 raise
         finally:
             self.busy = False
@@ -234,6 +258,7 @@ class SyncLoop:
             self.halted = None
             self.archive.set_halted(None)
             self.archive.clear_resume()
+            self.health.resumed()
             self._send(Event("sync.resume", self.name))
         for conflict in plan.conflicts:
             self.counts["conflict"] += 1
@@ -246,6 +271,7 @@ class SyncLoop:
             self._account(outcome, taken, now)
         if cycle.outcomes:
             self.last_sync = time.time()
+        self.health.cycle_done(self.schedule.failing(FAILING_AFTER))
 
     def _account(self, outcome: Outcome, taken: dict[str, Mark], now: float) -> None:
         for event in outcome.events:
@@ -265,9 +291,9 @@ class SyncLoop:
         if outcome.status is Status.FAILED:
             self.counts["error"] += 1
             self._send(Event("sync.error", self.name, detail={"error": outcome.error}))
-            log.warning("%s: %s", self.name, outcome.error)
-        delay = self.schedule.retry_delay(outcome.status, outcome.ready_at - time.time())
-        self.schedule.retry(outcome.paths, now, delay, taken)
+            self.health.error(outcome.error)
+        ready_in = outcome.ready_at - time.time()
+        self.schedule.retry(outcome.paths, now, outcome.status, taken, ready_in)
 
     def _check_echoes(self, outcome: Outcome) -> None:
         records = dict(outcome.updates)
@@ -278,7 +304,7 @@ class SyncLoop:
             published = None if record is None else record.on(action.dst)
             if self.echoes.copied(action.src, action.path, action.entry, published):
                 log.warning("%s: %s came back from the %s as this agent had published it: a "
-                            "sync loop", self.name, action.path, action.src)  # fmt: skip
+                            "sync loop", self.name, shown(action.path), action.src)  # fmt: skip
                 self._send(Event("sync.echo", self.name, action.src, action.path))
 
     def _halt(self, reason: str) -> None:
@@ -289,8 +315,10 @@ class SyncLoop:
             f"first. Then run `filesim sync resume {self.name}`: whatever is still missing then "
             "is deleted on the other side too."
         )
+        message = shown(message)
         if self.halted != message:
             log.error("%s", message)
             self._send(Event("sync.halt", self.name, detail={"reason": message}))
         self.halted = message
+        self.health.halted(message)
         self.archive.set_halted(message)

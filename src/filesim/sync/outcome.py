@@ -7,13 +7,17 @@ did not finish is looked at again) and the agent (which accounts for them). No I
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
 
 from filesim.events import Event
 from filesim.sync.actions import Action, Copy, Rename, Step
-from filesim.sync.state import Entry, Update
+from filesim.sync.state import Entry, Update, shown
+from filesim.sync.tree import Dir, Refused
+
+log = logging.getLogger("filesim.sync")
 
 
 class Status(StrEnum):
@@ -23,7 +27,8 @@ class Status(StrEnum):
     UNSETTLED = "unsettled"
     """The source was written too recently: try again once it has settled."""
     FAILED = "failed"
-    """An OS error (permissions, disk full...): try again later."""
+    """An OS error (permissions, disk full, a symlink where a directory must be...) or any
+    other exception: try again later, later each time it fails again."""
 
 
 class Stale(Exception):
@@ -38,6 +43,18 @@ class Unsettled(Exception):
         self.ready_at = ready_at
 
 
+@dataclass(slots=True)
+class Staged:
+    """A copy whose temp file is written (not fsync'd, not renamed into place yet)."""
+
+    copy: Copy
+    dir: Dir
+    """The target directory, held (tree.Dir) until the temp file is landed or removed."""
+    tmp: str
+    """The temp file's name in it."""
+    published: Entry
+
+
 @dataclass
 class Outcome:
     step: Step
@@ -50,8 +67,7 @@ class Outcome:
     error: str = ""
     ready_at: float = 0.0
     """For UNSETTLED: when (time.time()) the source will have settled."""
-    staged: tuple[Copy, str, Entry] | None = None
-    """A copy whose temp file is written but not yet renamed into place."""
+    staged: Staged | None = None
 
     @property
     def paths(self) -> set[str]:
@@ -64,16 +80,35 @@ class Outcome:
         return out
 
 
+def describe(action: Action) -> str:
+    """'Copy folder -> export a/b.txt' (display text: valid UTF-8 whatever the name)."""
+    name = type(action).__name__
+    if isinstance(action, Copy):
+        return f"{name} {action.src} -> {action.dst} {shown(action.path)}"
+    if isinstance(action, Rename):
+        return f"{name} on {action.side} {shown(action.src)} -> {shown(action.dst)}"
+    side = getattr(action, "side", "")
+    return f"{name} on {side} {shown(action.path)}" if side else f"{name} {shown(action.path)}"
+
+
 @contextlib.contextmanager
 def outcome_of(out: Outcome, action: Action) -> Iterator[None]:
-    """Turn an action's failure into the outcome's status."""
+    """Turn an action's failure into the outcome's status. Nothing escapes: whatever goes
+    wrong in one action is a failed action, never a failed cycle or a dead agent."""
     try:
         yield
     except Stale:
         out.status = Status.STALE
     except Unsettled as exc:
         out.status, out.ready_at = Status.UNSETTLED, exc.ready_at
-    except Exception as exc:
-        # (an OSError mostly; on Windows also a sharing violation, retried like any failure):
-        # the agent goes on with the others and reports it, it never dies of one path.
-        out.status, out.error = Status.FAILED, f"{type(action).__name__}: {exc}"
+    except Refused as exc:
+        where = shown(str(exc.filename)) if exc.filename else "a path component"
+        out.status = Status.FAILED
+        out.error = f"{describe(action)}: refused to follow {where}: {exc.strerror}"
+    except OSError as exc:
+        what = exc.strerror or str(exc)
+        out.status, out.error = Status.FAILED, f"{describe(action)}: {what}"
+    except Exception as exc:  # a bug: keep the agent alive, and say where
+        log.exception("%s failed unexpectedly", describe(action))
+        out.status = Status.FAILED
+        out.error = f"{describe(action)}: {type(exc).__name__}: {shown(str(exc))}"

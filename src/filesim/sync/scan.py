@@ -1,109 +1,201 @@
-"""Snapshots of a tree: path -> Entry, never following symlinks, never showing temp files."""
+"""Snapshots of a tree: path -> Entry, never following symlinks, never showing temp files.
+
+Everything is read through a `Tree` (directory descriptors, see tree.py): a directory swapped
+for a symlink while it is scanned is seen as the symlink it now is, never followed.
+"""
 
 from __future__ import annotations
 
-import fnmatch
+import logging
 import os
-import re
+import shutil
 import stat
-from collections.abc import Callable, Iterable
+from collections.abc import Iterator
 from pathlib import Path
 
-from filesim.sync.state import Entry, Kind
+from filesim.sync.state import Entry, Kind, shown
+from filesim.sync.tree import Refused, Tree, open_dir, split
 from filesim.topology.layout import is_temp_name
 
-Ignore = Callable[[str], bool]
-"""Whether a name (any component) is left out of the sync."""
+log = logging.getLogger("filesim.sync")
+
+MAX_DEPTH = 256
+"""Directories deeper than this are not scanned (each level holds a descriptor open)."""
 
 
-def _nothing(name: str) -> bool:
-    return False
-
-
-def ignoring(patterns: Iterable[str]) -> Ignore:
-    """A name filter from shell patterns, matched without regard to case (Thumbs.db and
-    thumbs.db are the same clutter)."""
-    regex = "|".join(fnmatch.translate(p.casefold()) for p in patterns)
-    if not regex:
-        return _nothing
-    match = re.compile(regex).match
-    return lambda name: match(name.casefold()) is not None
-
-
-def entry_of(st: os.stat_result, path: str | Path | None = None) -> Entry | None:
-    """The Entry for an lstat result; None for kinds we do not sync (sockets, fifos, devices)."""
+def entry_of(st: os.stat_result, target: str | None = None) -> Entry | None:
+    """The Entry for an lstat result (`target`: a symlink's link text); None for kinds we do
+    not sync (sockets, fifos, devices), and for a symlink whose text was not read."""
     mode = st.st_mode
     perm = stat.S_IMODE(mode)
     if stat.S_ISREG(mode):
         return Entry(Kind.FILE, st.st_size, st.st_mtime_ns, perm, st.st_ino)
     if stat.S_ISDIR(mode):
         return Entry(Kind.DIR, 0, 0, perm, st.st_ino)
-    if stat.S_ISLNK(mode) and path is not None:
-        target = os.readlink(path)
+    if stat.S_ISLNK(mode) and target is not None:
         return Entry(Kind.SYMLINK, st.st_size, st.st_mtime_ns, perm, st.st_ino, target)
     return None
 
 
-def stat_path(root: Path, rel: str, ignore: Ignore = _nothing) -> Entry | None:
-    """The entry at `rel` under `root`, or None when absent (or a kind or name we ignore)."""
-    if ignore is not _nothing and any(ignore(part) for part in rel.split("/")):
-        return None
-    full = os.path.join(root, rel)
+def entry_at(dir_fd: int, name: str) -> Entry | None:
+    """The entry `name` in the directory `dir_fd`, or None."""
     try:
-        return entry_of(os.lstat(full), full)
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        target = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else None
     except (FileNotFoundError, NotADirectoryError):
         return None
+    return entry_of(st, target)
 
 
-def scan(root: Path, rel: str = "", ignore: Ignore = _nothing) -> dict[str, Entry]:
-    """Every entry under `root`/`rel` (rel itself included when given).
+def entry(tree: Tree, rel: str) -> Entry | None:
+    """The entry at `rel`, or None when absent (or a kind we ignore, or below a symlink)."""
+    head, name = split(rel)
+    try:
+        d = tree.acquire(head)
+    except (FileNotFoundError, Refused):
+        return None
+    try:
+        return entry_at(d.fd, name)
+    finally:
+        tree.release(d)
+
+
+def scan_tree(tree: Tree, rel: str = "") -> dict[str, Entry]:
+    """Every entry under `rel` (rel itself included when given) of `tree`.
 
     A missing root is an empty tree: the mass-deletion guard, not the scanner, decides what an
     empty side means.
     """
     out: dict[str, Entry] = {}
     if rel:
-        top = stat_path(root, rel, ignore)
+        top = entry(tree, rel)
         if top is None:
             return out
         out[rel] = top
         if top.kind is not Kind.DIR:
             return out
-    _walk(os.path.join(root, rel) if rel else str(root), rel, out, ignore)
+    try:
+        d = tree.acquire(rel)
+    except (FileNotFoundError, Refused):  # swapped since: what it is now was recorded above
+        return out
+    try:
+        fd = os.dup(d.fd)
+    finally:
+        tree.release(d)
+    _walk(fd, rel, out)
     return out
 
 
-def _walk(directory: str, prefix: str, out: dict[str, Entry], ignore: Ignore) -> None:
+def _walk(top: int, prefix: str, out: dict[str, Entry]) -> None:
+    """Depth first, one descriptor open per level (closed as the level is done)."""
+    frames: list[tuple[int, Iterator[tuple[str, str]]]] = []
     try:
-        it = os.scandir(directory)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
-        return
+        frames.append((top, iter(_list(top, prefix, out))))
+        while frames:
+            fd, subdirs = frames[-1]
+            nxt = next(subdirs, None)
+            if nxt is None:
+                os.close(fd)
+                frames.pop()
+                continue
+            name, rel = nxt
+            try:
+                child = open_dir(name, fd)
+            except OSError:  # replaced or removed since it was listed: record what it is now
+                now = entry_at(fd, name)
+                if now is None:
+                    del out[rel]
+                else:
+                    out[rel] = now
+                continue
+            if len(frames) >= MAX_DEPTH:
+                os.close(child)
+                log.warning("not syncing below %s: more than %d levels deep", shown(rel),
+                            MAX_DEPTH)  # fmt: skip
+                continue
+            frames.append((child, iter(_list(child, rel, out))))
+    finally:
+        for fd, _ in frames:
+            os.close(fd)
+
+
+def _list(fd: int, prefix: str, out: dict[str, Entry]) -> list[tuple[str, str]]:
+    """Record the entries of the directory `fd`; return its subdirectories (name, path)."""
     subdirs: list[tuple[str, str]] = []
+    try:
+        it = os.scandir(fd)
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return subdirs
     with it:
         for item in it:
-            if is_temp_name(item.name) or ignore(item.name):
+            name = item.name
+            if is_temp_name(name):
                 continue
-            rel = f"{prefix}/{item.name}" if prefix else item.name
+            rel = f"{prefix}/{name}" if prefix else name
             try:
                 st = item.stat(follow_symlinks=False)
-                if not st.st_ino:  # Windows: a listing's stat has no file id, lstat has
-                    st = os.lstat(item.path)
-                entry = entry_of(st, item.path)
+                target = os.readlink(name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else None
             except FileNotFoundError:
                 continue  # vanished while we looked; its event will bring us back
-            if entry is None:
+            found = entry_of(st, target)
+            if found is None:
                 continue
-            out[rel] = entry
-            if entry.kind is Kind.DIR:
-                subdirs.append((item.path, rel))
-    for path, rel in subdirs:
-        _walk(path, rel, out, ignore)
+            out[rel] = found
+            if found.kind is Kind.DIR:
+                subdirs.append((name, rel))
+    return subdirs
 
 
-def temp_files(root: Path) -> list[Path]:
-    """Leftover temp files under root (from a crash mid-publish)."""
-    found: list[Path] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        found.extend(Path(dirpath, n) for n in filenames + dirnames if is_temp_name(n))
-        dirnames[:] = [d for d in dirnames if not is_temp_name(d)]
-    return found
+# -- by root path (a tree opened for the one call)
+
+
+def scan(root: Path, rel: str = "") -> dict[str, Entry]:
+    """Every entry under `root`/`rel` (see `scan_tree`)."""
+    with Tree(root) as tree:
+        return scan_tree(tree, rel)
+
+
+def stat_path(root: Path, rel: str) -> Entry | None:
+    """The entry at `rel` under `root`, or None when absent (or a kind we ignore)."""
+    with Tree(root) as tree:
+        return entry(tree, rel)
+
+
+def remove_temp_files(root: Path) -> list[str]:
+    """Remove the temp files a crash left behind under `root` (they were never published);
+    returns their paths."""
+    removed: list[str] = []
+    with Tree(root) as tree:
+        if not tree.exists:
+            return removed
+        d = tree.acquire("")
+        try:
+            _remove_temps(os.dup(d.fd), "", removed, 0)
+        finally:
+            tree.release(d)
+    return removed
+
+
+def _remove_temps(fd: int, prefix: str, removed: list[str], depth: int) -> None:
+    try:
+        with os.scandir(fd) as it:
+            items = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
+        for name, is_dir in items:
+            rel = f"{prefix}/{name}" if prefix else name
+            if is_temp_name(name):
+                try:
+                    if is_dir:
+                        shutil.rmtree(name, dir_fd=fd)
+                    else:
+                        os.unlink(name, dir_fd=fd)
+                    removed.append(rel)
+                except FileNotFoundError:
+                    pass
+            elif is_dir and depth < MAX_DEPTH:
+                try:
+                    child = open_dir(name, fd)
+                except OSError:
+                    continue
+                _remove_temps(child, rel, removed, depth + 1)
+    finally:
+        os.close(fd)

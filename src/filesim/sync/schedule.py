@@ -3,13 +3,23 @@
 Pure: no I/O and no clock of its own. Every call that depends on time is given `now` (monotonic
 seconds), so a test drives a schedule through any sequence of events without an event loop.
 
-A path is *marked* when an event points at it. Its mark is *due* once the path has been quiet
-for `settle_s` (a data write), at once for a change that is whole (a rename, a removal, a new
-directory) or that its writer declared complete (an NFS COMMIT: *forced*). The agent takes the
-due paths into a cycle; a path that did not finish is marked again after a retry delay that
-depends on why (`retry_delay`), keeping the time of its first event so the latency it reports
-includes the retries. Besides marks there are full cycles (scan everything): every
-`rescan_interval_s`, and at once when asked (a watcher lost track, a resume).
+A path is *marked* when an event points at it. When its mark is *due* depends on the event:
+
+- a change that is whole (a rename, a removal, a new directory) is due at once on the export
+  side, after `settle_s` on the folder side (to take a burst of them in one cycle);
+- a file its writer declared complete — an NFS COMMIT (which Linux clients send on close; an
+  NFSv4 CLOSE is reported as one), or an inotify close-write in the folder — is due once it has
+  been quiet for `settle_s`;
+- a data write without such a close is due only after `stall_s` of quiet: a writer pausing
+  between pieces (a slow download, a logger) is not done, and a file is never published while
+  it is still being written. Until then the path is *held*: not even a full cycle copies it.
+
+The agent takes the due paths into a cycle. A path that did not finish is marked again after a
+retry delay that depends on why, and grows with each consecutive failure up to RETRY_MAX_S
+(`backoff`), keeping the time of its first event so the latency it reports includes the
+retries: no error of any kind makes the agent spin. Besides marks there are full cycles (scan
+everything): every `rescan_interval_s`, at once when asked (a watcher lost track, a resume),
+and after a failed one, later each time.
 """
 
 from __future__ import annotations
@@ -20,20 +30,34 @@ from dataclasses import dataclass
 from filesim.sync.outcome import Status
 
 EXPORT_CHANGE_KINDS = frozenset(
-    {"create", "write", "commit", "setattr", "remove", "rmdir", "mkdir", "rename", "link",
-     "symlink", "mknod", "rename-from", "rename-to"}
+    {"create", "write", "commit", "close", "setattr", "remove", "rmdir", "mkdir", "rename",
+     "link", "symlink", "mknod", "rename-from", "rename-to"}
 )  # fmt: skip
 """What the NFS server reports (see `SyncAgent.notify_export_change`)."""
-_DATA_WRITES = frozenset({"create", "write", "setattr"})
-"""The kinds of change that must settle; a rename, a removal or a new directory is whole."""
+WRITES = frozenset({"create", "write", "setattr"})
+"""Changes to a file's data that its writer may not be done with."""
+CLOSES = frozenset({"commit", "close"})
+"""The writer declared the file complete (NFSv3 COMMIT, NFSv4 CLOSE, inotify close-write)."""
 _REMOVALS = frozenset({"remove", "rmdir", "rename", "rename-from"})
 
-RETRY_FAILED_S = 5.0
-"""A path whose action failed with an OS error (permissions, disk full...), or a full cycle
-that failed, is tried again after this long."""
-
+RETRY_MIN_S = 1.0
+"""The first retry of a failed path (or full cycle); each further failure doubles it..."""
+RETRY_MAX_S = 60.0
+"""...up to this."""
+FREE_STALE_RETRIES = 3
+"""A path found changed under the plan (stale) is planned again after a settle time this many
+times in a row, then with the growing delay: a path that never holds still does not spin."""
+MIN_RETRY_S = 0.01
+"""No retry comes sooner than this, whatever the reason."""
 MIN_CONVERGE_PAUSE_S = 0.05
 """The shortest pause between two rounds of an initial sync waiting for files to settle."""
+
+
+def backoff(failures: int) -> float:
+    """The delay after the `failures`-th failure in a row: 1 s, 2 s, 4 s ... at most 60 s."""
+    if failures <= 0:
+        return 0.0
+    return min(RETRY_MAX_S, RETRY_MIN_S * 2.0 ** min(failures - 1, 32))
 
 
 @dataclass(slots=True)
@@ -45,21 +69,29 @@ class Mark:
     due: float
     """When the path is to be looked at."""
     forced: bool = False
-    """Its writer declared it complete: copy it without waiting for it to settle."""
-    # Per-path retry backoff (issue 10) slots in here: a `failures` count that `retry` carries
-    # over from the taken mark (a success leaves no mark, so it starts again from 0) is all
-    # `retry_delay` needs to grow FAILED's delay up to a cap.
+    """Its writer declared it complete: copy it without the executor's settle check."""
+    writing: bool = False
+    """The last event was a data write without a close: held until `due`."""
+    failures: int = 0
+    """Consecutive failed (or stale) attempts; a success leaves no mark, so it starts at 0."""
+    errors: int = 0
+    """Of those, the failures in a row that were errors (not a change under the plan)."""
+    not_before: float = 0.0
+    """The backoff: no event brings the path forward of this."""
 
 
 class Schedule:
     """The dirty-path map and full-cycle clock of one agent."""
 
-    def __init__(self, settle_s: float, rescan_interval_s: float) -> None:
+    def __init__(self, settle_s: float, rescan_interval_s: float, stall_s: float = 5.0) -> None:
         self.settle_s = settle_s
         self.rescan_interval_s = rescan_interval_s
+        self.stall_s = max(stall_s, settle_s)
         self.marks: dict[str, Mark] = {}
         self.full_due = 0.0
         """When the next full cycle is due (0: at once)."""
+        self.full_failures = 0
+        """Full cycles failed in a row."""
         self.rescan_requested = False
         """A full cycle was asked for (a watcher overflow, a resume): due at once."""
         self.trusted: set[str] = set()
@@ -73,25 +105,42 @@ class Schedule:
         return len(self.marks)
 
     def mark(
-        self, path: str, now: float, *, delay: float | None = None, forced: bool = False
+        self,
+        path: str,
+        now: float,
+        *,
+        delay: float | None = None,
+        forced: bool = False,
+        kind: str = "",
     ) -> None:
-        """`path` changed at `now`: look at it after `delay` (default: the settle time), or at
-        once when `forced`. A later event replaces an earlier one's due time and force (a
-        write after a COMMIT has to settle again); the first event's time is kept."""
-        due = now if forced else now + (self.settle_s if delay is None else delay)
+        """`path` changed at `now`: look at it after `delay` (default: the settle time), or
+        as `kind` says (one of WRITES: after the stall time, held meanwhile; one of CLOSES:
+        after the settle time; "attrib": keeps a pending write pending). A later event replaces
+        an earlier one's due time (a write after a COMMIT has to wait again); the first event's
+        time, the failure count and the backoff are kept."""
         mark = self.marks.get(path)
+        if kind == "attrib" and mark is not None and mark.writing:
+            return  # a mode or times change says nothing about whether the writer is done
+        writing = kind in WRITES
+        if writing:
+            delay = self.stall_s
+        elif kind in CLOSES:
+            delay = self.settle_s
+        due = now if forced and delay is None else now + (self.settle_s if delay is None else delay)
         if mark is None:
-            self.marks[path] = Mark(now, due, forced)
+            self.marks[path] = Mark(now, due, forced, writing)
         else:
-            mark.due, mark.forced = due, forced
+            mark.due, mark.forced, mark.writing = max(due, mark.not_before), forced, writing
 
     def export_change(self, path: str, kind: str, now: float, dest: str | None = None) -> None:
         """The NFS server changed `path` (kind: one of EXPORT_CHANGE_KINDS; an unknown kind
-        is looked at at once). A COMMIT makes the file due at once."""
+        is looked at at once). A COMMIT makes the file due once it has settled."""
         if kind in _REMOVALS:
             self.trusted.add(path)
-        delay = None if kind in _DATA_WRITES else 0.0
-        self.mark(path, now, forced=kind == "commit", delay=delay)
+        if kind in WRITES or kind in CLOSES:
+            self.mark(path, now, kind=kind, forced=kind in CLOSES)
+        else:
+            self.mark(path, now, delay=0.0)
         if dest:
             self.mark(dest, now, delay=0.0)
 
@@ -108,37 +157,81 @@ class Schedule:
         """The marked paths whose time has come."""
         return [path for path, mark in self.marks.items() if mark.due <= now]
 
+    def held(self, now: float) -> dict[str, float]:
+        """Paths a writer is still at (a write without a close, not quiet for the stall time
+        yet), with the seconds until they may move: no cycle copies them before."""
+        return {p: m.due - now for p, m in self.marks.items() if m.writing and m.due > now}
+
+    def failing(self, threshold: int) -> int:
+        """How many paths failed with an error at least `threshold` times in a row (and are
+        still to be retried)."""
+        return sum(1 for mark in self.marks.values() if mark.errors >= threshold)
+
     def take(self, paths: Iterable[str]) -> dict[str, Mark]:
         """Unmark `paths` for a cycle; their marks are returned (paths not marked are left
         out)."""
         return {p: self.marks.pop(p) for p in paths if p in self.marks}
 
     def restore(self, taken: Mapping[str, Mark]) -> None:
-        """Put back marks a cycle did not get to use (it failed or was halted). A mark that
-        arrived meanwhile is kept: it is newer."""
+        """Put back marks a cycle did not get to use (it was halted). A mark that arrived
+        meanwhile is kept: it is newer."""
         for path, mark in taken.items():
             self.marks.setdefault(path, mark)
 
-    def retry(
-        self, paths: Iterable[str], now: float, delay: float, taken: Mapping[str, Mark]
-    ) -> None:
-        """Mark `paths` (of a step that did not finish) again after `delay`, keeping the first
-        event's time of the marks the cycle had taken."""
-        for path in paths:
-            self.mark(path, now, delay=delay)
-            if path in taken:
-                mark = self.marks[path]
-                mark.since = min(mark.since, taken[path].since)
+    def failed(self, taken: Mapping[str, Mark], now: float) -> None:
+        """The cycle that had taken these marks failed as a whole: each path is tried again
+        after its backoff."""
+        for path, mark in taken.items():
+            n = mark.failures + 1
+            self._again(path, now, mark, n, backoff(n), mark.errors)
 
-    def retry_delay(self, status: Status, ready_in: float = 0.0) -> float:
-        """How long a path waits after a step that ended in `status`. `ready_in`: for
-        UNSETTLED, the seconds until its source will have settled."""
+    def retry(
+        self,
+        paths: Iterable[str],
+        now: float,
+        status: Status,
+        taken: Mapping[str, Mark],
+        ready_in: float = 0.0,
+    ) -> None:
+        """Mark `paths` (of a step that ended in `status`) again, after a delay that depends
+        on why and on how often it failed in a row; keep the first event's time of the marks
+        the cycle had taken."""
+        for path in paths:
+            prior = taken.get(path)
+            failures = 0 if prior is None else prior.failures
+            errors = 0 if prior is None else prior.errors
+            if status is not Status.UNSETTLED:
+                failures += 1
+            errors = errors + 1 if status is Status.FAILED else 0
+            delay = self.retry_delay(status, ready_in, failures)
+            self._again(path, now, prior, failures, delay, errors)
+
+    def _again(
+        self, path: str, now: float, prior: Mark | None, failures: int, delay: float, errors: int
+    ) -> None:
+        delay = max(delay, MIN_RETRY_S)
+        current = self.marks.get(path)
+        if current is None:  # no event since the cycle took it
+            since = now if prior is None else prior.since
+            writing = prior is not None and prior.writing
+            current = self.marks[path] = Mark(since, now + delay, writing=writing)
+        else:  # an event arrived meanwhile: its due time, but not before the backoff
+            current.due = max(current.due, now + delay)
+            if prior is not None:
+                current.since = min(current.since, prior.since)
+        current.failures = max(current.failures, failures)
+        current.errors = max(current.errors, errors)
+        current.not_before = now + delay if failures else 0.0
+
+    def retry_delay(self, status: Status, ready_in: float = 0.0, failures: int = 1) -> float:
+        """How long a path waits after a step that ended in `status`, its `failures`-th
+        failure in a row. `ready_in`: for UNSETTLED, the seconds until it may move."""
         if status is Status.UNSETTLED:
             return max(0.0, ready_in)
-        if status is Status.STALE:
-            return self.settle_s  # it is being written: give it a settle time
+        if status is Status.STALE:  # it is being written: give it a settle time
+            return max(self.settle_s, backoff(failures - FREE_STALE_RETRIES))
         if status is Status.FAILED:
-            return RETRY_FAILED_S
+            return backoff(failures)
         raise ValueError(f"a step that is {status.value} is not retried")
 
     def converge_pause(self, ready_ins: Iterable[float]) -> float:
@@ -162,9 +255,13 @@ class Schedule:
         self.full_due = now + self.rescan_interval_s
         self.rescan_requested = False
 
+    def full_done(self) -> None:
+        self.full_failures = 0
+
     def full_failed(self, now: float) -> None:
-        """A full cycle failed: try again after RETRY_FAILED_S (or earlier, if due anyway)."""
-        self.full_due = min(self.full_due, now + RETRY_FAILED_S)
+        """A full cycle failed: try again after a backoff (or earlier, if due anyway)."""
+        self.full_failures += 1
+        self.full_due = min(self.full_due, now + backoff(self.full_failures))
 
     # -- sleeping
 

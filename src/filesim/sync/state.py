@@ -6,6 +6,7 @@ planner can stay pure: it compares values, it never touches a disk.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -110,3 +111,12 @@ def is_under(path: str, top: str) -> bool:
 
 def depth(path: str) -> int:
     return path.count("/") + 1
+
+
+def shown(path: str) -> str:
+    """`path` for a log line, a message or a status: the bytes of a name that are not UTF-8
+    (surrogate escapes in `path`) as \\xNN, so the text is valid UTF-8 everywhere."""
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no byte escapes to (not from a file name)
+        return path.encode("utf-8", "backslashreplace").decode("utf-8")

@@ -39,6 +39,26 @@ class SyncStatus(BaseModel):
         description="What watches the folder: 'events (local folder)', 'polling (9p folder)'...; "
         "None while the agent watches nothing (not continuous, or not started).",
     )
+    state: str = Field(
+        "idle",
+        description=(
+            "idle (not started) | starting (initial sync running) | running | done (an "
+            "initial-sync-only policy that finished) | failing (its cycles or some paths keep "
+            "failing: see reason) | halted (the mass-deletion guard) | stopped (its run ended: "
+            "see reason)"
+        ),
+    )
+    reason: str | None = Field(None, description="Why the agent is in its state (if not running).")
+    since: float | None = Field(None, description="Unix time the agent entered its state.")
+    failing_paths: int = Field(0, description="Paths that failed several times in a row.")
+    last_error: str | None = Field(None, description="The last error of a path or a cycle.")
+    last_error_at: float | None = Field(None, description="Unix time of the last error.")
+    cycles: int = Field(0, description="Sync cycles run (full and partial).")
+
+    @property
+    def healthy(self) -> bool:
+        """Doing its job: running, or an initial-sync-only agent that is done."""
+        return self.state in ("running", "done")
 
 
 class LatencyWindow:

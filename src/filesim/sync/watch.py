@@ -1,14 +1,24 @@
 """Folder watchers: OS events (watchdog) or polling, both reduced to "look at this path again".
 
-A watcher calls `on_change(path)` from its own thread with a root-relative POSIX path, or
-`on_change(None)` when it lost track (inotify queue overflow, a polling error): then the whole
-tree must be rescanned. Paths of temp files are never reported.
+A watcher calls `on_change(path, kind)` from its own thread with a root-relative POSIX path, or
+`on_change(None, "")` when it lost track (inotify queue overflow, a polling error): then the
+whole tree must be rescanned. Paths of temp files are never reported. `kind` says what the
+schedule needs to know to never publish a file that is still being written:
+
+- "write": the file's data changed and its writer may not be done (created, modified);
+- "close": its writer closed it after writing (inotify's close-write, Linux only);
+- "attrib": its mode or times changed (says nothing about the writer);
+- "": a change that is whole (moved in or out, deleted, a directory).
+
+Where no close events exist (polling, FSEvents, Windows), every data change is a "write": the
+file moves once it has been quiet for the stall time.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import weakref
 from collections.abc import Callable, Sequence
@@ -17,7 +27,11 @@ from typing import Literal, Protocol
 
 from watchdog.events import (
     DirModifiedEvent,
+    FileAttribEvent,
+    FileClosedEvent,
     FileClosedNoWriteEvent,
+    FileCreatedEvent,
+    FileModifiedEvent,
     FileOpenedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
@@ -27,12 +41,13 @@ from watchdog.observers.api import BaseObserver
 
 from filesim.errors import FilesimError
 from filesim.sync.scan import scan
-from filesim.sync.state import Entry
+from filesim.sync.state import Entry, Kind
 from filesim.topology.layout import is_temp_name
 
 log = logging.getLogger("filesim.sync")
 
-OnChange = Callable[[str | None], None]
+OnChange = Callable[[str | None, str], None]
+"""on_change(path, kind): see the module's docstring."""
 
 
 class Watcher(Protocol):
@@ -73,6 +88,19 @@ def relative(root: str, path: str | bytes) -> str | None:
 _IGNORED = (FileOpenedEvent, FileClosedNoWriteEvent, DirModifiedEvent)
 
 
+def kind_of(event: FileSystemEvent) -> str:
+    """What a watchdog event says about its file (see the module's docstring)."""
+    if event.is_synthetic:  # the contents of a directory moved in: whole
+        return ""
+    if isinstance(event, FileCreatedEvent | FileModifiedEvent):
+        return "write"
+    if isinstance(event, FileClosedEvent):
+        return "close"
+    if isinstance(event, FileAttribEvent):
+        return "attrib"
+    return ""
+
+
 class _Handler(FileSystemEventHandler):
     def __init__(self, root: str, on_change: OnChange) -> None:
         self.root, self.on_change = root, on_change
@@ -80,9 +108,10 @@ class _Handler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         if isinstance(event, _IGNORED):
             return
+        kind = kind_of(event)
         for path in (event.src_path, getattr(event, "dest_path", "")):
             if path and (rel := relative(self.root, path)) is not None:
-                self.on_change(rel)
+                self.on_change(rel, kind)
 
 
 class _OverflowListener(logging.Handler):
@@ -102,6 +131,16 @@ for _name in ("watchdog.observers.inotify_c", "watchdog.observers.inotify"):
     logging.getLogger(_name).addHandler(_listener)
 
 
+def _observer() -> BaseObserver:
+    """watchdog's observer; on Linux one that reports a file moved in from outside the tree as
+    moved (complete), not as created (possibly still being written)."""
+    if sys.platform.startswith("linux"):
+        from watchdog.observers.inotify import InotifyObserver
+
+        return InotifyObserver(generate_full_events=True)
+    return Observer()
+
+
 class EventWatcher:
     """OS file events through watchdog (inotify, FSEvents, ReadDirectoryChangesW)."""
 
@@ -115,7 +154,7 @@ class EventWatcher:
 
     def start(self, on_change: OnChange) -> None:
         self._on_change = on_change
-        observer = Observer()
+        observer = _observer()
         observer.schedule(_Handler(self.root, on_change), self.root, recursive=True)
         observer.daemon = True
         self._root_id = _root_id(Path(self.root))
@@ -129,7 +168,7 @@ class EventWatcher:
 
     def overflowed(self) -> None:
         if self._on_change is not None:
-            self._on_change(None)
+            self._on_change(None, "")
 
     def stop(self) -> None:
         _OverflowListener.watchers.discard(self)
@@ -166,11 +205,12 @@ class PollingWatcher:
             try:
                 now = scan(self.root)
             except OSError:
-                on_change(None)
+                on_change(None, "")
                 continue
             for path in set(before) | set(now):
-                if before.get(path) != now.get(path):
-                    on_change(path)
+                entry = now.get(path)
+                if before.get(path) != entry:
+                    on_change(path, "write" if entry and entry.kind is Kind.FILE else "")
             before = now
 
     def stop(self) -> None:

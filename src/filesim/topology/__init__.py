@@ -11,6 +11,7 @@ from filesim.topology.load import (
 from filesim.topology.model import (
     Direction,
     ExportOptions,
+    PortMode,
     Role,
     Server,
     StorageMode,
@@ -24,6 +25,7 @@ __all__ = [
     "Direction",
     "ExportOptions",
     "Layout",
+    "PortMode",
     "Role",
     "Server",
     "StorageMode",

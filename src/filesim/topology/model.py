@@ -56,6 +56,16 @@ class Direction(StrEnum):
         return self in (Direction.BOTH, Direction.EXPORT_TO_FOLDER)
 
 
+class PortMode(StrEnum):
+    CUSTOM = "custom"
+    """One port per server (base port + index) for NFS, MOUNT and rpcbind alike: no root
+    needed, but clients must be told the port (port=P,mountport=P)."""
+    STANDARD = "standard"
+    """Each server on its own address with NFS on 2049 and rpcbind on 111, like a real NAS:
+    production mount options and Windows' mount.exe work unchanged (binding 111 needs root,
+    CAP_NET_BIND_SERVICE or net.ipv4.ip_unprivileged_port_start)."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -136,6 +146,15 @@ class SyncPolicy(_Strict):
     initial: bool = Field(True, description="Sync once at start.")
     mirror_deletes: bool = Field(True, description="Propagate deletions.")
     settle_ms: int = Field(100, ge=0, description="A file moves after this long without writes.")
+    stall_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description=(
+            "A file written without a close (no NFS COMMIT or CLOSE, no close event in the "
+            "folder) moves only after this long without writes: never while still written."
+        ),
+    )
     rescan_interval_s: float = Field(60.0, gt=0, description="Full rescan period (missed events).")
     conflict: Literal["newer-wins"] = "newer-wins"
     watcher: Literal["auto", "events", "polling"] = Field(
@@ -166,7 +185,11 @@ class Server(_Strict):
     storage: StorageMode = StorageMode.MIRROR
     export: ExportOptions = Field(default_factory=ExportOptions)
     folder: Path | None = Field(None, description="The tester's folder (default ROOT/<name>).")
-    host: str | None = Field(None, description="Listen address (default: `filesim up --host`).")
+    host: str | None = Field(
+        None,
+        description="Listen address (default: `filesim up --host`; with standard ports "
+        "127.0.0.1 alone, else 127.0.0.11 + the server's index).",
+    )
     port: int | None = Field(None, ge=1, le=65535, description="Default: base port + index.")
     node_port: int | None = Field(None, ge=30000, le=32767, description="Kubernetes NodePort.")
     sync: SyncPolicy = Field(default_factory=SyncPolicy)
@@ -198,6 +221,11 @@ class Topology(_Strict):
     """A set of NAS servers and the profile their sync defaults come from."""
 
     profile: Profile = "default"
+    ports: PortMode = Field(
+        PortMode.CUSTOM,
+        description="custom: one port per server, no root needed; standard: each server on its "
+        "own address (127.0.0.11, ...) with NFS on 2049 and rpcbind on 111.",
+    )
     servers: list[Server]
 
     @model_validator(mode="before")

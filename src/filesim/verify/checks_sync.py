@@ -241,6 +241,8 @@ def status_problems(server: ServerTarget, status: SyncStatus | None) -> list[str
     problems = []
     if status.halted:
         problems.append(f"the sync agent of {server.name} is halted: {status.halted}")
+    if status.state == "failing":
+        problems.append(f"the sync agent of {server.name} is failing: {status.reason}")
     if status.direction != server.direction.value:
         problems.append(
             f"{server.name} syncs {status.direction}, its policy says {server.direction.value}"
@@ -248,6 +250,8 @@ def status_problems(server: ServerTarget, status: SyncStatus | None) -> list[str
     if status.continuous != server.continuous:
         want = "continuously" if server.continuous else "at start only"
         problems.append(f"the sync agent of {server.name} should run {want}")
+    elif server.continuous and status.state == "stopped":
+        problems.append(f"the sync agent of {server.name} has stopped: {status.reason}")
     elif server.continuous and status.ready and not status.running:
         problems.append(
             f"the sync agent of {server.name} has stopped: its policy is {_policy(server)}"

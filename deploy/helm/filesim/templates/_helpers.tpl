@@ -38,7 +38,7 @@ simulator.nas-role: {{ $s.topology.role }}
 The resolved servers, as YAML {servers: [...]}; each item has
   topology: the server exactly as the topology model resolves it (model defaults, then the
             profile's sync defaults for its role, then what the values set) plus its node_port;
-  k8s:      containerPort, nodePort, serviceType, resources, initSync, sidecar.
+  k8s:      containerPort, nodePort, serviceType, clusterIP, resources, initSync, sidecar.
 Use: (include "filesim.resolved" . | fromYaml).servers
 */}}
 {{- define "filesim.resolved" -}}
@@ -73,6 +73,7 @@ Use: (include "filesim.resolved" . | fromYaml).servers
         "containerPort" (int ($s.port | default $root.Values.nfsPort))
         "nodePort" $nodePort
         "serviceType" ($service.type | default $root.Values.service.type)
+        "clusterIP" ($service.clusterIP | default "")
         "resources" ($s.resources | default $root.Values.resources)
         "initSync" (and $active $sync.initial)
         "sidecar" (and $active $sync.continuous) -}}

@@ -25,6 +25,7 @@ sync:
   initial: true
   mirror_deletes: true
   settle_ms: 100
+  stall_s: 5.0
   rescan_interval_s: 60.0
   conflict: newer-wins
   watcher: auto

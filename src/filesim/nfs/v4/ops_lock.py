@@ -132,7 +132,7 @@ def lockt(c: Compound, u: Unpacker) -> bytes:
     if node.pseudo or not stat.S_ISREG(node.st.st_mode):
         raise V4Error(Status.INVAL)
     client = client_of(c, clientid)
-    if c.svc.recovery.in_grace():
+    if c.svc.locks.in_grace():  # NFSv4's grace or NLM's
         raise V4Error(Status.GRACE)
     owner: Hashable = ("v4", client.clientid, name)
     held = c.svc.locks.test(c.svc.file_key(node), owner, _exclusive(locktype), start, end)

@@ -145,7 +145,7 @@ def _grace(c: Compound, client: Client, reclaim: bool) -> None:
             raise V4Error(Status.NO_GRACE)
         if not svc.recovery.may_reclaim(client.owner):
             raise V4Error(Status.RECLAIM_BAD)
-    elif in_grace or (c.minor and not client.reclaim_complete):
+    elif in_grace or svc.locks.in_grace() or (c.minor and not client.reclaim_complete):
         # 4.1: a client locks nothing new before its RECLAIM_COMPLETE (RFC 8881 18.51.3)
         raise V4Error(Status.GRACE)
 

@@ -43,6 +43,7 @@ class V4Service:
         self.options = options or V4Options()
         self.locks = locks if locks is not None else LockTable()
         self.recovery = Recovery(self.options.state_file, self.options.grace_s)
+        self.locks.graces.append(self.recovery.in_grace)
         boot = self.recovery.boot
         self.clients = ClientTable(boot, self.options.lease_s)
         self.states = StateTable(boot)

@@ -22,17 +22,20 @@ PvRenderer = Callable[[str, str, int], str]
 
 def connect_doc(server: ServerState, pv_renderer: PvRenderer | None = None) -> ConnectDoc:
     host, port, export = server.connect_host, server.port, server.export
+    standard = server.standard_ports
     note = None
-    if port != WINDOWS_PORT:
+    if not standard:
         note = (
             f"Windows' NFS client cannot be told a port: it needs the server on the standard "
-            f"ports (NFS {WINDOWS_PORT}, portmapper 111); this one listens on {port}."
+            f"ports (NFS {WINDOWS_PORT}, portmapper 111; `filesim up --standard-ports`); this "
+            f"one listens on {port}."
         )
+    mountpoint = f"/mnt/{server.name}"
     return ConnectDoc(
         server=server.name,
-        linux=mount_command(host, port, export, f"/mnt/{server.name}"),
-        linux_v4=mount_command(host, port, export, f"/mnt/{server.name}", version="4.1"),
-        macos=macos_mount_command(host, port, export, f"/Volumes/{server.name}"),
+        linux=mount_command(host, port, export, mountpoint, standard=standard),
+        linux_v4=mount_command(host, port, export, mountpoint, version="4.1", standard=standard),
+        macos=macos_mount_command(host, port, export, f"/Volumes/{server.name}", standard=standard),
         windows=windows_mount_command(host, export),
         windows_note=note,
         pv_pvc=None if pv_renderer is None else pv_renderer(server.name, host, port),
