@@ -9,7 +9,6 @@ rest of filesim, so every layer may emit events.
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections import deque
@@ -17,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from filesim.logs import LOG_MAX_BYTES, rotate_file
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +98,7 @@ class EventBus:
     """
 
     def __init__(
-        self, log_path: Path | None = None, keep: int = 10_000, max_log_bytes: int = 16 << 20
+        self, log_path: Path | None = None, keep: int = 10_000, max_log_bytes: int = LOG_MAX_BYTES
     ) -> None:
         self._recent: deque[Event] = deque(maxlen=keep)
         self._subscribers: list[Subscriber] = []
@@ -127,7 +128,7 @@ class EventBus:
     def _rotate(self) -> None:
         assert self._log_path is not None
         self._log.close()
-        os.replace(self._log_path, self._log_path.with_suffix(self._log_path.suffix + ".1"))
+        rotate_file(self._log_path)
         self._log = open(self._log_path, "a", encoding="utf-8")  # noqa: SIM115
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:

@@ -55,3 +55,24 @@ def test_any_stream_of_records_reassembles(records: list[bytes], chunk: int) -> 
 def test_record_mark_reads_back() -> None:
     assert read_mark(record_mark(1234)) == (1234, True)
     assert read_mark(struct.pack(">I", 99)) == (99, False)
+
+
+def test_buffer_starts_small_grows_per_record_and_shrinks_back() -> None:
+    reader = RecordReader(max_record=2 << 20, min_free=1 << 20, buffer_size=8 << 20)
+    assert reader.allocated == 0  # nothing until the first read
+    assert reader.feed(frame(b"small")) == [b"small"]
+    assert reader.allocated <= 16 << 10
+    big = b"b" * (1 << 20)
+    assert reader.feed(frame(big)) == [big]
+    assert reader.allocated > 1 << 20
+    reader.shrink()
+    assert reader.allocated == 0
+    assert reader.feed(frame(b"again")) == [b"again"]
+
+
+def test_shrink_keeps_a_partial_record() -> None:
+    reader = RecordReader(max_record=2 << 20, min_free=1 << 20)
+    stream = frame(b"x" * 100_000)
+    assert reader.feed(stream[:50_000]) == []
+    reader.shrink()  # not idle: the partial record stays
+    assert reader.feed(stream[50_000:]) == [b"x" * 100_000]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
-from filesim.nfs.server import NfsServer
+from filesim.nfs.server import NfsServer, ServerLimits
 from filesim.nfs.vfs import Vfs
 from filesim.topology.layout import is_temp_name
 from tests.support.backend import store
@@ -18,7 +18,10 @@ from tests.support.backend import store
 
 @contextmanager
 def serving(
-    root: Path, listener: ChangeListener | None = None, **options: object
+    root: Path,
+    listener: ChangeListener | None = None,
+    limits: ServerLimits | None = None,
+    **options: object,
 ) -> Iterator[NfsServer]:
     """A server of `root`; `listener` hears of each change (on the thread that made it)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -26,7 +29,7 @@ def serving(
     if listener is not None:
         storage = NotifyingVfs(storage, listener)
     export = Export(ExportConfig(name="t", **options), storage, b"s" * 32)  # type: ignore[arg-type]
-    server = NfsServer(export, "127.0.0.1", 0)
+    server = NfsServer(export, "127.0.0.1", 0, limits=limits)
     loop = asyncio.new_event_loop()
     started = threading.Event()
 

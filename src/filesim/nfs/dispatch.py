@@ -17,6 +17,7 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
+from filesim.logs import RateLimited
 from filesim.nfs import mount
 from filesim.nfs.callback import Callbacks
 from filesim.nfs.export import Export
@@ -29,10 +30,11 @@ from filesim.nfs.procedures import NFS3
 from filesim.nfs.registry import Procedure
 from filesim.nfs.rpcbind import RPCBIND, Registrations
 from filesim.nfs.services import Origin, Program, Services
+from filesim.nfs.v4.blocking import may_block
 from filesim.nfs.v4.compound import compound
 from filesim.nfs.v4.const import NFS4_VERSION
 from filesim.nfs.v4.service import V4Options, V4Service
-from filesim.nfs.vfs import NfsError, status_of
+from filesim.nfs.vfs import NfsError, SearchTooLong, status_of
 from filesim.oncrpc.const import AcceptStat, AuthStat
 from filesim.oncrpc.message import (
     CallRejected,
@@ -57,12 +59,19 @@ from filesim.oncrpc.programs import (
 from filesim.oncrpc.xdr import XdrError
 
 log = logging.getLogger(__name__)
+_limited = RateLimited(log)  # a client repeating a failing call must not fill the log
 
 _U32 = struct.Struct(">I")
 _PROGRAMS: dict[int, Program] = {p.number: p for p in (RPCBIND, NLM, NSM)}
 _OK = _U32.pack(NfsStat.OK)
 _NULL = int(NfsProc.NULL)
 _PROG_PROC = struct.Struct(">I4xI")  # program and procedure, 12 bytes into a call
+_PROG_VERS = struct.Struct(">II")
+
+
+def _padded(length: int) -> int:
+    return length + (-length % 4)
+
 
 Observer = Callable[[str, str, int, float, int], None]
 """observer(program, procedure, nfs status, seconds, reply bytes), after each call."""
@@ -122,7 +131,8 @@ class Dispatcher:
         """The lock table's name of the file an NFSv3 handle names (NLM's `fh`)."""
         export = self.export
         try:
-            _, st = export.index.resolve(export.codec.decode(handle))
+            # unbounded: NLM has no "later" for a handle (rare: a lock after a restart)
+            _, st = export.index.resolve(export.codec.decode(handle), bounded=False)
         except (NfsError, OSError) as exc:
             raise StaleHandle(f"{handle.hex()}: {exc}") from None
         return FileKey(export.fsid, st.st_ino)
@@ -132,7 +142,25 @@ class Dispatcher:
         if len(record) < 24:
             return False
         prog, proc = _PROG_PROC.unpack_from(record, 12)
-        return prog == NFS_PROGRAM and proc in self._blocking
+        if prog != NFS_PROGRAM:
+            return False
+        if _U32.unpack_from(record, 16)[0] == NFS4_VERSION:
+            return proc == 1 and self._v4_blocks(record)
+        return proc in self._blocking
+
+    def is_v4(self, record: memoryview | bytes) -> bool:
+        """An NFSv4 call: its state is kept by one thread at a time (the loop or the lane)."""
+        return len(record) >= 24 and _PROG_VERS.unpack_from(record, 12) == (
+            NFS_PROGRAM, NFS4_VERSION,
+        )  # fmt: skip
+
+    def _v4_blocks(self, record: memoryview | bytes) -> bool:
+        try:  # past the credential and the verifier (both opaque) to the COMPOUND arguments
+            pos = 32 + _padded(_U32.unpack_from(record, 28)[0])
+            pos += 8 + _padded(_U32.unpack_from(record, pos + 4)[0])
+        except struct.error:
+            return False
+        return may_block(memoryview(record)[pos:], self.export.config.sync)
 
     def dispatch(
         self, record: memoryview | bytes, client: str, origin: Origin | None = None,
@@ -142,7 +170,8 @@ class Dispatcher:
 
         `origin`: our address the call came to and its transport (default: TCP from `client`);
         `rpcbind_only`: the call came to rpcbind's own port. Raises RecordError when the
-        record cannot even be read as an RPC message.
+        record cannot even be read as an RPC message, and SearchTooLong (before any change)
+        when the call must be dispatched again in a thread.
         """
         try:
             call = parse_call(record)
@@ -187,7 +216,8 @@ class Dispatcher:
         except XdrError:
             return [accepted_header(call.xid, AcceptStat.GARBAGE_ARGS)]
         except Exception:  # a bug must not take the connection down with it
-            log.exception("%s %s failed", program.name, program.proc_name(call.proc))
+            name = f"{program.name} {program.proc_name(call.proc)}"
+            _limited.error(name, "%s failed", name, exc_info=True)
             return [accepted_header(call.xid, AcceptStat.SYSTEM_ERR)]
         if body is None:
             return None
@@ -237,10 +267,14 @@ class Dispatcher:
             return self._nfs_error(call, procedure, exc.status, started)
         except OSError as exc:
             return self._nfs_error(call, procedure, status_of(exc), started)
+        except SearchTooLong:
+            raise  # the server answers this call from a thread
         except Exception:
-            log.exception(
-                "NFS %s failed on %s", _proc_name(call.prog, call.proc), export.config.name
-            )
+            name = _proc_name(call.prog, call.proc)
+            _limited.error(
+                f"{name} {export.config.name}", "NFS %s failed on %s", name, export.config.name,
+                exc_info=True,
+            )  # fmt: skip
             return self._nfs_error(call, procedure, NfsStat.SERVERFAULT, started)
         head = (
             accepted_header(call.xid) + _OK + parts[0] if parts else accepted_header(call.xid) + _OK

@@ -51,9 +51,14 @@ class DirListings:
     directory changes in between (no entry skipped or repeated within one pass).
     """
 
-    def __init__(self, keep: int = 64) -> None:
+    def __init__(self, keep: int = 64, max_entries: int = 100_000) -> None:
+        """At most `keep` listings and `max_entries` entries in all of them (the newest
+        listing is kept whatever its size: the client paging through it needs it)."""
         self._keep = keep
+        self._max_entries = max_entries
         self._listings: OrderedDict[tuple[int, bytes], list[VfsEntry]] = OrderedDict()
+        self.entries = 0
+        """Entries held, over all listings."""
 
     def listing(
         self, vfs: Vfs, path: str, ino: int, cookie: int, verifier: bytes
@@ -66,8 +71,12 @@ class DirListings:
         entries = self._list(vfs, path, ino)
         verifier = _VERF.pack(secrets.randbits(63) | 1)
         self._listings[(ino, verifier)] = entries
-        while len(self._listings) > self._keep:
-            self._listings.popitem(last=False)
+        self.entries += len(entries)
+        while len(self._listings) > 1 and (
+            len(self._listings) > self._keep or self.entries > self._max_entries
+        ):
+            _, dropped = self._listings.popitem(last=False)
+            self.entries -= len(dropped)
         return entries, verifier
 
     @staticmethod

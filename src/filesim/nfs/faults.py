@@ -159,12 +159,10 @@ class FaultyVfs:
     rmdir: Callable[[str], None]
     rename: Callable[[str, str], None]
     link: Callable[[str, str], None]
-    find: Callable[[int], str | None]
     call_scope: Callable[[int], AbstractContextManager[None]]
 
     def __init__(self, inner: Vfs) -> None:
         self.inner = inner
-        self.find = inner.find  # resolving a handle by search is never failed
         self._call_rules: list[ErrorRule] = []
         self._path_rules: list[ErrorRule] = []
         self._readonly = False
@@ -177,6 +175,9 @@ class FaultyVfs:
         self._bind()
 
     # -- state ------------------------------------------------------------------------------
+
+    def find(self, ino: int, budget: int | None = None) -> str | None:
+        return self.inner.find(ino, budget)  # resolving a handle by search is never failed
 
     def set_errors(self, rules: Sequence[ErrorRule]) -> None:
         self._call_rules = [r for r in rules if r.paths is None]

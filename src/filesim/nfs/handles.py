@@ -9,7 +9,11 @@ file is gone; the generation (bumped when this server removes the inode's last n
 the server's back) make a handle of the old file answer STALE rather than reach the new one.
 The inode is turned back into a path by `NodeIndex`: a map filled as clients look names up,
 verified by lstat on every use, and rebuilt by a search of the export when stale (after a
-restart, or a rename done behind the server's back).
+restart, or a rename done behind the server's back). On an event loop thread the search is
+bounded (`bound_searches`): past `LOOP_BUDGET` entries it stops with `NotFoundYet`, and the
+call is answered from a thread (NFSv3: the server runs it again there) or asked again later
+(NFSv4: DELAY, while a thread searches). An inode a whole search did not find answers STALE
+at once for `GONE_S`.
 """
 
 from __future__ import annotations
@@ -19,13 +23,38 @@ import os
 import secrets
 import stat
 import struct
+import threading
+import time
+from collections import OrderedDict
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import NamedTuple
 
 from filesim.nfs.attrs import Attrs
 from filesim.nfs.generations import Generations
-from filesim.nfs.vfs import NfsError, Vfs
+from filesim.nfs.vfs import NfsError, SearchTooLong, Vfs
 from filesim.oncrpc.programs import NfsStat
+
+LOOP_BUDGET = 2000
+"""Directory entries a handle search may read on an event loop (about a millisecond)."""
+GONE_S = 2.0
+"""How long an inode a whole search did not find is answered STALE without searching again
+(four clients replaying a stale handle cost one search, not one each per call)."""
+_local = threading.local()
+
+
+def bound_searches() -> None:
+    """Searches made on this thread (an event loop's) stop after `LOOP_BUDGET` entries."""
+    _local.budget = LOOP_BUDGET
+
+
+class NotFoundYet(SearchTooLong):
+    """The node of a handle needs a longer search than this thread may make."""
+
+    def __init__(self, ino: int) -> None:
+        super().__init__(f"inode {ino}: searching the export")
+        self.ino = ino
+
 
 _VERSION = 2
 _BODY = struct.Struct(">BIQIIB")
@@ -139,14 +168,19 @@ class NodeIndex:
         self._vfs = vfs
         self.generations = generations
         self._paths: dict[int, str] = {}
-
-    def node(self, st: Attrs, path: str) -> Node:
-        """The node `st` is, at `path`, remembered for resolving its handle later."""
-        self._paths[st.st_ino] = path
-        return Node.of(st, self.generations.of(st.st_ino))
+        self._gone: OrderedDict[int, float] = OrderedDict()
+        self._searching: set[int] = set()
+        self.background: Executor | None = None
+        """Where `search_later` searches (the server's executor); None: nowhere."""
 
     def remember(self, ino: int, path: str) -> None:
         self._paths[ino] = path
+        self._gone.pop(ino, None)
+
+    def node(self, st: Attrs, path: str) -> Node:
+        """The node `st` is, at `path`, remembered for resolving its handle later."""
+        self.remember(st.st_ino, path)
+        return Node.of(st, self.generations.of(st.st_ino))
 
     def forget(self, st: Attrs) -> None:
         """The name of `st` (its attributes before) was removed by this server: when that
@@ -155,24 +189,56 @@ class NodeIndex:
         if stat.S_ISDIR(st.st_mode) or st.st_nlink <= 1:
             self.generations.bump(st.st_ino)
 
-    def resolve(self, node: Node) -> tuple[str, Attrs]:
-        """(path, lstat) of `node`; NFS3ERR_STALE when it no longer exists in the export."""
+    def resolve(self, node: Node, bounded: bool = True) -> tuple[str, Attrs]:
+        """(path, lstat) of `node`; NFS3ERR_STALE when it no longer exists in the export,
+        NotFoundYet when finding it takes longer than this thread may search (unless not
+        `bounded`: then the search goes on, whatever this thread is)."""
         ino = node.ino
         path = self._paths.get(ino)
         if path is not None:
             try:
                 st = self._vfs.stat(path)
+                if st.st_ino == ino:
+                    return path, self._same_file(node, st)
             except OSError:
-                st = None
-            if st is not None and st.st_ino == ino:
-                return path, self._same_file(node, st)
-        found = self._vfs.find(ino)
+                pass
+        found = self._search(ino, getattr(_local, "budget", None) if bounded else None)
         if found is None:
-            self._paths.pop(ino, None)
             raise NfsError(NfsStat.STALE, f"inode {ino} is gone")
         st = self._same_file(node, self._vfs.stat(found))
-        self._paths[ino] = found
         return found, st
+
+    def _search(self, ino: int, budget: int | None) -> str | None:
+        gone = self._gone.get(ino)
+        if gone is not None and time.monotonic() - gone < GONE_S:
+            return None
+        try:
+            found = self._vfs.find(ino, budget)
+        except SearchTooLong:
+            raise NotFoundYet(ino) from None
+        if found is None:
+            self._paths.pop(ino, None)
+            self._gone[ino] = time.monotonic()
+            while len(self._gone) > 1024:
+                self._gone.popitem(last=False)
+        else:
+            self.remember(ino, found)
+        return found
+
+    def search_later(self, ino: int) -> bool:
+        """Search for `ino` in the background (once at a time); False when there is none."""
+        if self.background is None:
+            return False
+        if ino not in self._searching:
+            self._searching.add(ino)
+            self.background.submit(self._search_now, ino)
+        return True
+
+    def _search_now(self, ino: int) -> None:
+        try:
+            self._search(ino, None)
+        finally:
+            self._searching.discard(ino)
 
     def _same_file(self, node: Node, st: Attrs) -> Attrs:
         """`st` when it is the very file `node` named, not a later one with its inode."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import math
 import os
 import stat
 import sys
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from filesim.nfs.attrs import Attrs
 from filesim.nfs.statx import lstat
-from filesim.nfs.vfs import FsStat, SetAttrs, VfsEntry, times_for
+from filesim.nfs.vfs import FsStat, SearchTooLong, SetAttrs, VfsEntry, times_for
 
 # getattr: this module is imported on every platform, and Windows has neither flag; LocalVfs
 # is only chosen where `usable()` holds (filesim.nfs.storage).
@@ -31,6 +32,15 @@ _O_PATH = getattr(os, "O_PATH", 0)
 # and that descriptor then leads through the link (tests/nfs/test_confinement.py).
 _WALK_FLAGS = _DIR_FLAGS
 _AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+MAX_OFFSET = (1 << 63) - 1
+"""The largest file offset the kernel takes (off_t); clients send 64-bit unsigned ones."""
+
+
+def _within(offset: int, length: int, code: int) -> None:
+    """Raise `code` (EFBIG, EINVAL, ENXIO) when the range passes the largest file offset:
+    the os calls would raise OverflowError, which is no answer for a client."""
+    if offset + length > MAX_OFFSET:
+        raise OSError(code, f"offset {offset} + {length} is beyond the largest file size")
 
 
 def _nofollow(flags: int) -> int:
@@ -158,6 +168,7 @@ class LocalVfs:
             return lstat(name, parent)
 
     def read(self, path: str, offset: int, count: int) -> bytes:
+        _within(offset, 0, errno.EINVAL)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
         try:
@@ -167,6 +178,7 @@ class LocalVfs:
 
     def seek(self, path: str, offset: int, whence: int) -> int:
         """lseek with SEEK_DATA or SEEK_HOLE: where the next data or hole starts."""
+        _within(offset, 0, errno.ENXIO)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
         try:
@@ -176,6 +188,7 @@ class LocalVfs:
 
     def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
         """Allocate the range (growing the file past its end), or punch it into a hole."""
+        _within(offset, length, errno.EFBIG)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_WRONLY), dir_fd=parent)
         try:
@@ -205,16 +218,21 @@ class LocalVfs:
             avail_files=sv.f_favail,
         )
 
-    def find(self, ino: int) -> str | None:
-        """Breadth-first search of the tree for inode `ino`, never following symlinks."""
+    def find(self, ino: int, budget: int | None = None) -> str | None:
+        """Breadth-first search of the tree for inode `ino`, never following symlinks;
+        SearchTooLong once more than `budget` entries were read."""
         if os.fstat(self._root_fd).st_ino == ino:
             return ""
         queue: deque[str] = deque([""])
+        left = math.inf if budget is None else budget
         while queue:
             directory = queue.popleft()
             try:
                 with self._dir(directory) as fd, os.scandir(fd) as it:
                     for entry in it:
+                        left -= 1
+                        if left < 0:
+                            raise SearchTooLong(f"inode {ino} not among the first {budget} entries")
                         if self._hidden(entry.name):
                             continue
                         path = f"{directory}/{entry.name}" if directory else entry.name
@@ -229,6 +247,7 @@ class LocalVfs:
     # -- writes -------------------------------------------------------------------------------
 
     def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
+        _within(offset, len(data), errno.EFBIG)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_WRONLY), dir_fd=parent)
         try:
@@ -253,6 +272,8 @@ class LocalVfs:
         initial: SetAttrs,
     ) -> None:  # fmt: skip
         flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else 0)
+        if initial.size is not None:
+            _within(initial.size, 0, errno.EFBIG)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(flags), mode & 0o7777, dir_fd=parent)
             try:
@@ -313,6 +334,8 @@ class LocalVfs:
         if not path:
             self._setattr_root(attrs)
             return
+        if attrs.size is not None:
+            _within(attrs.size, 0, errno.EFBIG)
         with self._at(path) as (parent, name):
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)
             if attrs.size is not None:

@@ -54,8 +54,8 @@ class NotifyingVfs:
     def statvfs(self) -> FsStat:
         return self.inner.statvfs()
 
-    def find(self, ino: int) -> str | None:
-        return self.inner.find(ino)
+    def find(self, ino: int, budget: int | None = None) -> str | None:
+        return self.inner.find(ino, budget)
 
     def call_scope(self, proc: int) -> AbstractContextManager[None]:
         return self.inner.call_scope(proc)

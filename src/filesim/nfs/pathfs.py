@@ -15,6 +15,7 @@ so LocalVfs stays the choice wherever the platform offers it (see `filesim.nfs.s
 from __future__ import annotations
 
 import errno
+import math
 import os
 import shutil
 import stat
@@ -27,8 +28,17 @@ from pathlib import Path
 
 from filesim.nfs import statx
 from filesim.nfs.attrs import Attrs
+from filesim.nfs.localfs import MAX_OFFSET
 from filesim.nfs.pathcheck import PathChecker, has_reparse_point, is_link
-from filesim.nfs.vfs import SEEK_DATA, SEEK_HOLE, FsStat, SetAttrs, VfsEntry, times_for
+from filesim.nfs.vfs import (
+    SEEK_DATA,
+    SEEK_HOLE,
+    FsStat,
+    SearchTooLong,
+    SetAttrs,
+    VfsEntry,
+    times_for,
+)
 
 _WINDOWS = sys.platform == "win32"
 _BINARY = getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -86,6 +96,7 @@ class PathVfs:
         return os.open(full, flags | _BINARY | getattr(os, "O_NOFOLLOW", 0))
 
     def read(self, path: str, offset: int, count: int) -> bytes:
+        _within(offset, 0, errno.EINVAL)
         fd = self._file(path, os.O_RDONLY)
         try:
             os.lseek(fd, offset, os.SEEK_SET)
@@ -101,6 +112,7 @@ class PathVfs:
             os.close(fd)
 
     def seek(self, path: str, offset: int, whence: int) -> int:
+        _within(offset, 0, errno.ENXIO)
         fd = self._file(path, os.O_RDONLY)
         try:
             if hasattr(os, "SEEK_DATA"):
@@ -113,6 +125,7 @@ class PathVfs:
             os.close(fd)
 
     def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
+        _within(offset, length, errno.EFBIG)
         fd = self._file(path, os.O_RDWR)
         try:
             size = os.fstat(fd).st_size
@@ -144,16 +157,21 @@ class PathVfs:
         return FsStat(usage.total, usage.free, usage.free, _FILES_GUESS, _FILES_GUESS,
                       _FILES_GUESS)  # fmt: skip
 
-    def find(self, ino: int) -> str | None:
-        """Breadth-first search for inode `ino`, never entering a link."""
+    def find(self, ino: int, budget: int | None = None) -> str | None:
+        """Breadth-first search for inode `ino`, never entering a link; SearchTooLong once
+        more than `budget` entries were read."""
         if os.lstat(self.root).st_ino == ino:
             return ""
         queue: deque[str] = deque([""])
+        left = math.inf if budget is None else budget
         while queue:
             directory = queue.popleft()
             try:
                 with os.scandir(self._check.directory(directory)) as it:
                     for entry in it:
+                        left -= 1
+                        if left < 0:
+                            raise SearchTooLong(f"inode {ino} not among the first {budget} entries")
                         if self._hidden(entry.name):
                             continue
                         path = f"{directory}/{entry.name}" if directory else entry.name
@@ -168,6 +186,7 @@ class PathVfs:
     # -- writes -------------------------------------------------------------------------------
 
     def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
+        _within(offset, len(data), errno.EFBIG)
         fd = self._file(path, os.O_WRONLY)
         try:
             os.lseek(fd, offset, os.SEEK_SET)
@@ -200,6 +219,7 @@ class PathVfs:
             if owner is not None and _as_root():
                 os.fchown(fd, *owner)
             if initial.size is not None:
+                _within(initial.size, 0, errno.EFBIG)
                 os.ftruncate(fd, initial.size)
         finally:
             os.close(fd)
@@ -266,6 +286,7 @@ class PathVfs:
             if not stat.S_ISREG(st.st_mode):
                 code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
                 raise OSError(code, "size can only be set on a regular file")
+            _within(attrs.size, 0, errno.EFBIG)
             fd = self._file(path, os.O_WRONLY)
             try:
                 os.ftruncate(fd, attrs.size)
@@ -290,6 +311,13 @@ class PathVfs:
             return
         if is_link(st):
             raise OSError(errno.ELOOP, f"{path} is a symbolic link")
+
+
+def _within(offset: int, length: int, code: int) -> None:
+    """Raise `code` (EFBIG, EINVAL, ENXIO) past the largest file offset (as LocalVfs does):
+    the os calls would raise OverflowError, which is no answer for a client."""
+    if offset + length > MAX_OFFSET:
+        raise OSError(code, f"offset {offset} + {length} is beyond the largest file size")
 
 
 def _attrs(st: os.stat_result) -> Attrs:

@@ -18,6 +18,10 @@ from filesim.nfs.attrs import Attrs
 from filesim.oncrpc.programs import NfsStat
 
 
+class SearchTooLong(Exception):
+    """Work too long for the event loop (a search of the whole export): do it in a thread."""
+
+
 class NfsError(Exception):
     """An NFS procedure failed with `status`; mapped to the reply at the dispatch boundary."""
 
@@ -152,8 +156,9 @@ class Vfs(Protocol):
 
     def statvfs(self) -> FsStat: ...
 
-    def find(self, ino: int) -> str | None:
-        """The path of the node with inode number `ino`, searched under the root, or None."""
+    def find(self, ino: int, budget: int | None = None) -> str | None:
+        """The path of the node with inode number `ino`, searched under the root, or None.
+        SearchTooLong when more than `budget` directory entries would have to be read."""
 
     def call_scope(self, proc: int) -> AbstractContextManager[None]:
         """A context around one call of NFS procedure `proc`, within which the storage may

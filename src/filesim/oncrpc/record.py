@@ -7,10 +7,14 @@ hands back complete records as memoryviews into that buffer, so a large WRITE is
 
 from __future__ import annotations
 
+import mmap
 import struct
 from collections.abc import Iterator
 
 _U32 = struct.Struct(">I")
+_MAPPED = 256 << 10
+"""Buffers this large are mapped on their own: freed, they go back to the kernel at once (the
+heap would keep them, and the server tunes malloc to keep freed blocks in the heap)."""
 
 LAST_FRAGMENT = 0x80000000
 
@@ -27,25 +31,68 @@ class RecordReader:
     """
 
     def __init__(
-        self, max_record: int = 4 << 20, min_free: int = 256 << 10, buffer_size: int = 0
-    ) -> None:
+        self, max_record: int = 4 << 20, min_free: int = 256 << 10, buffer_size: int = 0,
+        initial: int = 16 << 10,
+    ) -> None:  # fmt: skip
+        """`initial` bytes are allocated at first; the buffer grows per record up to
+        `buffer_size` (at least one whole record plus `min_free`) and `shrink` gives it back."""
         self.max_record = max_record
         self._min_free = min_free
         # A buffer several records deep is compacted (its partial record moved to the front)
         # only every few records, so bulk WRITE data is rarely copied.
-        self._buf = bytearray(max(buffer_size, max_record + min_free + 8))
+        self._max_size = max(buffer_size, max_record + min_free + 8)
+        self._initial = min(initial, self._max_size)
+        self._buf: bytearray | mmap.mmap = bytearray(0)
         self._view = memoryview(self._buf)
         self._start = 0
         self._end = 0
+        self._need = 4
+        """Bytes from `_start` that the record being received needs in the buffer."""
         self._partial: bytearray | None = None
 
+    @property
+    def allocated(self) -> int:
+        """Bytes held by the receive buffer now."""
+        return len(self._buf)
+
+    @property
+    def idle(self) -> bool:
+        """Nothing received and not yet handed out as a record."""
+        return self._start == self._end and self._partial is None
+
     def get_buffer(self) -> memoryview:
-        """The free tail of the buffer for the next read; compacts the buffer when needed."""
-        if len(self._buf) - self._end < self._min_free:
-            pending = self._end - self._start
-            self._buf[0:pending] = self._view[self._start : self._end]
-            self._start, self._end = 0, pending
+        """The free tail of the buffer for the next read; compacts or grows it when needed."""
+        size = len(self._buf)
+        if size - self._end < min(self._min_free, max(size // 4, 512)):
+            self._make_room()
         return self._view[self._end :]
+
+    def _make_room(self) -> None:
+        pending = self._end - self._start
+        size = len(self._buf)
+        wanted = max(self._need, pending + min(self._min_free, max(size // 4, 512)))
+        if wanted > size or (size and pending > size // 2):
+            # grow: at least the record being received, doubling so large records stream
+            size = max(wanted, min(2 * size, self._max_size), self._initial)
+        self._replace(size, pending)
+
+    def _replace(self, size: int, pending: int) -> None:
+        if size == len(self._buf):
+            self._buf[0:pending] = self._view[self._start : self._end]
+        else:
+            buf = mmap.mmap(-1, size) if size >= _MAPPED else bytearray(size)
+            buf[0:pending] = self._view[self._start : self._end]
+            # records handed out earlier keep the old buffer alive until they are dropped
+            self._buf, self._view = buf, memoryview(buf)
+        self._start, self._end = 0, pending
+
+    def shrink(self) -> None:
+        """Give back a buffer grown for large records, when nothing is pending in it."""
+        if self.idle and len(self._buf) > self._initial:
+            self._start = self._end = 0
+            self._buf = bytearray(0)
+            self._view = memoryview(self._buf)
+            self._need = 4
 
     def advance(self, nbytes: int) -> None:
         """Record that `nbytes` were read into the buffer from `get_buffer`."""
@@ -69,6 +116,7 @@ class RecordReader:
         while True:
             available = self._end - self._start
             if available < 4:
+                self._need = 4
                 if available == 0:
                     self._start = self._end = 0
                 return
@@ -80,6 +128,7 @@ class RecordReader:
                     f"record of {length + already} bytes exceeds the limit of {self.max_record}"
                 )
             if available < 4 + length:
+                self._need = 4 + length
                 return
             begin = self._start + 4
             self._start = begin + length

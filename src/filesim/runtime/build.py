@@ -9,7 +9,7 @@ from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.faults import FaultyVfs, ServerFaults
 from filesim.nfs.handles import load_secret
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
-from filesim.nfs.server import NfsServer
+from filesim.nfs.server import NfsServer, ServerLimits
 from filesim.nfs.storage import open_store
 from filesim.nfs.v4.service import V4Options
 from filesim.topology import Layout, Server
@@ -49,9 +49,13 @@ def build_nfs_server(
     loop = asyncio.get_running_loop()
     vfs = NotifyingVfs(storage, _on_loop(listener or _ignore, loop))
     export = Export(export_config(server, layout), vfs, secret)
+    limits = ServerLimits(
+        max_connections=server.export.max_connections,
+        idle_timeout_s=server.export.idle_timeout_s,
+    )
     return NfsServer(
         export, server.host or host, port, faults=ServerFaults(storage),
-        v4=v4_options(server, layout), rpcbind_port=rpcbind_port,
+        v4=v4_options(server, layout), rpcbind_port=rpcbind_port, limits=limits,
         nlm_state=layout.state_dir / f"nlm-{server.name}.json",
     )  # fmt: skip
 

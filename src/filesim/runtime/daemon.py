@@ -9,6 +9,7 @@ import subprocess
 import sys
 from typing import Any
 
+from filesim.logs import LOG_FILE_ENV
 from filesim.runtime.model import RuntimeDoc
 from filesim.runtime.runner import StartupError, ensure_not_running
 from filesim.runtime.state import read_runtime, running
@@ -26,10 +27,11 @@ def start_detached(layout: Layout, up_args: list[str]) -> RuntimeDoc:
     ensure_not_running(layout)
     args = [sys.executable, "-m", "filesim", *up_args]
     layout.state_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, LOG_FILE_ENV: str(layout.log_file)}  # rotated by the process itself
     with open(layout.log_file, "ab") as log:
         proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, **_detached()
-        )
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, **_detached(),
+        )  # fmt: skip
 
     def started() -> RuntimeDoc | None:
         runtime = read_runtime(layout)

@@ -8,6 +8,7 @@ import os
 import signal
 from collections.abc import Callable
 
+from filesim.logs import log_handler
 from filesim.runtime.memory import tune_malloc
 from filesim.runtime.model import ServerState
 from filesim.runtime.runner import TopologyRunner
@@ -19,8 +20,9 @@ def run_topology(runner: TopologyRunner, on_ready: ReadyCallback | None = None) 
     """Run `runner`'s topology until a stop signal, then close its event bus; raises
     FilesimError when it cannot start."""
     logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=[log_handler()],
+    )  # fmt: skip
     tune_malloc()
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as loop:

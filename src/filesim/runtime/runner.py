@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
+from filesim.logs import RateLimited
 from filesim.nfs.server import NfsServer
 from filesim.runtime.build import build_nfs_server
 from filesim.runtime.dashboard.connect import PvRenderer
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from filesim.sync.agent import SyncAgent
 
 log = logging.getLogger(__name__)
+_limited = RateLimited(log)  # called once per NFS change
 
 WRITE_EVENT_INTERVAL = 1.0
 """At most one nfs.write event per file and second: a large write is hundreds of WRITE calls."""
@@ -259,7 +261,10 @@ class TopologyRunner:
             try:
                 running.agent.notify_export_change(path, kind, dest)
             except Exception:  # the client's change is done: a sync hiccup must not fail it
-                log.exception("%s: sync agent refused a %s of %s", running.name, kind, path)
+                _limited.error(
+                    f"refused {running.name}", "%s: sync agent refused a %s of %s",
+                    running.name, kind, path, exc_info=True,
+                )  # fmt: skip
         if kind == "write":
             now = time.monotonic()
             if now - running._last_write_event.get(path, 0.0) < WRITE_EVENT_INTERVAL:

@@ -252,6 +252,7 @@ class SyncAgent:
         """Release the archive and worker threads (the agent cannot run afterwards)."""
         self._health.stopped("closed", crashed=False)
         self._watchers.stop()
+        self._sync.close()
         self._executor.close()
         self._archive.close()
         self._lock.release()
@@ -299,12 +300,12 @@ class SyncAgent:
                 self._ready_signal.set()
 
     async def _start(self) -> None:
-        if await asyncio.to_thread(adopt_store, self._archive, self.store):
+        if await self._sync.in_thread(adopt_store, self._archive, self.store):
             log.warning("%s: the export store %s is new; syncing from scratch", self.server.name,
                         self.store)  # fmt: skip
             self._send(Event("sync.reset", self.server.name, "export", detail={"why": "new store"}))
-        await asyncio.to_thread(recover_published, self._archive, self.folder, self.store)
-        await asyncio.to_thread(self._executor.clean_temp)
+        await self._sync.in_thread(recover_published, self._archive, self.folder, self.store)
+        await self._sync.in_thread(self._executor.clean_temp)
 
     def _set_ready(self) -> None:
         if self._ready:

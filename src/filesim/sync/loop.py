@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from filesim.errors import FilesimError
 from filesim.events import Event
@@ -31,6 +34,8 @@ from filesim.sync.schedule import Mark, Schedule
 from filesim.sync.state import shown
 from filesim.sync.status import EchoCheck, LatencyWindow
 from filesim.sync.watch import WatcherGroup
+
+T = TypeVar("T")
 
 log = logging.getLogger("filesim.sync")
 
@@ -75,6 +80,18 @@ class SyncLoop:
         self.last_sync: float | None = None
         self.gate: Callable[[], Awaitable[None]] | None = None
         self.on_latency: Callable[[float], None] | None = None
+        # This agent's own worker: cycles never queue behind another agent's or a server's
+        # blocking calls (a flood of COMMITs), and one agent uses one thread at most.
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix=f"cycle-{name}")
+
+    async def in_thread(self, fn: Callable[..., T], *args: object) -> T:
+        """`fn(*args)` in this agent's worker thread."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self.pool, functools.partial(fn, *args)
+        )
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
 
     def bind(self) -> None:
         """Wake-ups go to the running event loop (call from it)."""
@@ -123,7 +140,7 @@ class SyncLoop:
         stuck = 0
         while True:
             if self.halted is not None and not self.resume_pending:
-                if not await asyncio.to_thread(self.archive.resume_requested):
+                if not await self.in_thread(self.archive.resume_requested):
                     return
                 self.resume_pending = True
             cycle = await self.cycle(None)
@@ -191,7 +208,7 @@ class SyncLoop:
         assert self.wake is not None
         self.wake.clear()
         await _sleep(self.wake, _HALT_POLL_S)
-        if await asyncio.to_thread(self.archive.resume_requested):
+        if await self.in_thread(self.archive.resume_requested):
             self.resume_pending = True
 
     # -- one cycle
@@ -216,9 +233,7 @@ class SyncLoop:
             trusted = frozenset(self.schedule.trusted)
             self.counts["cycle"] += 1
             try:
-                result = await asyncio.to_thread(
-                    self.cycles.run, paths, forced, trusted, guard, held
-                )
+                result = await self.in_thread(self.cycles.run, paths, forced, trusted, guard, held)
             except Exception:
                 self.schedule.failed(taken, time.monotonic())  # nothing lost: later, less often
                 raise

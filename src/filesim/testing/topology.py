@@ -111,7 +111,38 @@ class NasTopology:
             raise failure[0]
         for state in self.status().servers:
             self.servers[state.name] = NasServer.of(state)
+        try:
+            self._wait_initial_sync()
+        except BaseException:
+            self.stop()
+            raise
         return self
+
+    def _wait_initial_sync(self) -> None:
+        """Return when every sync agent has finished its initial sync (what /readyz waits
+        for), so a test starts from a settled topology; agents paused by a sync-pause fault
+        from the start are not waited for (clearing the fault lets them finish)."""
+        paused = {f.server for f in self._call(self.runner.faults.active)
+                  if f.spec.kind is FaultKind.SYNC_PAUSE}  # fmt: skip
+        agents = [r.agent for r in self.runner.servers
+                  if r.agent is not None and r.server.name not in paused]  # fmt: skip
+
+        async def all_ready() -> None:
+            # An agent whose run ended early is not waited for: health reports it, and a
+            # test may be about exactly that.
+            results = await asyncio.gather(
+                *(agent.wait_ready(START_TIMEOUT) for agent in agents), return_exceptions=True
+            )
+            for result in results:
+                if isinstance(result, TimeoutError):
+                    raise result
+
+        try:
+            self._run(all_ready(), START_TIMEOUT + 5)
+        except TimeoutError:
+            raise TopologyTimeout(
+                f"the initial sync did not finish within {START_TIMEOUT:.0f} s"
+            ) from None
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread

@@ -99,6 +99,14 @@ class ExportOptions(_Strict):
         le=3600,
         description="NFSv4 grace period after a restart, for clients to reclaim their state.",
     )
+    max_connections: int = Field(
+        1024, ge=1, le=65536,
+        description="Client connections served at once; more are refused (and logged).",
+    )  # fmt: skip
+    idle_timeout_s: int = Field(
+        300, ge=5, le=86400,
+        description="A connection that sends nothing this long is closed (clients reconnect).",
+    )  # fmt: skip
     backend: Literal["auto", "fd", "path"] = Field(
         "auto",
         description="File backend: fd (directory fds, Linux/macOS), path (plain paths, each "

@@ -18,6 +18,8 @@ export:
   - ::/0
   nfs4_lease_s: 15
   nfs4_grace_s: 15
+  max_connections: 1024
+  idle_timeout_s: 300
   backend: auto
 sync:
   direction: both

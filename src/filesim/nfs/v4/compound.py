@@ -12,6 +12,8 @@ import logging
 import time
 from collections.abc import Callable, Hashable
 
+from filesim.logs import RateLimited
+from filesim.nfs.handles import NotFoundYet
 from filesim.nfs.v4 import (  # noqa: F401 - each registers its operations
     ops_attr,
     ops_client,
@@ -34,6 +36,7 @@ from filesim.oncrpc.programs import NfsProc
 from filesim.oncrpc.xdr import Packer, Unpacker, XdrError
 
 log = logging.getLogger(__name__)
+_limited = RateLimited(log)  # a client repeating a failing call must not fill the log
 
 MAX_TAG = 1024
 _SMALL_REPLY = 4096
@@ -196,10 +199,13 @@ def _one(
         status = status_of_v3(exc.status)
     except OSError as exc:
         status = status_of_v3(status_of(exc))
+    except NotFoundYet as exc:  # a handle needs a search too long for the event loop
+        status = Status.DELAY if c.export.index.search_later(exc.ino) else Status.STALE
     except Replay:
         raise
     except Exception:
-        log.exception("NFSv4 %s failed on %s", _OP_NAMES.get(opnum), c.export.config.name)
+        op, export = _OP_NAMES.get(opnum), c.export.config.name
+        _limited.error(f"{op} {export}", "NFSv4 %s failed on %s", op, export, exc_info=True)
         status = Status.SERVERFAULT
     if c.seq_owner is not None and opnum in _SEQID_OPS and status not in SEQID_KEEPING:
         owner, seqid = c.seq_owner

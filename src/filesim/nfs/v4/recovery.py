@@ -16,7 +16,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from filesim.logs import RateLimited
+
 log = logging.getLogger(__name__)
+_limited = RateLimited(log)
 
 
 class Recovery:
@@ -55,7 +58,9 @@ class Recovery:
             tmp.write_text(json.dumps(data))
             os.replace(tmp, self.path)
         except OSError as exc:
-            log.warning("cannot save the NFSv4 state file %s: %s", self.path, exc)
+            _limited.warning(  # saved after each state change: a full disk must not flood
+                f"save {self.path}", "cannot save the NFSv4 state file %s: %s", self.path, exc
+            )
 
     def in_grace(self) -> bool:
         if not self.grace_end:
