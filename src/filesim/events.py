@@ -9,6 +9,7 @@ rest of filesim, so every layer may emit events.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections import deque
@@ -106,18 +107,22 @@ class EventBus:
         self._log_path = log_path
         self._max_log_bytes = max_log_bytes
         self._log: Any = None
+        self._log_bytes = 0
+        """The log's size, counted here: asking the file (tell) costs a syscall per event."""
         if log_path is not None:
             log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = open(log_path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+            self._open_log()
 
     def emit(self, event: Event) -> None:
         with self._lock:
             self._recent.append(event)
             subscribers = list(self._subscribers)
             if self._log is not None:
-                self._log.write(event.to_json() + "\n")
+                line = (event.to_json() + "\n").encode("utf-8")
+                self._log.write(line)
                 self._log.flush()
-                if self._log.tell() > self._max_log_bytes:
+                self._log_bytes += len(line)
+                if self._log_bytes > self._max_log_bytes:
                     self._rotate()
         for subscriber in subscribers:
             subscriber(event)
@@ -125,11 +130,16 @@ class EventBus:
     def __call__(self, event: Event) -> None:
         self.emit(event)
 
+    def _open_log(self) -> None:
+        assert self._log_path is not None
+        self._log = open(self._log_path, "ab")  # noqa: SIM115 - closed in close()
+        self._log_bytes = self._log.seek(0, os.SEEK_END)
+
     def _rotate(self) -> None:
         assert self._log_path is not None
         self._log.close()
         rotate_file(self._log_path)
-        self._log = open(self._log_path, "a", encoding="utf-8")  # noqa: SIM115
+        self._open_log()
 
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call `subscriber` for every later event; returns a function that unsubscribes."""

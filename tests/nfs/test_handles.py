@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from filesim.nfs import handles
 from filesim.nfs.handles import HANDLE_LEN, HandleCodec, Node, load_secret
 from filesim.nfs.vfs import NfsError
 from filesim.oncrpc.programs import NfsStat
@@ -42,3 +43,16 @@ def test_codec_roundtrip_and_rejections() -> None:
     with pytest.raises(NfsError) as info:
         HandleCodec(4, b"x" * 32).decode(handle)
     assert info.value.status == NfsStat.STALE
+
+
+def test_issued_handles_are_the_same_bytes_and_their_cache_is_bounded() -> None:
+    """Handles are kept once issued (no HMAC per reply): the kept one is the one a fresh codec
+    computes, and the cache starts again past its bound instead of growing."""
+    codec, fresh = HandleCodec(3, b"x" * 32), HandleCodec(3, b"x" * 32)
+    first = codec.encode(Node(7, 8))
+    assert codec.encode(Node(7, 8)) is first
+    assert first == fresh.encode(Node(7, 8)) != codec.encode(Node(7, 4))
+    for ino in range(100, 100 + handles._ISSUED_MAX + 1):
+        codec.encode(Node(ino, 8))
+    assert len(codec._handles) <= handles._ISSUED_MAX + 1
+    assert codec.encode(Node(7, 8)) == first

@@ -186,6 +186,24 @@ def test_unchecked_create_with_size_truncates(rig: Rig, root: bytes) -> None:
     assert (rig.root / "f").read_bytes() == b""
 
 
+def test_create_over_an_existing_name_changes_nothing(rig: Rig, root: bytes) -> None:
+    """CREATE tries the name first and looks only when it is taken: an UNCHECKED create of an
+    existing file keeps it, and neither it nor a refused one is reported as a change."""
+    (rig.root / "f").write_bytes(b"kept")
+    rig.mkdir(root, "d")
+    rig.changes.clear()
+    p = rig.dirop(root, "f")
+    p.uint32(0)  # UNCHECKED, no size
+    sattr(p)
+    rig.ok(NfsProc.CREATE, p)
+    p = rig.dirop(root, "d")
+    p.uint32(0)
+    sattr(p)
+    assert rig.fails(NfsProc.CREATE, p) == NfsStat.ISDIR
+    assert (rig.root / "f").read_bytes() == b"kept"
+    assert rig.changes == []
+
+
 def test_mkdir_rmdir_remove_and_notempty(rig: Rig, root: bytes) -> None:
     d = rig.mkdir(root, "d")
     rig.create(d, "f")

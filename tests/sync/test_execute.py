@@ -103,6 +103,39 @@ def test_target_changed_since_planned_is_not_overwritten(ex: Executor) -> None:
     assert temps(ex.roots["export"]) == []
 
 
+def test_copy_data_stops_at_the_size_it_is_given_or_at_eof(tmp_path: Path) -> None:
+    """A copy told the size reads no further (the caller checks the file did not grow)."""
+    (tmp_path / "src").write_bytes(b"0123456789" * 300_000)  # 3 MB: several 1 MiB reads
+    for size, expect in ((-1, 3_000_000), (2_500_000, 2_500_000), (0, 0)):
+        src = os.open(tmp_path / "src", os.O_RDONLY)
+        dst = os.open(tmp_path / "dst", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        publish.copy_data(src, dst, size)
+        os.close(src)
+        os.close(dst)
+        assert (tmp_path / "dst").read_bytes() == (b"0123456789" * 300_000)[:expect]
+
+
+@pytest.mark.parametrize("refusing_rename", [True, False], ids=["renameat2", "look-then-rename"])
+def test_a_copy_lands_on_a_free_name_only(
+    ex: Executor, monkeypatch: pytest.MonkeyPatch, refusing_rename: bool
+) -> None:
+    """A new file is renamed into place with RENAME_NOREPLACE where the filesystem has it, and
+    by a look then a rename where it has not: either way a name taken meanwhile is kept."""
+    if refusing_rename:
+        assert publish._renameat2 is not None, "this Linux has renameat2: the fast path is tested"
+    else:
+        monkeypatch.setattr(publish, "_renameat2", None)
+    write(ex.roots["folder"], "free", "new", mtime=1)
+    write(ex.roots["folder"], "taken", "from folder", mtime=1)
+    steps = [(copy_of(ex, "free"),), (copy_of(ex, "taken"),)]
+    write(ex.roots["export"], "taken", "someone else, meanwhile")
+    free, taken = ex.run(steps)
+    assert (free.status, taken.status) == (Status.DONE, Status.STALE)
+    assert (ex.roots["export"] / "free").read_text() == "new"
+    assert (ex.roots["export"] / "taken").read_text() == "someone else, meanwhile"
+    assert temps(ex.roots["export"]) == []
+
+
 def test_delete_and_rename_check_what_they_act_on(ex: Executor) -> None:
     write(ex.roots["export"], "a", "v1")
     entry = stat_path(ex.roots["export"], "a")

@@ -13,6 +13,13 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 _BLOCK = 512
+_FIELDS = ("st_blocks", "st_rdev")
+_COMPLETE = all(hasattr(os.stat_result, f) for f in _FIELDS)
+_COMPLETE = _COMPLETE and not hasattr(os.stat_result, "st_birthtime")
+"""Stat results here carry every field and no birth time (Linux): `Attrs.of` reads them
+straight, without a getattr per field (it runs for every attribute a reply carries)."""
+_MAJOR = getattr(os, "major", None)
+_MINOR = getattr(os, "minor", None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +42,11 @@ class Attrs:
     @classmethod
     def of(cls, st: os.stat_result) -> Attrs:
         """The attributes of a stat result; the fields a platform lacks are derived."""
+        if _COMPLETE and (known := st.st_blocks) is not None and st.st_rdev is not None:
+            return cls(
+                st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid, st.st_gid,
+                st.st_size, known, st.st_rdev, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns,
+            )  # fmt: skip
         size = st.st_size
         blocks = getattr(st, "st_blocks", None)
         birth = getattr(st, "st_birthtime_ns", None)
@@ -54,8 +66,6 @@ class Attrs:
 
 def split_rdev(rdev: int) -> tuple[int, int]:
     """(major, minor) of a device number; (0, 0) where the platform has no device numbers."""
-    major = getattr(os, "major", None)
-    minor = getattr(os, "minor", None)
-    if major is None or minor is None or not rdev:
+    if not rdev or _MAJOR is None or _MINOR is None:
         return 0, 0
-    return major(rdev), minor(rdev)
+    return _MAJOR(rdev), _MINOR(rdev)

@@ -63,6 +63,10 @@ _BODY_V1 = struct.Struct(">BIQB")
 _MAC_LEN = 12
 HANDLE_LEN = _BODY.size + _MAC_LEN
 _V1_LEN = _BODY_V1.size + _MAC_LEN
+_CACHE_MAX = 65536
+"""Entries the decode cache holds before it starts again (bounded memory)."""
+_ISSUED_MAX = 16384
+"""Entries the cache of issued handles holds (~200 bytes each: ~3 MiB at most per export)."""
 
 
 def load_secret(path: Path) -> bytes:
@@ -128,13 +132,22 @@ class HandleCodec:
         self.fsid = fsid
         self._secret = secret
         self._cache: dict[bytes, Node] = {}
+        self._handles: dict[Node, bytes] = {}
+        """Handles already issued: a LOOKUP or CREATE would otherwise compute an HMAC each time
+        (a handle depends on nothing but the node, so it never goes out of date)."""
 
     def _mac(self, body: bytes) -> bytes:
         return hmac.digest(self._secret, body, "sha256")[:_MAC_LEN]
 
     def encode(self, node: Node) -> bytes:
+        handle = self._handles.get(node)
+        if handle is not None:
+            return handle
         body = _BODY.pack(_VERSION, self.fsid, node.ino, node.gen, node.birth, node.kind)
-        return body + self._mac(body)
+        if len(self._handles) > _ISSUED_MAX:
+            self._handles.clear()
+        handle = self._handles[node] = body + self._mac(body)
+        return handle
 
     def decode(self, handle: bytes | memoryview) -> Node:
         """The node `handle` names; NFS3ERR_BADHANDLE when it is not one of ours."""
@@ -155,7 +168,7 @@ class HandleCodec:
             raise NfsError(NfsStat.BADHANDLE, "handle not issued by this server")
         if fsid != self.fsid:
             raise NfsError(NfsStat.STALE, f"handle of another export (fsid {fsid})")
-        if len(self._cache) > 65536:
+        if len(self._cache) > _CACHE_MAX:
             self._cache.clear()
         node = self._cache[key] = Node(ino, kind, gen, birth)
         return node

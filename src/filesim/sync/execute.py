@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import itertools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -33,6 +34,7 @@ from filesim.sync.publish import (
     fsync_at,
     publish_file,
     publish_symlink,
+    rename_new,
     sync_filesystem,
     unlink_quietly,
 )
@@ -100,6 +102,11 @@ class Executor:
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix=f"sync-{server}")
         self._trees: dict[Side, Tree] | None = None
         self._held: Mapping[str, float] = {}
+        self._temp_prefix = TEMP_PREFIX + os.urandom(6).hex() + "-"
+        self._temp_serial = itertools.count()
+        """Temp names: a random prefix per executor and a counter (next() is atomic under the
+        GIL), not 8 random bytes per file: a getrandom syscall of the dozen a small file costs.
+        The temp file is created with O_EXCL, so a clash would fail the copy, never clobber."""
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -268,7 +275,7 @@ class Executor:
             raise Stale from None  # the source's directory is gone or was replaced
         try:
             dst = self._tree(a.dst).acquire(head, create=True)
-            tmp = TEMP_PREFIX + os.urandom(8).hex()
+            tmp = f"{self._temp_prefix}{next(self._temp_serial)}"
             try:
                 if a.entry.kind is Kind.SYMLINK:
                     published = publish_symlink(src.fd, name, dst.fd, tmp, a.entry)
@@ -290,8 +297,9 @@ class Executor:
         try:
             if not self._tree(a.dst).still_at(head, staged.dir):
                 raise Stale  # the directory was renamed away meanwhile
-            _expect_at(staged.dir.fd, name, a.replaces)
-            os.rename(staged.tmp, name, src_dir_fd=staged.dir.fd, dst_dir_fd=staged.dir.fd)
+            if a.replaces is not None or not _land_new(staged.tmp, name, staged.dir.fd):
+                _expect_at(staged.dir.fd, name, a.replaces)
+                os.rename(staged.tmp, name, src_dir_fd=staged.dir.fd, dst_dir_fd=staged.dir.fd)
         except BaseException:
             self._discard(staged)
             raise
@@ -383,6 +391,15 @@ class Executor:
             out.rekeys.append((a.src, a.dst))
         kind = "sync.conflict-copy" if a.aside else "sync.rename"
         self._event(out, kind, a.side, a.src, to=a.dst)
+
+
+def _land_new(tmp: str, name: str, dir_fd: int) -> bool:
+    """Rename onto a name planned to be free, refusing (Stale) when it is taken by now; False
+    when the filesystem cannot refuse (then look first, then rename)."""
+    try:
+        return rename_new(tmp, name, dir_fd)
+    except FileExistsError:
+        raise Stale from None
 
 
 def _expect_at(dir_fd: int, name: str, expected: Entry | None) -> None:

@@ -109,7 +109,9 @@ def copy_data(src: int, dst: int, size: int = -1, blocks: int = -1) -> None:
     """
     if blocks >= 0 and blocks * 512 < size and _copy_extents(src, dst, size):
         return
-    _copy_range(src, dst, None)
+    # Only the size seen (the caller checks the file did not grow): no read to find EOF, one
+    # syscall of the dozen a small file costs.
+    _copy_range(src, dst, size if size >= 0 else None)
 
 
 def _copy_extents(src: int, dst: int, size: int) -> bool:
@@ -201,6 +203,40 @@ def sync_filesystem(root: Path) -> None:
             raise OSError(err, os.strerror(err), str(root))
     finally:
         os.close(fd)
+
+
+# -- landing a new file: one rename that refuses to replace, instead of a look and a rename
+
+_RENAME_NOREPLACE = 1
+
+
+def _load_renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2  # glibc 2.28 and later
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return cast(Callable[[int, bytes, int, bytes, int], int], fn)
+
+
+_renameat2 = _load_renameat2()
+
+
+def rename_new(src: str, dst: str, dir_fd: int) -> bool:
+    """Rename `src` to `dst` in `dir_fd` if nothing is at `dst`, atomically (renameat2
+    RENAME_NOREPLACE): FileExistsError when something is. False when this system or filesystem
+    cannot refuse a replacement (then the caller looks first and renames, as before)."""
+    if _renameat2 is None:
+        return False
+    if _renameat2(dir_fd, os.fsencode(src), dir_fd, os.fsencode(dst), _RENAME_NOREPLACE):
+        err = ctypes.get_errno()
+        if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+            return False  # e.g. a network or FUSE filesystem without the flag
+        raise OSError(err, os.strerror(err), dst)
+    return True
 
 
 def fsync_at(name: str, dir_fd: int) -> None:

@@ -10,12 +10,12 @@ state directory, written only when the set of hosts changes.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filesim.nfs.statefile import load_state, save_state
 
 log = logging.getLogger(__name__)
 
@@ -63,28 +63,11 @@ class HostRecord:
             self._save()
 
     def _load(self) -> dict[str, Any]:
-        if self.path is None:
-            return {}
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable NLM state file %s: %s", self.path, exc)
-            return {}
-        return data if isinstance(data, dict) else {}
+        return load_state(self.path, "NLM state")
 
     def _save(self) -> None:
-        if self.path is None:
-            return
         hosts = {
             p.name: {"address": p.address, "local": p.local}
             for p in (*self.to_notify.values(), *self.current.values())
         }
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({"state": self.state, "hosts": hosts}))
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            log.warning("cannot save the NLM state file %s: %s", self.path, exc)
+        save_state(self.path, {"state": self.state, "hosts": hosts}, "NLM state")

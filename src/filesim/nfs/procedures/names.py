@@ -75,20 +75,20 @@ def create(x: Export, caller: Caller, u: Unpacker) -> Result:
         raise NfsError(NfsStat.INVAL, f"bad create mode {how}")
     require(dir_st, caller, W | X)
     path = join(dir_path, name)
-    existing = stat_or_none(x, path)
-    if existing is not None:
-        _create_existing(x, caller, path, existing, how, verifier, attrs)
-        return created(x, dir_path, dir_st, path)
     mode = attrs.mode if attrs.mode is not None else 0o644
     if verifier:  # kept in the times, where a retried EXCLUSIVE create finds it
         hi, lo = _VERIFIER.unpack(verifier)
         initial = SetAttrs(atime_ns=hi * 10**9, mtime_ns=lo * 10**9)
     else:
         initial = SetAttrs(size=attrs.size, atime_ns=attrs.atime_ns, mtime_ns=attrs.mtime_ns)
+    # Create first, look only when the name is taken: the usual new name costs no stat.
     try:
         x.vfs.create(path, mode, True, owner(caller, attrs), initial)
     except FileExistsError:
-        raise NfsError(NfsStat.EXIST) from None
+        existing = stat_or_none(x, path)
+        if existing is None:  # taken, then gone again while we looked
+            raise NfsError(NfsStat.EXIST) from None
+        _create_existing(x, caller, path, existing, how, verifier, attrs)
     except OSError as exc:
         raise NfsError(status_of(exc)) from None
     return created(x, dir_path, dir_st, path)

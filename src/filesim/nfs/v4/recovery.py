@@ -9,17 +9,14 @@ there is no grace period at all.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
 
-from filesim.logs import RateLimited
+from filesim.nfs.statefile import load_state, save_state
 
 log = logging.getLogger(__name__)
-_limited = RateLimited(log)
 
 
 class Recovery:
@@ -37,30 +34,11 @@ class Recovery:
         self._save()
 
     def _load(self) -> dict[str, Any]:
-        if self.path is None:
-            return {}
-        try:
-            data = json.loads(self.path.read_text())
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            log.warning("ignoring unreadable NFSv4 state file %s: %s", self.path, exc)
-            return {}
-        return data if isinstance(data, dict) else {}
+        return load_state(self.path, "NFSv4 state")
 
     def _save(self) -> None:
-        if self.path is None:
-            return
         data = {"boot": self.boot, "clients": sorted(c.hex() for c in self.current | self.pending)}
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(data))
-            os.replace(tmp, self.path)
-        except OSError as exc:
-            _limited.warning(  # saved after each state change: a full disk must not flood
-                f"save {self.path}", "cannot save the NFSv4 state file %s: %s", self.path, exc
-            )
+        save_state(self.path, data, "NFSv4 state")
 
     def in_grace(self) -> bool:
         if not self.grace_end:

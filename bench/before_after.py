@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Before/after a change: filesim from two source trees, side by side, in turn.
+
+    python3 bench/before_after.py --before ../main/src [--after src] [--files 1000] [--runs 6]
+
+nfs   one server from each tree (`filesim up`, direct storage), both running; one libnfs
+      client per server alternates between them (before, after, after, before, ...): create,
+      list, remove of --files files; ops/s and the server's CPU time per client operation
+      (user + system of its process: far less sensitive to a busy machine than wall time)
+sync  the initial sync of --sync-files files of 10 KiB (a fresh process per run and tree, the
+      runs alternated): wall and CPU seconds
+
+Prints medians, after/before ratios and the pairs, then one `FILESIM_BEFORE_AFTER {...}` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from servers import SHARED_BENCH, Served, start_filesim  # noqa: E402
+
+SYNC_ONE = """
+import asyncio, json, resource, sys, time
+from pathlib import Path
+sys.path.insert(0, {here!r})
+from sync_latency import server
+from filesim.sync.agent import SyncAgent
+start, t = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+agent = SyncAgent(server(), Path({tree!r}), Path({out!r}) / "s", Path({out!r}) / "a.db")
+asyncio.run(agent.run_once())
+agent.close()
+end = resource.getrusage(resource.RUSAGE_SELF)
+cpu = end.ru_utime - start.ru_utime + end.ru_stime - start.ru_stime
+print(json.dumps({{"wall_s": time.perf_counter() - t, "cpu_s": cpu}}))
+"""
+
+
+def cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def nfs_run(client: Any, served: Served, files: int, tag: str) -> dict[str, float]:
+    top = f"ab-{tag}"
+    client.mkdir(top)
+    cpu0, t0 = cpu_s(served.pid), time.perf_counter()
+    for i in range(files):
+        client.create_empty(f"{top}/f{i:06d}")
+    t1 = time.perf_counter()
+    listed = len(client.listdir_names(top))
+    t2 = time.perf_counter()
+    for i in range(files):
+        client.unlink(f"{top}/f{i:06d}")
+    t3 = time.perf_counter()
+    client.rmdir(top)
+    if listed != files:
+        raise RuntimeError(f"listed {listed} of {files} files")
+    return {
+        "create_ops": files / (t1 - t0),
+        "list_entries_per_s": listed / (t2 - t1),
+        "remove_ops": files / (t3 - t2),
+        "server_cpu_us_per_op": (cpu_s(served.pid) - cpu0) * 1e6 / (2 * files + 1),
+    }
+
+
+def nfs_phase(workdir: Path, trees: dict[str, str], args: argparse.Namespace) -> Any:
+    sys.path.insert(0, str(SHARED_BENCH))
+    from nfs_bench import LibnfsClient
+
+    served: dict[str, Served] = {}
+    try:
+        for label, src in trees.items():
+            os.environ["PYTHONPATH"] = src  # the `filesim up` child runs this tree
+            served[label] = start_filesim(workdir / label, ["bench"])
+        clients = {k: LibnfsClient("127.0.0.1", s.ports[0], s.ports[0], "/data", "3", 30.0)
+                   for k, s in served.items()}  # fmt: skip
+        rows: dict[str, list[dict[str, float]]] = {k: [] for k in trees}
+        for run in range(args.runs):
+            for label in list(trees) if run % 2 == 0 else list(trees)[::-1]:
+                rows[label].append(nfs_run(clients[label], served[label], args.files, str(run)))
+        for client in clients.values():
+            client.close()
+    finally:
+        for s in served.values():
+            s.stop()
+    return rows
+
+
+def sync_phase(workdir: Path, trees: dict[str, str], args: argparse.Namespace) -> Any:
+    from sync_latency import make_tree
+
+    tree = workdir / "tree"
+    make_tree(tree, args.sync_files, 10 * 1024)
+    rows: dict[str, list[dict[str, float]]] = {k: [] for k in trees}
+    for run in range(args.runs):
+        for label in list(trees) if run % 2 == 0 else list(trees)[::-1]:
+            out = workdir / f"{label}-{run}"
+            out.mkdir()
+            os.sync()
+            code = SYNC_ONE.format(here=str(HERE), tree=str(tree), out=str(out))
+            env = dict(os.environ, PYTHONPATH=trees[label])
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                  env=env, check=True)  # fmt: skip
+            rows[label].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            shutil.rmtree(out)
+    return rows
+
+
+def summary(rows: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in rows["before"][0]:
+        before = statistics.median(r[key] for r in rows["before"])
+        after = statistics.median(r[key] for r in rows["after"])
+        pairs = [round(a[key] / b[key], 2)
+                 for a, b in zip(rows["after"], rows["before"], strict=True)]  # fmt: skip
+        out[key] = {"before": round(before, 1), "after": round(after, 1),
+                    "ratio": round(after / before, 2), "pairs": pairs}  # fmt: skip
+        print(f"  {key:24} {before:12,.1f} {after:12,.1f} {after / before:6.2f}  pairs {pairs}")
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--before", required=True, help="the src/ directory of the old tree")
+    parser.add_argument("--after", default=str(HERE.parent / "src"))
+    parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--sync-files", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument("--only", default="nfs,sync")
+    args = parser.parse_args()
+    trees = {"before": str(Path(args.before).resolve()), "after": str(Path(args.after).resolve())}
+    result: dict[str, Any] = {"load_before": os.getloadavg()}
+    workdir = Path(tempfile.mkdtemp(prefix="filesim-ab-", dir="/dev/shm"))
+    try:
+        for phase, run in (("nfs", nfs_phase), ("sync", sync_phase)):
+            if phase in args.only.split(","):
+                print(f"{phase}: {'before':>36} {'after':>12} {'ratio':>6}")
+                result[phase] = summary(run(workdir / phase, trees, args))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    result["load_after"] = os.getloadavg()
+    print("FILESIM_BEFORE_AFTER " + json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+#!/usr/bin/env python3
+"""Many clients at once: seven libnfs clients in parallel (one process each), one per export.
+
+filesim serves the seven servers of the default topology (names and fsids; `storage: direct`
+and writable, so every client does the same work and no sync copies compete) in its one
+process; NFS-Ganesha serves seven exports in its one daemon. Each client, started together at a
+barrier, does a mixed workload over NFSv3:
+
+    create --files empty files, list them, write a --size-mib file (with COMMIT), read it back,
+    remove everything
+
+The figure is the wall time from the barrier until the last client is done (lower is better),
+with the aggregate metadata ops/s and MB/s over that time. Run alone:
+
+    python3 bench/many_clients.py [--clients 7] [--files 500] [--size-mib 32] [--runs 3]
+
+or as part of bench/all.py. Prints a table and one `FILESIM_MANY_CLIENTS {...}` line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import shlex
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from servers import SHARED_BENCH, Served, start_filesim, start_ganesha
+
+NAMES = ["nas-input-1", "nas-input-2", "nas-input-3", "nas-backup", "nas-output-1",
+         "nas-output-2", "nas-output-3"]  # fmt: skip
+MiB = 1 << 20
+
+
+def _client(host: str, port: int, mport: int, export: str, files: int, size: int,
+            barrier: Any, out: Any, tag: str) -> None:  # fmt: skip
+    sys.path.insert(0, str(SHARED_BENCH))
+    from nfs_bench import LibnfsClient
+
+    cl = LibnfsClient(host, port, mport, export, "3", 30.0)
+    base = f"many-{tag}"
+    try:
+        barrier.wait(60)
+        start = time.perf_counter()
+        cl.mkdir(base)
+        names = [f"{base}/f{i:05d}" for i in range(files)]
+        for name in names:
+            cl.create_empty(name)
+        listed = len(cl.listdir_names(base))
+        cl.write_file(f"{base}/big.bin", size, 1 * MiB)
+        _, read = cl.read_file(f"{base}/big.bin", 1 * MiB)
+        for name in [*names, f"{base}/big.bin"]:
+            cl.unlink(name)
+        cl.rmdir(base)
+        out.put({"tag": tag, "start": start, "end": time.perf_counter(), "listed": listed,
+                 "read": read})  # fmt: skip
+    except Exception as exc:  # reported by the parent: a failed client voids the run
+        out.put({"tag": tag, "error": f"{type(exc).__name__}: {exc}"})
+    finally:
+        cl.close()
+
+
+def one_run(served: Served, clients: int, files: int, size_mib: int, run: int) -> dict[str, Any]:
+    """One run of `clients` clients in parallel; their wall time and aggregate rates."""
+    ctx = mp.get_context("fork")
+    barrier = ctx.Barrier(clients)
+    out: Any = ctx.Queue()
+    procs = [
+        ctx.Process(target=_client, args=("127.0.0.1", served.ports[i], served.mount_ports[i],
+                                          served.v3_paths[i], files, size_mib * MiB, barrier, out,
+                                          f"{run}-{i}"))
+        for i in range(clients)
+    ]  # fmt: skip
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join(30)
+    errors = [r["error"] for r in results if "error" in r]
+    if errors:
+        raise RuntimeError(f"{served.label}: {errors[0]}")
+    if any(r["listed"] != files or r["read"] != size_mib * MiB for r in results):
+        raise RuntimeError(f"{served.label}: a client listed or read the wrong amount: {results}")
+    wall = max(r["end"] for r in results) - min(r["start"] for r in results)
+    meta_ops = clients * (2 * files + 1)  # creates, removes, one listing each
+    return {
+        "wall_s": wall,
+        "meta_ops_per_s": meta_ops / wall,
+        "MBps": clients * 2 * size_mib * MiB / wall / 1e6,  # written and read back
+    }
+
+
+def compare(workdir: Path, clients: int, files: int, size_mib: int, runs: int,
+            processes: bool = False) -> dict[str, Any]:  # fmt: skip
+    """filesim and Ganesha started once, measured in turn (A B B A ...), medians of `runs`.
+    `processes`: also filesim as one process per server (seven `filesim up` of one server
+    each): what servers in worker processes would give, measured before building them."""
+    started: list[Served] = []
+    try:
+        started.append(start_filesim(workdir / "f", NAMES[:clients]))
+        if processes:
+            started.append(_one_process_each(workdir / "p", NAMES[:clients]))
+        ref = start_ganesha(workdir / "g", exports=clients, protocols="3")
+        servers = [*started, *([ref] if ref is not None else [])]
+        if ref is not None:
+            started.append(ref)
+        figures: dict[str, list[dict[str, Any]]] = {s.label: [] for s in servers}
+        for run in range(runs):
+            for served in servers if run % 2 == 0 else servers[::-1]:
+                figures[served.label].append(one_run(served, clients, files, size_mib, run))
+    finally:
+        for served in started:
+            served.stop()
+    return {label: _medians(rows) for label, rows in figures.items()}
+
+
+def _one_process_each(workdir: Path, names: list[str]) -> Served:
+    """One `filesim up` per server, seen as one Served (stopping stops them all)."""
+    parts = [start_filesim(workdir / name, [name]) for name in names]
+    stop = ["sh", "-c", "; ".join(shlex.join(p.stop_cmd) for p in parts)]
+    return Served("filesim-processes", parts[0].pid, [p.ports[0] for p in parts],
+                  [p.mount_ports[0] for p in parts], [p.v3_paths[0] for p in parts],
+                  [p.v4_paths[0] for p in parts], stop, [p.pid for p in parts[1:]])  # fmt: skip
+
+
+def _medians(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {k: round(statistics.median(r[k] for r in rows), 3) for k in rows[0]} | {
+        "wall_s_all": [round(r["wall_s"], 3) for r in rows]
+    }
+
+
+def print_table(result: dict[str, Any], clients: int) -> dict[str, float | None]:
+    ours, ref = result["filesim"], result.get("ganesha")
+    title = f"many clients ({clients} in parallel, v3)"
+    print(f"{title:40} {'filesim':>10} {'ganesha':>10} {'ratio':>6}")
+    ratios: dict[str, float | None] = {}
+    for key, name, higher in (("wall_s", "wall time (s)", False),
+                              ("meta_ops_per_s", "metadata ops/s", True),
+                              ("MBps", "bulk MB/s", True)):  # fmt: skip
+        a, b = ours[key], ref[key] if ref else None
+        ratio = None if not b else round((a / b) if higher else (b / a), 2)
+        ratios[key] = ratio
+        print(f"  {name:38} {a:10,.2f} {b or 0:10,.2f} {ratio or 0:6.2f}")
+    if "filesim-processes" in result and ref:
+        wall = result["filesim-processes"]["wall_s"]
+        ratios["processes_wall_s"] = round(ref["wall_s"] / wall, 2)
+        print(f"  {'wall time, one process per server (s)':38} {wall:10,.2f} "
+              f"{ref['wall_s']:10,.2f} {ratios['processes_wall_s']:6.2f}")  # fmt: skip
+    print("  (ratio > 1: filesim faster)")
+    return ratios
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=7, choices=range(1, 8))
+    parser.add_argument("--files", type=int, default=500)
+    parser.add_argument("--size-mib", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--processes",
+        action="store_true",
+        help="also one filesim process per server (what worker processes give)",
+    )
+    parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
+    args = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="filesim-many-", dir=args.dir))
+    try:
+        result = compare(
+            workdir, args.clients, args.files, args.size_mib, args.runs, args.processes
+        )
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    ratios = print_table(result, args.clients)
+    line = {"clients": args.clients, "files": args.files, "size_mib": args.size_mib,
+            "runs": args.runs, **result, "ratios": ratios}  # fmt: skip
+    print("FILESIM_MANY_CLIENTS " + json.dumps(line))
+
+
+if __name__ == "__main__":
+    main()
