@@ -9,7 +9,6 @@ from pathlib import Path
 from filesim.nfs.dispatch import Dispatcher
 from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.faults import FaultyVfs, ServerFaults
-from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import NotifyingVfs
 from filesim.nfs.types import decode_fattr3, decode_post_op_attr, encode_sattr3
 from filesim.nfs.vfs import SetAttrs
@@ -26,6 +25,7 @@ from filesim.oncrpc.programs import (
 )
 from filesim.oncrpc.xdr import Packer, Unpacker
 from filesim.topology.layout import is_temp_name
+from tests.support.backend import store
 
 _xids = itertools.count(1)
 ROOT = Credentials(AuthFlavor.AUTH_SYS, 0, 0, (), "test")
@@ -170,7 +170,7 @@ def make_rig(root: Path, **options: object) -> Rig:
     root.mkdir(parents=True, exist_ok=True)
     config = ExportConfig(name="test", **options)  # type: ignore[arg-type]
     rig_changes: list[tuple[str, str, str | None]] = []
-    storage = FaultyVfs(LocalVfs(root, hidden=is_temp_name))  # composed as runtime.build does
+    storage = FaultyVfs(store(root, hidden=is_temp_name))  # composed as runtime.build does
     vfs = NotifyingVfs(storage, lambda kind, path, dest: rig_changes.append((kind, path, dest)))
     export = Export(config, vfs, b"k" * 32)
     return Rig(root, export, Dispatcher(export, 2049), ServerFaults(storage), changes=rig_changes)

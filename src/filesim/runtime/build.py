@@ -8,15 +8,15 @@ import threading
 from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.faults import FaultyVfs, ServerFaults
 from filesim.nfs.handles import load_secret
-from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
 from filesim.nfs.server import NfsServer, ServerLimits
+from filesim.nfs.storage import open_store
 from filesim.nfs.v4.service import V4Options
 from filesim.topology import Layout, Server
 from filesim.topology.layout import is_temp_name
 
 
-def export_config(server: Server) -> ExportConfig:
+def export_config(server: Server, layout: Layout | None = None) -> ExportConfig:
     opts = server.export
     return ExportConfig(
         name=server.name,
@@ -28,6 +28,7 @@ def export_config(server: Server) -> ExportConfig:
         anon_uid=opts.anon_uid,
         anon_gid=opts.anon_gid,
         networks=opts.networks(),
+        generations_file=None if layout is None else layout.generations_file(server),
     )
 
 
@@ -36,16 +37,18 @@ def build_nfs_server(
     rpcbind_port: int | None = None,
 ) -> NfsServer:  # fmt: skip
     """The NFS server of `server`, its storage composed once: notification around fault
-    injection around the store, `NotifyingVfs(FaultyVfs(LocalVfs))`. `rpcbind_port`: rpcbind
-    there too (111 in standard-port mode); the lock manager's hosts are kept in the state dir.
+    injection around the store, `NotifyingVfs(FaultyVfs(LocalVfs or PathVfs))`.
+    `rpcbind_port`: rpcbind there too (111 in standard-port mode); the lock manager's hosts
+    are kept in the state dir.
 
     `listener` hears of each change a client makes, on the thread of the event loop running
     now (the one that will serve: call this from it), whichever thread made the change."""
     secret = load_secret(layout.secret_file)
-    storage = FaultyVfs(LocalVfs(layout.store(server), hidden=is_temp_name))
+    store = open_store(layout.store(server), server.export.backend, hidden=is_temp_name)
+    storage = FaultyVfs(store)
     loop = asyncio.get_running_loop()
     vfs = NotifyingVfs(storage, _on_loop(listener or _ignore, loop))
-    export = Export(export_config(server), vfs, secret)
+    export = Export(export_config(server, layout), vfs, secret)
     limits = ServerLimits(
         max_connections=server.export.max_connections,
         idle_timeout_s=server.export.idle_timeout_s,
