@@ -83,7 +83,7 @@ def test_serve_runs_one_server_without_sync(tmp_path: Path) -> None:
             "serve.log",
         ]
     finally:
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
     assert proc.returncode == 0, log.read_text()
 
@@ -98,7 +98,7 @@ def test_serve_unknown_server_is_a_one_line_error(tmp_path: Path) -> None:
 def test_killed_topology_is_not_reported_as_running(tmp_path: Path) -> None:
     proc = _up(tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _wait_runtime(tmp_path, proc)
-    os.kill(proc.pid, signal.SIGKILL)
+    proc.kill()  # SIGKILL; TerminateProcess on Windows
     proc.wait(10)
     status = subprocess.run(
         [*FILESIM, "status", "--root", str(tmp_path)], capture_output=True, text=True

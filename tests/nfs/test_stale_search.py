@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from filesim.nfs import handles
+from filesim.nfs.attrs import Attrs
+from filesim.nfs.generations import Generations
 from filesim.nfs.handles import LOOP_BUDGET, NotFoundYet
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.v4.const import Op, Status
@@ -54,8 +56,8 @@ def test_the_search_on_the_loop_is_bounded_and_a_thread_finishes_it(tmp_path: Pa
     _wide_tree(root)
     vfs = LocalVfs(root)
     st = (root / "d3" / "deep" / "target").stat()
-    node = handles.Node.of(st)
-    index = handles.NodeIndex(vfs)
+    node = handles.Node.of(Attrs.of(st), 0)
+    index = handles.NodeIndex(vfs, Generations(None))
     handles.bound_searches()
     try:
         with pytest.raises(NotFoundYet):

@@ -27,6 +27,7 @@ from filesim.oncrpc.programs import (
 )
 from filesim.oncrpc.xdr import Packer, Unpacker
 from filesim.topology.layout import is_temp_name
+from tests.support.backend import store
 
 _xids = itertools.count(1)
 ROOT = Credentials(AuthFlavor.AUTH_SYS, 0, 0, (), "test")
@@ -174,8 +175,9 @@ def make_rig(root: Path, owners: Path | None = None, **options: object) -> Rig:
     root.mkdir(parents=True, exist_ok=True)
     config = ExportConfig(name="test", **options)  # type: ignore[arg-type]
     rig_changes: list[tuple[str, str, str | None]] = []
-    local = LocalVfs(root, hidden=is_temp_name)
-    inner: Vfs = local if owners is None else OwnershipVfs(local, MetaStore(local, owners))
+    base = store(root, hidden=is_temp_name)
+    xattrs = base if isinstance(base, LocalVfs) else None
+    inner: Vfs = base if owners is None else OwnershipVfs(base, MetaStore(xattrs, owners))
     storage = FaultyVfs(inner)  # composed as runtime.build does
     vfs = NotifyingVfs(storage, lambda kind, path, dest: rig_changes.append((kind, path, dest)))
     export = Export(config, vfs, b"k" * 32)

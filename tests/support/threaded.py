@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from filesim.nfs.export import Export, ExportConfig
-from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
 from filesim.nfs.server import NfsServer, ServerLimits
 from filesim.nfs.vfs import Vfs
 from filesim.topology.layout import is_temp_name
+from tests.support.backend import store
 
 
 @contextmanager
@@ -25,7 +25,7 @@ def serving(
 ) -> Iterator[NfsServer]:
     """A server of `root`; `listener` hears of each change (on the thread that made it)."""
     root.mkdir(parents=True, exist_ok=True)
-    storage: Vfs = LocalVfs(root, hidden=is_temp_name)
+    storage: Vfs = store(root, hidden=is_temp_name)
     if listener is not None:
         storage = NotifyingVfs(storage, listener)
     export = Export(ExportConfig(name="t", **options), storage, b"s" * 32)  # type: ignore[arg-type]

@@ -159,7 +159,7 @@ def down(
         console.print(f"no topology is running under {layout.root}")
         return
     pid = runtime.pid
-    forced = daemon.stop(pid, timeout)
+    forced = daemon.stop(layout, pid, timeout)
     how = "killed" if forced else "stopped"
     console.print(f"{how} the topology under {layout.root} (pid {pid})")
 

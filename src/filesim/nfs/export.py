@@ -8,10 +8,12 @@ import secrets
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from filesim.nfs.access import Caller
 from filesim.nfs.attrs import Attrs
-from filesim.nfs.handles import HandleCodec, Node, NodeIndex
+from filesim.nfs.generations import Generations
+from filesim.nfs.handles import HandleCodec, NodeIndex
 from filesim.nfs.vfs import Vfs, VfsEntry, parent_of
 from filesim.oncrpc.message import Credentials
 
@@ -37,6 +39,8 @@ class ExportConfig:
     networks: list[Network] = field(
         default_factory=lambda: [ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")]
     )
+    generations_file: Path | None = None
+    """Where the file generations persist (state directory); None: in memory only."""
 
 
 class DirListings:
@@ -90,7 +94,7 @@ class Export:
         self.config = config
         self.vfs = vfs
         self.codec = HandleCodec(config.fsid, secret)
-        self.index = NodeIndex(vfs)
+        self.index = NodeIndex(vfs, Generations(config.generations_file))
         self.listings = DirListings()
         self.write_verifier = os.urandom(8)  # new at every start: clients re-send unstable data
         self.root_ino = vfs.stat("").st_ino
@@ -109,8 +113,7 @@ class Export:
         return self.config.readonly or self.vfs.readonly
 
     def handle_for(self, st: Attrs, path: str) -> bytes:
-        self.index.remember(st.st_ino, path)
-        return self.codec.encode(Node.of(st))
+        return self.codec.encode(self.index.node(st, path))
 
     def caller(self, cred: Credentials) -> Caller:
         """The identity `cred` acts as on this export (AUTH_NONE and squashed root: anonymous)."""

@@ -1,14 +1,19 @@
-"""File handles: opaque, bound to one export, stable across restarts, unforgeable.
+"""File handles: opaque to clients, bound to one export, stable across restarts, unforgeable,
+and never naming a file other than the one they were issued for.
 
-A handle is `version | fsid | inode | file type | mac`, where the MAC is an HMAC of the rest
-under a secret that persists in the state directory. A client can neither invent a handle
-for an inode nor move one to another export. The inode is turned back into a path by
-`NodeIndex`: a map filled as clients look names up, verified by lstat on every use, and
-rebuilt by a search of the export when stale (after a restart, or a rename done behind the
-server's back). On an event loop thread the search is bounded (`bound_searches`): past
-`LOOP_BUDGET` entries it stops with `NotFoundYet`, and the call is answered from a thread
-(NFSv3: the server runs it again there) or asked again later (NFSv4: DELAY, while a thread
-searches). An inode a whole search did not find answers STALE at once for `GONE_S`.
+A handle is `version | fsid | inode | generation | birth | file type | mac`, where the MAC is
+an HMAC of the rest under a secret that persists in the state directory. A client can neither
+invent a handle for an inode nor move one to another export. Inode numbers are reused once a
+file is gone; the generation (bumped when this server removes the inode's last name, see
+`filesim.nfs.generations`) and the birth time (where the platform reports it: removals behind
+the server's back) make a handle of the old file answer STALE rather than reach the new one.
+The inode is turned back into a path by `NodeIndex`: a map filled as clients look names up,
+verified by lstat on every use, and rebuilt by a search of the export when stale (after a
+restart, or a rename done behind the server's back). On an event loop thread the search is
+bounded (`bound_searches`): past `LOOP_BUDGET` entries it stops with `NotFoundYet`, and the
+call is answered from a thread (NFSv3: the server runs it again there) or asked again later
+(NFSv4: DELAY, while a thread searches). An inode a whole search did not find answers STALE
+at once for `GONE_S`.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from filesim.nfs.attrs import Attrs
+from filesim.nfs.generations import Generations
 from filesim.nfs.vfs import NfsError, SearchTooLong, Vfs
 from filesim.oncrpc.programs import NfsStat
 
@@ -50,10 +56,13 @@ class NotFoundYet(SearchTooLong):
         self.ino = ino
 
 
-_VERSION = 1
-_BODY = struct.Struct(">BIQB")
+_VERSION = 2
+_BODY = struct.Struct(">BIQIIB")
+_V1 = 1  # before generations: still accepted, as generation 0 with no birth time
+_BODY_V1 = struct.Struct(">BIQB")
 _MAC_LEN = 12
 HANDLE_LEN = _BODY.size + _MAC_LEN
+_V1_LEN = _BODY_V1.size + _MAC_LEN
 _CACHE_MAX = 65536
 """Entries the decode cache holds before it starts again (bounded memory)."""
 _ISSUED_MAX = 16384
@@ -97,17 +106,25 @@ def _read_secret(path: Path) -> bytes | None:
 
 
 class Node(NamedTuple):
-    """What a handle names: an inode number and the file type it had (stat.S_IFMT >> 12).
-
-    Inode numbers are reused once a file is gone; the type catches the common reuse (a new
-    symlink or directory where a file was), where a kernel server would use a generation."""
+    """What a handle names: an inode number, its generation, a tag of its birth time (0:
+    unknown) and the file type it had (stat.S_IFMT >> 12)."""
 
     ino: int
     kind: int
+    gen: int = 0
+    birth: int = 0
 
     @classmethod
-    def of(cls, st: Attrs) -> Node:
-        return cls(st.st_ino, stat.S_IFMT(st.st_mode) >> 12)
+    def of(cls, st: Attrs, gen: int) -> Node:
+        return cls(st.st_ino, stat.S_IFMT(st.st_mode) >> 12, gen, birth_tag(st))
+
+
+def birth_tag(st: Attrs) -> int:
+    """32 bits of `st`'s birth time (never 0 when it is known; 0 when it is not)."""
+    ns = st.st_birthtime_ns
+    if ns is None:
+        return 0
+    return ((ns ^ (ns >> 32)) & 0xFFFFFFFF) or 1
 
 
 class HandleCodec:
@@ -126,7 +143,7 @@ class HandleCodec:
         handle = self._handles.get(node)
         if handle is not None:
             return handle
-        body = _BODY.pack(_VERSION, self.fsid, node.ino, node.kind)
+        body = _BODY.pack(_VERSION, self.fsid, node.ino, node.gen, node.birth, node.kind)
         if len(self._handles) > _ISSUED_MAX:
             self._handles.clear()
         handle = self._handles[node] = body + self._mac(body)
@@ -138,25 +155,31 @@ class HandleCodec:
         node = self._cache.get(key)
         if node is not None:
             return node
-        if len(key) != HANDLE_LEN:
+        if len(key) == HANDLE_LEN:
+            version, fsid, ino, gen, birth, kind = _BODY.unpack_from(key)
+            size = _BODY.size
+        elif len(key) == _V1_LEN:
+            version, fsid, ino, kind = _BODY_V1.unpack_from(key)
+            gen, birth, size = 0, 0, _BODY_V1.size
+            version = _VERSION if version == _V1 else -1
+        else:
             raise NfsError(NfsStat.BADHANDLE, f"handle of {len(key)} bytes")
-        version, fsid, ino, kind = _BODY.unpack_from(key)
-        body = key[: _BODY.size]
-        if version != _VERSION or not hmac.compare_digest(self._mac(body), key[_BODY.size :]):
+        if version != _VERSION or not hmac.compare_digest(self._mac(key[:size]), key[size:]):
             raise NfsError(NfsStat.BADHANDLE, "handle not issued by this server")
         if fsid != self.fsid:
             raise NfsError(NfsStat.STALE, f"handle of another export (fsid {fsid})")
         if len(self._cache) > _CACHE_MAX:
             self._cache.clear()
-        node = self._cache[key] = Node(ino, kind)
+        node = self._cache[key] = Node(ino, kind, gen, birth)
         return node
 
 
 class NodeIndex:
     """Maps inode numbers to export-relative paths, verified against the filesystem."""
 
-    def __init__(self, vfs: Vfs) -> None:
+    def __init__(self, vfs: Vfs, generations: Generations) -> None:
         self._vfs = vfs
+        self.generations = generations
         self._paths: dict[int, str] = {}
         self._gone: OrderedDict[int, float] = OrderedDict()
         self._searching: set[int] = set()
@@ -167,8 +190,17 @@ class NodeIndex:
         self._paths[ino] = path
         self._gone.pop(ino, None)
 
-    def forget(self, ino: int) -> None:
-        self._paths.pop(ino, None)
+    def node(self, st: Attrs, path: str) -> Node:
+        """The node `st` is, at `path`, remembered for resolving its handle later."""
+        self.remember(st.st_ino, path)
+        return Node.of(st, self.generations.of(st.st_ino))
+
+    def forget(self, st: Attrs) -> None:
+        """The name of `st` (its attributes before) was removed by this server: when that
+        was its last name, handles issued for it are stale from now on."""
+        self._paths.pop(st.st_ino, None)
+        if stat.S_ISDIR(st.st_mode) or st.st_nlink <= 1:
+            self.generations.bump(st.st_ino)
 
     def resolve(self, node: Node, bounded: bool = True) -> tuple[str, Attrs]:
         """(path, lstat) of `node`; NFS3ERR_STALE when it no longer exists in the export,
@@ -180,13 +212,13 @@ class NodeIndex:
             try:
                 st = self._vfs.stat(path)
                 if st.st_ino == ino:
-                    return path, _same_kind(node, st)
+                    return path, self._same_file(node, st)
             except OSError:
                 pass
         found = self._search(ino, getattr(_local, "budget", None) if bounded else None)
         if found is None:
             raise NfsError(NfsStat.STALE, f"inode {ino} is gone")
-        st = _same_kind(node, self._vfs.stat(found))
+        st = self._same_file(node, self._vfs.stat(found))
         return found, st
 
     def _search(self, ino: int, budget: int | None) -> str | None:
@@ -221,6 +253,17 @@ class NodeIndex:
         finally:
             self._searching.discard(ino)
 
+    def _same_file(self, node: Node, st: Attrs) -> Attrs:
+        """`st` when it is the very file `node` named, not a later one with its inode."""
+        if stat.S_IFMT(st.st_mode) >> 12 != node.kind:
+            raise NfsError(NfsStat.STALE, f"inode {node.ino} is now another file")
+        if node.gen != self.generations.of(node.ino):
+            raise NfsError(NfsStat.STALE, f"inode {node.ino} was removed and reused")
+        birth = birth_tag(st)
+        if node.birth and birth and birth != node.birth:
+            raise NfsError(NfsStat.STALE, f"inode {node.ino} is now another file")
+        return st
+
     def renamed(self, src: str, dst: str) -> None:
         """Rewrite the paths under `src` after a rename to `dst`."""
         prefix = src + "/"
@@ -229,9 +272,3 @@ class NodeIndex:
                 self._paths[ino] = dst
             elif path.startswith(prefix):
                 self._paths[ino] = dst + path[len(src) :]
-
-
-def _same_kind(node: Node, st: Attrs) -> Attrs:
-    if stat.S_IFMT(st.st_mode) >> 12 != node.kind:
-        raise NfsError(NfsStat.STALE, f"inode {node.ino} is now another file")
-    return st

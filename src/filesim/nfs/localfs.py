@@ -15,16 +15,19 @@ import os
 import stat
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 from filesim.nfs.attrs import Attrs
-from filesim.nfs.vfs import FsStat, SearchTooLong, SetAttrs, VfsEntry
+from filesim.nfs.statx import lstat
+from filesim.nfs.vfs import FsStat, SearchTooLong, SetAttrs, VfsEntry, times_for
 
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+# getattr: this module is imported on every platform, and Windows has neither flag; LocalVfs
+# is only chosen where `usable()` holds (filesim.nfs.storage).
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _O_PATH = getattr(os, "O_PATH", 0)
 # Not O_PATH, though cheaper: O_PATH|O_NOFOLLOW opens a symlink itself instead of failing,
 # and that descriptor then leads through the link (tests/nfs/test_confinement.py).
@@ -43,11 +46,23 @@ def _within(offset: int, length: int, code: int) -> None:
 
 
 def _nofollow(flags: int) -> int:
-    return flags | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    return flags | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 def _no_hidden(name: str) -> bool:
     return False
+
+
+def usable() -> bool:
+    """Whether this platform has what LocalVfs's confinement rests on: directory fds opened
+    without following links, and the *at calls (Linux, macOS, BSD; not Windows)."""
+    at_calls = (os.open, os.stat, os.mkdir, os.unlink, os.rmdir, os.rename, os.utime)
+    return (
+        hasattr(os, "O_NOFOLLOW")
+        and hasattr(os, "O_DIRECTORY")
+        and hasattr(os, "pread")
+        and all(f in os.supports_dir_fd for f in at_calls)
+    )
 
 
 class LocalVfs:
@@ -59,6 +74,8 @@ class LocalVfs:
         self.root = root
         self._hidden = hidden
         self._scope = threading.local()  # per thread: COMMITs run in executor threads
+        if not usable():
+            raise OSError(errno.ENOTSUP, "this platform has no directory fds: use PathVfs")
         # Bits of a new node's mode that creation alone would lose (the process umask, and
         # S_ISUID/S_ISGID, which the chown to the client's owner clears): set again after.
         self._restate = _umask() | 0o7000
@@ -148,12 +165,12 @@ class LocalVfs:
 
     def stat(self, path: str) -> Attrs:
         if not path:
-            return Attrs.of(os.fstat(self._root_fd))
+            return lstat("", self._root_fd)
         if "/" not in path:  # the common case, without the walk's context manager
             self._check_name(path)
-            return Attrs.of(os.stat(path, dir_fd=self._root_fd, follow_symlinks=False))
+            return lstat(path, self._root_fd)
         with self._at(path) as (parent, name):
-            return Attrs.of(os.stat(name, dir_fd=parent, follow_symlinks=False))
+            return lstat(name, parent)
 
     def read(self, path: str, offset: int, count: int) -> bytes:
         _within(offset, 0, errno.EINVAL)
@@ -272,7 +289,7 @@ class LocalVfs:
                 if initial.size is not None:
                     os.ftruncate(fd, initial.size)
                 if initial.atime_ns is not None or initial.mtime_ns is not None:
-                    os.utime(fd, ns=_times(os.fstat(fd), initial))
+                    os.utime(fd, ns=times_for(os.fstat(fd), initial))
             finally:
                 os.close(fd)
 
@@ -350,7 +367,7 @@ class LocalVfs:
             if attrs.mode is not None and not stat.S_ISLNK(st.st_mode):
                 self._chmod_nofollow(parent, name, attrs.mode & 0o7777)
             if attrs.atime_ns is not None or attrs.mtime_ns is not None:
-                os.utime(name, ns=_times(st, attrs), dir_fd=parent, follow_symlinks=False)
+                os.utime(name, ns=times_for(st, attrs), dir_fd=parent, follow_symlinks=False)
 
     def _setattr_root(self, attrs: SetAttrs) -> None:
         fd = self._root_fd
@@ -362,7 +379,7 @@ class LocalVfs:
         if attrs.mode is not None:
             os.fchmod(fd, attrs.mode & 0o7777)
         if attrs.atime_ns is not None or attrs.mtime_ns is not None:
-            os.utime(fd, ns=_times(os.fstat(fd), attrs))
+            os.utime(fd, ns=times_for(os.fstat(fd), attrs))
 
     # -- extended attributes (nfs/ownership.py keeps emulated owners in them) ----------------
 
@@ -436,17 +453,6 @@ def _punch_hole(fd: int, offset: int, length: int) -> None:
     end = min(offset + length, size)
     if end > offset:
         os.pwrite(fd, bytes(end - offset), offset)
-
-
-def _times(st: os.stat_result, attrs: SetAttrs) -> tuple[int, int]:
-    now = time.time_ns()
-
-    def pick(value: int | None, current: int) -> int:
-        if value is None:
-            return current
-        return now if value < 0 else value
-
-    return pick(attrs.atime_ns, st.st_atime_ns), pick(attrs.mtime_ns, st.st_mtime_ns)
 
 
 class _Parent:

@@ -24,6 +24,8 @@ import contextlib
 import functools
 import logging
 import math
+import socket
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,14 +122,12 @@ class NfsServer:
         loop = asyncio.get_running_loop()
         bound_searches()  # this thread runs the loop: no search of the whole export on it
         try:
-            self._server = await loop.create_server(
-                lambda: _Connection(self), self.host, self.port, reuse_address=True
-            )
+            self._server = await _tcp_server(loop, lambda: _Connection(self), self.host, self.port)
             self.port = self._server.sockets[0].getsockname()[1]
             if self.rpcbind_port is not None:
-                other = await loop.create_server(
-                    lambda: _Connection(self, rpcbind_only=True), self.host, self.rpcbind_port,
-                    reuse_address=True,
+                other = await _tcp_server(
+                    loop, lambda: _Connection(self, rpcbind_only=True), self.host,
+                    self.rpcbind_port,
                 )  # fmt: skip
                 self._others.append(other)
             if self.udp:
@@ -518,3 +518,36 @@ class _Connection(asyncio.BufferedProtocol):
         self.last_active = self._loop.time()
         self._process()
         self._server.unpark()
+
+
+async def _tcp_server(
+    loop: asyncio.AbstractEventLoop, factory: Callable[[], _Connection], host: str, port: int
+) -> asyncio.Server:
+    """A TCP listener on (host, port) that no other process can share."""
+    sock = _exclusive_socket(host, port)
+    if sock is not None:
+        return await loop.create_server(factory, sock=sock)
+    # SO_REUSEADDR on POSIX only lets a restart bind while old connections linger.
+    return await loop.create_server(factory, host, port, reuse_address=True)
+
+
+def _exclusive_socket(host: str, port: int) -> socket.socket | None:
+    """A listening socket no other process can bind too, where the platform needs asking for
+    that (Windows: SO_EXCLUSIVEADDRUSE; there SO_REUSEADDR would let a second topology take
+    the port); None elsewhere."""
+    exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+    if exclusive is None:
+        return None
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        sock.bind(address)
+        sock.listen(128)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock

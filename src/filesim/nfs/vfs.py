@@ -8,6 +8,8 @@ wrappers (change notification, fault injection) slot in around any `Vfs`.
 from __future__ import annotations
 
 import errno
+import os
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
@@ -167,6 +169,23 @@ class Vfs(Protocol):
 
     def close(self) -> None:
         """Release the storage (descriptors); no call may follow."""
+
+
+SEEK_DATA: int = getattr(os, "SEEK_DATA", 3)
+SEEK_HOLE: int = getattr(os, "SEEK_HOLE", 4)
+"""`Vfs.seek`'s whence values (Linux's numbers where the platform has none)."""
+
+
+def times_for(st: Attrs | os.stat_result, attrs: SetAttrs) -> tuple[int, int]:
+    """(atime, mtime) in ns for os.utime: `attrs`' times over `st`'s (-1: the server's now)."""
+    now = time.time_ns()
+
+    def pick(value: int | None, current: int) -> int:
+        if value is None:
+            return current
+        return now if value < 0 else value
+
+    return pick(attrs.atime_ns, st.st_atime_ns), pick(attrs.mtime_ns, st.st_mtime_ns)
 
 
 FRAME = -1

@@ -12,13 +12,14 @@ from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
 from filesim.nfs.ownership import MetaStore, OwnershipVfs, emulating
 from filesim.nfs.server import NfsServer, ServerLimits
+from filesim.nfs.storage import open_store
 from filesim.nfs.v4.service import V4Options
 from filesim.nfs.vfs import Vfs
 from filesim.topology import Layout, Server
 from filesim.topology.layout import is_temp_name
 
 
-def export_config(server: Server) -> ExportConfig:
+def export_config(server: Server, layout: Layout | None = None) -> ExportConfig:
     opts = server.export
     return ExportConfig(
         name=server.name,
@@ -30,6 +31,7 @@ def export_config(server: Server) -> ExportConfig:
         anon_uid=opts.anon_uid,
         anon_gid=opts.anon_gid,
         networks=opts.networks(),
+        generations_file=None if layout is None else layout.generations_file(server),
     )
 
 
@@ -48,7 +50,7 @@ def build_nfs_server(
     storage = FaultyVfs(_store_vfs(server, layout))
     loop = asyncio.get_running_loop()
     vfs = NotifyingVfs(storage, _on_loop(listener or _ignore, loop))
-    export = Export(export_config(server), vfs, secret)
+    export = Export(export_config(server, layout), vfs, secret)
     limits = ServerLimits(
         max_connections=server.export.max_connections,
         idle_timeout_s=server.export.idle_timeout_s,
@@ -61,13 +63,14 @@ def build_nfs_server(
 
 
 def _store_vfs(server: Server, layout: Layout) -> Vfs:
-    """The export's storage; without root, wrapped to keep owners, modes and devices itself
-    (`OwnershipVfs`, state in extended attributes or the state directory)."""
-    local = LocalVfs(layout.store(server), hidden=is_temp_name)
+    """The export's storage (LocalVfs or PathVfs); without root, wrapped to keep owners, modes
+    and devices itself (`OwnershipVfs`: extended attributes, or a file in the state dir)."""
+    store = open_store(layout.store(server), server.export.backend, hidden=is_temp_name)
     if not emulating():
-        return local
+        return store
     side = layout.state_dir / f"owners-{server.name}.json"
-    return OwnershipVfs(local, MetaStore(local, side))
+    xattrs = store if isinstance(store, LocalVfs) else None
+    return OwnershipVfs(store, MetaStore(xattrs, side))
 
 
 def _on_loop(listener: ChangeListener, loop: asyncio.AbstractEventLoop) -> ChangeListener:

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
+from typing import Any
 
 from filesim.logs import LOG_FILE_ENV
 from filesim.runtime.model import RuntimeDoc
 from filesim.runtime.runner import StartupError, ensure_not_running
-from filesim.runtime.state import pid_alive, read_runtime
+from filesim.runtime.state import read_runtime, running
 from filesim.topology import Layout
 from filesim.waiting import WaitTimeout, poll_until
 
@@ -29,8 +30,7 @@ def start_detached(layout: Layout, up_args: list[str]) -> RuntimeDoc:
     env = {**os.environ, LOG_FILE_ENV: str(layout.log_file)}  # rotated by the process itself
     with open(layout.log_file, "ab") as log:
         proc = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-            env=env,
+            args, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env, **_detached(),
         )  # fmt: skip
 
     def started() -> RuntimeDoc | None:
@@ -50,6 +50,17 @@ def start_detached(layout: Layout, up_args: list[str]) -> RuntimeDoc:
         ) from None
 
 
+def _detached() -> dict[str, Any]:
+    """Popen options that let the process outlive its console: a new session on POSIX; on
+    Windows (where start_new_session is ignored) no console and a new process group."""
+    flags = getattr(subprocess, "DETACHED_PROCESS", 0) | getattr(
+        subprocess, "CREATE_NEW_PROCESS_GROUP", 0
+    )
+    if flags:
+        return {"creationflags": flags}
+    return {"start_new_session": True}
+
+
 def _failure(layout: Layout, code: int) -> str:
     try:
         lines = layout.log_file.read_text(errors="replace").strip().splitlines()
@@ -60,22 +71,18 @@ def _failure(layout: Layout, code: int) -> str:
     return f"the topology failed to start (exit {code}): {last}"
 
 
-def stop(pid: int, timeout: float) -> bool:
-    """SIGTERM `pid`, then SIGKILL after `timeout`; True when it had to be killed."""
+def stop(layout: Layout, pid: int, timeout: float) -> bool:
+    """Stop the topology (process `pid`) under `layout`: SIGTERM, then a hard kill after
+    `timeout`; True when it had to be killed. It has ended when it no longer holds the
+    runtime lock. (On Windows SIGTERM is already TerminateProcess.)"""
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
         return False
     try:
-        poll_until(lambda: not pid_alive(pid) or _zombie(pid), timeout, what=f"pid {pid} to end")
+        poll_until(lambda: not running(layout), timeout, what=f"pid {pid} to end")
     except WaitTimeout:
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
         return True
     return False
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
-    except (OSError, IndexError):
-        return False

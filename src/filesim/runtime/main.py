@@ -43,11 +43,20 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return factory
 
 
+def _on_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> None:
+    """Call `handler` on the loop at SIGINT/SIGTERM (and Ctrl-Break where there is one).
+    Windows' loops have no add_signal_handler: there `signal.signal` hands over instead."""
+    names = ("SIGINT", "SIGTERM", "SIGBREAK")
+    for sig in (getattr(signal, n) for n in names if hasattr(signal, n)):
+        try:
+            loop.add_signal_handler(sig, handler)
+        except NotImplementedError:
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(handler))
+
+
 async def _serve(runner: TopologyRunner, on_ready: ReadyCallback | None) -> None:
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    _on_signals(asyncio.get_running_loop(), stop.set)
     try:
         await runner.start()
         if on_ready is not None:

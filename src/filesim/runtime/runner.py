@@ -25,7 +25,8 @@ from filesim.runtime.http import HttpApi
 from filesim.runtime.listen import bind_error, listen_address
 from filesim.runtime.metrics import TopologyMetrics
 from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
-from filesim.runtime.state import clear_runtime, read_runtime, write_runtime
+from filesim.runtime.state import clear_runtime, hold_liveness, read_runtime, write_runtime
+from filesim.sync.lock import unlock
 from filesim.topology import Layout, Server, Topology
 from filesim.topology.model import PortMode
 
@@ -134,6 +135,8 @@ class TopologyRunner:
         self.run_sync = run_sync
         self.events = events or EventBus()
         self.write_runtime = write_runtime
+        self._liveness: int | None = None
+        """The runtime lock's fd while this runner is the topology of its root."""
         self._port_override = port
         self.standard_ports = standard_ports or topology.ports is PortMode.STANDARD
         names = set(only) if only else None
@@ -161,6 +164,8 @@ class TopologyRunner:
         if self.write_runtime:
             ensure_not_running(self.layout)
         self.layout.state_dir.mkdir(parents=True, exist_ok=True)
+        if self.write_runtime and self._liveness is None:
+            self._liveness = hold_liveness(self.layout)
         for _, server in self.selected:
             for what, path in (("folder", self.layout.folder(server)),
                                ("export store", self.layout.store(server))):  # fmt: skip
@@ -348,6 +353,9 @@ class TopologyRunner:
                 running.agent.close()
         if self.write_runtime:
             clear_runtime(self.layout, os.getpid())
+        if self._liveness is not None:
+            unlock(self._liveness)
+            self._liveness = None
         for running in self.servers:
             self.events.emit(Event("server.stop", running.name))
         self.servers.clear()

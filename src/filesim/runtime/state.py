@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from filesim.errors import FilesimError
 from filesim.runtime.model import RuntimeDoc
+from filesim.sync.lock import locked_by_another, try_lock
 from filesim.topology import Layout
 
 
@@ -16,14 +17,24 @@ class NotRunningError(FilesimError):
     """No topology is running under the given root."""
 
 
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def running(layout: Layout) -> bool:
+    """Whether a topology runs under `layout`: its process holds the runtime lock for as long
+    as it lives (the lock goes with the process, kill -9 included). Not `os.kill(pid, 0)`:
+    on Windows that sends Ctrl-C, and a pid may be reused."""
+    return locked_by_another(layout.runtime_lock)
+
+
+def hold_liveness(layout: Layout) -> int:
+    """Take the runtime lock for this process (an fd to keep open while it runs)."""
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(layout.runtime_lock, os.O_RDWR | os.O_CREAT, 0o644)
+    if not try_lock(fd):
+        os.close(fd)
+        raise FilesimError(
+            f"a topology is already running under {layout.root} "
+            f"({layout.runtime_lock} is locked); stop it with `filesim down` first"
+        )
+    return fd
 
 
 def write_runtime(path: Path, doc: RuntimeDoc) -> None:
@@ -48,7 +59,7 @@ def read_runtime(layout: Layout) -> RuntimeDoc | None:
     A file left behind by a process that died (kill -9) counts as not running.
     """
     doc = load_runtime(layout.runtime_file)
-    if doc is None or not pid_alive(doc.pid):
+    if doc is None or not running(layout):
         return None
     return doc
 

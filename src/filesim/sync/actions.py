@@ -20,10 +20,17 @@ class Copy:
     entry: Entry
     replaces: Entry | None
     """What the target must still hold when the copy lands (None: nothing)."""
+    to: str | None = None
+    """Another name on the target side (a conflict copy where `path` would collide with a
+    case variant on a case-insensitive side); None: `path`."""
 
     @property
     def dst(self) -> Side:
         return other(self.src)
+
+    @property
+    def target(self) -> str:
+        return self.path if self.to is None else self.to
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -65,7 +66,9 @@ class SyncAgent:
                 f"{server.name} serves its folder directly (storage: direct): nothing to sync"
             )
         self.server, self.policy = server, server.sync
-        self.folder, self.store = Path(folder), Path(store)
+        # Resolved: macOS FSEvents reports real paths (/private/tmp for /tmp), which must fall
+        # under the root the watcher compares them with.
+        self.folder, self.store = Path(os.path.realpath(folder)), Path(os.path.realpath(store))
         self._emit = events
         self._watch_export = watch_export
         self._archive = SyncArchive(archive_path)

@@ -16,11 +16,13 @@ from pathlib import Path
 from filesim.sync.actions import Copy, Delete, Plan
 from filesim.sync.archive import SyncArchive
 from filesim.sync.execute import Executor
+from filesim.sync.ignore import ignored, ignoring, without
 from filesim.sync.outcome import Outcome
 from filesim.sync.plan import reconcile
 from filesim.sync.scan import entry, scan_tree
 from filesim.sync.state import Entry, Kind, Record, Side, ancestors, is_under
 from filesim.sync.tree import Tree
+from filesim.topology.layout import case_insensitive
 from filesim.topology.model import SyncPolicy
 
 
@@ -48,6 +50,11 @@ class Cycles:
         self.archive, self.executor = archive, executor
         self.policy, self.guard_min_files = policy, guard_min_files
         self._journal = _ArchiveJournal(archive)
+        self.folded = frozenset(
+            side for side, root in self.roots.items() if root.is_dir() and case_insensitive(root)
+        )
+        """Sides whose names ignore case, found out once (filesim.sync.casefold)."""
+        self.ignore = ignoring(policy.ignore)
 
     def run(
         self,
@@ -62,7 +69,9 @@ class Cycles:
         `guard`: False only for the cycle that carries out a resume; `held`: paths not to be
         copied before the time given (a writer is still at them)."""
         with self.executor.session() as trees:
-            if paths is not None:
+            if paths is not None and not self.folded:
+                # (Not where a side ignores case: a path's lstat there finds any case variant,
+                # and only a full listing tells the names apart.)
                 folder, export, scoped = self._partial(paths, trees)
                 plan = reconcile(scoped, folder, export, self.policy, guard=False)
                 deletes = [a for a in plan.work if isinstance(a, Delete) and a.path not in trusted]
@@ -70,12 +79,13 @@ class Cycles:
                     return self._execute(plan, forced, held)
             plan = reconcile(
                 self.archive.records,
-                scan_tree(trees["folder"]),
-                scan_tree(trees["export"]),
+                without(scan_tree(trees["folder"]), self.ignore),
+                without(scan_tree(trees["export"]), self.ignore),
                 self.policy,
                 trusted=trusted,
                 guard=guard,
                 guard_min_files=self.guard_min_files,
+                folded=self.folded,
             )
             result = self._execute(plan, forced, held)
         result.escalated = paths is not None
@@ -100,9 +110,9 @@ class Cycles:
         trees_asked: set[str] = set()
         for p in wanted:
             for side, tree in trees.items():
-                found = entry(tree, p)
+                found = None if ignored(p, self.ignore) else entry(tree, p)
                 if found is not None and found.kind is Kind.DIR and p in asked:
-                    snaps[side].update(scan_tree(tree, p))
+                    snaps[side].update(without(scan_tree(tree, p), self.ignore))
                     trees_asked.add(p)
                 elif found is not None:
                     snaps[side][p] = found

@@ -293,7 +293,7 @@ class Executor:
         """Rename the temp file over the target, if the target is still what we planned on
         and its directory is still where the path says."""
         a = staged.copy
-        head, name = split(a.path)
+        head, name = split(a.target)  # the path, or its conflict copy's name beside it
         try:
             if not self._tree(a.dst).still_at(head, staged.dir):
                 raise Stale  # the directory was renamed away meanwhile
@@ -304,8 +304,12 @@ class Executor:
             self._discard(staged)
             raise
         self._tree(a.dst).release(staged.dir)
-        out.updates.append((a.path, Record.of(a.src, a.entry, staged.published)))
-        self._event(out, "sync.copy", a.dst, a.path, size=a.entry.size, source=a.src)
+        if a.to is None:
+            out.updates.append((a.path, Record.of(a.src, a.entry, staged.published)))
+        else:  # a conflict copy on a case-insensitive side: each name is on one side only
+            out.updates.append((a.path, Record.of(a.src, a.entry, None)))
+            out.updates.append((a.to, Record.of(a.dst, staged.published, None)))
+        self._event(out, "sync.copy", a.dst, a.target, size=a.entry.size, source=a.src)
 
     def _discard(self, staged: Staged) -> None:
         unlink_quietly(staged.tmp, staged.dir.fd)
@@ -369,9 +373,16 @@ class Executor:
             _expect_at(s.fd, src_name, a.entry)
             d = tree.acquire(dst_head, create=True)
             try:
-                if _exists_at(d.fd, dst_name):
+                case_only = a.src.casefold() == a.dst.casefold()
+                there = entry_at(d.fd, dst_name) if _exists_at(d.fd, dst_name) else None
+                if there is not None and not (case_only and there.ino == a.entry.ino):
                     raise Stale  # never clobber: the name was taken meanwhile
-                os.rename(src_name, dst_name, src_dir_fd=s.fd, dst_dir_fd=d.fd)
+                if case_only:  # a case-insensitive side ignores a rename to another case
+                    tmp = TEMP_PREFIX + os.urandom(8).hex()
+                    os.rename(src_name, tmp, src_dir_fd=s.fd, dst_dir_fd=s.fd)
+                    os.rename(tmp, dst_name, src_dir_fd=s.fd, dst_dir_fd=d.fd)
+                else:
+                    os.rename(src_name, dst_name, src_dir_fd=s.fd, dst_dir_fd=d.fd)
             finally:
                 tree.release(d)
         finally:

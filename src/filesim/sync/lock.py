@@ -2,43 +2,69 @@
 
 Two agents on one archive would each take the other's copies for new changes. The lock is an
 advisory lock on an open file, so the kernel drops it when the holder dies (kill -9 included):
-a stale lock file never blocks a restart. POSIX uses flock; a Windows branch (msvcrt.locking on
-the lock file's first byte) fits into `_try_lock`/`_unlock_fd` without touching callers.
+a stale lock file never blocks a restart. POSIX uses flock, Windows msvcrt.locking on the lock
+file's first byte. The runtime holds one the same way while a topology runs (its liveness).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from filesim.errors import FilesimError
 
-if sys.platform == "win32":  # pragma: no cover - not locked on Windows yet
 
-    def _try_lock(fd: int) -> bool:
-        """One agent per archive is on the user here for now; the lock slots in as
-        `msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)`, False on OSError."""
-        return True
+def _lock_module() -> Any:
+    """fcntl where the platform has it, else msvcrt (Windows); chosen when first needed."""
+    try:
+        import fcntl
+    except ImportError:
+        import msvcrt
 
-    def _unlock_fd(fd: int) -> None:
-        os.close(fd)  # with msvcrt: os.lseek(fd, 0, 0); msvcrt.locking(fd, LK_UNLCK, 1) first
+        return msvcrt
+    return fcntl
 
-else:
-    import fcntl
 
-    def _try_lock(fd: int) -> bool:
-        """Take the exclusive lock on `fd` without waiting; False when another holder has it."""
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            return False
-        return True
+def try_lock(fd: int) -> bool:
+    """Take an exclusive lock on the open file `fd` without waiting; False when another
+    holder (another process, or another open of the file) has it. flock on POSIX; on Windows
+    msvcrt.locking of the file's first byte. Either is dropped when the holder dies."""
+    mod = _lock_module()
+    try:
+        if hasattr(mod, "flock"):
+            mod.flock(fd, mod.LOCK_EX | mod.LOCK_NB)
+        else:
+            os.lseek(fd, 0, os.SEEK_SET)
+            mod.locking(fd, mod.LK_NBLCK, 1)
+    except OSError:
+        return False
+    return True
 
-    def _unlock_fd(fd: int) -> None:
-        os.close(fd)  # closing the file releases its flock
+
+def unlock(fd: int) -> None:
+    """Release the lock taken on `fd` and close it."""
+    mod = _lock_module()
+    if not hasattr(mod, "flock"):
+        with contextlib.suppress(OSError):
+            os.lseek(fd, 0, os.SEEK_SET)
+            mod.locking(fd, mod.LK_UNLCK, 1)
+    os.close(fd)  # closing the file releases a flock
+
+
+def locked_by_another(path: Path) -> bool:
+    """Whether someone holds the lock on the file `path` (False when there is no such file)."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return False
+    if try_lock(fd):
+        unlock(fd)
+        return False
+    os.close(fd)
+    return True
 
 
 class ArchiveLock:
@@ -60,7 +86,7 @@ class ArchiveLock:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if not _try_lock(fd):
+        if not try_lock(fd):
             os.close(fd)
             raise FilesimError(
                 f"another sync agent is already running for {self.owner} "
@@ -70,7 +96,7 @@ class ArchiveLock:
 
     def release(self) -> None:
         if self._fd is not None:
-            _unlock_fd(self._fd)
+            unlock(self._fd)
             self._fd = None
 
     @contextlib.contextmanager

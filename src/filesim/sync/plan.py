@@ -29,6 +29,7 @@ from filesim.sync.actions import (
     Rename,
     Step,
 )
+from filesim.sync.casefold import fold, safe_rename
 from filesim.sync.state import (
     SIDES,
     Archive,
@@ -63,11 +64,13 @@ def reconcile(
     trusted: Iterable[str] = (),
     guard: bool = True,
     guard_min_files: int = MASS_DELETION_MIN_FILES,
+    folded: frozenset[Side] = frozenset(),
 ) -> Plan:
     """What to do so that folder and export agree again, as `policy` allows.
 
     `trusted`: paths whose deletion was observed one by one (the NFS server reported the
     REMOVE); the mass-deletion guard does not count them. `guard=False` after a resume.
+    `folded`: the sides whose names ignore case (see `filesim.sync.casefold`).
     """
     if policy.direction is Direction.NONE:
         return Plan()
@@ -76,7 +79,7 @@ def reconcile(
         halt = mass_deletion(archive, snaps, policy, frozenset(trusted), guard_min_files)
         if halt is not None:
             return Plan(halt=halt)
-    planner = _Planner(archive, snaps, policy)
+    planner = _Planner(archive, snaps, policy, folded)
     return planner.plan()
 
 
@@ -153,6 +156,7 @@ class _Planner:
     archive: Archive
     snaps: Mapping[Side, Snapshot]
     policy: SyncPolicy
+    folded: frozenset[Side]
     steps: list[tuple[int, int, str, Step]] = field(default_factory=list)
     conflicts: list[Conflict] = field(default_factory=list)
     covered: list[str] = field(default_factory=list)
@@ -173,11 +177,18 @@ class _Planner:
         # Deepest first, so a directory knows whether all its children are going too.
         for path in sorted(paths, key=lambda p: (-depth(p), p)):
             self._decide(path)
+        for side in sorted(self.folded):
+            self.steps = fold(self.steps, side, self.snaps[side], self._aside, self.conflicts)
         steps = [s for s in self.steps if not any(_strictly_under(s[2], d) for d in self.set_aside)]
         steps.sort(key=lambda s: (s[0], s[1] if s[0] != _DELETE else -s[1], s[2]))
         return Plan(tuple(s[3] for s in steps), tuple(self.conflicts))
 
     # -- bookkeeping
+
+    def _aside(self, path: str, side: Side, mtime_ns: int) -> str:
+        kept = conflict_name(path, side, mtime_ns, self.taken)
+        self.taken.add(kept)
+        return kept
 
     def _add(self, phase: int, path: str, *actions: Action) -> None:
         self.steps.append((phase, depth(path), path, tuple(actions)))
@@ -229,6 +240,8 @@ class _Planner:
                 continue
             if self._get(theirs, new) is not None or is_under(new, old) or is_under(old, new):
                 continue
+            if theirs in self.folded and not safe_rename(new, old, self.snaps[theirs]):
+                continue  # it would land on a case variant of another file there
             self._add(_RENAME, new, Rename(theirs, old, new, there))
             self.covered += [old, new]
 

@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+# getattr: imported on every platform (Windows has neither flag, nor dir_fd calls: a Tree
+# refuses to open there, see `_open_root`, instead of every command failing at import).
+DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0) | _CLOEXEC
 MAX_CACHED = 128
 """Directory descriptors a tree keeps open (besides those in use)."""
 
@@ -94,8 +96,15 @@ class Tree:
     def _open_root(self) -> Dir | None:
         """The root's descriptor; None when it does not exist (an empty tree until written).
         The root itself may be a symlink: it is configuration, not content."""
+        if os.open not in os.supports_dir_fd:
+            raise OSError(
+                errno.ENOTSUP,
+                "the synchroniser walks folders by directory fds, which this platform lacks "
+                "(Windows): run the servers with `filesim serve` or storage: direct",
+                str(self.root),
+            )
         try:
-            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
+            fd = os.open(self.root, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             return None
         st = os.fstat(fd)

@@ -107,6 +107,11 @@ class ExportOptions(_Strict):
         300, ge=5, le=86400,
         description="A connection that sends nothing this long is closed (clients reconnect).",
     )  # fmt: skip
+    backend: Literal["auto", "fd", "path"] = Field(
+        "auto",
+        description="File backend: fd (directory fds, Linux/macOS), path (plain paths, each "
+        "component lstat-checked: Windows), auto (fd where the platform has it).",
+    )
 
     @field_validator("path")
     @classmethod
@@ -135,6 +140,12 @@ class ExportOptions(_Strict):
         return [ipaddress.ip_network(n, strict=False) for n in self.allowed_clients]
 
 
+OS_CLUTTER = (".DS_Store", "._*", ".Spotlight-V100", ".Trashes", ".fseventsd", "Thumbs.db",
+              "desktop.ini", "~$*", ".~lock.*#")  # fmt: skip
+"""What Finder, Explorer and Office drop into folders: Finder's metadata and AppleDouble files,
+Windows' thumbnail caches and folder settings, Office's and LibreOffice's lock files."""
+
+
 class SyncPolicy(_Strict):
     """How the synchroniser keeps a mirror-mode export and its folder in step."""
 
@@ -158,6 +169,11 @@ class SyncPolicy(_Strict):
         "auto", description="Folder watcher: OS events, polling (network folders) or auto."
     )
     poll_interval_s: float = Field(1.0, gt=0, description="Polling watcher period.")
+    ignore: list[str] = Field(
+        default_factory=lambda: list(OS_CLUTTER),
+        description="Names never synced, either way (shell patterns, case ignored): by default "
+        "the clutter macOS, Windows and Office leave in folders. [] syncs everything.",
+    )
 
     @property
     def active(self) -> bool:

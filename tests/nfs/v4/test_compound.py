@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from filesim.nfs.dispatch import Dispatcher
 from filesim.nfs.export import Export, ExportConfig
-from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.v4.const import Op, Status
 from tests.nfs.v4.v4rig import bitmap, call, compound, dispatcher, name
+from tests.support.backend import store
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_faults_map_to_v4_statuses_and_every_op_is_observed(tmp_path: Path) -> N
     from filesim.topology.faults import FaultSpec
 
     (tmp_path / "e").mkdir()
-    storage = FaultyVfs(LocalVfs(tmp_path / "e"))
+    storage = FaultyVfs(store(tmp_path / "e"))
     d = Dispatcher(Export(ExportConfig(name="t"), storage, b"s" * 32), 2049)
     faults = ServerFaults(storage)
     seen: list[tuple[str, str, int]] = []

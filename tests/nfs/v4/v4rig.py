@@ -7,19 +7,19 @@ from pathlib import Path
 
 from filesim.nfs.dispatch import Dispatcher
 from filesim.nfs.export import Export, ExportConfig
-from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.v4.const import Op
 from filesim.oncrpc.const import AuthFlavor
 from filesim.oncrpc.message import Credentials, encode_call
 from filesim.oncrpc.programs import NFS_PROGRAM
 from filesim.oncrpc.xdr import Packer, Unpacker
+from tests.support.backend import store
 
 ROOT = Credentials(AuthFlavor.AUTH_SYS, 0, 0, (), "test")
 
 
 def dispatcher(root: Path, **options: object) -> Dispatcher:
     root.mkdir(parents=True, exist_ok=True)
-    export = Export(ExportConfig(name="t", **options), LocalVfs(root), b"s" * 32)  # type: ignore[arg-type]
+    export = Export(ExportConfig(name="t", **options), store(root), b"s" * 32)  # type: ignore[arg-type]
     return Dispatcher(export, 2049)
 
 

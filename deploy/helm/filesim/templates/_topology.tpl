@@ -20,6 +20,7 @@ export:
   nfs4_grace_s: 15
   max_connections: 1024
   idle_timeout_s: 300
+  backend: auto
 sync:
   direction: both
   continuous: true
@@ -31,6 +32,16 @@ sync:
   conflict: newer-wins
   watcher: auto
   poll_interval_s: 1.0
+  ignore:
+  - .DS_Store
+  - ._*
+  - .Spotlight-V100
+  - .Trashes
+  - .fseventsd
+  - Thumbs.db
+  - desktop.ini
+  - ~$*
+  - .~lock.*#
 {{- end -}}
 
 {{- define "filesim.profileDefaults" -}}

@@ -182,7 +182,7 @@ def _unlink(x: Export, caller: Caller, u: Unpacker, directory: bool) -> Result:
         os_call(lambda: x.vfs.rmdir(path))
     else:
         os_call(lambda: x.vfs.remove(path))
-    x.index.forget(st.st_ino)
+    x.index.forget(st)
     return [encode_wcc_data(dir_st, stat_or_none(x, dir_path), x.fsid)]
 
 
@@ -213,7 +213,7 @@ def rename(x: Export, caller: Caller, u: Unpacker) -> Result:
     policy.check_rename(from_st, moved, to_st, replaced, caller, from_dir == to_dir)
     os_call(lambda: x.vfs.rename(src, dst))
     if replaced is not None and src != dst:
-        x.index.forget(replaced.st_ino)
+        x.index.forget(replaced)
     x.index.renamed(src, dst)
     return [
         encode_wcc_data(from_st, stat_or_none(x, from_dir), x.fsid)

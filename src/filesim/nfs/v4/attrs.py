@@ -6,8 +6,6 @@ local password/group database are accepted back.
 
 from __future__ import annotations
 
-import grp
-import pwd
 import stat
 import struct
 from collections.abc import Callable
@@ -252,6 +250,17 @@ def parse_owner(raw: memoryview, group: bool) -> int:
         return int(text)
     name = text.split("@", 1)[0]
     try:
-        return grp.getgrnam(name).gr_gid if group else pwd.getpwnam(name).pw_uid
+        return _id_of(name, group)
     except KeyError:
         raise V4Error(Status.BADOWNER, f"unknown owner {text!r}") from None
+
+
+def _id_of(name: str, group: bool) -> int:
+    """The uid or gid of a user or group name in the local database (KeyError: unknown;
+    Windows has no such database: names are unknown there, numeric strings still work)."""
+    try:
+        import grp
+        import pwd
+    except ImportError:
+        raise KeyError(name) from None
+    return grp.getgrnam(name).gr_gid if group else pwd.getpwnam(name).pw_uid

@@ -102,7 +102,7 @@ def remove(c: Compound, u: Unpacker) -> bytes:
     ruled(lambda: policy.check_delete(node.st, st, c.caller))
     is_dir = stat.S_ISDIR(st.st_mode)
     storage(lambda: (c.export.vfs.rmdir if is_dir else c.export.vfs.remove)(path))
-    c.export.index.forget(st.st_ino)
+    c.export.index.forget(st)
     return _cinfo(node.st, c, dir_path)
 
 
@@ -145,7 +145,7 @@ def rename(c: Compound, u: Unpacker) -> bytes:
     if src != dst:
         storage(lambda: c.export.vfs.rename(src, dst))
         if replaced is not None:
-            c.export.index.forget(replaced.st_ino)
+            c.export.index.forget(replaced)
         c.export.index.renamed(src, dst)
     return _cinfo(src_dir.st, c, src_dir.path) + _cinfo(dst_dir.st, c, dst_dir.path)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import os
 import stat
 import struct
 
@@ -22,7 +21,7 @@ from filesim.nfs.v4.const import (
 from filesim.nfs.v4.context import V42, Compound, Node, operation, storage
 from filesim.nfs.v4.stateids import LockState, OpenState
 from filesim.nfs.v4.wire import Stateid, V4Error, read_stateid, status_of_v3
-from filesim.nfs.vfs import SetAttrs, status_of
+from filesim.nfs.vfs import SEEK_DATA, SEEK_HOLE, SetAttrs, status_of
 from filesim.oncrpc.xdr import Unpacker, padding
 
 _READ_HEAD = struct.Struct(">II")
@@ -144,7 +143,7 @@ def seek(c: Compound, u: Unpacker) -> bytes:
     size = node.st.st_size
     if offset >= size:
         raise V4Error(Status.NXIO)
-    whence = os.SEEK_DATA if what == DATA_CONTENT_DATA else os.SEEK_HOLE
+    whence = SEEK_DATA if what == DATA_CONTENT_DATA else SEEK_HOLE
     try:
         found = c.export.vfs.seek(path, offset, whence)
     except OSError as exc:

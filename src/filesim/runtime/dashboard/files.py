@@ -27,10 +27,13 @@ from filesim.topology.layout import TEMP_PREFIX
 Parts = tuple[bytes, ...]
 Kind = Literal["file", "dir", "symlink", "other"]
 
+# getattr: imported on every platform; Windows has none of these flags (nor dir_fd calls: the
+# file view answers an error there instead of keeping the whole program from starting).
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
-_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | _CLOEXEC
-_NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | _CLOEXEC
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEXEC
+_READ_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | _CLOEXEC
+_NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
 MAX_NAME = 255
 MAX_PATH = 4096
 _TEMP = TEMP_PREFIX.encode()

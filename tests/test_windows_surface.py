@@ -1,0 +1,63 @@
+"""The NFS and lifecycle tests again, under a Windows-shaped `os`/`signal` on Linux
+(tests/support/winsurface: no directory fds, no O_NOFOLLOW, no uids, no SIGKILL, listings
+without inodes, sharing violations, msvcrt locks, no loop signal handlers). filesim must pick
+the portable backend and get through them. This is a stand-in: no real Windows runs here."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.windows_surface, pytest.mark.slow, pytest.mark.integration]
+
+REPO = Path(__file__).resolve().parents[1]
+
+SUITES = {
+    "nfs": ["tests/nfs/test_procedures.py", "tests/nfs/test_confinement.py",
+            "tests/nfs/test_stale_handles.py", "tests/nfs/test_pathfs.py"],
+    # `filesim serve` (NFS only) and the runtime lock. The sync agent walks folders by
+    # directory fds since issue 10 (sync/tree.py) and has no path-based fallback yet: on this
+    # surface it stops at start with a clear error, so `up` with agents is not run here.
+    "lifecycle": ["tests/cli/test_lifecycle.py::test_serve_runs_one_server_without_sync",
+                  "tests/runtime/test_liveness.py"],
+}  # fmt: skip
+
+NOT_ON_WINDOWS = {
+    # owners and modes: Windows has no uids (owner synthesized as 0) and no chown
+    "tests/nfs/test_procedures.py::test_access_follows_mode_bits_and_credentials[auto]",
+    "tests/nfs/test_procedures.py::test_root_squash_maps_root_to_anonymous[auto]",
+    "tests/nfs/test_procedures.py::test_no_root_squash_keeps_root[auto]",
+    # no FIFOs on Windows: MKNOD answers NOTSUPP (test_pathfs checks that)
+    "tests/nfs/test_procedures.py::test_mknod_fifo_and_refused_devices[auto]",
+    # the test reads os.statvfs for its expectation; the server uses shutil.disk_usage
+    "tests/nfs/test_procedures.py::test_fsstat_fsinfo_pathconf[auto]",
+    # Python 3.11 on Windows reports no birth time: a removal behind the server's back is
+    # caught by generations only for removals the server saw
+    "tests/nfs/test_stale_handles.py::test_a_handle_of_a_file_removed_behind_the_server_is_stale_after_reuse[auto]",
+    # it asserts the Linux choice (fd); here auto picks path, which every NFS test above uses
+    "tests/nfs/test_pathfs.py::test_auto_picks_fd_where_the_platform_has_directory_fds",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("suite", sorted(SUITES))
+def test_suite_passes_on_the_windows_surface(suite: str, tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "FILESIM_WINDOWS_SURFACE": "1",
+        "PYTHONPATH": os.pathsep.join(
+            [str(REPO / "tests/support/winsurface"), str(REPO / "src"), str(REPO)]
+        ),
+    }
+    deselect = [arg for t in sorted(NOT_ON_WINDOWS) for arg in ("--deselect", t)]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", "not kernel",
+         f"--basetemp={tmp_path / 'bt'}", *deselect, *SUITES[suite]],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    summary = proc.stdout.strip().splitlines()[-1:] or ["(no output)"]
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
+    assert " passed" in summary[0] and "skipped" not in summary[0], summary
