@@ -26,8 +26,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from filesim.nfs.export import Export, ExportConfig  # noqa: E402
+from filesim.nfs.limits import ServerLimits  # noqa: E402
 from filesim.nfs.localfs import LocalVfs  # noqa: E402
-from filesim.nfs.server import NfsServer, ServerLimits  # noqa: E402
+from filesim.nfs.server import NfsServer  # noqa: E402
 from filesim.oncrpc.message import encode_call  # noqa: E402
 from filesim.oncrpc.programs import NFS_PROGRAM  # noqa: E402
 from filesim.oncrpc.record import frame  # noqa: E402

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from filesim.nfs.server import MAX_RECORD, NfsServer, ServerLimits
+from filesim.nfs.limits import MAX_RECORD, ServerLimits
+from filesim.nfs.server import NfsServer
 from filesim.nfsclient.client import NfsClient
 from filesim.oncrpc.message import encode_call
 from filesim.oncrpc.programs import NFS_PROGRAM, NfsProc

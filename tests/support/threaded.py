@@ -9,8 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from filesim.nfs.export import Export, ExportConfig
+from filesim.nfs.limits import ServerLimits
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
-from filesim.nfs.server import NfsServer, ServerLimits
+from filesim.nfs.server import NfsServer
 from filesim.nfs.vfs import Vfs
 from filesim.topology.layout import is_temp_name
 from tests.support.backend import store

@@ -8,10 +8,11 @@ import threading
 from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.faults import FaultyVfs, ServerFaults
 from filesim.nfs.handles import load_secret
+from filesim.nfs.limits import ServerLimits
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
 from filesim.nfs.ownership import MetaStore, OwnershipVfs, emulating
-from filesim.nfs.server import NfsServer, ServerLimits
+from filesim.nfs.server import NfsServer
 from filesim.nfs.storage import open_store
 from filesim.nfs.v4.service import V4Options
 from filesim.nfs.vfs import Vfs
