@@ -25,8 +25,8 @@ from filesim.nfs.types import (
     decode_wcc_data,
 )
 from filesim.oncrpc.programs import NfsProc, NfsStat
-from filesim.oncrpc.xdr import Packer
-from tests.support.rig import Rig, make_rig, sattr, user
+from filesim.oncrpc.xdr import Packer, Unpacker
+from tests.support.rig import ROOT, Rig, make_rig, sattr, user
 
 ALL = ACCESS_READ | ACCESS_LOOKUP | ACCESS_MODIFY | ACCESS_DELETE | ACCESS_EXECUTE | 0x08
 
@@ -241,19 +241,32 @@ def test_symlink_readlink_and_no_following(rig: Rig, root: bytes) -> None:
     assert rig.fails(NfsProc.READ, p) == NfsStat.INVAL
 
 
-def test_mknod_fifo_and_refused_devices(rig: Rig, root: bytes) -> None:
+def test_mknod_fifo_and_devices(rig: Rig, root: bytes) -> None:
     p = rig.dirop(root, "pipe")
     p.uint32(Ftype.FIFO)
     sattr(p, mode=0o600)
     rig.ok(NfsProc.MKNOD, p)
     assert stat.S_ISFIFO(os.lstat(rig.root / "pipe").st_mode)
-    p = rig.dirop(root, "dev")
-    p.uint32(Ftype.CHR)
-    sattr(p)
-    p.uint32(1)
-    p.uint32(3)
-    assert rig.fails(NfsProc.MKNOD, p) == NfsStat.NOTSUPP
-    assert not (rig.root / "dev").exists()
+    os.chmod(rig.root, 0o777)  # a user who may create here still may not create devices
+    for ftype, name, cred in [(Ftype.CHR, "tty", ROOT), (Ftype.BLK, "disk", ROOT),
+                              (Ftype.CHR, "denied", user(1000))]:  # fmt: skip
+        p = rig.dirop(root, name)
+        p.uint32(ftype)
+        sattr(p, mode=0o640)
+        p.uint32(7)
+        p.uint32(9)
+        if cred is not ROOT:  # XSH mknod: EPERM, devices need privileges
+            assert rig.fails(NfsProc.MKNOD, p, cred) == NfsStat.PERM
+            assert not (rig.root / name).exists()
+            continue
+        fattr = decode_post_op_attr(_after_fh(rig.ok(NfsProc.MKNOD, p, cred)))
+        assert fattr is not None and (fattr.type, fattr.rdev, fattr.mode) == (ftype, (7, 9), 0o640)
+
+
+def _after_fh(u: Unpacker) -> Unpacker:
+    if u.bool():
+        u.opaque()
+    return u
 
 
 def test_rename_across_directories_and_link(rig: Rig, root: bytes) -> None:
@@ -558,3 +571,19 @@ def test_nested_operations_leak_no_descriptors(rig: Rig, root: bytes) -> None:
     for i in range(50):
         rig.ok(NfsProc.REMOVE, rig.dirop(d, f"f{i}"))
     assert open_fds() == before
+
+
+def test_new_nodes_keep_their_exact_mode(rig: Rig, root: bytes) -> None:
+    # neither the server's umask nor the chown to the caller's owner may change the mode
+    old = os.umask(0o022)
+    try:
+        exact = make_rig(rig.root.parent / "umask", fsid=8)
+    finally:
+        os.umask(old)
+    top = exact.mount("/data")
+    os.chmod(exact.root, 0o777)
+    for name, mode in [("w", 0o666), ("suid", 0o4777), ("sgid", 0o2755)]:
+        exact.create(top, name, mode=mode, cred=user(1000))
+        assert stat.S_IMODE(os.lstat(exact.root / name).st_mode) == mode, name
+    exact.mkdir(top, "d", mode=0o777)
+    assert stat.S_IMODE(os.lstat(exact.root / "d").st_mode) == 0o777

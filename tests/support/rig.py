@@ -9,9 +9,11 @@ from pathlib import Path
 from filesim.nfs.dispatch import Dispatcher
 from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.faults import FaultyVfs, ServerFaults
+from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import NotifyingVfs
+from filesim.nfs.ownership import MetaStore, OwnershipVfs
 from filesim.nfs.types import decode_fattr3, decode_post_op_attr, encode_sattr3
-from filesim.nfs.vfs import SetAttrs
+from filesim.nfs.vfs import SetAttrs, Vfs
 from filesim.oncrpc.const import AcceptStat, AuthFlavor
 from filesim.oncrpc.message import Credentials, encode_call
 from filesim.oncrpc.programs import (
@@ -161,16 +163,22 @@ class Rig:
 
 
 def sattr(p: Packer, mode: int | None = None, size: int | None = None,
-          uid: int | None = None, mtime: tuple[int, int] | None = None) -> None:  # fmt: skip
+          uid: int | None = None, mtime: tuple[int, int] | None = None,
+          gid: int | None = None) -> None:  # fmt: skip
     mtime_ns = None if mtime is None else mtime[0] * 10**9 + mtime[1]
-    p.raw(encode_sattr3(SetAttrs(mode=mode, uid=uid, size=size, mtime_ns=mtime_ns)))
+    p.raw(encode_sattr3(SetAttrs(mode=mode, uid=uid, gid=gid, size=size, mtime_ns=mtime_ns)))
 
 
-def make_rig(root: Path, **options: object) -> Rig:
+def make_rig(root: Path, owners: Path | None = None, **options: object) -> Rig:
+    """A rig on `root`; with `owners` (the side file), storage as an unprivileged server has
+    it (`OwnershipVfs`), whoever runs the test."""
     root.mkdir(parents=True, exist_ok=True)
     config = ExportConfig(name="test", **options)  # type: ignore[arg-type]
     rig_changes: list[tuple[str, str, str | None]] = []
-    storage = FaultyVfs(store(root, hidden=is_temp_name))  # composed as runtime.build does
+    base = store(root, hidden=is_temp_name)
+    xattrs = base if isinstance(base, LocalVfs) else None
+    inner: Vfs = base if owners is None else OwnershipVfs(base, MetaStore(xattrs, owners))
+    storage = FaultyVfs(inner)  # composed as runtime.build does
     vfs = NotifyingVfs(storage, lambda kind, path, dest: rig_changes.append((kind, path, dest)))
     export = Export(config, vfs, b"k" * 32)
     return Rig(root, export, Dispatcher(export, 2049), ServerFaults(storage), changes=rig_changes)

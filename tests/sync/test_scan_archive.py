@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
 import pytest
 
+from filesim import nodemeta
 from filesim.errors import FilesimError
+from filesim.nodemeta import NodeMeta
 from filesim.sync.archive import SyncArchive, request_resume
 from filesim.sync.scan import scan
 from filesim.sync.state import Entry, Kind, Record
@@ -28,6 +31,22 @@ def test_scan_sees_files_dirs_symlinks_and_hides_temp_files(tmp_path: Path) -> N
     assert snap["link"].kind is Kind.SYMLINK and snap["link"].target == "/etc/passwd"
     assert scan(tmp_path, "a") == {"a": snap["a"], "a/b.txt": snap["a/b.txt"]}
     assert scan(tmp_path / "missing") == {}
+
+
+def test_devices_fifos_and_placeholders_are_skipped_and_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    (tmp_path / "tty").touch()  # how an unprivileged server stores a device node
+    os.setxattr(tmp_path / "tty", nodemeta.XATTR, NodeMeta(0, 0, 0o20620, 1025).encode())
+    (tmp_path / "empty").touch()
+    with caplog.at_level(logging.INFO, logger="filesim.sync"):
+        assert set(scan(tmp_path)) == {"empty"}
+        scan(tmp_path)  # reported once, not at every rescan
+    skipped = [r.getMessage() for r in caplog.records if "not syncing" in r.getMessage()]
+    assert len(skipped) == 2, skipped
+    assert any("fifo" in m and "FIFO" in m for m in skipped)
+    assert any("tty" in m and "device node" in m for m in skipped)
 
 
 def test_archive_persists_rekeys_and_forgets(tmp_path: Path) -> None:

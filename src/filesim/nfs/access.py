@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import stat
 from dataclasses import dataclass
+from typing import Protocol
 
-from filesim.nfs.attrs import Attrs
 from filesim.nfs.const import (
     ACCESS_DELETE,
     ACCESS_EXECUTE,
@@ -29,10 +29,23 @@ class Caller:
         return self.uid == 0
 
 
+class Owned(Protocol):
+    """What permission rules need of a node (os.stat_result and filesim's attributes fit)."""
+
+    @property
+    def st_mode(self) -> int: ...
+
+    @property
+    def st_uid(self) -> int: ...
+
+    @property
+    def st_gid(self) -> int: ...
+
+
 R, W, X = 4, 2, 1
 
 
-def permits(st: Attrs, caller: Caller, want: int) -> bool:
+def permits(st: Owned, caller: Caller, want: int) -> bool:
     """Whether mode bits give `caller` the rwx bits `want` on the node `st`."""
     mode = st.st_mode
     if caller.is_root:
@@ -47,7 +60,7 @@ def permits(st: Attrs, caller: Caller, want: int) -> bool:
     return bits & want == want
 
 
-def access_bits(st: Attrs, caller: Caller, requested: int, readonly: bool) -> int:
+def access_bits(st: Owned, caller: Caller, requested: int, readonly: bool) -> int:
     """The ACCESS3 bits of `requested` that `caller` holds on `st`."""
     granted = 0
     is_dir = stat.S_ISDIR(st.st_mode)

@@ -70,3 +70,9 @@ def split_rdev(rdev: int) -> tuple[int, int]:
     if not rdev or _MAJOR is None or _MINOR is None:
         return 0, 0
     return _MAJOR(rdev), _MINOR(rdev)
+
+
+def make_rdev(major: int, minor: int) -> int:
+    """The device number of (major, minor); 0 where the platform has no device numbers."""
+    makedev = getattr(os, "makedev", None)
+    return 0 if makedev is None else int(makedev(major, minor))

@@ -138,8 +138,8 @@ class CaseExactVfs:
     def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None:
         self.inner.symlink(path, target, owner)
 
-    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
-        self.inner.mknod(path, mode, owner)
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int) -> None:
+        self.inner.mknod(path, mode, owner, rdev)
 
     def seek(self, path: str, offset: int, whence: int) -> int:
         return self.inner.seek(path, offset, whence)

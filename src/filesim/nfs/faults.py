@@ -154,7 +154,7 @@ class FaultyVfs:
     setattr: Callable[[str, SetAttrs], None]
     mkdir: Callable[[str, int, tuple[int, int] | None], None]
     symlink: Callable[[str, str, tuple[int, int] | None], None]
-    mknod: Callable[[str, int, tuple[int, int] | None], None]
+    mknod: Callable[[str, int, tuple[int, int] | None, int], None]
     remove: Callable[[str], None]
     rmdir: Callable[[str], None]
     rename: Callable[[str, str], None]
@@ -295,9 +295,9 @@ class FaultyVfs:
         self._change(path)
         self.inner.symlink(path, target, owner)
 
-    def _mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
+    def _mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int) -> None:
         self._change(path)
-        self.inner.mknod(path, mode, owner)
+        self.inner.mknod(path, mode, owner, rdev)
 
     def _remove(self, path: str) -> None:
         self._change(path)

@@ -18,6 +18,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from filesim.nfs.attrs import Attrs
 from filesim.nfs.statx import lstat
@@ -32,6 +33,7 @@ _O_PATH = getattr(os, "O_PATH", 0)
 # and that descriptor then leads through the link (tests/nfs/test_confinement.py).
 _WALK_FLAGS = _DIR_FLAGS
 _AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+_T = TypeVar("_T")
 MAX_OFFSET = (1 << 63) - 1
 """The largest file offset the kernel takes (off_t); clients send 64-bit unsigned ones."""
 
@@ -74,6 +76,9 @@ class LocalVfs:
         self._scope = threading.local()  # per thread: COMMITs run in executor threads
         if not usable():
             raise OSError(errno.ENOTSUP, "this platform has no directory fds: use PathVfs")
+        # Bits of a new node's mode that creation alone would lose (the process umask, and
+        # S_ISUID/S_ISGID, which the chown to the client's owner clears): set again after.
+        self._restate = _umask() | 0o7000
         try:
             self._root_fd = os.open(root, _DIR_FLAGS)
         except OSError as exc:
@@ -279,6 +284,8 @@ class LocalVfs:
             try:
                 if owner is not None and _AS_ROOT:
                     os.fchown(fd, *owner)
+                if exclusive and mode & self._restate:  # (else it may be an existing file)
+                    os.fchmod(fd, mode & 0o7777)
                 if initial.size is not None:
                     os.ftruncate(fd, initial.size)
                 if initial.atime_ns is not None or initial.mtime_ns is not None:
@@ -293,18 +300,24 @@ class LocalVfs:
         with self._at(path) as (parent, name):
             os.mkdir(name, mode & 0o7777, dir_fd=parent)
             self._chown(parent, name, owner)
+            if mode & self._restate:
+                self._chmod_nofollow(parent, name, mode & 0o7777)
 
     def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None:
         with self._at(path) as (parent, name):
             os.symlink(target, name, dir_fd=parent)
             self._chown(parent, name, owner)
 
-    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
-        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
-            raise OSError(errno.EOPNOTSUPP, "only FIFOs and sockets can be created")
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int) -> None:
+        device = stat.S_ISBLK(mode) or stat.S_ISCHR(mode)
+        if not (device or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            raise OSError(errno.EINVAL, "mknod creates FIFOs, sockets and device nodes only")
         with self._at(path) as (parent, name):
-            os.mknod(name, mode, dir_fd=parent)
+            # a device node needs CAP_MKNOD; without it the OS answers EPERM
+            os.mknod(name, mode, rdev if device else 0, dir_fd=parent)
             self._chown(parent, name, owner)
+            if mode & self._restate:
+                self._chmod_nofollow(parent, name, mode & 0o7777)
 
     def _chown(self, parent: int, name: str, owner: tuple[int, int] | None) -> None:
         if owner is not None and _AS_ROOT:
@@ -368,6 +381,37 @@ class LocalVfs:
         if attrs.atime_ns is not None or attrs.mtime_ns is not None:
             os.utime(fd, ns=times_for(os.fstat(fd), attrs))
 
+    # -- extended attributes (nfs/ownership.py keeps emulated owners in them) ----------------
+
+    def getxattr(self, path: str, name: str) -> bytes | None:
+        """The value of attribute `name` of the node at `path` (never a symlink's target);
+        None when it has none. OSError(ENOTSUP/EPERM) where the node cannot hold one."""
+        try:
+            return self._on_node(path, lambda ref: os.getxattr(ref, name))
+        except OSError as exc:
+            if exc.errno == errno.ENODATA:
+                return None
+            raise
+
+    def setxattr(self, path: str, name: str, value: bytes) -> None:
+        self._on_node(path, lambda ref: os.setxattr(ref, name, value))
+
+    def _on_node(self, path: str, call: Callable[[str], _T]) -> _T:
+        """Run `call` on a /proc reference to the node itself: the xattr calls have no dir_fd
+        form, and an O_PATH descriptor pins the very node, symlink or not (Linux only)."""
+        if not (_O_PATH and sys.platform.startswith("linux")):
+            raise OSError(errno.ENOTSUP, "extended attributes need Linux here")
+        if not path:
+            return call(f"/proc/self/fd/{self._root_fd}")
+        with self._at(path) as (parent, name):
+            fd = os.open(name, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=parent)
+        try:
+            if stat.S_ISLNK(os.fstat(fd).st_mode):  # /proc would lead through the link
+                raise OSError(errno.EPERM, "symlinks hold no user attributes")
+            return call(f"/proc/self/fd/{fd}")
+        finally:
+            os.close(fd)
+
     def _chmod_nofollow(self, parent: int, name: str, mode: int) -> None:
         if _O_PATH and sys.platform.startswith("linux"):
             # fchmodat cannot refuse symlinks on Linux; an O_PATH descriptor pins the very node.
@@ -378,6 +422,21 @@ class LocalVfs:
                 os.close(fd)
         else:
             os.chmod(name, mode, dir_fd=parent, follow_symlinks=False)
+
+
+def _umask() -> int:
+    """The process umask, read without setting it where Linux shows it (setting it, even
+    back, would race with threads creating files meanwhile: the sync agents)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask
 
 
 def _punch_hole(fd: int, offset: int, length: int) -> None:

@@ -100,8 +100,8 @@ class NotifyingVfs:
         self.inner.symlink(path, target, owner)
         self.listener("symlink", path, None)
 
-    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
-        self.inner.mknod(path, mode, owner)
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int) -> None:
+        self.inner.mknod(path, mode, owner, rdev)
         self.listener("mknod", path, None)
 
     def remove(self, path: str) -> None:

@@ -218,6 +218,8 @@ class PathVfs:
         try:
             if owner is not None and _as_root():
                 os.fchown(fd, *owner)
+            if exclusive and mode & 0o7777 and hasattr(os, "fchmod"):
+                os.fchmod(fd, mode & 0o7777)  # the exact mode: no umask, no chown's clearing
             if initial.size is not None:
                 _within(initial.size, 0, errno.EFBIG)
                 os.ftruncate(fd, initial.size)
@@ -233,6 +235,7 @@ class PathVfs:
         full = self._check.node(path)
         os.mkdir(full, mode & 0o7777)
         self._chown(full, owner)
+        os.chmod(full, mode & 0o7777)  # the exact mode, whatever the umask
 
     def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None:
         if not self.can_symlink:
@@ -241,13 +244,14 @@ class PathVfs:
         os.symlink(target, full)
         self._chown(full, owner)
 
-    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int) -> None:
         if not self.can_mknod:
             raise OSError(errno.EOPNOTSUPP, "special files are not supported on this host")
-        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
-            raise OSError(errno.EOPNOTSUPP, "only FIFOs and sockets can be created")
+        device = stat.S_ISBLK(mode) or stat.S_ISCHR(mode)
+        if not (device or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            raise OSError(errno.EINVAL, "mknod creates FIFOs, sockets and device nodes only")
         full = self._check.node(path)
-        os.mknod(full, mode)
+        os.mknod(full, mode, rdev if device else 0)
         self._chown(full, owner)
 
     def _chown(self, full: str, owner: tuple[int, int] | None) -> None:

@@ -72,6 +72,8 @@ class Fattr:
     atime: float
     mtime: float
     ctime: float
+    rdev: tuple[int, int] = (0, 0)
+    """specdata3: major and minor of a device node."""
 
     @property
     def is_dir(self) -> bool:
@@ -103,10 +105,10 @@ def decode_fattr3(u: Unpacker) -> Fattr:
     ftype = Ftype(u.uint32())
     mode, nlink, uid, gid = u.uint32(), u.uint32(), u.uint32(), u.uint32()
     size, used = u.uint64(), u.uint64()
-    u.uint32(), u.uint32()  # rdev (specdata3)
+    rdev = u.uint32(), u.uint32()
     fsid, fileid = u.uint64(), u.uint64()
     atime, mtime, ctime = _decode_time(u), _decode_time(u), _decode_time(u)
-    return Fattr(ftype, mode, nlink, uid, gid, size, used, fsid, fileid, atime, mtime, ctime)
+    return Fattr(ftype, mode, nlink, uid, gid, size, used, fsid, fileid, atime, mtime, ctime, rdev)
 
 
 def encode_post_op_attr(st: Attrs | None, fsid: int) -> bytes:

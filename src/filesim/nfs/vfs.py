@@ -129,8 +129,9 @@ class Vfs(Protocol):
 
     def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None: ...
 
-    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
-        """Create a FIFO or socket node (`mode` carries the S_IF* type)."""
+    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int) -> None:
+        """Create a FIFO, socket or device node (`mode` carries the S_IF* type; `rdev` the
+        device number of a block or character device, `os.makedev(major, minor)`)."""
 
     def seek(self, path: str, offset: int, whence: int) -> int:
         """lseek with SEEK_DATA or SEEK_HOLE (NFSv4.2 SEEK); OSError(ENXIO) past the data."""

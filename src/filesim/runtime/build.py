@@ -9,10 +9,13 @@ from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.faults import FaultyVfs, ServerFaults
 from filesim.nfs.handles import load_secret
 from filesim.nfs.limits import ServerLimits
+from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import ChangeListener, NotifyingVfs
+from filesim.nfs.ownership import MetaStore, OwnershipVfs, emulating
 from filesim.nfs.server import NfsServer
 from filesim.nfs.storage import open_store
 from filesim.nfs.v4.service import V4Options
+from filesim.nfs.vfs import Vfs
 from filesim.topology import Layout, Server
 from filesim.topology.layout import is_temp_name
 
@@ -38,15 +41,14 @@ def build_nfs_server(
     rpcbind_port: int | None = None,
 ) -> NfsServer:  # fmt: skip
     """The NFS server of `server`, its storage composed once: notification around fault
-    injection around the store, `NotifyingVfs(FaultyVfs(LocalVfs or PathVfs))`.
-    `rpcbind_port`: rpcbind there too (111 in standard-port mode); the lock manager's hosts
-    are kept in the state dir.
+    injection around the store, `NotifyingVfs(FaultyVfs(LocalVfs))`, and without root
+    `NotifyingVfs(FaultyVfs(OwnershipVfs(LocalVfs)))`. `rpcbind_port`: rpcbind there too (111
+    in standard-port mode); the lock manager's hosts are kept in the state dir.
 
     `listener` hears of each change a client makes, on the thread of the event loop running
     now (the one that will serve: call this from it), whichever thread made the change."""
     secret = load_secret(layout.secret_file)
-    store = open_store(layout.store(server), server.export.backend, hidden=is_temp_name)
-    storage = FaultyVfs(store)
+    storage = FaultyVfs(_store_vfs(server, layout))
     loop = asyncio.get_running_loop()
     vfs = NotifyingVfs(storage, _on_loop(listener or _ignore, loop))
     export = Export(export_config(server, layout), vfs, secret)
@@ -59,6 +61,17 @@ def build_nfs_server(
         v4=v4_options(server, layout), rpcbind_port=rpcbind_port, limits=limits,
         nlm_state=layout.state_dir / f"nlm-{server.name}.json",
     )  # fmt: skip
+
+
+def _store_vfs(server: Server, layout: Layout) -> Vfs:
+    """The export's storage (LocalVfs or PathVfs); without root, wrapped to keep owners, modes
+    and devices itself (`OwnershipVfs`: extended attributes, or a file in the state dir)."""
+    store = open_store(layout.store(server), server.export.backend, hidden=is_temp_name)
+    if not emulating():
+        return store
+    side = layout.state_dir / f"owners-{server.name}.json"
+    xattrs = store if isinstance(store, LocalVfs) else None
+    return OwnershipVfs(store, MetaStore(xattrs, side))
 
 
 def _on_loop(listener: ChangeListener, loop: asyncio.AbstractEventLoop) -> ChangeListener:

@@ -13,6 +13,7 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
+from filesim import nodemeta
 from filesim.sync.state import Entry, Kind, shown
 from filesim.sync.tree import Refused, Tree, open_dir, split
 from filesim.topology.layout import is_temp_name
@@ -44,7 +45,54 @@ def entry_at(dir_fd: int, name: str) -> Entry | None:
         target = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else None
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return entry_of(st, target)
+    return _synced(entry_of(st, target), st, dir_fd, name)
+
+
+def _synced(found: Entry | None, st: os.stat_result, dir_fd: int, name: str) -> Entry | None:
+    """`found`, unless it is the empty file standing in for a device node on a server that
+    runs without root (nfs/ownership.py). Devices, FIFOs and sockets are not synced: a folder
+    on another machine cannot hold them meaningfully; each is reported once."""
+    if found is None:
+        if not stat.S_ISLNK(st.st_mode):
+            _report_skip(st, name, "a device, FIFO or socket")
+        return None
+    if found.kind is not Kind.FILE or found.size or not _placeholder(dir_fd, name):
+        return found
+    _report_skip(st, name, "a device node (emulated by an unprivileged server)")
+    return None
+
+
+_REPORTED: dict[tuple[int, int, int], None] = {}
+_REPORTED_MAX = 4096  # a bounded memory of what was reported: oldest forgotten first
+
+
+def _report_skip(st: os.stat_result, name: str, what: str) -> None:
+    key = (st.st_dev, st.st_ino, st.st_ctime_ns)  # ctime: a reused inode is a new node
+    if key in _REPORTED:
+        return
+    if len(_REPORTED) >= _REPORTED_MAX:
+        del _REPORTED[next(iter(_REPORTED))]
+    _REPORTED[key] = None
+    log.info("not syncing %s: %s", shown(name), what)
+
+
+def _placeholder(dir_fd: int, name: str) -> bool:
+    """Whether `name` carries filesim's device metadata (the xattr calls have no dir_fd
+    form: an O_PATH descriptor of the very node, through /proc, on Linux)."""
+    o_path = getattr(os, "O_PATH", 0)
+    if not o_path:
+        return False
+    try:
+        fd = os.open(name, o_path | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
+    except OSError:
+        return False
+    try:
+        meta = nodemeta.decode(os.getxattr(f"/proc/self/fd/{fd}", nodemeta.XATTR))
+    except OSError:  # no such attribute (the common case), or none on this filesystem
+        return False
+    finally:
+        os.close(fd)
+    return meta is not None and meta.placeholder
 
 
 def entry(tree: Tree, rel: str) -> Entry | None:
@@ -137,7 +185,7 @@ def _list(fd: int, prefix: str, out: dict[str, Entry]) -> list[tuple[str, str]]:
                 target = os.readlink(name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else None
             except FileNotFoundError:
                 continue  # vanished while we looked; its event will bring us back
-            found = entry_of(st, target)
+            found = _synced(entry_of(st, target), st, fd, name)
             if found is None:
                 continue
             out[rel] = found

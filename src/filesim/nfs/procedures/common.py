@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 from collections.abc import Callable
 
+from filesim.nfs import policy
 from filesim.nfs.access import Caller, permits
 from filesim.nfs.attrs import Attrs
 from filesim.nfs.const import NAME_MAX, NFS3_FHSIZE
@@ -83,10 +84,14 @@ def stat_or_none(x: Export, path: str) -> Attrs | None:
         return None
 
 
-def owner(caller: Caller, attrs: SetAttrs) -> tuple[int, int]:
-    uid = caller.uid if attrs.uid is None else attrs.uid
-    gid = caller.gid if attrs.gid is None else attrs.gid
-    return uid, gid
+def owner(dir_st: Attrs, caller: Caller, attrs: SetAttrs) -> tuple[int, int]:
+    """Owner and group of a node `caller` creates in the directory `dir_st` (policy rules)."""
+    return policy.new_owner(dir_st, caller, attrs.uid, attrs.gid)
+
+
+def new_mode(dir_st: Attrs, caller: Caller, mode: int, who: tuple[int, int], is_dir: bool) -> int:
+    """The permission bits of a node `caller` creates in `dir_st` for owner `who`."""
+    return policy.new_mode(dir_st, caller, mode, who[1], is_dir)
 
 
 def os_call(call: Callable[[], object]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from filesim.nfs import policy
 from filesim.nfs.access import Caller, R, W
 from filesim.nfs.const import StableHow
 from filesim.nfs.export import Export
@@ -20,7 +21,7 @@ from filesim.nfs.types import (
     encode_wcc_data,
     encode_write3resok,
 )
-from filesim.nfs.vfs import NfsError, status_of
+from filesim.nfs.vfs import NfsError, SetAttrs, status_of
 from filesim.oncrpc.programs import NfsProc, NfsStat
 from filesim.oncrpc.xdr import Unpacker, padding
 
@@ -55,6 +56,9 @@ def write(x: Export, caller: Caller, u: Unpacker) -> Result:
     require(before, caller, W, owner_override=True)
     sync = x.config.sync or stable != StableHow.UNSTABLE
     os_call(lambda: x.vfs.write(path, offset, data[:count], sync))
+    killed = policy.mode_after_write(before, caller)
+    if killed is not None:  # the kernel does this for a local writer; we write as ourselves
+        os_call(lambda: x.vfs.setattr(path, SetAttrs(mode=killed)))
     committed = StableHow.FILE_SYNC if sync else StableHow.UNSTABLE
     wcc = encode_wcc_data(before, stat_or_none(x, path), x.fsid)
     return [wcc + encode_write3resok(count, committed, x.write_verifier)]

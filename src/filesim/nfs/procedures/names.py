@@ -6,13 +6,15 @@ from __future__ import annotations
 import stat
 import struct
 
+from filesim.nfs import policy
 from filesim.nfs.access import Caller, W, X
-from filesim.nfs.attrs import Attrs
+from filesim.nfs.attrs import Attrs, make_rdev
 from filesim.nfs.const import NFS3_CREATEVERFSIZE, PATH_MAX, CreateMode, Ftype
 from filesim.nfs.export import Export
 from filesim.nfs.procedures.common import (
     created,
     entry_path,
+    new_mode,
     os_call,
     owner,
     read_dir,
@@ -75,7 +77,8 @@ def create(x: Export, caller: Caller, u: Unpacker) -> Result:
         raise NfsError(NfsStat.INVAL, f"bad create mode {how}")
     require(dir_st, caller, W | X)
     path = join(dir_path, name)
-    mode = attrs.mode if attrs.mode is not None else 0o644
+    who = owner(dir_st, caller, attrs)
+    mode = new_mode(dir_st, caller, 0o644 if attrs.mode is None else attrs.mode, who, False)
     if verifier:  # kept in the times, where a retried EXCLUSIVE create finds it
         hi, lo = _VERIFIER.unpack(verifier)
         initial = SetAttrs(atime_ns=hi * 10**9, mtime_ns=lo * 10**9)
@@ -83,7 +86,7 @@ def create(x: Export, caller: Caller, u: Unpacker) -> Result:
         initial = SetAttrs(size=attrs.size, atime_ns=attrs.atime_ns, mtime_ns=attrs.mtime_ns)
     # Create first, look only when the name is taken: the usual new name costs no stat.
     try:
-        x.vfs.create(path, mode, True, owner(caller, attrs), initial)
+        x.vfs.create(path, mode, True, who, initial)
     except FileExistsError:
         existing = stat_or_none(x, path)
         if existing is None:  # taken, then gone again while we looked
@@ -109,7 +112,7 @@ def _create_existing(
         raise NfsError(NfsStat.ISDIR)
     size = attrs.size
     if size is not None:  # UNCHECKED with a size: truncate, as open(O_TRUNC) asks
-        require(st, caller, W, owner_override=True)
+        policy.check_truncate(st, caller)
         os_call(lambda: x.vfs.truncate(path, size))
 
 
@@ -120,8 +123,9 @@ def mkdir(x: Export, caller: Caller, u: Unpacker) -> Result:
     attrs = decode_sattr3(u)
     require(dir_st, caller, W | X)
     path = join(dir_path, name)
-    mode = attrs.mode if attrs.mode is not None else 0o755
-    os_call(lambda: x.vfs.mkdir(path, mode, owner=owner(caller, attrs)))
+    who = owner(dir_st, caller, attrs)
+    mode = new_mode(dir_st, caller, 0o755 if attrs.mode is None else attrs.mode, who, True)
+    os_call(lambda: x.vfs.mkdir(path, mode, owner=who))
     return created(x, dir_path, dir_st, path)
 
 
@@ -133,7 +137,8 @@ def symlink(x: Export, caller: Caller, u: Unpacker) -> Result:
     target = u.string(PATH_MAX)
     require(dir_st, caller, W | X)
     path = join(dir_path, name)
-    os_call(lambda: x.vfs.symlink(path, target, owner=owner(caller, attrs)))
+    who = owner(dir_st, caller, attrs)
+    os_call(lambda: x.vfs.symlink(path, target, owner=who))
     return created(x, dir_path, dir_st, path)
 
 
@@ -142,19 +147,24 @@ def mknod(x: Export, caller: Caller, u: Unpacker) -> Result:
     dir_path, dir_st = read_dir(x, u)
     name = read_new_name(u)
     ftype = u.uint32()
-    if ftype in (Ftype.CHR, Ftype.BLK):
-        decode_sattr3(u)
-        u.uint32(), u.uint32()
-        raise NfsError(NfsStat.NOTSUPP, "device nodes are not supported")
-    if ftype not in (Ftype.SOCK, Ftype.FIFO):
+    if ftype not in _NODE_TYPES:
         raise NfsError(NfsStat.BADTYPE)
     attrs = decode_sattr3(u)
+    rdev = make_rdev(u.uint32(), u.uint32()) if ftype in (Ftype.CHR, Ftype.BLK) else 0
     require(dir_st, caller, W | X)
+    if ftype in (Ftype.CHR, Ftype.BLK):
+        policy.check_device(caller)
     path = join(dir_path, name)
-    kind = stat.S_IFIFO if ftype == Ftype.FIFO else stat.S_IFSOCK
-    mode = kind | (attrs.mode if attrs.mode is not None else 0o644)
-    os_call(lambda: x.vfs.mknod(path, mode, owner=owner(caller, attrs)))
+    who = owner(dir_st, caller, attrs)
+    perms = new_mode(dir_st, caller, 0o644 if attrs.mode is None else attrs.mode, who, False)
+    os_call(lambda: x.vfs.mknod(path, _NODE_TYPES[ftype] | perms, who, rdev))
     return created(x, dir_path, dir_st, path)
+
+
+_NODE_TYPES: dict[int, int] = {
+    Ftype.FIFO: stat.S_IFIFO, Ftype.SOCK: stat.S_IFSOCK,
+    Ftype.CHR: stat.S_IFCHR, Ftype.BLK: stat.S_IFBLK,
+}  # fmt: skip
 
 
 def _unlink(x: Export, caller: Caller, u: Unpacker, directory: bool) -> Result:
@@ -167,6 +177,7 @@ def _unlink(x: Export, caller: Caller, u: Unpacker, directory: bool) -> Result:
     st = stat_or_none(x, path)
     if st is None:
         raise NfsError(NfsStat.NOENT)
+    policy.check_delete(dir_st, st, caller)
     if directory:
         os_call(lambda: x.vfs.rmdir(path))
     else:
@@ -194,9 +205,12 @@ def rename(x: Export, caller: Caller, u: Unpacker) -> Result:
     if {from_name, to_name} & {".", ".."}:
         raise NfsError(NfsStat.INVAL)
     require(from_st, caller, W | X)
-    require(to_st, caller, W | X)
     src, dst = join(from_dir, from_name), join(to_dir, to_name)
+    moved = stat_or_none(x, src)
+    if moved is None:
+        raise NfsError(NfsStat.NOENT)
     replaced = stat_or_none(x, dst)
+    policy.check_rename(from_st, moved, to_st, replaced, caller, from_dir == to_dir)
     os_call(lambda: x.vfs.rename(src, dst))
     if replaced is not None and src != dst:
         x.index.forget(replaced)

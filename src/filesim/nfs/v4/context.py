@@ -168,3 +168,14 @@ def storage(call: Callable[[], object]) -> None:
         raise V4Error(status_of_v3(exc.status), str(exc)) from None
     except OSError as exc:
         raise V4Error(status_of_v3(status_of(exc)), str(exc)) from None
+
+
+_R = TypeVar("_R")
+
+
+def ruled(call: Callable[[], _R]) -> _R:
+    """Apply a permission rule of `nfs.policy`, its refusal turned into the NFSv4 status."""
+    try:
+        return call()
+    except NfsError as exc:
+        raise V4Error(status_of_v3(exc.status), str(exc)) from None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import stat
 
-from filesim.nfs.access import Caller, R, W, X, permits
-from filesim.nfs.attrs import Attrs
+from filesim.nfs import policy
+from filesim.nfs.access import R, W, X, permits
 from filesim.nfs.v4 import attrs
 from filesim.nfs.v4.const import (
     ACCESS4_DELETE,
@@ -18,10 +18,9 @@ from filesim.nfs.v4.const import (
     Op,
     Status,
 )
-from filesim.nfs.v4.context import Compound, operation, storage
+from filesim.nfs.v4.context import Compound, operation, ruled, storage
 from filesim.nfs.v4.stateids import OpenState
 from filesim.nfs.v4.wire import V4Error, bitmap, read_bitmap, read_stateid, u32
-from filesim.nfs.vfs import SetAttrs
 from filesim.oncrpc.xdr import Unpacker
 
 _ALL_ACCESS = 0x3F
@@ -88,34 +87,10 @@ def _setattr(c: Compound, sid: object, mask: int, values: memoryview) -> bytes:
         state = check_io_stateid(c, node, sid, write=True)  # type: ignore[arg-type]
         if isinstance(state, OpenState):
             state.wrote = True
-    check_setattr(node.st, c.caller, set_attrs)
+    allowed = ruled(lambda: policy.settable(node.st, c.caller, set_attrs))
     path = node.path
-    storage(lambda: c.export.vfs.setattr(path, set_attrs))
+    storage(lambda: c.export.vfs.setattr(path, allowed))
     return bitmap(mask)
-
-
-def check_setattr(st: Attrs, caller: Caller, a: SetAttrs) -> None:
-    """The permission rules of chmod, chown, utimes and truncate (as for NFSv3 SETATTR)."""
-    if caller.is_root:
-        return
-    owner = st.st_uid == caller.uid
-    if a.uid is not None and a.uid != st.st_uid:
-        raise V4Error(Status.PERM)
-    if (
-        a.gid is not None
-        and a.gid != st.st_gid
-        and not (owner and (a.gid == caller.gid or a.gid in caller.gids))
-    ):
-        raise V4Error(Status.PERM)
-    if a.mode is not None and not owner:
-        raise V4Error(Status.PERM)
-    explicit_time = any(t is not None and t >= 0 for t in (a.atime_ns, a.mtime_ns))
-    if explicit_time and not owner:
-        raise V4Error(Status.PERM)
-    if (a.size is not None or a.atime_ns == -1 or a.mtime_ns == -1) and not (
-        owner or permits(st, caller, W)
-    ):
-        raise V4Error(Status.ACCESS)
 
 
 @operation(Op.ACCESS)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import stat
 import struct
 
+from filesim.nfs import policy
 from filesim.nfs.access import R, W, X, permits
-from filesim.nfs.attrs import Attrs
+from filesim.nfs.attrs import Attrs, make_rdev
 from filesim.nfs.v4 import attrs
 from filesim.nfs.v4.const import Ftype4, Op, Status
-from filesim.nfs.v4.context import Compound, Node, operation, storage
+from filesim.nfs.v4.context import Compound, Node, operation, ruled, storage
 from filesim.nfs.v4.wire import V4Error, bitmap, change_info, read_bitmap, read_name, read_utf8
 from filesim.nfs.vfs import SetAttrs, join
 from filesim.oncrpc.xdr import Packer, Unpacker
@@ -41,11 +42,11 @@ def _cinfo(before: Attrs, c: Compound, path: str) -> bytes:
 @operation(Op.CREATE, mutating=True)
 def create(c: Compound, u: Unpacker) -> bytes:
     kind = u.uint32()
-    target = ""
+    target, rdev = "", 0
     if kind == Ftype4.LNK:
         target = read_utf8(u, 4096)
     elif kind in (Ftype4.BLK, Ftype4.CHR):
-        u.uint32(), u.uint32()
+        rdev = make_rdev(u.uint32(), u.uint32())
     name = read_name(u)
     mask, values = attrs.read_fattr4(u)
     if kind in (Ftype4.REG, Ftype4.ATTRDIR, Ftype4.NAMEDATTR) or not 1 <= kind <= 9:
@@ -55,26 +56,26 @@ def create(c: Compound, u: Unpacker) -> bytes:
     if kind == Ftype4.LNK and not target:
         raise V4Error(Status.INVAL, "empty symlink target")
     if kind in (Ftype4.BLK, Ftype4.CHR):
-        raise V4Error(Status.BADTYPE, "device nodes are not supported")
+        ruled(lambda: policy.check_device(c.caller))
     path = join(dir_path, name)
-    owner = (
-        c.caller.uid if set_attrs.uid is None else set_attrs.uid,
-        c.caller.gid if set_attrs.gid is None else set_attrs.gid,
-    )
+    owner = ruled(lambda: policy.new_owner(node.st, c.caller, set_attrs.uid, set_attrs.gid))
     vfs = c.export.vfs
     if _stat_or_none(c, path) is not None:
         raise V4Error(Status.EXIST)
-    if kind == Ftype4.DIR:
-        mode = 0o755 if set_attrs.mode is None else set_attrs.mode
+    is_dir = kind == Ftype4.DIR
+    asked = set_attrs.mode
+    mode = policy.new_mode(
+        node.st, c.caller, (0o755 if is_dir else 0o644) if asked is None else asked, owner[1],
+        is_dir,
+    )  # fmt: skip
+    if is_dir:
         storage(lambda: vfs.mkdir(path, mode, owner))
     elif kind == Ftype4.LNK:
         storage(lambda: vfs.symlink(path, target, owner))
     else:
-        fmt = stat.S_IFIFO if kind == Ftype4.FIFO else stat.S_IFSOCK
-        mode = fmt | (0o644 if set_attrs.mode is None else set_attrs.mode)
-        storage(lambda: vfs.mknod(path, mode, owner))
+        storage(lambda: vfs.mknod(path, _NODE_TYPES[kind] | mode, owner, rdev))
     rest = SetAttrs(  # the mode again: mkdir and mknod are subject to the server's umask
-        mode=None if kind == Ftype4.LNK else set_attrs.mode,
+        mode=None if kind == Ftype4.LNK or asked is None else mode,
         atime_ns=set_attrs.atime_ns, mtime_ns=set_attrs.mtime_ns,
     )  # fmt: skip
     if not rest.empty:
@@ -82,6 +83,12 @@ def create(c: Compound, u: Unpacker) -> bytes:
     cinfo = _cinfo(node.st, c, dir_path)
     c.set_fh(c.svc.node_at(path).handle)
     return cinfo + bitmap(mask)
+
+
+_NODE_TYPES: dict[int, int] = {
+    Ftype4.FIFO: stat.S_IFIFO, Ftype4.SOCK: stat.S_IFSOCK,
+    Ftype4.BLK: stat.S_IFBLK, Ftype4.CHR: stat.S_IFCHR,
+}  # fmt: skip
 
 
 @operation(Op.REMOVE, mutating=True)
@@ -92,6 +99,7 @@ def remove(c: Compound, u: Unpacker) -> bytes:
     st = _stat_or_none(c, path)
     if st is None:
         raise V4Error(Status.NOENT)
+    ruled(lambda: policy.check_delete(node.st, st, c.caller))
     is_dir = stat.S_ISDIR(st.st_mode)
     storage(lambda: (c.export.vfs.rmdir if is_dir else c.export.vfs.remove)(path))
     c.export.index.forget(st)
@@ -125,6 +133,8 @@ def rename(c: Compound, u: Unpacker) -> bytes:
     if moved is None:
         raise V4Error(Status.NOENT)
     replaced = _stat_or_none(c, dst)
+    same = src_dir.path == dst_dir.path
+    ruled(lambda: policy.check_rename(src_dir.st, moved, dst_dir.st, replaced, c.caller, same))
     if replaced is not None and src != dst:
         if replaced.st_ino == moved.st_ino:
             return _cinfo(src_dir.st, c, src_dir.path) + _cinfo(dst_dir.st, c, dst_dir.path)

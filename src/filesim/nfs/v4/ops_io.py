@@ -6,6 +6,7 @@ import errno
 import stat
 import struct
 
+from filesim.nfs import policy
 from filesim.nfs.access import R, W, permits
 from filesim.nfs.locks import SHARE_READ, SHARE_WRITE
 from filesim.nfs.v4.attrs import MAX_IO
@@ -20,7 +21,7 @@ from filesim.nfs.v4.const import (
 from filesim.nfs.v4.context import V42, Compound, Node, operation, storage
 from filesim.nfs.v4.stateids import LockState, OpenState
 from filesim.nfs.v4.wire import Stateid, V4Error, read_stateid, status_of_v3
-from filesim.nfs.vfs import SEEK_DATA, SEEK_HOLE, status_of
+from filesim.nfs.vfs import SEEK_DATA, SEEK_HOLE, SetAttrs, status_of
 from filesim.oncrpc.xdr import Unpacker, padding
 
 _READ_HEAD = struct.Struct(">II")
@@ -104,6 +105,9 @@ def write(c: Compound, u: Unpacker) -> bytes:
     sync = c.export.config.sync or stable != Stable.UNSTABLE
     if data:
         storage(lambda: c.export.vfs.write(path, offset, data, sync))
+        killed = policy.mode_after_write(node.st, c.caller)
+        if killed is not None:  # the kernel does this for a local writer; we write as ourselves
+            storage(lambda: c.export.vfs.setattr(path, SetAttrs(mode=killed)))
     if state is not None:
         (state.open if isinstance(state, LockState) else state).wrote = True
     committed = Stable.FILE_SYNC if sync else Stable.UNSTABLE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import stat
 import struct
 
+from filesim.nfs import policy
 from filesim.nfs.access import R, W, X, permits
 from filesim.nfs.v4 import attrs
 from filesim.nfs.v4.clients import Client
@@ -25,8 +26,7 @@ from filesim.nfs.v4.const import (
     OpenType,
     Status,
 )
-from filesim.nfs.v4.context import V40, Compound, Node, SeqReplay, operation, storage
-from filesim.nfs.v4.ops_attr import check_setattr
+from filesim.nfs.v4.context import V40, Compound, Node, SeqReplay, operation, ruled, storage
 from filesim.nfs.v4.stateids import OpenState, Owner, check_seqid
 from filesim.nfs.v4.wire import (
     INVALID,
@@ -201,13 +201,9 @@ def _target(
             storage(lambda: c.export.vfs.truncate(path, 0))
             return False, 1 << Attr.SIZE, change_info(before, before), c.svc.node_at(path)
         return False, 0, change_info(before, before), existing
-    owner = (
-        c.caller.uid if set_attrs.uid is None else set_attrs.uid,
-        c.caller.gid if set_attrs.gid is None else set_attrs.gid,
-    )
-    create_mode = 0o644 if set_attrs.mode is None else set_attrs.mode
-    if set_attrs.uid is not None or set_attrs.gid is not None:
-        check_setattr(directory.st, c.caller, SetAttrs(uid=set_attrs.uid, gid=set_attrs.gid))
+    owner = ruled(lambda: policy.new_owner(directory.st, c.caller, set_attrs.uid, set_attrs.gid))
+    asked = 0o644 if set_attrs.mode is None else set_attrs.mode
+    create_mode = policy.new_mode(directory.st, c.caller, asked, owner[1], False)
     try:
         storage(lambda: c.export.vfs.create(path, create_mode, True, owner, SetAttrs()))
     except V4Error as exc:
@@ -219,7 +215,7 @@ def _target(
         storage(lambda: c.export.vfs.setattr(path, stamp))
         attrset = mask | _EXCL_ATTRS
     rest = SetAttrs(
-        mode=set_attrs.mode,
+        mode=None if set_attrs.mode is None else create_mode,
         size=set_attrs.size,
         atime_ns=set_attrs.atime_ns,
         mtime_ns=set_attrs.mtime_ns,
