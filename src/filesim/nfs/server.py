@@ -8,11 +8,12 @@ READ reply goes out as header and payload separately so the payload is never cop
 may block on the disk (COMMIT, WRITE on a `sync` export) run in this server's own bounded
 executor, so a flood of them on one server never delays another server or a sync agent.
 
-Memory is bounded by `ServerLimits` (`limits`): receive buffers start small and grow per record (and are
-given back when a connection goes quiet), a connection stops being read while its replies are
-not drained or too many of its calls wait for a thread, the server as a whole stops reading
-when too many calls wait or too many connections have unsent replies, connections beyond
-`max_connections` are refused, and idle ones are closed after `idle_timeout_s`.
+Memory is bounded by `ServerLimits` (`limits`): receive buffers start small and grow per
+record (and are given back when a connection goes quiet), a connection stops being read while
+its replies are not drained or too many of its calls wait for a thread, the server as a whole
+stops reading when too many calls wait or too many connections have unsent replies,
+connections beyond `max_connections` are refused, and idle ones are closed after
+`idle_timeout_s`.
 
 Fault injection that only the server can do (latency, outages) is one hook given at build time:
 the `ServerFaults` of `filesim.nfs.faults`, asked about each call only while it is `holding`.
