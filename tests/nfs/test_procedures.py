@@ -379,15 +379,7 @@ def test_hidden_temp_files_are_invisible(rig: Rig, root: bytes) -> None:
     (rig.root / ".filesim-tmp-abc").write_text("partial")
     (rig.root / "visible").write_text("x")
     assert rig.fails(NfsProc.LOOKUP, rig.dirop(root, ".filesim-tmp-abc")) == NfsStat.NOENT
-    p = rig.fh(root)
-    p.uint64(0)
-    p.fixed_opaque(b"\0" * 8)
-    p.uint32(4096)
-    p.uint32(65536)
-    u = rig.ok(NfsProc.READDIRPLUS, p)
-    decode_post_op_attr(u)
-    u.fixed_opaque(8)
-    names = {e.name for e in decode_dirlistplus3(u)[0]}
+    names = {e.name for e in rig.readdirplus(root)[0]}
     assert names == {".", "..", "visible"}
 
 
@@ -562,12 +554,7 @@ def test_nested_operations_leak_no_descriptors(rig: Rig, root: bytes) -> None:
         rig.write(fh, 0, b"x")
         rig.lookup(d, f"f{i}")
         assert rig.fails(NfsProc.LOOKUP, rig.dirop(d, f"missing{i}")) == NfsStat.NOENT
-    p = rig.fh(d)
-    p.uint64(0)
-    p.fixed_opaque(bytes(8))
-    p.uint32(8192)
-    p.uint32(65536)
-    rig.ok(NfsProc.READDIRPLUS, p)
+    rig.readdirplus(d)
     for i in range(50):
         rig.ok(NfsProc.REMOVE, rig.dirop(d, f"f{i}"))
     assert open_fds() == before

@@ -12,7 +12,13 @@ from filesim.nfs.faults import FaultyVfs, ServerFaults
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import NotifyingVfs
 from filesim.nfs.ownership import MetaStore, OwnershipVfs
-from filesim.nfs.types import decode_fattr3, decode_post_op_attr, encode_sattr3
+from filesim.nfs.types import (
+    EntryPlus3,
+    decode_dirlistplus3,
+    decode_fattr3,
+    decode_post_op_attr,
+    encode_sattr3,
+)
 from filesim.nfs.vfs import SetAttrs, Vfs
 from filesim.oncrpc.const import AcceptStat, AuthFlavor
 from filesim.oncrpc.message import Credentials, encode_call
@@ -121,6 +127,21 @@ class Rig:
     def lookup(self, dir_fh: bytes, name: str, cred: Credentials = ROOT) -> bytes:
         u = self.ok(NfsProc.LOOKUP, self.dirop(dir_fh, name), cred)
         return bytes(u.opaque())
+
+    def readdirplus(
+        self, dir_fh: bytes, cookie: int = 0, verifier: bytes = bytes(8), count: int = 65536
+    ) -> tuple[list[EntryPlus3], bool, bytes]:
+        """One READDIRPLUS page: (entries, eof, cookie verifier)."""
+        p = self.fh(dir_fh)
+        p.uint64(cookie)
+        p.fixed_opaque(verifier)
+        p.uint32(4096)
+        p.uint32(count)
+        u = self.ok(NfsProc.READDIRPLUS, p)
+        decode_post_op_attr(u)
+        verifier = bytes(u.fixed_opaque(8))
+        entries, eof = decode_dirlistplus3(u)
+        return entries, eof, verifier
 
     def getattr(self, handle: bytes):  # type: ignore[no-untyped-def]
         return decode_fattr3(self.ok(NfsProc.GETATTR, self.fh(handle)))
