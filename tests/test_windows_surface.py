@@ -31,8 +31,10 @@ NOT_ON_WINDOWS = {
     "tests/nfs/test_procedures.py::test_access_follows_mode_bits_and_credentials[auto]",
     "tests/nfs/test_procedures.py::test_root_squash_maps_root_to_anonymous[auto]",
     "tests/nfs/test_procedures.py::test_no_root_squash_keeps_root[auto]",
-    # no FIFOs on Windows: MKNOD answers NOTSUPP (test_pathfs checks that)
-    "tests/nfs/test_procedures.py::test_mknod_fifo_and_refused_devices[auto]",
+    # no FIFOs or device nodes on Windows: MKNOD answers NOTSUPP (test_pathfs checks that)
+    "tests/nfs/test_procedures.py::test_mknod_fifo_and_devices[auto]",
+    # no mode bits on Windows beyond read-only: a node cannot keep a mode such as 0666
+    "tests/nfs/test_procedures.py::test_new_nodes_keep_their_exact_mode[auto]",
     # the test reads os.statvfs for its expectation; the server uses shutil.disk_usage
     "tests/nfs/test_procedures.py::test_fsstat_fsinfo_pathconf[auto]",
     # Python 3.11 on Windows reports no birth time: a removal behind the server's back is
