@@ -65,6 +65,7 @@ def _stuck_reader(port: int, fh: bytes, calls: int) -> socket.socket:
     return s
 
 
+@pytest.mark.slow
 def test_unread_replies_stop_the_reading_and_others_are_served(
     big_file: tuple[Path, bytes],
 ) -> None:

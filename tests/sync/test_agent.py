@@ -139,6 +139,7 @@ def _read(path: Path) -> bytes | None:
         return None
 
 
+@pytest.mark.slow
 async def test_continuous_create_rename_delete_through_the_watcher(rig: Rig) -> None:
     agent = rig.agent(quick(make_server()))
     task = await running(agent)
@@ -332,6 +333,7 @@ async def test_watcher_overflow_triggers_a_full_rescan(rig: Rig) -> None:
         await stop(task)
 
 
+@pytest.mark.slow
 async def test_polling_watcher_for_network_folders(rig: Rig) -> None:
     agent = rig.agent(quick(make_server(watcher="polling", poll_interval_s=0.1)))
     task = await running(agent)
