@@ -17,19 +17,19 @@ import errno
 import secrets
 import threading
 from collections import OrderedDict
-from contextlib import AbstractContextManager
 
 from filesim.nfs.attrs import Attrs
-from filesim.nfs.vfs import FsStat, SetAttrs, Vfs, VfsEntry, join, parent_of
+from filesim.nfs.layer import VfsLayer
+from filesim.nfs.vfs import SetAttrs, Vfs, join, parent_of
 
 _KEEP_DIRS = 32  # directory listings kept for name checks (validated by the directory's times)
 
 
-class CaseExactVfs:
+class CaseExactVfs(VfsLayer):
     """`inner` (a case-insensitive root) with exact-name semantics; see the module doc."""
 
     def __init__(self, inner: Vfs) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self._names: OrderedDict[str, tuple[tuple[int, int, int], frozenset[str]]] = OrderedDict()
         self._lock = threading.Lock()  # COMMITs and sync WRITEs run in executor threads
 
@@ -115,52 +115,3 @@ class CaseExactVfs:
         return self.inner.readlink(path)
 
     # -- the rest reaches the storage as it is (paths from handles are exact) ------------------
-
-    @property
-    def readonly(self) -> bool:
-        return self.inner.readonly
-
-    def read(self, path: str, offset: int, count: int) -> bytes:
-        return self.inner.read(path, offset, count)
-
-    def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
-        self.inner.write(path, offset, data, sync)
-
-    def commit(self, path: str, complete: bool) -> None:
-        self.inner.commit(path, complete)
-
-    def truncate(self, path: str, size: int) -> None:
-        self.inner.truncate(path, size)
-
-    def mkdir(self, path: str, mode: int, owner: tuple[int, int] | None) -> None:
-        self.inner.mkdir(path, mode, owner)
-
-    def symlink(self, path: str, target: str, owner: tuple[int, int] | None) -> None:
-        self.inner.symlink(path, target, owner)
-
-    def mknod(self, path: str, mode: int, owner: tuple[int, int] | None, rdev: int) -> None:
-        self.inner.mknod(path, mode, owner, rdev)
-
-    def seek(self, path: str, offset: int, whence: int) -> int:
-        return self.inner.seek(path, offset, whence)
-
-    def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
-        self.inner.allocate(path, offset, length, punch)
-
-    def setattr(self, path: str, attrs: SetAttrs) -> None:
-        self.inner.setattr(path, attrs)
-
-    def listdir(self, path: str) -> list[VfsEntry]:
-        return self.inner.listdir(path)
-
-    def statvfs(self) -> FsStat:
-        return self.inner.statvfs()
-
-    def find(self, ino: int, budget: int | None = None) -> str | None:
-        return self.inner.find(ino, budget)
-
-    def call_scope(self, proc: int) -> AbstractContextManager[None]:
-        return self.inner.call_scope(proc)
-
-    def close(self) -> None:
-        self.inner.close()

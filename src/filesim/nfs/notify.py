@@ -18,51 +18,23 @@ Reads and the call scope are passed through as they are.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 
-from filesim.nfs.attrs import Attrs
-from filesim.nfs.vfs import FsStat, SetAttrs, Vfs, VfsEntry
+from filesim.nfs.layer import VfsLayer
+from filesim.nfs.vfs import SetAttrs, Vfs
 
 ChangeListener = Callable[[str, str, str | None], None]
 """Called as listener(kind, path, dest) after each change made to the store."""
 
 
-class NotifyingVfs:
+class NotifyingVfs(VfsLayer):
     """`inner`, telling `listener` about every change made through it."""
 
     def __init__(self, inner: Vfs, listener: ChangeListener) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.listener = listener
 
-    # Reads delegate (the inner layer may rebind its own operations, so none is copied here).
-
-    def stat(self, path: str) -> Attrs:
-        return self.inner.stat(path)
-
-    def read(self, path: str, offset: int, count: int) -> bytes:
-        return self.inner.read(path, offset, count)
-
-    def readlink(self, path: str) -> str:
-        return self.inner.readlink(path)
-
-    def seek(self, path: str, offset: int, whence: int) -> int:
-        return self.inner.seek(path, offset, whence)
-
-    def listdir(self, path: str) -> list[VfsEntry]:
-        return self.inner.listdir(path)
-
-    def statvfs(self) -> FsStat:
-        return self.inner.statvfs()
-
-    def find(self, ino: int, budget: int | None = None) -> str | None:
-        return self.inner.find(ino, budget)
-
-    def call_scope(self, proc: int) -> AbstractContextManager[None]:
-        return self.inner.call_scope(proc)
-
-    @property
-    def readonly(self) -> bool:
-        return self.inner.readonly
+    # Reads, the call scope and close pass through (VfsLayer), looked up on `inner` at each
+    # call: the inner layer may rebind its own operations.
 
     def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
         self.inner.write(path, offset, data, sync)
@@ -119,6 +91,3 @@ class NotifyingVfs:
     def link(self, src: str, dst: str) -> None:
         self.inner.link(src, dst)
         self.listener("link", dst, None)
-
-    def close(self) -> None:
-        self.inner.close()

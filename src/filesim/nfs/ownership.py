@@ -23,14 +23,14 @@ import json
 import os
 import stat
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
 from filesim import nodemeta
 from filesim.errors import FilesimError
 from filesim.nfs.attrs import Attrs
-from filesim.nfs.vfs import FsStat, SetAttrs, Vfs, VfsEntry
+from filesim.nfs.layer import VfsLayer
+from filesim.nfs.vfs import SetAttrs, Vfs
 from filesim.nodemeta import NodeMeta
 
 _NO_XATTR = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP)
@@ -123,17 +123,13 @@ def disk_mode(mode: int, is_dir: bool) -> int:
     return (mode & 0o777) | (0o700 if is_dir else 0o600)
 
 
-class OwnershipVfs:
+class OwnershipVfs(VfsLayer):
     """A `Vfs` around `inner` that emulates ownership, modes and devices (see module doc)."""
 
     def __init__(self, inner: Vfs, store: MetaStore) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.store = store
         self.uid, self.gid = os.geteuid(), os.getegid()
-
-    @property
-    def readonly(self) -> bool:
-        return self.inner.readonly
 
     # -- what is presented --------------------------------------------------------------------
 
@@ -215,9 +211,6 @@ class OwnershipVfs:
         if st.st_nlink <= 1:
             self.store.forget(st)
 
-    def rmdir(self, path: str) -> None:
-        self.inner.rmdir(path)
-
     def rename(self, src: str, dst: str) -> None:
         try:
             replaced: Attrs | None = self._disk(dst)
@@ -227,46 +220,7 @@ class OwnershipVfs:
         if replaced is not None and replaced.st_nlink <= 1 and not stat.S_ISDIR(replaced.st_mode):
             self.store.forget(replaced)
 
-    def link(self, src: str, dst: str) -> None:
-        self.inner.link(src, dst)
-
-    def truncate(self, path: str, size: int) -> None:
-        self.inner.truncate(path, size)
-
     # -- data and the rest: the inner storage's ----------------------------------------------
-
-    def read(self, path: str, offset: int, count: int) -> bytes:
-        return self.inner.read(path, offset, count)
-
-    def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
-        self.inner.write(path, offset, data, sync)
-
-    def commit(self, path: str, complete: bool) -> None:
-        self.inner.commit(path, complete)
-
-    def seek(self, path: str, offset: int, whence: int) -> int:
-        return self.inner.seek(path, offset, whence)
-
-    def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
-        self.inner.allocate(path, offset, length, punch)
-
-    def readlink(self, path: str) -> str:
-        return self.inner.readlink(path)
-
-    def listdir(self, path: str) -> list[VfsEntry]:
-        return self.inner.listdir(path)
-
-    def statvfs(self) -> FsStat:
-        return self.inner.statvfs()
-
-    def find(self, ino: int, budget: int | None = None) -> str | None:
-        return self.inner.find(ino, budget)
-
-    def call_scope(self, proc: int) -> AbstractContextManager[None]:
-        return self.inner.call_scope(proc)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def _is_placeholder(meta: NodeMeta) -> bool:
