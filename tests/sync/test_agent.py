@@ -543,3 +543,37 @@ async def test_flush_during_the_initial_sync_waits_for_it(rig: Rig) -> None:
         assert len(files(rig.store)) == 1000
     finally:
         await stop(task)
+
+
+# --- converging: when one full cycle is enough ---------------------------------------------------
+
+
+async def test_an_initial_sync_that_only_adds_takes_one_cycle_and_leaves_nothing(
+    rig: Rig,
+) -> None:
+    """No confirming rescan after a plan of copies and new directories that all completed:
+    the next full cycle finds nothing to do (what the rescan would have checked)."""
+    for i in range(40):
+        write(rig.folder, f"d{i % 4}/sub/f{i:02d}.txt", f"folder {i}", mtime=T0)
+    write(rig.store, "out/b.txt", "from export", mtime=T0)
+    agent = rig.agent()
+    await agent.run_once()
+    assert agent.status().cycles == 1
+    assert files(rig.folder) == files(rig.store) and len(files(rig.store)) == 41
+    before = agent.status().actions
+    await agent.run_once()
+    assert agent.status().cycles == 2, "a cycle with nothing to do ends converging"
+    assert agent.status().actions == before, "the one cycle had left work behind"
+
+
+async def test_a_renamed_directory_is_confirmed_by_another_cycle(rig: Rig) -> None:
+    """The planner leaves a renamed subtree for the next plan: converging must run it."""
+    write(rig.folder, "d/a.txt", "v1", mtime=T0)
+    agent = rig.agent()
+    await agent.run_once()
+    os.rename(rig.folder / "d", rig.folder / "e")
+    write(rig.folder, "e/a.txt", "v2", mtime=T0 + 10)
+    cycles = agent.status().cycles
+    await agent.run_once()
+    assert files(rig.store) == {"e/a.txt": b"v2"}
+    assert agent.status().cycles - cycles >= 2

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from filesim.sync.actions import Conflict
+from filesim.sync.loop import only_adds
 from filesim.sync.plan import (
     Copy,
     Delete,
@@ -401,3 +403,22 @@ def test_first_sync_of_two_different_trees(policy: SyncPolicy) -> None:
         assert set(_files(snaps["folder"])) == {"a", "b", "d/x", "d/y", "same"}
         assert _files(snaps["folder"]) == _files(snaps["export"])
     assert set(archive) >= {"same"}
+
+
+# --- only_adds: a plan after which converging needs no confirming cycle --------------------------
+
+
+def test_only_adds_copies_and_directories() -> None:
+    f, d = Entry(Kind.FILE, 1, 1, 0o644, 1), Entry(Kind.DIR, 0, 0, 0o755, 2)
+    adds = Plan(((MakeDir("export", "d", d),), (Copy("folder", "d/f", f, None),)))
+    assert only_adds(adds)
+    assert only_adds(Plan(((Remember("x", None),),)))  # archive-only: no disk work
+    assert only_adds(Plan(((Copy("folder", "d/f", f, f),),)))  # an update in place
+    for step in (
+        (Delete("export", "d/f", f),),
+        (Rename("folder", "a", "b", f),),
+        (Copy("folder", "d/F", f, None, to="d/F.conflict-folder-x"),),
+    ):
+        assert not only_adds(Plan((step,))), step
+    conflict = Conflict("d/f", "folder", "export", "d/f.conflict", "both changed")
+    assert not only_adds(Plan(adds.steps, (conflict,)))

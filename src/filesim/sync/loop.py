@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from filesim.errors import FilesimError
 from filesim.events import Event
-from filesim.sync.actions import Copy, Rename
+from filesim.sync.actions import Copy, MakeDir, Plan, Rename
 from filesim.sync.archive import SyncArchive
 from filesim.sync.cycle import CycleResult, Cycles
 from filesim.sync.health import FAILING_AFTER, Health
@@ -49,6 +49,26 @@ async def _sleep(wake: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
             await wake.wait()
+
+
+def only_adds(plan: Plan) -> bool:
+    """Whether a plan, once every step of it is done, leaves nothing for a next full cycle
+    to find in what its scans saw — so converging needs no confirming rescan of both trees.
+
+    True when it only copies and makes directories, without conflicts: the planner defers
+    nothing then (it defers only around renames, set-aside losers and case folding), every
+    copy checked that its source was still what the scan saw and its target still what was
+    planned, and the archive recorded each. A rescan would find only what others changed
+    meanwhile: the watchers mark those paths (run() syncs them right after), and a change
+    made after the last scan escapes any number of scans alike (run_once())."""
+    if plan.conflicts:
+        return False
+    for action in plan.work:
+        if isinstance(action, Copy) and action.to is None:
+            continue
+        if not isinstance(action, MakeDir):
+            return False
+    return True
 
 
 class SyncLoop:
@@ -148,6 +168,8 @@ class SyncLoop:
                 return
             waits = [o for o in cycle.outcomes if o.status is not Status.DONE]
             if not waits:
+                if only_adds(cycle.plan):
+                    return  # nothing left of what the scan saw (see only_adds)
                 continue
             progress = len(waits) < len(cycle.outcomes)
             stuck = 0 if progress else stuck + 1
