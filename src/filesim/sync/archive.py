@@ -95,6 +95,27 @@ def _migrate(db: sqlite3.Connection) -> None:
     db.executescript(f"BEGIN; {_MIGRATE_TO_1} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;")
 
 
+_DELETE = "DELETE FROM entries WHERE path = ?"
+_UPSERT = "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)"
+
+
+class _Rows:
+    """Row changes of one transaction, in order: each run of one statement is written with
+    one executemany (a batch of 256 copies is one call into SQLite, not 256)."""
+
+    def __init__(self) -> None:
+        self._runs: list[tuple[str, list[tuple[bytes | None, ...]]]] = []
+
+    def add(self, sql: str, params: tuple[bytes | None, ...]) -> None:
+        if not self._runs or self._runs[-1][0] != sql:
+            self._runs.append((sql, []))
+        self._runs[-1][1].append(params)
+
+    def write(self, db: sqlite3.Connection) -> None:
+        for sql, params in self._runs:
+            db.executemany(sql, params)
+
+
 class SyncArchive:
     """The archive of one server, cached in memory (reads are per path and frequent)."""
 
@@ -118,16 +139,14 @@ class SyncArchive:
     def get(self, path: str) -> Record | None:
         return self._rows.get(path)
 
-    def _put(self, path: str, rec: Record | None) -> None:
+    def _put(self, path: str, rec: Record | None, rows: _Rows) -> None:
+        """Update the cache now, and queue the row's change in `rows` (written in order)."""
         if rec is None or rec == Record(None, None):
             self._rows.pop(path, None)
-            self._db.execute("DELETE FROM entries WHERE path = ?", (_key(path),))
+            rows.add(_DELETE, (_key(path),))
         else:
             self._rows[path] = rec
-            self._db.execute(
-                "INSERT OR REPLACE INTO entries VALUES (?, ?, ?)",
-                (_key(path), _encode(rec.folder), _encode(rec.export)),
-            )
+            rows.add(_UPSERT, (_key(path), _encode(rec.folder), _encode(rec.export)))
 
     def apply_batch(self, rekeys: list[tuple[str, str]], updates: list[Update]) -> None:
         """Rekeys (renames done), then updates, then forget the batch's intents: one
@@ -135,12 +154,14 @@ class SyncArchive:
         with self._lock:
             self._db.execute("BEGIN")
             try:
+                rows = _Rows()
                 for old, new in rekeys:
                     for path, rec in self._subtree(old):
-                        self._put(path, None)
-                        self._put(new + path[len(old) :], rec)
+                        self._put(path, None, rows)
+                        self._put(new + path[len(old) :], rec, rows)
                 for path, update in updates:
-                    self._put(path, update)
+                    self._put(path, update, rows)
+                rows.write(self._db)
                 self._db.execute("DELETE FROM intents")
                 self._db.execute("COMMIT")
             except BaseException:
