@@ -51,6 +51,31 @@ def test_copy_publishes_with_mtime_and_mode(ex: Executor) -> None:
     assert record.export == stat_path(ex.roots["export"], "d/a.bin")
 
 
+@pytest.mark.parametrize("batch", [1, 40], ids=["one", "a batch with syncfs"])
+def test_any_mode_is_published_exactly_whatever_the_umask(ex: Executor, batch: int) -> None:
+    """The temp file is created with its final permissions when the umask lets them through;
+    the umask, setuid/setgid and sticky bits must still come out exactly as the source's."""
+    modes = [0o777, 0o666, 0o640, 0o4755, 0o2750, 0o1777, 0o000]
+    old = os.umask(0o027)
+    try:
+        steps = []
+        for i in range(batch):
+            mode = modes[i % len(modes)]
+            src = write(ex.roots["folder"], f"m/{i:02d}-{mode:o}", os.urandom(100))
+            os.chmod(src, mode)
+            steps.append((copy_of(ex, f"m/{i:02d}-{mode:o}"),))
+        outs = ex.run(steps)
+    finally:
+        os.umask(old)
+    assert [o.status for o in outs] == [Status.DONE] * batch
+    for out in outs:
+        [(path, record)] = out.updates
+        want = os.stat(ex.roots["folder"] / path).st_mode & 0o7777
+        got = os.stat(ex.roots["export"] / path).st_mode & 0o7777
+        assert got == want, f"{path}: {got:o}"
+        assert record is not None and record.export == stat_path(ex.roots["export"], path)
+
+
 def test_unsettled_file_waits_unless_forced(tmp_path: Path) -> None:
     (tmp_path / "f").mkdir()
     (tmp_path / "e").mkdir()

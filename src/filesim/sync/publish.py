@@ -12,6 +12,7 @@ import contextlib
 import ctypes
 import errno
 import os
+import stat
 import sys
 import threading
 from collections.abc import Callable
@@ -52,18 +53,22 @@ def publish_file(
         before = os.fstat(src)
         if not unchanged(entry_of(before), entry):
             raise Stale
-        dst = os.open(tmp, _CREATE, 0o600, dir_fd=dst_dir)
+        # Created with its final permissions where the umask lets them through (no fchmod
+        # then: one syscall of the dozen a small file costs); checked below either way.
+        dst = os.open(tmp, _CREATE, entry.mode & 0o777, dir_fd=dst_dir)
         try:
             copy_data(src, dst, before.st_size, before.st_blocks)
             after = os.fstat(src)
             if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
                 raise Stale  # written to while we copied
             os.utime(dst, ns=(before.st_atime_ns, before.st_mtime_ns))
-            if hasattr(os, "fchmod"):
-                os.fchmod(dst, entry.mode)
+            st = os.fstat(dst)
+            if hasattr(os, "fchmod") and stat.S_IMODE(st.st_mode) != entry.mode:
+                os.fchmod(dst, entry.mode)  # the umask, setuid/setgid/sticky bits, an ACL
+                st = os.fstat(dst)
             if durable:
                 os.fsync(dst)
-            published = entry_of(os.fstat(dst))
+            published = entry_of(st)
         finally:
             os.close(dst)
     finally:
