@@ -566,6 +566,22 @@ async def test_an_initial_sync_that_only_adds_takes_one_cycle_and_leaves_nothing
     assert agent.status().actions == before, "the one cycle had left work behind"
 
 
+async def test_with_watchers_the_initial_sync_still_confirms_and_takes_its_echoes(
+    rig: Rig,
+) -> None:
+    """run(): the confirming full cycle stays; it takes the marks the watched store reported
+    for the initial sync's own copies, before the continuous loop starts."""
+    for i in range(4):
+        write(rig.folder, f"in{i}", str(i))
+    agent = rig.agent(quick(make_server()), watch_export=True)
+    task = await running(agent)
+    try:
+        assert agent.status().cycles >= 2
+        assert len(files(rig.store)) == 4
+    finally:
+        await stop(task)
+
+
 async def test_a_renamed_directory_is_confirmed_by_another_cycle(rig: Rig) -> None:
     """The planner leaves a renamed subtree for the next plan: converging must run it."""
     write(rig.folder, "d/a.txt", "v1", mtime=T0)

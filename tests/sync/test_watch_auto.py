@@ -4,6 +4,8 @@ The agent's status says which watcher runs."""
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 from filesim.sync.watch import (
@@ -13,6 +15,7 @@ from filesim.sync.watch import (
     make_watcher,
     polled_filesystem,
 )
+from filesim.waiting import poll_until
 
 from .conftest import Rig, make_server, running, stop
 
@@ -77,3 +80,42 @@ async def test_status_says_which_watcher_runs(rig: Rig) -> None:
         assert local.status().watcher == "events (local folder)"
     finally:
         await stop(task)
+
+
+def test_os_events_report_every_change_and_no_read(tmp_path: Path) -> None:
+    """The watcher asks the OS only for the events it uses (reads are not asked for: the
+    initial sync reads every file); every kind of change must still arrive, each as the kind
+    the schedule needs. The marker written last is the barrier: events arrive in order."""
+    (tmp_path / "r.txt").write_text("read only")
+    (tmp_path / "m.txt").write_text("mode")
+    (tmp_path / "old.txt").write_text("moved")
+    (tmp_path / "gone.txt").write_text("deleted")
+    seen: list[tuple[str | None, str]] = []
+    lock = threading.Lock()
+
+    def on_change(path: str | None, kind: str) -> None:
+        with lock:
+            seen.append((path, kind))
+
+    watcher = EventWatcher(tmp_path)
+    watcher.start(on_change)
+    try:
+        for _ in range(20):
+            assert (tmp_path / "r.txt").read_text() == "read only"
+        (tmp_path / "new.txt").write_text("created")
+        os.chmod(tmp_path / "m.txt", 0o600)
+        os.rename(tmp_path / "old.txt", tmp_path / "new-name.txt")
+        os.unlink(tmp_path / "gone.txt")
+        (tmp_path / "d").mkdir()
+        (tmp_path / "zz-marker").write_text("last")
+        poll_until(lambda: ("zz-marker", "close") in seen, 10, what="the marker's close")
+    finally:
+        watcher.stop()
+    with lock:
+        got = set(seen)
+    assert not [p for p, _ in got if p == "r.txt"], "a read was reported as a change"
+    for expected in [
+        ("new.txt", "write"), ("new.txt", "close"), ("m.txt", "attrib"), ("old.txt", ""),
+        ("new-name.txt", ""), ("gone.txt", ""), ("d", ""),
+    ]:  # fmt: skip
+        assert expected in got, f"{expected} missing from {sorted(got, key=str)}"

@@ -59,8 +59,8 @@ def only_adds(plan: Plan) -> bool:
     nothing then (it defers only around renames, set-aside losers and case folding), every
     copy checked that its source was still what the scan saw and its target still what was
     planned, and the archive recorded each. A rescan would find only what others changed
-    meanwhile: the watchers mark those paths (run() syncs them right after), and a change
-    made after the last scan escapes any number of scans alike (run_once())."""
+    meanwhile, which no number of scans catches for sure: a change made just after the last
+    one escapes it alike (rsync -a makes one pass too)."""
     if plan.conflicts:
         return False
     for action in plan.work:
@@ -153,10 +153,15 @@ class SyncLoop:
             self.wake.clear()
             await _sleep(self.wake, self.schedule.sleep_for(now))
 
-    async def converge(self, max_idle_rounds: int = 20) -> None:
+    async def converge(self, max_idle_rounds: int = 20, *, confirm: bool = True) -> None:
         """Full cycles until a plan has nothing left to do, or until `max_idle_rounds` in a
         row made no progress (a file written to all along, an error that persists): those are
-        left to the continuous sync or the next run, and reported."""
+        left to the continuous sync or the next run, and reported.
+
+        `confirm=False`: no confirming rescan after a plan that only added and completed
+        (only_adds) — for a run without watchers. With watchers running, the confirming full
+        cycle also takes the marks the initial sync's own copies left (their echoes), which
+        the continuous loop would otherwise start with."""
         stuck = 0
         while True:
             if self.halted is not None and not self.resume_pending:
@@ -168,7 +173,7 @@ class SyncLoop:
                 return
             waits = [o for o in cycle.outcomes if o.status is not Status.DONE]
             if not waits:
-                if only_adds(cycle.plan):
+                if not confirm and only_adds(cycle.plan):
                     return  # nothing left of what the scan saw (see only_adds)
                 continue
             progress = len(waits) < len(cycle.outcomes)
