@@ -593,3 +593,28 @@ async def test_a_renamed_directory_is_confirmed_by_another_cycle(rig: Rig) -> No
     await agent.run_once()
     assert files(rig.store) == {"e/a.txt": b"v2"}
     assert agent.status().cycles - cycles >= 2
+
+
+async def test_a_partial_cycle_leaves_the_halt_to_a_full_cycle_a_moment_later(rig: Rig) -> None:
+    """A partial cycle takes its trusted removals before it looks: removals reported just
+    after (an NFS client consuming every input) must not halt the sync. The partial cycle
+    that would halt leaves it to a full cycle shortly after, which halts only if the loss
+    is still unexplained (test_mass_deletion_halts... covers that)."""
+    for i in range(4):
+        write(rig.folder, f"in{i}", str(i))
+    agent = rig.agent(quick(make_server(rescan_interval_s=3600)), guard_min_files=2)
+    task = await running(agent)
+    try:
+        for i in range(4):
+            (rig.store / f"in{i}").unlink()  # not reported yet
+        cycles = agent.status().cycles
+        agent.notify_export_change("unrelated", "write")  # a partial cycle now...
+        agent.notify_folder_change("in0")  # ...that sees in0 gone, not trusted: escalates
+        await apoll_until(lambda: agent.status().cycles > cycles, 10, what="the partial cycle")
+        assert agent.halted() is None, "a partial cycle halted on removals not reported yet"
+        for i in range(4):  # the removals reported, late
+            agent.notify_export_change(f"in{i}", "remove")
+        await apoll_until(lambda: files(rig.folder) == {}, 10, what="the removals mirrored")
+        assert agent.halted() is None
+    finally:
+        await stop(task)

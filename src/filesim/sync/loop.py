@@ -40,6 +40,8 @@ T = TypeVar("T")
 log = logging.getLogger("filesim.sync")
 
 _HALT_POLL_S = 0.5
+_RECHECK_S = 0.5
+"""How long a partial cycle's halt waits for a full cycle to confirm it."""
 
 
 async def _sleep(wake: asyncio.Event, seconds: float) -> None:
@@ -270,7 +272,8 @@ class SyncLoop:
         finally:
             self.busy = False
         whole = paths is None or result.escalated
-        self.schedule.trusted_done(trusted, None if whole else taken)
+        if result.plan.halt is None:  # a halted plan did nothing: its trust is still owed
+            self.schedule.trusted_done(trusted, None if whole else taken)
         self._after(result, taken, guard)
         self._batch(result, paths is None, time.monotonic() - started)
         return result
@@ -291,6 +294,13 @@ class SyncLoop:
 
     def _after(self, cycle: CycleResult, taken: dict[str, Mark], guard: bool) -> None:
         plan = cycle.plan
+        if plan.halt is not None and cycle.escalated:
+            # A partial cycle took its trusted removals before it looked: removals made
+            # meanwhile (a client consuming files) may not have been reported yet. A full
+            # cycle a moment later decides, on every path (its marks included), and halts if
+            # the loss is still there; nothing was done meanwhile.
+            self.schedule.full_due = min(self.schedule.full_due, time.monotonic() + _RECHECK_S)
+            return
         if plan.halt is not None:
             self._halt(plan.halt)
             self.schedule.restore(taken)
