@@ -40,6 +40,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from filesim.errors import FilesimError
+from filesim.sync.backend import Backend
 from filesim.sync.scan import scan
 from filesim.sync.state import Entry, Kind
 from filesim.topology.layout import is_temp_name
@@ -184,14 +185,14 @@ class PollingWatcher:
 
     kind = "polling"
 
-    def __init__(self, root: Path, interval: float = 1.0) -> None:
-        self.root, self.interval = root, interval
+    def __init__(self, root: Path, interval: float = 1.0, backend: Backend = "auto") -> None:
+        self.root, self.interval, self.backend = root, interval, backend
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self, on_change: OnChange) -> None:
         self._stop.clear()
-        before = scan(self.root)
+        before = scan(self.root, backend=self.backend)
         self._thread = threading.Thread(
             target=self._loop, args=(on_change, before), daemon=True, name="sync-poll"
         )
@@ -203,7 +204,7 @@ class PollingWatcher:
     def _loop(self, on_change: OnChange, before: dict[str, Entry]) -> None:
         while not self._stop.wait(self.interval):
             try:
-                now = scan(self.root)
+                now = scan(self.root, backend=self.backend)
             except OSError:
                 on_change(None, "")
                 continue
@@ -280,7 +281,11 @@ def choose(root: Path, mode: WatcherMode) -> tuple[str, str]:
 
 
 def make_watcher(
-    root: Path, mode: WatcherMode, poll_interval: float, on_change: OnChange
+    root: Path,
+    mode: WatcherMode,
+    poll_interval: float,
+    on_change: OnChange,
+    backend: Backend = "auto",
 ) -> Watcher:
     """A started watcher of `root`. `auto` polls a host share or network folder (9p, drvfs,
     CIFS, NFS, FUSE...: see `choose`), and otherwise tries OS events, falling back to polling
@@ -298,7 +303,7 @@ def make_watcher(
             log.warning("%s: OS file events unavailable (%s); polling", root, exc)
     elif mode == "auto":
         log.info("%s: a %s delivers no change events from the other side; polling", root, why)
-    polling = PollingWatcher(root, poll_interval)
+    polling = PollingWatcher(root, poll_interval, backend)
     polling.start(on_change)
     return polling
 
@@ -308,8 +313,8 @@ class WatcherGroup:
     together when one of them lost its root (a folder unmounted and mounted again is a new
     directory: its old watch sees nothing any more)."""
 
-    def __init__(self, mode: WatcherMode, poll_interval: float) -> None:
-        self.mode, self.poll_interval = mode, poll_interval
+    def __init__(self, mode: WatcherMode, poll_interval: float, backend: Backend = "auto") -> None:
+        self.mode, self.poll_interval, self.backend = mode, poll_interval, backend
         self.watchers: list[Watcher] = []
         self._targets: list[tuple[Path, OnChange]] = []
 
@@ -322,7 +327,9 @@ class WatcherGroup:
         try:
             for root, on_change in self._targets:
                 root.mkdir(parents=True, exist_ok=True)
-                self.watchers.append(make_watcher(root, self.mode, self.poll_interval, on_change))
+                self.watchers.append(
+                    make_watcher(root, self.mode, self.poll_interval, on_change, self.backend)
+                )
         except BaseException:
             self._stop()
             raise
