@@ -36,7 +36,7 @@ from filesim.sync.recover import adopt_store, recover_published
 from filesim.sync.schedule import EXPORT_CHANGE_KINDS, Schedule
 from filesim.sync.state import shown
 from filesim.sync.status import SyncStatus
-from filesim.sync.watch import OnChange, WatcherGroup
+from filesim.sync.watch import LOST, OnChange, WatcherGroup
 from filesim.topology.layout import Layout
 from filesim.topology.model import Server, StorageMode
 
@@ -236,6 +236,8 @@ class SyncAgent:
             last_error=health.last_error,
             last_error_at=health.last_error_at,
             cycles=sync.counts["cycle"],
+            events_lost=health.events_lost,
+            events_lost_at=health.events_lost_at,
             server=self.server.name,
             direction=self.policy.direction.value,
             continuous=self.policy.continuous,
@@ -346,7 +348,12 @@ class SyncAgent:
         return targets
 
     def _from_folder_thread(self, path: str | None, kind: str) -> None:
-        self._to_loop(self.notify_folder_change, path, kind)
+        self._to_loop(self._folder_watched, path, kind)
+
+    def _folder_watched(self, path: str | None, kind: str) -> None:
+        if path is None and kind == LOST:
+            self._health.lost_events("folder")
+        self.notify_folder_change(path, kind)
 
     def _from_store_thread(self, path: str | None, kind: str) -> None:
         self._to_loop(self._store_watched, path, kind)
@@ -359,6 +366,8 @@ class SyncAgent:
 
     def _store_watched(self, path: str | None, kind: str) -> None:
         if path is None:
+            if kind == LOST:
+                self._health.lost_events("export")
             self.notify_folder_change(None)
             return
         # Only the NFS server (for a client) and this agent write in the store: a removal

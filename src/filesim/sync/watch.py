@@ -1,9 +1,14 @@
 """Folder watchers: OS events (watchdog) or polling, both reduced to "look at this path again".
 
 A watcher calls `on_change(path, kind)` from its own thread with a root-relative POSIX path, or
-`on_change(None, "")` when it lost track (inotify queue overflow, a polling error): then the
-whole tree must be rescanned. Paths of temp files are never reported. `kind` says what the
-schedule needs to know to never publish a file that is still being written:
+`on_change(None, kind)` when it lost track: then the whole tree must be rescanned. `kind` is
+`LOST` when the OS dropped events (an inotify queue overflow on Linux, a ReadDirectoryChangesW
+buffer overflow on Windows, both reported by watchdog as an EventsLostEvent; an FSEvents batch
+flagged MustScanSubDirs, UserDropped or KernelDropped on macOS, which watchdog passes over and
+`_fsevents_observer` turns into the same event), "" otherwise (a polling error).
+
+Paths of temp files are never reported. `kind` says what the schedule needs to know to never
+publish a file that is still being written:
 
 - "write": the file's data changed and its writer may not be done (created, modified);
 - "close": its writer closed it after writing (inotify's close-write, Linux only);
@@ -20,13 +25,13 @@ import logging
 import os
 import sys
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from watchdog.events import (
     DirModifiedEvent,
+    EventsLostEvent,
     FileAttribEvent,
     FileClosedEvent,
     FileClosedNoWriteEvent,
@@ -102,11 +107,18 @@ def kind_of(event: FileSystemEvent) -> str:
     return ""
 
 
+LOST = "lost"
+"""The kind of `on_change(None, LOST)`: the OS dropped events, everything is rescanned."""
+
+
 class _Handler(FileSystemEventHandler):
     def __init__(self, root: str, on_change: OnChange) -> None:
         self.root, self.on_change = root, on_change
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if isinstance(event, EventsLostEvent):
+            self.on_change(None, LOST)
+            return
         if isinstance(event, _IGNORED):
             return
         kind = kind_of(event)
@@ -115,31 +127,41 @@ class _Handler(FileSystemEventHandler):
                 self.on_change(rel, kind)
 
 
-class _OverflowListener(logging.Handler):
-    """watchdog recovers from an inotify overflow by itself but tells nobody except its log;
-    this turns that log line into a full rescan of every live watcher."""
-
-    watchers: weakref.WeakSet[EventWatcher] = weakref.WeakSet()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            for watcher in list(self.watchers):
-                watcher.overflowed()
-
-
-_listener = _OverflowListener(logging.WARNING)
-for _name in ("watchdog.observers.inotify_c", "watchdog.observers.inotify"):
-    logging.getLogger(_name).addHandler(_listener)
-
-
 def _observer() -> BaseObserver:
     """watchdog's observer; on Linux one that reports a file moved in from outside the tree as
-    moved (complete), not as created (possibly still being written)."""
+    moved (complete), not as created (possibly still being written); on macOS one that reports
+    dropped events."""
     if sys.platform.startswith("linux"):
         from watchdog.observers.inotify import InotifyObserver
 
         return InotifyObserver(generate_full_events=True)
+    if sys.platform == "darwin":
+        return _fsevents_observer()
     return Observer()
+
+
+_FSEVENTS_LOST = ("must_scan_subdirs", "is_user_dropped", "is_kernel_dropped")
+"""FSEvents flags of a batch after which the tree must be rescanned: the kernel or fseventsd
+dropped events (MustScanSubDirs, often with one of the other two)."""
+
+
+def events_were_lost(native_events: Sequence[object]) -> bool:
+    """Whether a batch of FSEvents native events says events were dropped."""
+    return any(getattr(e, flag, False) for e in native_events for flag in _FSEVENTS_LOST)
+
+
+def _fsevents_observer() -> BaseObserver:  # pragma: no cover - macOS only
+    from watchdog.observers.fsevents import FSEventsEmitter, FSEventsObserver
+
+    class Emitter(FSEventsEmitter):
+        def queue_events(self, timeout: float, events: list[Any]) -> None:  # type: ignore[override]
+            if events_were_lost(events):  # watchdog itself passes these flags over
+                self.queue_event(EventsLostEvent(self.watch.path, is_directory=True))
+            super().queue_events(timeout, events)
+
+    observer = FSEventsObserver()
+    observer._emitter_class = Emitter  # FSEventsObserver takes no emitter class argument
+    return observer
 
 
 class EventWatcher:
@@ -161,18 +183,12 @@ class EventWatcher:
         self._root_id = _root_id(Path(self.root))
         observer.start()
         self._observer = observer
-        _OverflowListener.watchers.add(self)
 
     def healthy(self) -> bool:
         alive = self._observer is not None and self._observer.is_alive()
         return alive and _root_id(Path(self.root)) == self._root_id
 
-    def overflowed(self) -> None:
-        if self._on_change is not None:
-            self._on_change(None, "")
-
     def stop(self) -> None:
-        _OverflowListener.watchers.discard(self)
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
