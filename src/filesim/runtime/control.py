@@ -81,7 +81,8 @@ def stop_route(token: Callable[[], str | None], request_stop: Callable[[], None]
     async def stop(request: Request) -> Response:
         """
         summary: Stop the topology (what `filesim down` asks first).
-        description: Only from loopback, with `Authorization: Bearer <ROOT/.filesim/control.token>`.
+        description: "Only from loopback, with the header Authorization: Bearer TOKEN, TOKEN being
+          the contents of ROOT/.filesim/control.token."
         responses:
           202: {description: stopping}
           401: {description: no or a wrong token}
