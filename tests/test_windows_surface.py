@@ -25,6 +25,8 @@ SUITES = {
              "tests/sync/test_lock.py", "tests/sync/test_plan.py", "tests/sync/test_sharing.py"],
     "lifecycle": ["tests/cli/test_lifecycle.py", "tests/cli/test_down.py",
                   "tests/runtime/test_liveness.py"],
+    # the dashboard's file pages walk with the sync trees (the path tree here)
+    "dashboard": ["tests/runtime/dashboard/test_files.py"],
 }  # fmt: skip
 
 NOT_ON_WINDOWS = {
@@ -50,6 +52,8 @@ NOT_ON_WINDOWS = {
     "tests/cli/test_lifecycle.py::test_up_stops_cleanly_on_signals[SIGTERM]",
     # ... so a hung topology already ends at the signal, before `down` would have to kill it
     "tests/cli/test_down.py::test_a_hung_topology_is_killed_after_the_timeout",
+    # no FIFOs on Windows (os.mkfifo does not exist), so none can hang a download
+    "tests/runtime/dashboard/test_files.py::test_a_fifo_is_not_downloaded_and_does_not_hang",
 }  # fmt: skip
 
 
