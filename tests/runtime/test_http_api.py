@@ -86,13 +86,14 @@ def test_metrics_parse_and_count_libnfs_reads_and_writes(topo: NasTopology, tmp_
     final = http(topo.http_url + "/metrics")[1]
     assert value(final, "filesim_sync_actions_total", server="nas-input-1", kind="copy") >= 1
     assert value(final, "filesim_sync_latency_seconds_count", server="nas-input-1") >= 1
+
     # The agent's own copy reaches its watcher after flush() returned (inotify is read on
     # another thread), so the gauge may show that echo for a moment: it must drain to 0.
-    poll_until(
-        lambda: value(http(topo.http_url + "/metrics")[1], "filesim_sync_pending",
-                      server="nas-input-1") == 0,  # fmt: skip
-        10, what="filesim_sync_pending of nas-input-1 to drain to 0",
-    )
+    def drained() -> bool:
+        now = http(topo.http_url + "/metrics")[1]
+        return value(now, "filesim_sync_pending", server="nas-input-1") == 0
+
+    poll_until(drained, 10, what="filesim_sync_pending of nas-input-1 to drain to 0")
     assert value(final, "filesim_sync_halted", server="nas-input-1") == 0
 
 
