@@ -278,8 +278,8 @@ class Connection(asyncio.BufferedProtocol):
                 transport.write(b"".join(pending))
                 pending = []
                 transport.write(part)
-        if pending:
-            transport.write(b"".join(pending))
+        if rest := b"".join(pending):  # (a READ's padding after its data is often empty)
+            transport.write(rest)
 
     def pause_writing(self) -> None:
         # Called by the transport when unsent replies pass `write_buffer`: read no more calls.
