@@ -4,7 +4,6 @@ mass-deletion guard, the seed profile's semantics."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import shutil
 import subprocess
@@ -316,21 +315,6 @@ async def test_default_input_consumed_file_is_gone_for_good(rig: Rig) -> None:
 
 
 # --- watchers ----------------------------------------------------------------------------------
-
-
-async def test_watcher_overflow_triggers_a_full_rescan(rig: Rig) -> None:
-    agent = rig.agent(quick(make_server(rescan_interval_s=3600)))
-    task = await running(agent)  # ready: the initial sync is over and will not see what follows
-    try:
-        write(rig.store, "unannounced.txt", "nobody told the agent")
-        await agent.flush(timeout=10)
-        assert not (rig.folder / "unannounced.txt").exists(), "synced without being told"
-        logging.getLogger("watchdog.observers.inotify_c").warning(
-            "Inotify queue overflowed; filesystem events were lost"
-        )
-        await apoll_until(lambda: (rig.folder / "unannounced.txt").exists(), 10, what="rescan")
-    finally:
-        await stop(task)
 
 
 @pytest.mark.slow
