@@ -166,11 +166,20 @@ class LocalVfs:
     def stat(self, path: str) -> Attrs:
         if not path:
             return lstat("", self._root_fd)
-        if "/" not in path:  # the common case, without the walk's context manager
-            self._check_name(path)
-            return lstat(path, self._root_fd)
-        with self._at(path) as (parent, name):
-            return lstat(name, parent)
+        parent, _, name = path.rpartition("/")
+        # The common cases without the walk's context manager: a name in the root, or in a
+        # directory the call has opened already (every entry of a READDIRPLUS page).
+        fd = self._root_fd if not parent else self._scope_dir(parent)
+        if fd is not None:
+            self._check_name(name)
+            return lstat(name, fd)
+        with self._at(path) as (at, name):
+            return lstat(name, at)
+
+    def _scope_dir(self, path: str) -> int | None:
+        """The fd of directory `path` when the current call scope holds it open."""
+        memo: dict[str, int] | None = getattr(self._scope, "dirs", None)
+        return None if memo is None else memo.get(path)
 
     def read(self, path: str, offset: int, count: int) -> bytes:
         _within(offset, 0, errno.EINVAL)
