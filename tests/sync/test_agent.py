@@ -442,6 +442,31 @@ async def test_removals_seen_in_a_watched_store_are_not_a_mass_deletion(rig: Rig
         await stop(task)
 
 
+async def test_removals_reported_just_after_the_scan_are_not_a_mass_deletion(rig: Rig) -> None:
+    """The race behind the test above, made certain: a cycle's scan finds the store emptied
+    before the NFS server's reports of the removals arrive (they come while it runs)."""
+    for i in range(4):
+        write(rig.folder, f"in{i}", str(i))
+    agent = rig.agent()
+    await agent.run_once()
+    for i in range(4):
+        (rig.store / f"in{i}").unlink()
+    gates = 0
+
+    async def reports_come_late() -> None:
+        nonlocal gates
+        gates += 1
+        if gates == 2:  # the first plan saw the store empty and nothing reported yet
+            for i in range(4):
+                agent.notify_export_change(f"in{i}", "remove")
+
+    agent.gate = reports_come_late
+    await agent.run_once()
+    assert agent.halted() is None, agent.halted()
+    assert files(rig.folder) == {}
+    assert gates >= 2, "the first plan did not see the emptied store unreported"
+
+
 async def test_mode_changes_and_awkward_names_travel(rig: Rig) -> None:
     names = ["with space.txt", "ünïcødé/日本.txt", "a|pipe", "-dash", ".hidden"]
     for name in names:

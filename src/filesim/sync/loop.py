@@ -40,6 +40,8 @@ T = TypeVar("T")
 log = logging.getLogger("filesim.sync")
 
 _HALT_POLL_S = 0.5
+HALT_CONFIRM_S = 1.0
+"""How long the guard's first verdict waits for removals reported one by one."""
 
 
 async def _sleep(wake: asyncio.Event, seconds: float) -> None:
@@ -213,8 +215,14 @@ class SyncLoop:
 
     # -- one cycle
 
-    async def cycle(self, paths: list[str] | None) -> CycleResult:
-        """Plan and execute for `paths` (None: everything), in the worker thread."""
+    async def cycle(self, paths: list[str] | None, confirming: bool = False) -> CycleResult:
+        """Plan and execute for `paths` (None: everything), in the worker thread.
+
+        A plan the mass-deletion guard stops is planned once more HALT_CONFIRM_S later before
+        the agent halts: a scan can see files gone a moment before the reports of their
+        removal one by one (the NFS server's, the store watcher's) arrive, and removals
+        reported that way are deliberate (a system consuming its inputs), not a vanished tree.
+        """
         # Busy from here: a cycle held at a paused gate is work not done, and flush() must not
         # report the agent idle while a requested rescan waits there.
         self.busy = True
@@ -240,6 +248,10 @@ class SyncLoop:
             except BaseException:
                 self.schedule.restore(taken)  # cancelled: put the work back as it was
                 raise
+            if result.plan.halt is not None and guard and not confirming:
+                self.schedule.restore(taken)  # nothing was done: the same work, re-planned
+                await asyncio.sleep(HALT_CONFIRM_S)
+                return await self.cycle(paths, confirming=True)
         finally:
             self.busy = False
         whole = paths is None or result.escalated
