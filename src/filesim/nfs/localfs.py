@@ -10,19 +10,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
 import os
 import stat
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 from filesim.nfs.attrs import Attrs
+from filesim.nfs.inodesearch import find_inode
 from filesim.nfs.statx import lstat
-from filesim.nfs.vfs import FsStat, SearchTooLong, SetAttrs, VfsEntry, times_for
+from filesim.nfs.vfs import FsStat, SetAttrs, VfsEntry, times_for
 
 # getattr: this module is imported on every platform, and Windows has neither flag; LocalVfs
 # is only chosen where `usable()` holds (filesim.nfs.storage).
@@ -235,28 +234,15 @@ class LocalVfs:
     def find(self, ino: int, budget: int | None = None) -> str | None:
         """Breadth-first search of the tree for inode `ino`, never following symlinks;
         SearchTooLong once more than `budget` entries were read."""
-        if os.fstat(self._root_fd).st_ino == ino:
-            return ""
-        queue: deque[str] = deque([""])
-        left = math.inf if budget is None else budget
-        while queue:
-            directory = queue.popleft()
-            try:
-                with self._dir(directory) as fd, os.scandir(fd) as it:
-                    for entry in it:
-                        left -= 1
-                        if left < 0:
-                            raise SearchTooLong(f"inode {ino} not among the first {budget} entries")
-                        if self._hidden(entry.name):
-                            continue
-                        path = f"{directory}/{entry.name}" if directory else entry.name
-                        if entry.inode() == ino:
-                            return path
-                        if entry.is_dir(follow_symlinks=False):
-                            queue.append(path)
-            except OSError:
-                continue
-        return None
+        return find_inode(
+            ino, os.fstat(self._root_fd).st_ino, self._listing, self._hidden,
+            os.DirEntry.inode, budget,
+        )  # fmt: skip
+
+    @contextlib.contextmanager
+    def _listing(self, directory: str) -> Iterator[Iterator[os.DirEntry[str]]]:
+        with self._dir(directory) as fd, os.scandir(fd) as it:
+            yield it
 
     # -- writes -------------------------------------------------------------------------------
 

@@ -15,26 +15,24 @@ so LocalVfs stays the choice wherever the platform offers it (see `filesim.nfs.s
 from __future__ import annotations
 
 import errno
-import math
 import os
 import shutil
 import stat
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from filesim.nfs import statx
 from filesim.nfs.attrs import Attrs
+from filesim.nfs.inodesearch import find_inode
 from filesim.nfs.localfs import MAX_OFFSET
 from filesim.nfs.pathcheck import PathChecker, has_reparse_point, is_link
 from filesim.nfs.vfs import (
     SEEK_DATA,
     SEEK_HOLE,
     FsStat,
-    SearchTooLong,
     SetAttrs,
     VfsEntry,
     times_for,
@@ -160,28 +158,11 @@ class PathVfs:
     def find(self, ino: int, budget: int | None = None) -> str | None:
         """Breadth-first search for inode `ino`, never entering a link; SearchTooLong once
         more than `budget` entries were read."""
-        if os.lstat(self.root).st_ino == ino:
-            return ""
-        queue: deque[str] = deque([""])
-        left = math.inf if budget is None else budget
-        while queue:
-            directory = queue.popleft()
-            try:
-                with os.scandir(self._check.directory(directory)) as it:
-                    for entry in it:
-                        left -= 1
-                        if left < 0:
-                            raise SearchTooLong(f"inode {ino} not among the first {budget} entries")
-                        if self._hidden(entry.name):
-                            continue
-                        path = f"{directory}/{entry.name}" if directory else entry.name
-                        if _inode(entry) == ino:
-                            return path
-                        if entry.is_dir(follow_symlinks=False) and not entry.is_symlink():
-                            queue.append(path)
-            except OSError:
-                continue
-        return None
+        return find_inode(
+            ino, os.lstat(self.root).st_ino,
+            lambda directory: os.scandir(self._check.directory(directory)),
+            self._hidden, _inode, budget,
+        )  # fmt: skip
 
     # -- writes -------------------------------------------------------------------------------
 
