@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from filesim.nfs.attrs import Attrs
 from filesim.nfs.inodesearch import find_inode
+from filesim.nfs.offsets import within
 from filesim.nfs.statx import lstat
 from filesim.nfs.vfs import FsStat, SetAttrs, VfsEntry, times_for
 
@@ -33,15 +34,6 @@ _O_PATH = getattr(os, "O_PATH", 0)
 _WALK_FLAGS = _DIR_FLAGS
 _AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 _T = TypeVar("_T")
-MAX_OFFSET = (1 << 63) - 1
-"""The largest file offset the kernel takes (off_t); clients send 64-bit unsigned ones."""
-
-
-def _within(offset: int, length: int, code: int) -> None:
-    """Raise `code` (EFBIG, EINVAL, ENXIO) when the range passes the largest file offset:
-    the os calls would raise OverflowError, which is no answer for a client."""
-    if offset + length > MAX_OFFSET:
-        raise OSError(code, f"offset {offset} + {length} is beyond the largest file size")
 
 
 def _nofollow(flags: int) -> int:
@@ -181,7 +173,7 @@ class LocalVfs:
         return None if memo is None else memo.get(path)
 
     def read(self, path: str, offset: int, count: int) -> bytes:
-        _within(offset, 0, errno.EINVAL)
+        within(offset, 0, errno.EINVAL)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
         try:
@@ -191,7 +183,7 @@ class LocalVfs:
 
     def seek(self, path: str, offset: int, whence: int) -> int:
         """lseek with SEEK_DATA or SEEK_HOLE: where the next data or hole starts."""
-        _within(offset, 0, errno.ENXIO)
+        within(offset, 0, errno.ENXIO)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
         try:
@@ -201,7 +193,7 @@ class LocalVfs:
 
     def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
         """Allocate the range (growing the file past its end), or punch it into a hole."""
-        _within(offset, length, errno.EFBIG)
+        within(offset, length, errno.EFBIG)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_WRONLY), dir_fd=parent)
         try:
@@ -247,7 +239,7 @@ class LocalVfs:
     # -- writes -------------------------------------------------------------------------------
 
     def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
-        _within(offset, len(data), errno.EFBIG)
+        within(offset, len(data), errno.EFBIG)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_WRONLY), dir_fd=parent)
         try:
@@ -273,7 +265,7 @@ class LocalVfs:
     ) -> None:  # fmt: skip
         flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else 0)
         if initial.size is not None:
-            _within(initial.size, 0, errno.EFBIG)
+            within(initial.size, 0, errno.EFBIG)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(flags), mode & 0o7777, dir_fd=parent)
             try:
@@ -343,7 +335,7 @@ class LocalVfs:
             self._setattr_root(attrs)
             return
         if attrs.size is not None:
-            _within(attrs.size, 0, errno.EFBIG)
+            within(attrs.size, 0, errno.EFBIG)
         with self._at(path) as (parent, name):
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)
             if attrs.size is not None:

@@ -27,7 +27,7 @@ from pathlib import Path
 from filesim.nfs import statx
 from filesim.nfs.attrs import Attrs
 from filesim.nfs.inodesearch import find_inode
-from filesim.nfs.localfs import MAX_OFFSET
+from filesim.nfs.offsets import within
 from filesim.nfs.pathcheck import PathChecker, has_reparse_point, is_link
 from filesim.nfs.vfs import (
     SEEK_DATA,
@@ -94,7 +94,7 @@ class PathVfs:
         return os.open(full, flags | _BINARY | getattr(os, "O_NOFOLLOW", 0))
 
     def read(self, path: str, offset: int, count: int) -> bytes:
-        _within(offset, 0, errno.EINVAL)
+        within(offset, 0, errno.EINVAL)
         fd = self._file(path, os.O_RDONLY)
         try:
             os.lseek(fd, offset, os.SEEK_SET)
@@ -110,7 +110,7 @@ class PathVfs:
             os.close(fd)
 
     def seek(self, path: str, offset: int, whence: int) -> int:
-        _within(offset, 0, errno.ENXIO)
+        within(offset, 0, errno.ENXIO)
         fd = self._file(path, os.O_RDONLY)
         try:
             if hasattr(os, "SEEK_DATA"):
@@ -123,7 +123,7 @@ class PathVfs:
             os.close(fd)
 
     def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
-        _within(offset, length, errno.EFBIG)
+        within(offset, length, errno.EFBIG)
         fd = self._file(path, os.O_RDWR)
         try:
             size = os.fstat(fd).st_size
@@ -167,7 +167,7 @@ class PathVfs:
     # -- writes -------------------------------------------------------------------------------
 
     def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
-        _within(offset, len(data), errno.EFBIG)
+        within(offset, len(data), errno.EFBIG)
         fd = self._file(path, os.O_WRONLY)
         try:
             os.lseek(fd, offset, os.SEEK_SET)
@@ -202,7 +202,7 @@ class PathVfs:
             if exclusive and mode & 0o7777 and hasattr(os, "fchmod"):
                 os.fchmod(fd, mode & 0o7777)  # the exact mode: no umask, no chown's clearing
             if initial.size is not None:
-                _within(initial.size, 0, errno.EFBIG)
+                within(initial.size, 0, errno.EFBIG)
                 os.ftruncate(fd, initial.size)
         finally:
             os.close(fd)
@@ -271,7 +271,7 @@ class PathVfs:
             if not stat.S_ISREG(st.st_mode):
                 code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
                 raise OSError(code, "size can only be set on a regular file")
-            _within(attrs.size, 0, errno.EFBIG)
+            within(attrs.size, 0, errno.EFBIG)
             fd = self._file(path, os.O_WRONLY)
             try:
                 os.ftruncate(fd, attrs.size)
@@ -296,13 +296,6 @@ class PathVfs:
             return
         if is_link(st):
             raise OSError(errno.ELOOP, f"{path} is a symbolic link")
-
-
-def _within(offset: int, length: int, code: int) -> None:
-    """Raise `code` (EFBIG, EINVAL, ENXIO) past the largest file offset (as LocalVfs does):
-    the os calls would raise OverflowError, which is no answer for a client."""
-    if offset + length > MAX_OFFSET:
-        raise OSError(code, f"offset {offset} + {length} is beyond the largest file size")
 
 
 def _attrs(st: os.stat_result) -> Attrs:
