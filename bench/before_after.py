@@ -2,11 +2,14 @@
 """Before/after a change: filesim from two source trees, side by side, in turn.
 
     python3 bench/before_after.py --before ../main/src [--after src] [--files 1000] [--runs 6]
+                                  [--only nfs,nfs4,sync]
 
 nfs   one server from each tree (`filesim up`, direct storage), both running; one libnfs
       client per server alternates between them (before, after, after, before, ...): create,
       list, remove of --files files; ops/s and the server's CPU time per client operation
       (user + system of its process: far less sensitive to a busy machine than wall time)
+nfs4  the same over NFSv4.1 with nfs-rs (--v4-files files), then a write of --v4-mib MiB in
+      1 MiB WRITEs: MiB/s and the server's CPU seconds for it
 sync  the initial sync of --sync-files files of 10 KiB (a fresh process per run and tree, the
       runs alternated): wall and CPU seconds
 
@@ -75,27 +78,48 @@ def nfs_run(client: Any, served: Served, files: int, tag: str) -> dict[str, floa
     }
 
 
-def nfs_phase(workdir: Path, trees: dict[str, str], args: argparse.Namespace) -> Any:
+def v4_run(client: Any, served: Served, args: argparse.Namespace, tag: str) -> dict[str, float]:
+    row = nfs_run(client, served, args.v4_files, tag)
+    cpu0 = cpu_s(served.pid)
+    seconds, _ = client.write_file(f"w-{tag}", args.v4_mib << 20, 1 << 20)
+    row["write_MiBps"] = args.v4_mib / seconds
+    row["write_server_cpu_s"] = cpu_s(served.pid) - cpu0
+    client.unlink(f"w-{tag}")
+    return row
+
+
+def nfs_phase(
+    workdir: Path, trees: dict[str, str], args: argparse.Namespace, v4: bool = False
+) -> Any:
     sys.path.insert(0, str(SHARED_BENCH))
-    from nfs_bench import LibnfsClient
+    from nfs_bench import LibnfsClient, NfsRsClient
 
     served: dict[str, Served] = {}
     try:
         for label, src in trees.items():
             os.environ["PYTHONPATH"] = src  # the `filesim up` child runs this tree
             served[label] = start_filesim(workdir / label, ["bench"])
-        clients = {k: LibnfsClient("127.0.0.1", s.ports[0], s.ports[0], "/data", "3", 30.0)
+        kind, version = (NfsRsClient, "4") if v4 else (LibnfsClient, "3")
+        clients = {k: kind("127.0.0.1", s.ports[0], s.ports[0], "/data", version, 30.0)
                    for k, s in served.items()}  # fmt: skip
         rows: dict[str, list[dict[str, float]]] = {k: [] for k in trees}
         for run in range(args.runs):
             for label in list(trees) if run % 2 == 0 else list(trees)[::-1]:
-                rows[label].append(nfs_run(clients[label], served[label], args.files, str(run)))
+                if v4:
+                    rows[label].append(v4_run(clients[label], served[label], args, str(run)))
+                else:
+                    rows[label].append(nfs_run(clients[label], served[label], args.files,
+                                               str(run)))  # fmt: skip
         for client in clients.values():
             client.close()
     finally:
         for s in served.values():
             s.stop()
     return rows
+
+
+def nfs4_phase(workdir: Path, trees: dict[str, str], args: argparse.Namespace) -> Any:
+    return nfs_phase(workdir, trees, args, v4=True)
 
 
 def sync_phase(workdir: Path, trees: dict[str, str], args: argparse.Namespace) -> Any:
@@ -138,6 +162,8 @@ def main() -> None:
     parser.add_argument("--before", required=True, help="the src/ directory of the old tree")
     parser.add_argument("--after", default=str(HERE.parent / "src"))
     parser.add_argument("--files", type=int, default=1000)
+    parser.add_argument("--v4-files", type=int, default=300)
+    parser.add_argument("--v4-mib", type=int, default=64)
     parser.add_argument("--sync-files", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=6)
     parser.add_argument("--only", default="nfs,sync")
@@ -146,7 +172,8 @@ def main() -> None:
     result: dict[str, Any] = {"load_before": os.getloadavg()}
     workdir = Path(tempfile.mkdtemp(prefix="filesim-ab-", dir="/dev/shm"))
     try:
-        for phase, run in (("nfs", nfs_phase), ("sync", sync_phase)):
+        phases = (("nfs", nfs_phase), ("nfs4", nfs4_phase), ("sync", sync_phase))
+        for phase, run in phases:
             if phase in args.only.split(","):
                 print(f"{phase}: {'before':>36} {'after':>12} {'ratio':>6}")
                 result[phase] = summary(run(workdir / phase, trees, args))

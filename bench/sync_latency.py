@@ -7,6 +7,8 @@ latency   close of a file (<= 1 MiB) on one side -> rename into place on the oth
 burst     1,000 files of 4 KiB, end to end
 initial   initial sync of 10,000 files (100 MiB) vs `rsync -a` of the same tree
 idle      CPU used by 7 agents watching 10,000 files each, while nothing changes
+trees     initial sync of 5,000 files (and a rescan with nothing to do) on each tree backend:
+          directory fds (Linux, macOS) against the lstat-checked path walk (Windows)
 
 Targets (issue 3): p50 <= 150 ms, p99 <= 500 ms; burst <= 3 s; initial no slower than rsync;
 idle ~ 0.
@@ -216,6 +218,27 @@ async def initial(tmp: Path, files: int = 10_000, size: int = 10 * 1024) -> None
              first=order[0], **{k: round(v, 2) for k, v in results.items()})  # fmt: skip
 
 
+async def trees(tmp: Path, files: int = 5_000, size: int = 4096) -> None:
+    """The same work on sync.backend fd and path, alternating who goes first."""
+    src = tmp / "trees-src"
+    make_tree(src, files, size)
+    for attempt in range(2):
+        for backend in ("fd", "path") if attempt % 2 == 0 else ("path", "fd"):
+            run = tmp / f"trees-{backend}-{attempt}"
+            quiet()
+            agent = SyncAgent(server(backend=backend), src, run / "store", run / "archive.db")
+            start = time.perf_counter()
+            await agent.run_once()
+            copied = time.perf_counter() - start
+            start = time.perf_counter()
+            await agent.run_once()  # a full rescan of both sides: nothing to do
+            rescan = time.perf_counter() - start
+            actions = agent.status().actions
+            agent.close()
+            emit(bench="trees", backend=backend, attempt=attempt, files=files, actions=actions,
+                 initial_s=round(copied, 2), rescan_s=round(rescan, 3))  # fmt: skip
+
+
 async def idle(tmp: Path, agents: int = 7, files: int = 10_000, seconds: float = 20) -> None:
     running = []
     for n in range(agents):
@@ -268,6 +291,8 @@ async def main() -> None:
             await initial(tmp)
         if "idle" in which:
             await idle(tmp)
+        if "trees" in which:
+            await trees(tmp)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The NFS and lifecycle tests again, under a Windows-shaped `os`/`signal` on Linux
+"""The NFS, sync and lifecycle tests again, under a Windows-shaped `os`/`signal` on Linux
 (tests/support/winsurface: no directory fds, no O_NOFOLLOW, no uids, no SIGKILL, listings
 without inodes, sharing violations, msvcrt locks, no loop signal handlers). filesim must pick
 the portable backend and get through them. This is a stand-in: no real Windows runs here."""
@@ -19,11 +19,14 @@ REPO = Path(__file__).resolve().parents[1]
 SUITES = {
     "nfs": ["tests/nfs/test_procedures.py", "tests/nfs/test_confinement.py",
             "tests/nfs/test_stale_handles.py", "tests/nfs/test_pathfs.py"],
-    # `filesim serve` (NFS only) and the runtime lock. The sync agent walks folders by
-    # directory fds since issue 10 (sync/tree.py) and has no path-based fallback yet: on this
-    # surface it stops at start with a clear error, so `up` with agents is not run here.
-    "lifecycle": ["tests/cli/test_lifecycle.py::test_serve_runs_one_server_without_sync",
+    # the agent, the executor and its confinement on the path tree (sync/pathtree.py)
+    "sync": ["tests/sync/test_agent.py", "tests/sync/test_execute.py",
+             "tests/sync/test_confinement.py", "tests/sync/test_clutter.py",
+             "tests/sync/test_lock.py", "tests/sync/test_plan.py", "tests/sync/test_sharing.py"],
+    "lifecycle": ["tests/cli/test_lifecycle.py", "tests/cli/test_down.py",
                   "tests/runtime/test_liveness.py"],
+    # the dashboard's file pages walk with the sync trees (the path tree here)
+    "dashboard": ["tests/runtime/dashboard/test_files.py"],
 }  # fmt: skip
 
 NOT_ON_WINDOWS = {
@@ -42,6 +45,15 @@ NOT_ON_WINDOWS = {
     "tests/nfs/test_stale_handles.py::test_a_handle_of_a_file_removed_behind_the_server_is_stale_after_reuse[auto]",
     # it asserts the Linux choice (fd); here auto picks path, which every NFS test above uses
     "tests/nfs/test_pathfs.py::test_auto_picks_fd_where_the_platform_has_directory_fds",
+    # its tester writes through a directory fd (so that its own writes never follow the
+    # client's symlink), which this surface removes; the test runs on the path tree on Linux
+    "tests/sync/test_confinement.py::test_a_symlink_swapped_in_over_nfs_mid_sync_lets_nothing_out[path]",
+    # SIGTERM is TerminateProcess on Windows: no clean exit by it (SIGINT = Ctrl-C is tested)
+    "tests/cli/test_lifecycle.py::test_up_stops_cleanly_on_signals[SIGTERM]",
+    # ... so a hung topology already ends at the signal, before `down` would have to kill it
+    "tests/cli/test_down.py::test_a_hung_topology_is_killed_after_the_timeout",
+    # no FIFOs on Windows (os.mkfifo does not exist), so none can hang a download
+    "tests/runtime/dashboard/test_files.py::test_a_fifo_is_not_downloaded_and_does_not_hang",
 }  # fmt: skip
 
 

@@ -48,13 +48,17 @@ class Event:
         if self.detail:
             data["detail"] = self.detail
         data["time"] = self.time
-        text = json.dumps(data, separators=(",", ":"), default=str)
+        text = _ENCODER.encode(data)
         if "\\ud" not in text:  # no surrogate escape at all: the common case
             return text
         raw = _raw_bytes(self.path)
         if raw is not None:
             data["path_hex"] = raw.hex()
-        return json.dumps(_valid(data), separators=(",", ":"), default=str)
+        return _ENCODER.encode(_valid(data))
+
+
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
+"""One encoder for every event: json.dumps with any option builds a new one per call."""
 
 
 def _raw_bytes(text: str) -> bytes | None:
@@ -102,7 +106,8 @@ class EventBus:
         self, log_path: Path | None = None, keep: int = 10_000, max_log_bytes: int = LOG_MAX_BYTES
     ) -> None:
         self._recent: deque[Event] = deque(maxlen=keep)
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: tuple[Subscriber, ...] = ()
+        """Replaced, never changed in place: emit reads it without copying."""
         self._lock = threading.Lock()
         self._log_path = log_path
         self._max_log_bytes = max_log_bytes
@@ -116,11 +121,10 @@ class EventBus:
     def emit(self, event: Event) -> None:
         with self._lock:
             self._recent.append(event)
-            subscribers = list(self._subscribers)
+            subscribers = self._subscribers
             if self._log is not None:
                 line = (event.to_json() + "\n").encode("utf-8")
-                self._log.write(line)
-                self._log.flush()
+                self._write(line)
                 self._log_bytes += len(line)
                 if self._log_bytes > self._max_log_bytes:
                     self._rotate()
@@ -130,9 +134,16 @@ class EventBus:
     def __call__(self, event: Event) -> None:
         self.emit(event)
 
+    def _write(self, line: bytes) -> None:
+        """One write(2) per event, straight to the file (no buffer to flush after it)."""
+        done = self._log.write(line)
+        while done < len(line):  # a short write (a signal, a full disk) goes on, or raises
+            done += self._log.write(line[done:])
+
     def _open_log(self) -> None:
         assert self._log_path is not None
-        self._log = open(self._log_path, "ab")  # noqa: SIM115 - closed in close()
+        # Unbuffered: each event reaches the file at once (readers tail it) in one write.
+        self._log = open(self._log_path, "ab", buffering=0)  # noqa: SIM115 - closed in close()
         self._log_bytes = self._log.seek(0, os.SEEK_END)
 
     def _rotate(self) -> None:
@@ -144,12 +155,14 @@ class EventBus:
     def subscribe(self, subscriber: Subscriber) -> Callable[[], None]:
         """Call `subscriber` for every later event; returns a function that unsubscribes."""
         with self._lock:
-            self._subscribers.append(subscriber)
+            self._subscribers = (*self._subscribers, subscriber)
 
         def unsubscribe() -> None:
             with self._lock:
-                if subscriber in self._subscribers:
-                    self._subscribers.remove(subscriber)
+                rest = list(self._subscribers)
+                if subscriber in rest:
+                    rest.remove(subscriber)
+                    self._subscribers = tuple(rest)
 
         return unsubscribe
 

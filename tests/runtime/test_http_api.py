@@ -191,7 +191,7 @@ def test_openapi_describes_every_endpoint(topo: NasTopology) -> None:
     status, doc = http(topo.http_url + "/openapi.json")
     assert status == 200 and doc["openapi"].startswith("3.")
     assert {"/healthz", "/readyz", "/metrics", "/api/servers", "/api/events", "/api/faults",
-            "/api/faults/{fault_id}"} <= set(doc["paths"])  # fmt: skip
+            "/api/faults/{fault_id}", "/api/stop"} <= set(doc["paths"])  # fmt: skip
     assert set(doc["paths"]["/api/faults"]) == {"get", "post", "delete"}
     fault = doc["components"]["schemas"]["FaultSpec"]
     assert fault["required"] == ["kind"] and "delay_ms" in fault["properties"]

@@ -15,12 +15,16 @@ import pytest
 from filesim.errors import FilesimError
 from filesim.events import Event
 from filesim.sync.agent import SyncAgent
+from filesim.sync.backend import fd_usable
 from filesim.topology.layout import is_temp_name
 from filesim.topology.model import Server, SyncPolicy
 from filesim.waiting import apoll_until
 from tests.support.files import write_whole
 
 READY_TIMEOUT = 60.0
+
+TREE_BACKENDS = ["fd", "path"] if fd_usable() else ["path"]
+"""The tree backends this platform has (tests/support/winsurface has no directory fds)."""
 
 
 def make_server(name: str = "nas-test", role: str = "input", **policy: Any) -> Server:

@@ -22,7 +22,7 @@ from filesim.topology.layout import TEMP_PREFIX
 from filesim.waiting import poll_until
 from tests.runtime.libnfs import Libnfs
 
-from .conftest import write
+from .conftest import TREE_BACKENDS, write
 
 
 def all_temps(*roots: Path) -> list[str]:
@@ -46,12 +46,15 @@ def regular_files(root: Path) -> set[str]:
     return out
 
 
-@pytest.fixture
-def ex(tmp_path: Path) -> Iterator[Executor]:
+@pytest.fixture(params=TREE_BACKENDS)
+def ex(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Executor]:
+    """An executor on each tree backend: directory fds, and the path walk Windows uses."""
     (tmp_path / "folder").mkdir()
     (tmp_path / "export").mkdir()
     (tmp_path / "outside").mkdir()
-    executor = Executor(tmp_path / "folder", tmp_path / "export", settle_ms=0)
+    executor = Executor(
+        tmp_path / "folder", tmp_path / "export", settle_ms=0, backend=request.param
+    )
     yield executor
     executor.close()
 
@@ -123,19 +126,23 @@ def test_a_directory_renamed_away_during_a_copy_gets_nothing_and_no_temp_file(
 
 RACE = """
 servers:
-  - {name: nas-race, role: input, fsid: 1, sync: {settle_ms: 0}}
+  - {name: nas-race, role: input, fsid: 1, sync: {settle_ms: 0, backend: BACKEND}}
 """
 FILES = 2000
 
 
 @pytest.mark.integration
-def test_a_symlink_swapped_in_over_nfs_mid_sync_lets_nothing_out(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", TREE_BACKENDS)
+def test_a_symlink_swapped_in_over_nfs_mid_sync_lets_nothing_out(
+    tmp_path: Path, backend: str
+) -> None:
     """A tester writes 2,000 files into race/ while an NFS client renames race away and creates
     a symlink race -> a directory outside the export: nothing is written outside, no temp file
-    stays behind, the agent keeps running and both sides end up agreeing."""
+    stays behind, the agent keeps running and both sides end up agreeing. On both tree
+    backends: the path walk Windows uses must hold as well as directory fds."""
     outside = tmp_path / "outside"
     outside.mkdir()
-    with start_topology(tmp_path / "sim", config=RACE) as topo:
+    with start_topology(tmp_path / "sim", config=RACE.replace("BACKEND", backend)) as topo:
         nas = topo.server("nas-race")
         (nas.folder / "race").mkdir()
         topo.flush()

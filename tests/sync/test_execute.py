@@ -12,22 +12,24 @@ from pathlib import Path
 
 import pytest
 
-from filesim.sync import publish
+from filesim.sync import fdtree, publish
 from filesim.sync.actions import Copy, Delete, Rename
+from filesim.sync.backend import Backend
 from filesim.sync.execute import Executor
 from filesim.sync.outcome import Status
 from filesim.sync.scan import stat_path
 from filesim.topology.layout import TEMP_PREFIX
 from filesim.waiting import apoll_until
 
-from .conftest import Rig, files, make_server, running, stop, temps, write
+from .conftest import TREE_BACKENDS, Rig, files, make_server, running, stop, temps, write
 
 
-@pytest.fixture
-def ex(tmp_path: Path) -> Iterator[Executor]:
+@pytest.fixture(params=TREE_BACKENDS)
+def ex(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Executor]:
+    """An executor on each tree backend: directory fds, and the path walk Windows uses."""
     (tmp_path / "f").mkdir()
     (tmp_path / "e").mkdir()
-    executor = Executor(tmp_path / "f", tmp_path / "e", settle_ms=0)
+    executor = Executor(tmp_path / "f", tmp_path / "e", settle_ms=0, backend=request.param)
     yield executor
     executor.close()
 
@@ -140,16 +142,32 @@ def test_copy_data_stops_at_the_size_it_is_given_or_at_eof(tmp_path: Path) -> No
         assert (tmp_path / "dst").read_bytes() == (b"0123456789" * 300_000)[:expect]
 
 
-@pytest.mark.parametrize("refusing_rename", [True, False], ids=["renameat2", "look-then-rename"])
+@pytest.mark.parametrize(
+    ("backend", "refusing_rename"),
+    [
+        pytest.param(backend, refusing, id=name)
+        for backend, refusing, name in [
+            ("fd", True, "renameat2"),
+            ("fd", False, "look-then-rename"),
+            ("path", False, "path-tree"),
+        ]
+        if backend in TREE_BACKENDS
+    ],
+)
 def test_a_copy_lands_on_a_free_name_only(
-    ex: Executor, monkeypatch: pytest.MonkeyPatch, refusing_rename: bool
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: Backend, refusing_rename: bool
 ) -> None:
     """A new file is renamed into place with RENAME_NOREPLACE where the filesystem has it, and
-    by a look then a rename where it has not: either way a name taken meanwhile is kept."""
+    by a look then a rename where it has not (and always on the path tree): either way a name
+    taken meanwhile is kept."""
+    (tmp_path / "f").mkdir()
+    (tmp_path / "e").mkdir()
+    ex = Executor(tmp_path / "f", tmp_path / "e", settle_ms=0, backend=backend)
+    request_close = ex.close
     if refusing_rename:
-        assert publish._renameat2 is not None, "this Linux has renameat2: the fast path is tested"
+        assert fdtree._renameat2 is not None, "this Linux has renameat2: the fast path is tested"
     else:
-        monkeypatch.setattr(publish, "_renameat2", None)
+        monkeypatch.setattr(fdtree, "_renameat2", None)
     write(ex.roots["folder"], "free", "new", mtime=1)
     write(ex.roots["folder"], "taken", "from folder", mtime=1)
     steps = [(copy_of(ex, "free"),), (copy_of(ex, "taken"),)]
@@ -159,6 +177,7 @@ def test_a_copy_lands_on_a_free_name_only(
     assert (ex.roots["export"] / "free").read_text() == "new"
     assert (ex.roots["export"] / "taken").read_text() == "someone else, meanwhile"
     assert temps(ex.roots["export"]) == []
+    request_close()
 
 
 def test_delete_and_rename_check_what_they_act_on(ex: Executor) -> None:

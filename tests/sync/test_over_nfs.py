@@ -91,8 +91,11 @@ def test_a_rename_over_nfs_is_a_rename_in_the_folder(
 ) -> None:
     _, server = up
     folder = Path(server["folder"])
-    nfs_put(server, "before.bin", os.urandom(200_000), tmp_path)
-    wait_for(lambda: (folder / "before.bin").exists(), "the upload in the folder")
+    payload = os.urandom(200_000)
+    nfs_put(server, "before.bin", payload, tmp_path)
+    # The whole file, not just a name: under load the agent may land an early part of the
+    # upload first and replace it (a new inode) once the rest has settled.
+    wait_for(lambda: _read(folder / "before.bin") == payload, "the upload in the folder")
     ino = os.stat(folder / "before.bin").st_ino
     with NfsClient(server["host"], server["port"]) as client:
         fh = client.mnt(server["export"])

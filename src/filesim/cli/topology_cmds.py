@@ -150,18 +150,22 @@ def up_argv(
 def down(
     root: RootOpt = DEFAULT_ROOT,
     state_dir: StateDirOpt = None,
-    timeout: Annotated[float, typer.Option(help="Seconds to wait before SIGKILL.")] = 15.0,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for it to end before killing it.")
+    ] = 15.0,
 ) -> None:
-    """Stop the topology running under ROOT (started with `filesim up --detach`)."""
+    """Stop the topology running under ROOT (started with `filesim up --detach`): asked
+    through its HTTP API (loopback, with the token in its state dir), by a signal when the API
+    does not answer, killed when it has not ended after --timeout."""
     layout = layout_of(root, state_dir)
     runtime = read_runtime(layout)
     if runtime is None:
         console.print(f"no topology is running under {layout.root}")
         return
     pid = runtime.pid
-    forced = daemon.stop(layout, pid, timeout)
-    how = "killed" if forced else "stopped"
-    console.print(f"{how} the topology under {layout.root} (pid {pid})")
+    how = daemon.stop(layout, runtime, timeout)
+    said = {"api": "stopped", "signal": "stopped by a signal", "killed": "killed"}[how]
+    console.print(f"{said} the topology under {layout.root} (pid {pid})")
 
 
 @app.command()

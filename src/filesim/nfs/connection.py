@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("filesim.nfs.server")
 _limited = RateLimited(log)
+_JOIN_BELOW = 64 * 1024
+"""Reply parts smaller than this are copied into one buffer with their neighbours."""
 
 
 class Datagrams(asyncio.DatagramProtocol):
@@ -256,14 +258,28 @@ class Connection(asyncio.BufferedProtocol):
             self._job_done()
 
     def _send(self, parts: list[bytes] | None) -> None:
+        """One reply, record-marked. Its small parts go out joined, in one write: each write
+        is a send(2) and a TCP segment the client wakes up for (an NFSv4 COMPOUND has a part
+        per operation). A large part (READ data) is written on its own, never copied."""
         transport = self._transport
         if parts is None or transport is None or transport.is_closing():
             return
-        total = sum(len(p) for p in parts)
-        transport.write(record_mark(total) + parts[0])
-        for part in parts[1:]:
-            if part:
+        total = 0
+        for part in parts:
+            total += len(part)
+        if len(parts) == 1:
+            transport.write(record_mark(total) + parts[0])
+            return
+        pending = [record_mark(total)]
+        for part in parts:
+            if len(part) < _JOIN_BELOW:
+                pending.append(part)
+            else:
+                transport.write(b"".join(pending))
+                pending = []
                 transport.write(part)
+        if rest := b"".join(pending):  # (a READ's padding after its data is often empty)
+            transport.write(rest)
 
     def pause_writing(self) -> None:
         # Called by the transport when unsent replies pass `write_buffer`: read no more calls.

@@ -69,6 +69,17 @@ _PROG_PROC = struct.Struct(">I4xI")  # program and procedure, 12 bytes into a ca
 _PROG_VERS = struct.Struct(">II")
 
 
+_DIGEST_BYTES = 1024
+
+
+def _digest(data: memoryview | bytes) -> int:
+    """What tells a retried NFSv4 request from another: a CRC of its first 1 KiB (with its
+    length beside it). As Linux's nfsd does (256 bytes): the head holds the xid, the
+    operations and their arguments up to the first bytes of a WRITE's data, and a CRC of a
+    whole 1 MiB WRITE twice per call (4.0 key, 4.1 arguments) cost 0.9 ms."""
+    return zlib.crc32(data[:_DIGEST_BYTES])
+
+
 def _padded(length: int) -> int:
     return length + (-length % 4)
 
@@ -230,8 +241,8 @@ class Dispatcher:
             return [accepted_header(call.xid)]
         if call.proc != 1:
             return [accepted_header(call.xid, AcceptStat.PROC_UNAVAIL)]
-        key = (client, zlib.crc32(record), len(record))  # a 4.0 retransmission: same bytes
-        args_crc = zlib.crc32(record[call.args.position :])  # a 4.1 retry: same arguments
+        key = (client, _digest(record), len(record))  # a 4.0 retransmission: same bytes
+        args_crc = _digest(record[call.args.position :])  # a 4.1 retry: same arguments
         parts = compound(self.v4, call, client, self.observer, key, args_crc)
         return [accepted_header(call.xid) + parts[0], *parts[1:]]
 

@@ -10,19 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import math
 import os
 import stat
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
 from filesim.nfs.attrs import Attrs
+from filesim.nfs.inodesearch import find_inode
+from filesim.nfs.offsets import within
 from filesim.nfs.statx import lstat
-from filesim.nfs.vfs import FsStat, SearchTooLong, SetAttrs, VfsEntry, times_for
+from filesim.nfs.vfs import FsStat, SetAttrs, VfsEntry, times_for
 
 # getattr: this module is imported on every platform, and Windows has neither flag; LocalVfs
 # is only chosen where `usable()` holds (filesim.nfs.storage).
@@ -34,15 +34,6 @@ _O_PATH = getattr(os, "O_PATH", 0)
 _WALK_FLAGS = _DIR_FLAGS
 _AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 _T = TypeVar("_T")
-MAX_OFFSET = (1 << 63) - 1
-"""The largest file offset the kernel takes (off_t); clients send 64-bit unsigned ones."""
-
-
-def _within(offset: int, length: int, code: int) -> None:
-    """Raise `code` (EFBIG, EINVAL, ENXIO) when the range passes the largest file offset:
-    the os calls would raise OverflowError, which is no answer for a client."""
-    if offset + length > MAX_OFFSET:
-        raise OSError(code, f"offset {offset} + {length} is beyond the largest file size")
 
 
 def _nofollow(flags: int) -> int:
@@ -166,14 +157,23 @@ class LocalVfs:
     def stat(self, path: str) -> Attrs:
         if not path:
             return lstat("", self._root_fd)
-        if "/" not in path:  # the common case, without the walk's context manager
-            self._check_name(path)
-            return lstat(path, self._root_fd)
-        with self._at(path) as (parent, name):
-            return lstat(name, parent)
+        parent, _, name = path.rpartition("/")
+        # The common cases without the walk's context manager: a name in the root, or in a
+        # directory the call has opened already (every entry of a READDIRPLUS page).
+        fd = self._root_fd if not parent else self._scope_dir(parent)
+        if fd is not None:
+            self._check_name(name)
+            return lstat(name, fd)
+        with self._at(path) as (at, name):
+            return lstat(name, at)
+
+    def _scope_dir(self, path: str) -> int | None:
+        """The fd of directory `path` when the current call scope holds it open."""
+        memo: dict[str, int] | None = getattr(self._scope, "dirs", None)
+        return None if memo is None else memo.get(path)
 
     def read(self, path: str, offset: int, count: int) -> bytes:
-        _within(offset, 0, errno.EINVAL)
+        within(offset, 0, errno.EINVAL)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
         try:
@@ -183,7 +183,7 @@ class LocalVfs:
 
     def seek(self, path: str, offset: int, whence: int) -> int:
         """lseek with SEEK_DATA or SEEK_HOLE: where the next data or hole starts."""
-        _within(offset, 0, errno.ENXIO)
+        within(offset, 0, errno.ENXIO)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
         try:
@@ -193,7 +193,7 @@ class LocalVfs:
 
     def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
         """Allocate the range (growing the file past its end), or punch it into a hole."""
-        _within(offset, length, errno.EFBIG)
+        within(offset, length, errno.EFBIG)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_WRONLY), dir_fd=parent)
         try:
@@ -226,33 +226,20 @@ class LocalVfs:
     def find(self, ino: int, budget: int | None = None) -> str | None:
         """Breadth-first search of the tree for inode `ino`, never following symlinks;
         SearchTooLong once more than `budget` entries were read."""
-        if os.fstat(self._root_fd).st_ino == ino:
-            return ""
-        queue: deque[str] = deque([""])
-        left = math.inf if budget is None else budget
-        while queue:
-            directory = queue.popleft()
-            try:
-                with self._dir(directory) as fd, os.scandir(fd) as it:
-                    for entry in it:
-                        left -= 1
-                        if left < 0:
-                            raise SearchTooLong(f"inode {ino} not among the first {budget} entries")
-                        if self._hidden(entry.name):
-                            continue
-                        path = f"{directory}/{entry.name}" if directory else entry.name
-                        if entry.inode() == ino:
-                            return path
-                        if entry.is_dir(follow_symlinks=False):
-                            queue.append(path)
-            except OSError:
-                continue
-        return None
+        return find_inode(
+            ino, os.fstat(self._root_fd).st_ino, self._listing, self._hidden,
+            os.DirEntry.inode, budget,
+        )  # fmt: skip
+
+    @contextlib.contextmanager
+    def _listing(self, directory: str) -> Iterator[Iterator[os.DirEntry[str]]]:
+        with self._dir(directory) as fd, os.scandir(fd) as it:
+            yield it
 
     # -- writes -------------------------------------------------------------------------------
 
     def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
-        _within(offset, len(data), errno.EFBIG)
+        within(offset, len(data), errno.EFBIG)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(os.O_WRONLY), dir_fd=parent)
         try:
@@ -278,7 +265,7 @@ class LocalVfs:
     ) -> None:  # fmt: skip
         flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else 0)
         if initial.size is not None:
-            _within(initial.size, 0, errno.EFBIG)
+            within(initial.size, 0, errno.EFBIG)
         with self._at(path) as (parent, name):
             fd = os.open(name, _nofollow(flags), mode & 0o7777, dir_fd=parent)
             try:
@@ -348,7 +335,7 @@ class LocalVfs:
             self._setattr_root(attrs)
             return
         if attrs.size is not None:
-            _within(attrs.size, 0, errno.EFBIG)
+            within(attrs.size, 0, errno.EFBIG)
         with self._at(path) as (parent, name):
             st = os.stat(name, dir_fd=parent, follow_symlinks=False)
             if attrs.size is not None:

@@ -15,26 +15,24 @@ so LocalVfs stays the choice wherever the platform offers it (see `filesim.nfs.s
 from __future__ import annotations
 
 import errno
-import math
 import os
 import shutil
 import stat
 import sys
 import threading
-from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 from filesim.nfs import statx
 from filesim.nfs.attrs import Attrs
-from filesim.nfs.localfs import MAX_OFFSET
+from filesim.nfs.inodesearch import find_inode
+from filesim.nfs.offsets import within
 from filesim.nfs.pathcheck import PathChecker, has_reparse_point, is_link
 from filesim.nfs.vfs import (
     SEEK_DATA,
     SEEK_HOLE,
     FsStat,
-    SearchTooLong,
     SetAttrs,
     VfsEntry,
     times_for,
@@ -96,7 +94,7 @@ class PathVfs:
         return os.open(full, flags | _BINARY | getattr(os, "O_NOFOLLOW", 0))
 
     def read(self, path: str, offset: int, count: int) -> bytes:
-        _within(offset, 0, errno.EINVAL)
+        within(offset, 0, errno.EINVAL)
         fd = self._file(path, os.O_RDONLY)
         try:
             os.lseek(fd, offset, os.SEEK_SET)
@@ -112,7 +110,7 @@ class PathVfs:
             os.close(fd)
 
     def seek(self, path: str, offset: int, whence: int) -> int:
-        _within(offset, 0, errno.ENXIO)
+        within(offset, 0, errno.ENXIO)
         fd = self._file(path, os.O_RDONLY)
         try:
             if hasattr(os, "SEEK_DATA"):
@@ -125,7 +123,7 @@ class PathVfs:
             os.close(fd)
 
     def allocate(self, path: str, offset: int, length: int, punch: bool) -> None:
-        _within(offset, length, errno.EFBIG)
+        within(offset, length, errno.EFBIG)
         fd = self._file(path, os.O_RDWR)
         try:
             size = os.fstat(fd).st_size
@@ -160,33 +158,16 @@ class PathVfs:
     def find(self, ino: int, budget: int | None = None) -> str | None:
         """Breadth-first search for inode `ino`, never entering a link; SearchTooLong once
         more than `budget` entries were read."""
-        if os.lstat(self.root).st_ino == ino:
-            return ""
-        queue: deque[str] = deque([""])
-        left = math.inf if budget is None else budget
-        while queue:
-            directory = queue.popleft()
-            try:
-                with os.scandir(self._check.directory(directory)) as it:
-                    for entry in it:
-                        left -= 1
-                        if left < 0:
-                            raise SearchTooLong(f"inode {ino} not among the first {budget} entries")
-                        if self._hidden(entry.name):
-                            continue
-                        path = f"{directory}/{entry.name}" if directory else entry.name
-                        if _inode(entry) == ino:
-                            return path
-                        if entry.is_dir(follow_symlinks=False) and not entry.is_symlink():
-                            queue.append(path)
-            except OSError:
-                continue
-        return None
+        return find_inode(
+            ino, os.lstat(self.root).st_ino,
+            lambda directory: os.scandir(self._check.directory(directory)),
+            self._hidden, _inode, budget,
+        )  # fmt: skip
 
     # -- writes -------------------------------------------------------------------------------
 
     def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
-        _within(offset, len(data), errno.EFBIG)
+        within(offset, len(data), errno.EFBIG)
         fd = self._file(path, os.O_WRONLY)
         try:
             os.lseek(fd, offset, os.SEEK_SET)
@@ -221,7 +202,7 @@ class PathVfs:
             if exclusive and mode & 0o7777 and hasattr(os, "fchmod"):
                 os.fchmod(fd, mode & 0o7777)  # the exact mode: no umask, no chown's clearing
             if initial.size is not None:
-                _within(initial.size, 0, errno.EFBIG)
+                within(initial.size, 0, errno.EFBIG)
                 os.ftruncate(fd, initial.size)
         finally:
             os.close(fd)
@@ -290,7 +271,7 @@ class PathVfs:
             if not stat.S_ISREG(st.st_mode):
                 code = errno.EISDIR if stat.S_ISDIR(st.st_mode) else errno.EINVAL
                 raise OSError(code, "size can only be set on a regular file")
-            _within(attrs.size, 0, errno.EFBIG)
+            within(attrs.size, 0, errno.EFBIG)
             fd = self._file(path, os.O_WRONLY)
             try:
                 os.ftruncate(fd, attrs.size)
@@ -315,13 +296,6 @@ class PathVfs:
             return
         if is_link(st):
             raise OSError(errno.ELOOP, f"{path} is a symbolic link")
-
-
-def _within(offset: int, length: int, code: int) -> None:
-    """Raise `code` (EFBIG, EINVAL, ENXIO) past the largest file offset (as LocalVfs does):
-    the os calls would raise OverflowError, which is no answer for a client."""
-    if offset + length > MAX_OFFSET:
-        raise OSError(code, f"offset {offset} + {length} is beyond the largest file size")
 
 
 def _attrs(st: os.stat_result) -> Attrs:

@@ -36,7 +36,9 @@ def _load() -> Callable[..., int] | None:
         fn = ctypes.CDLL(None, use_errno=True).statx
     except (AttributeError, OSError):
         return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+    # No argtypes: converting through them costs 3.5 of the call's 6 µs (it runs for every
+    # stat). Every argument is passed as ctypes does by default, which is what statx takes:
+    # int (dirfd, flags, and a mask below 2**31), bytes (char *), the buffer (a pointer).
     fn.restype = ctypes.c_int
     call: Callable[..., int] = fn
     return call

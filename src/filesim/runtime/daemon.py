@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from filesim.logs import LOG_FILE_ENV
+from filesim.runtime.control import API_TIMEOUT, stop_via_api
 from filesim.runtime.model import RuntimeDoc
 from filesim.runtime.runner import StartupError, ensure_not_running
 from filesim.runtime.state import read_runtime, running
@@ -71,18 +72,26 @@ def _failure(layout: Layout, code: int) -> str:
     return f"the topology failed to start (exit {code}): {last}"
 
 
-def stop(layout: Layout, pid: int, timeout: float) -> bool:
-    """Stop the topology (process `pid`) under `layout`: SIGTERM, then a hard kill after
-    `timeout`; True when it had to be killed. It has ended when it no longer holds the
-    runtime lock. (On Windows SIGTERM is already TerminateProcess.)"""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
+def stop(layout: Layout, runtime: RuntimeDoc, timeout: float) -> str:
+    """Stop the topology of `runtime` under `layout`; how it went: "api" (it stopped when
+    asked through its HTTP API, the clean way on every platform), "signal" (the API did not
+    answer: SIGTERM, which on Windows is already TerminateProcess) or "killed" (it had not
+    ended `timeout` seconds after either). It has ended when it no longer holds the runtime
+    lock."""
+    pid = runtime.pid
+    if stop_via_api(layout, runtime, min(API_TIMEOUT, timeout)):
+        how = "api"
+    else:
+        how = "signal"
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return how
     try:
         poll_until(lambda: not running(layout), timeout, what=f"pid {pid} to end")
     except WaitTimeout:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, getattr(signal, "SIGKILL", signal.SIGTERM))
-        return True
-    return False
+        poll_until(lambda: not running(layout), timeout, what=f"pid {pid} to be killed")
+        return "killed"
+    return how

@@ -12,6 +12,7 @@ uvicorn's signal handling is off: the runtime owns SIGINT/SIGTERM.
     GET    /api/events         recent events; ?follow=1 streams (SSE or JSON lines)
     GET    /api/faults         active faults; POST adds one; DELETE clears
     DELETE /api/faults/{id}    clears one fault
+    POST   /api/stop           stops the topology (loopback, with the control token: control.py)
     GET    /openapi.json       this API, described
     GET    /api                this list
     GET    /                   the dashboard (its endpoints: `filesim.runtime.dashboard.routes`)
@@ -42,6 +43,7 @@ from starlette.schemas import SchemaGenerator
 
 from filesim.errors import FilesimError
 from filesim.events import Event
+from filesim.runtime.control import stop_route
 from filesim.runtime.dashboard.routes import DashboardRuntime, dashboard_routes
 from filesim.runtime.faults import ActiveFault, FaultController, FaultError, InvalidFault
 from filesim.runtime.guard import GuardPolicy, Refused, RequestGuard, json_body
@@ -73,6 +75,11 @@ class RuntimeView(DashboardRuntime, Protocol):
     async def readiness(self) -> Readiness: ...
 
     def metrics_text(self) -> bytes: ...
+
+    @property
+    def stop_token(self) -> str | None: ...
+
+    def request_stop(self) -> None: ...
 
 
 def _json(data: dict[str, object], status: int = 200) -> JSONResponse:
@@ -245,6 +252,7 @@ def build_app(
             Route("/api/events", events),
             Route("/api/faults", faults, methods=["GET", "POST", "DELETE"]),
             Route("/api/faults/{fault_id}", fault_by_id, methods=["DELETE"]),
+            stop_route(lambda: runtime.stop_token, runtime.request_stop),
             Route("/openapi.json", openapi, include_in_schema=False),
         ],
     )

@@ -55,7 +55,7 @@ def _on_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) ->
 
 
 async def _serve(runner: TopologyRunner, on_ready: ReadyCallback | None) -> None:
-    stop = asyncio.Event()
+    stop = runner.stop_requested  # set by a signal, or by `POST /api/stop` (filesim down)
     _on_signals(asyncio.get_running_loop(), stop.set)
     try:
         await runner.start()

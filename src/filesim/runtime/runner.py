@@ -17,6 +17,7 @@ from filesim.events import Event, EventBus
 from filesim.logs import RateLimited
 from filesim.nfs.server import NfsServer
 from filesim.runtime.build import build_nfs_server
+from filesim.runtime.control import clear_token, write_token
 from filesim.runtime.dashboard.connect import PvRenderer
 from filesim.runtime.faults import SYNC_KINDS, FaultController
 from filesim.runtime.health import AgentCondition, Probe, Readiness, readiness
@@ -156,6 +157,12 @@ class TopologyRunner:
         self.http: HttpApi | None = None
         if http_port is not None:
             self.http = HttpApi(self, http_host, http_port, strict=http_strict)
+        self.stop_requested = asyncio.Event()
+        """Set to stop (signals, and `POST /api/stop` with `stop_token`: control.py)."""
+        self.stop_token: str | None = None
+
+    def request_stop(self) -> None:
+        self.stop_requested.set()
 
     # -- start --------------------------------------------------------------------------------
 
@@ -190,6 +197,8 @@ class TopologyRunner:
             self._start_agents()
         self._attach_faults()
         if self.http is not None:
+            if self.write_runtime:
+                self.stop_token = write_token(self.layout)
             try:
                 await self.http.start()
             except FilesimError:
@@ -353,6 +362,8 @@ class TopologyRunner:
                 running.agent.close()
         if self.write_runtime:
             clear_runtime(self.layout, os.getpid())
+        if self.stop_token is not None:
+            clear_token(self.layout, self.stop_token)
         if self._liveness is not None:
             unlock(self._liveness)
             self._liveness = None

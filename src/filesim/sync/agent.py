@@ -25,6 +25,7 @@ from pathlib import Path
 from filesim.errors import FilesimError
 from filesim.events import Event, null_sink
 from filesim.sync.archive import SyncArchive
+from filesim.sync.backend import open_tree
 from filesim.sync.cycle import Cycles
 from filesim.sync.execute import Executor
 from filesim.sync.health import Health
@@ -35,8 +36,7 @@ from filesim.sync.recover import adopt_store, recover_published
 from filesim.sync.schedule import EXPORT_CHANGE_KINDS, Schedule
 from filesim.sync.state import shown
 from filesim.sync.status import SyncStatus
-from filesim.sync.tree import Tree
-from filesim.sync.watch import OnChange, WatcherGroup
+from filesim.sync.watch import LOST, OnChange, WatcherGroup
 from filesim.topology.layout import Layout
 from filesim.topology.model import Server, StorageMode
 
@@ -73,12 +73,18 @@ class SyncAgent:
         self._watch_export = watch_export
         self._archive = SyncArchive(archive_path)
         self._executor = Executor(
-            self.folder, self.store, server=server.name, settle_ms=self.policy.settle_ms
+            self.folder,
+            self.store,
+            server=server.name,
+            settle_ms=self.policy.settle_ms,
+            backend=self.policy.backend,
         )
         self._schedule = Schedule(
             self.policy.settle_ms / 1000, self.policy.rescan_interval_s, self.policy.stall_s
         )
-        self._watchers = WatcherGroup(self.policy.watcher, self.policy.poll_interval_s)
+        self._watchers = WatcherGroup(
+            self.policy.watcher, self.policy.poll_interval_s, self.policy.backend
+        )
         self._lock = ArchiveLock(archive_path, server.name)
         cycles = Cycles(
             self.folder, self.store, self._archive, self._executor, self.policy, guard_min_files
@@ -230,6 +236,8 @@ class SyncAgent:
             last_error=health.last_error,
             last_error_at=health.last_error_at,
             cycles=sync.counts["cycle"],
+            events_lost=health.events_lost,
+            events_lost_at=health.events_lost_at,
             server=self.server.name,
             direction=self.policy.direction.value,
             continuous=self.policy.continuous,
@@ -304,7 +312,9 @@ class SyncAgent:
             log.warning("%s: the export store %s is new; syncing from scratch", self.server.name,
                         self.store)  # fmt: skip
             self._send(Event("sync.reset", self.server.name, "export", detail={"why": "new store"}))
-        await self._sync.in_thread(recover_published, self._archive, self.folder, self.store)
+        await self._sync.in_thread(
+            recover_published, self._archive, self.folder, self.store, self.policy.backend
+        )
         await self._sync.in_thread(self._executor.clean_temp)
 
     def _set_ready(self) -> None:
@@ -338,7 +348,12 @@ class SyncAgent:
         return targets
 
     def _from_folder_thread(self, path: str | None, kind: str) -> None:
-        self._to_loop(self.notify_folder_change, path, kind)
+        self._to_loop(self._folder_watched, path, kind)
+
+    def _folder_watched(self, path: str | None, kind: str) -> None:
+        if path is None and kind == LOST:
+            self._health.lost_events("folder")
+        self.notify_folder_change(path, kind)
 
     def _from_store_thread(self, path: str | None, kind: str) -> None:
         self._to_loop(self._store_watched, path, kind)
@@ -351,11 +366,13 @@ class SyncAgent:
 
     def _store_watched(self, path: str | None, kind: str) -> None:
         if path is None:
+            if kind == LOST:
+                self._health.lost_events("export")
             self.notify_folder_change(None)
             return
         # Only the NFS server (for a client) and this agent write in the store: a removal
         # seen there is deliberate, like one the NFS server reports — not a vanished tree.
-        with Tree(self.store) as store:
+        with open_tree(self.store, self.policy.backend) as store:
             gone = store.lstat(path) is None
         if gone:
             self._schedule.trust_removal(path)

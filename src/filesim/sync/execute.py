@@ -8,10 +8,11 @@ end of the copy. It is published by writing a temp file in the target directory 
 scanner and NFS READDIR hide), fsync, then rename over the target, with mtime and mode
 preserved: a reader sees the old file or the new one, never half.
 
-Both trees are reached only through directory descriptors (tree.py), opened once per cycle
-(`session`): a symlink where a directory is expected is refused, never followed, on either
-side; the temp file is created and renamed relative to its directory's descriptor, and only if
-that directory is still where the path says.
+Both trees are reached only through their `Dir`s (tree.py: directory descriptors, or
+lstat-checked paths where the platform has no descriptors), opened once per cycle (`session`):
+a symlink where a directory is expected is refused, never followed, on either side; the temp
+file is created and renamed in its directory, and only if that directory is still where the
+path says.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import itertools
+import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -28,20 +30,22 @@ from typing import Protocol, TypeVar
 
 from filesim.events import Event
 from filesim.sync.actions import Action, Copy, Delete, MakeDir, Remember, Rename, Step
+from filesim.sync.backend import Backend, open_tree
 from filesim.sync.outcome import Outcome, Staged, Stale, Status, Unsettled, outcome_of
 from filesim.sync.publish import (
     can_sync_filesystem,
     fsync_at,
     publish_file,
     publish_symlink,
-    rename_new,
     sync_filesystem,
     unlink_quietly,
 )
 from filesim.sync.scan import entry_at, remove_temp_files
 from filesim.sync.state import Entry, Kind, Record, Side, unchanged
-from filesim.sync.tree import Refused, Tree, open_dir, split
+from filesim.sync.tree import Dir, Refused, Tree, split
 from filesim.topology.layout import TEMP_PREFIX
+
+log = logging.getLogger("filesim.sync")
 
 BATCH = 256
 SYNCFS_MIN_BATCH = 16
@@ -93,8 +97,11 @@ class Executor:
         settle_ms: int = 100,
         workers: int = 1,
         clock: Callable[[], float] = time.time,
+        backend: Backend = "auto",
     ) -> None:
+        """`backend`: how the trees are walked (tree.py), "auto" by what the platform has."""
         self.roots: dict[Side, Path] = {"folder": folder, "export": export}
+        self.backend = backend
         self.server = server
         self.settle_ns = settle_ms * 1_000_000
         self.clock = clock
@@ -107,6 +114,9 @@ class Executor:
         """Temp names: a random prefix per executor and a counter (next() is atomic under the
         GIL), not 8 random bytes per file: a getrandom syscall of the dozen a small file costs.
         The temp file is created with O_EXCL, so a clash would fail the copy, never clobber."""
+        self._lost_temps = False
+        """A temp file could not be removed where it was made: its directory was renamed away
+        (the path tree cannot follow it there). Swept by name when the session ends."""
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)
@@ -121,20 +131,33 @@ class Executor:
         trees: dict[Side, Tree] = {}
         try:
             for side, root in self.roots.items():
-                trees[side] = Tree(root)
+                trees[side] = open_tree(root, self.backend)
             self._trees = trees
             yield trees
         finally:
             self._trees = None
             for tree in trees.values():
                 tree.close()
+            if self._lost_temps:
+                self._lost_temps = False
+                self._sweep_temps()
+
+    def _sweep_temps(self) -> None:
+        """Remove this executor's temp files wherever they are now (a directory renamed away
+        took one along); a failure is logged, and the next start's `clean_temp` retries."""
+        for root in self.roots.values():
+            try:
+                remove_temp_files(root, self.backend, self._temp_prefix)
+            except OSError as exc:
+                log.warning("%s: could not remove a temp file under %s: %s", self.server,
+                            root, exc)  # fmt: skip
 
     def clean_temp(self) -> list[str]:
         """Remove temp files a crash left behind (they were never published)."""
         return [
             f"{side}:{path}"
             for side, root in self.roots.items()
-            for path in remove_temp_files(root)
+            for path in remove_temp_files(root, self.backend)
         ]
 
     def run(
@@ -180,7 +203,7 @@ class Executor:
             except OSError:
                 for o in staged:  # the slow way, still durable
                     if o.staged is not None:
-                        fsync_at(o.staged.tmp, o.staged.dir.fd)
+                        fsync_at(o.staged.tmp, o.staged.dir)
             return self._map(self._land_staged, staged)
         finally:
             for o in staged:  # landed ones are gone; anything left must not stay behind
@@ -278,11 +301,11 @@ class Executor:
             tmp = f"{self._temp_prefix}{next(self._temp_serial)}"
             try:
                 if a.entry.kind is Kind.SYMLINK:
-                    published = publish_symlink(src.fd, name, dst.fd, tmp, a.entry)
+                    published = publish_symlink(src, name, dst, tmp, a.entry)
                 else:
-                    published = publish_file(src.fd, name, dst.fd, tmp, a.entry, durable)
+                    published = publish_file(src, name, dst, tmp, a.entry, durable)
             except BaseException:
-                unlink_quietly(tmp, dst.fd)
+                self._remove_temp(tmp, dst)
                 self._tree(a.dst).release(dst)
                 raise
         finally:
@@ -297,9 +320,9 @@ class Executor:
         try:
             if not self._tree(a.dst).still_at(head, staged.dir):
                 raise Stale  # the directory was renamed away meanwhile
-            if a.replaces is not None or not _land_new(staged.tmp, name, staged.dir.fd):
-                _expect_at(staged.dir.fd, name, a.replaces)
-                os.rename(staged.tmp, name, src_dir_fd=staged.dir.fd, dst_dir_fd=staged.dir.fd)
+            if a.replaces is not None or not _land_new(staged.tmp, name, staged.dir):
+                _expect_at(staged.dir, name, a.replaces)
+                staged.dir.rename(staged.tmp, staged.dir, name)
         except BaseException:
             self._discard(staged)
             raise
@@ -312,8 +335,16 @@ class Executor:
         self._event(out, "sync.copy", a.dst, a.target, size=a.entry.size, source=a.src)
 
     def _discard(self, staged: Staged) -> None:
-        unlink_quietly(staged.tmp, staged.dir.fd)
-        self._tree(staged.copy.dst).release(staged.dir)
+        try:
+            self._remove_temp(staged.tmp, staged.dir)
+        finally:
+            self._tree(staged.copy.dst).release(staged.dir)
+
+    def _remove_temp(self, tmp: str, d: Dir) -> None:
+        try:
+            unlink_quietly(tmp, d)
+        except OSError:  # its directory moved away: swept when the session ends
+            self._lost_temps = True
 
     def _mkdir(self, a: MakeDir, out: Outcome) -> None:
         head, name = split(a.path)
@@ -321,16 +352,12 @@ class Executor:
         d = tree.acquire(head, create=True)
         try:
             try:
-                os.mkdir(name, a.source.mode, dir_fd=d.fd)
+                d.mkdir(name, a.source.mode)
             except FileExistsError:
                 pass
             else:
-                fd = open_dir(name, d.fd)  # mkdir's mode is filtered by the umask
-                try:
-                    os.fchmod(fd, a.source.mode)
-                finally:
-                    os.close(fd)
-            made = entry_at(d.fd, name)
+                d.chmod_dir(name, a.source.mode)  # mkdir's mode is filtered by the umask
+            made = entry_at(d, name)
         finally:
             tree.release(d)
         if made is None or made.kind is not Kind.DIR:
@@ -346,11 +373,11 @@ class Executor:
         except (FileNotFoundError, Refused):
             raise Stale from None  # not where the plan saw it
         try:
-            _expect_at(d.fd, name, a.entry)
+            _expect_at(d, name, a.entry)
             if a.entry.kind is Kind.DIR:
-                os.rmdir(name, dir_fd=d.fd)
+                d.rmdir(name)
             else:
-                os.unlink(name, dir_fd=d.fd)
+                d.unlink(name)
         except FileNotFoundError:
             pass
         except OSError as exc:
@@ -370,19 +397,19 @@ class Executor:
         except (FileNotFoundError, Refused):
             raise Stale from None
         try:
-            _expect_at(s.fd, src_name, a.entry)
+            _expect_at(s, src_name, a.entry)
             d = tree.acquire(dst_head, create=True)
             try:
                 case_only = a.src.casefold() == a.dst.casefold()
-                there = entry_at(d.fd, dst_name) if _exists_at(d.fd, dst_name) else None
+                there = entry_at(d, dst_name) if _exists_at(d, dst_name) else None
                 if there is not None and not (case_only and there.ino == a.entry.ino):
                     raise Stale  # never clobber: the name was taken meanwhile
                 if case_only:  # a case-insensitive side ignores a rename to another case
                     tmp = TEMP_PREFIX + os.urandom(8).hex()
-                    os.rename(src_name, tmp, src_dir_fd=s.fd, dst_dir_fd=s.fd)
-                    os.rename(tmp, dst_name, src_dir_fd=s.fd, dst_dir_fd=d.fd)
+                    s.rename(src_name, s, tmp)
+                    s.rename(tmp, d, dst_name)
                 else:
-                    os.rename(src_name, dst_name, src_dir_fd=s.fd, dst_dir_fd=d.fd)
+                    s.rename(src_name, d, dst_name)
             finally:
                 tree.release(d)
         finally:
@@ -393,24 +420,24 @@ class Executor:
         self._event(out, kind, a.side, a.src, to=a.dst)
 
 
-def _land_new(tmp: str, name: str, dir_fd: int) -> bool:
+def _land_new(tmp: str, name: str, d: Dir) -> bool:
     """Rename onto a name planned to be free, refusing (Stale) when it is taken by now; False
     when the filesystem cannot refuse (then look first, then rename)."""
     try:
-        return rename_new(tmp, name, dir_fd)
+        return d.rename_new(tmp, name)
     except FileExistsError:
         raise Stale from None
 
 
-def _expect_at(dir_fd: int, name: str, expected: Entry | None) -> None:
-    """Raise Stale unless `name` in `dir_fd` is exactly `expected` (None: nothing)."""
-    if not unchanged(entry_at(dir_fd, name), expected):
+def _expect_at(d: Dir, name: str, expected: Entry | None) -> None:
+    """Raise Stale unless `name` in `d` is exactly `expected` (None: nothing)."""
+    if not unchanged(entry_at(d, name), expected):
         raise Stale
 
 
-def _exists_at(dir_fd: int, name: str) -> bool:
+def _exists_at(d: Dir, name: str) -> bool:
     try:
-        os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        d.lstat(name)
     except FileNotFoundError:
         return False
     return True

@@ -81,6 +81,8 @@ class Health:
         self.failing_paths = 0
         """Paths that failed FAILING_AFTER times in a row and are still being retried."""
         self.limiter = LogLimiter()
+        self.events_lost = 0
+        self.events_lost_at: float | None = None
         self._ready = False
         self._continuous = True
 
@@ -127,6 +129,15 @@ class Health:
         if self.state is AgentState.HALTED:
             self._enter(self._settled_state(), None)
             self._assess()
+
+    def lost_events(self, side: str) -> None:
+        """A watcher of `side` reported that the OS dropped events (a queue or buffer
+        overflow): the agent rescans everything; said in the log, an event and the status."""
+        self.events_lost += 1
+        self.events_lost_at = time.time()
+        log.warning("%s: the OS dropped file events of the %s (its event queue overflowed); "
+                    "rescanning everything", self.name, side)  # fmt: skip
+        self._send(Event("sync.events-lost", self.name, side))
 
     # -- failures
 

@@ -40,8 +40,8 @@ T = TypeVar("T")
 log = logging.getLogger("filesim.sync")
 
 _HALT_POLL_S = 0.5
-_RECHECK_S = 0.5
-"""How long a partial cycle's halt waits for a full cycle to confirm it."""
+HALT_CONFIRM_S = 1.0
+"""How long the guard's first verdict waits for removals reported one by one."""
 
 
 async def _sleep(wake: asyncio.Event, seconds: float) -> None:
@@ -242,8 +242,14 @@ class SyncLoop:
 
     # -- one cycle
 
-    async def cycle(self, paths: list[str] | None) -> CycleResult:
-        """Plan and execute for `paths` (None: everything), in the worker thread."""
+    async def cycle(self, paths: list[str] | None, confirming: bool = False) -> CycleResult:
+        """Plan and execute for `paths` (None: everything), in the worker thread.
+
+        A plan the mass-deletion guard stops is planned once more HALT_CONFIRM_S later before
+        the agent halts: a scan can see files gone a moment before the reports of their
+        removal one by one (the NFS server's, the store watcher's) arrive, and removals
+        reported that way are deliberate (a system consuming its inputs), not a vanished tree.
+        """
         # Busy from here: a cycle held at a paused gate is work not done, and flush() must not
         # report the agent idle while a requested rescan waits there.
         self.busy = True
@@ -269,11 +275,14 @@ class SyncLoop:
             except BaseException:
                 self.schedule.restore(taken)  # cancelled: put the work back as it was
                 raise
+            if result.plan.halt is not None and guard and not confirming:
+                self.schedule.restore(taken)  # nothing was done: the same work, re-planned
+                await asyncio.sleep(HALT_CONFIRM_S)
+                return await self.cycle(paths, confirming=True)
         finally:
             self.busy = False
         whole = paths is None or result.escalated
-        if result.plan.halt is None:  # a halted plan did nothing: its trust is still owed
-            self.schedule.trusted_done(trusted, None if whole else taken)
+        self.schedule.trusted_done(trusted, None if whole else taken)
         self._after(result, taken, guard)
         self._batch(result, paths is None, time.monotonic() - started)
         return result
@@ -294,13 +303,6 @@ class SyncLoop:
 
     def _after(self, cycle: CycleResult, taken: dict[str, Mark], guard: bool) -> None:
         plan = cycle.plan
-        if plan.halt is not None and cycle.escalated:
-            # A partial cycle took its trusted removals before it looked: removals made
-            # meanwhile (a client consuming files) may not have been reported yet. A full
-            # cycle a moment later decides, on every path (its marks included), and halts if
-            # the loss is still there; nothing was done meanwhile.
-            self.schedule.full_due = min(self.schedule.full_due, time.monotonic() + _RECHECK_S)
-            return
         if plan.halt is not None:
             self._halt(plan.halt)
             self.schedule.restore(taken)

@@ -15,7 +15,7 @@ from enum import StrEnum
 from filesim.events import Event
 from filesim.sync.actions import Action, Copy, Rename, Step
 from filesim.sync.state import Entry, Update, shown
-from filesim.sync.tree import Dir, Refused
+from filesim.sync.tree import Dir, Moved, Refused
 
 log = logging.getLogger("filesim.sync")
 
@@ -97,7 +97,7 @@ def outcome_of(out: Outcome, action: Action) -> Iterator[None]:
     wrong in one action is a failed action, never a failed cycle or a dead agent."""
     try:
         yield
-    except Stale:
+    except (Stale, Moved):
         out.status = Status.STALE
     except Unsettled as exc:
         out.status, out.ready_at = Status.UNSETTLED, exc.ready_at

@@ -2,8 +2,10 @@
 the mtime and mode, and durability (fsync of the file, or one syncfs for a whole batch). No
 decisions: the executor says what to copy where, and renames the temp file into place.
 
-Everything is relative to directory descriptors the executor walked (tree.py): a source is
-opened with O_NOFOLLOW in its directory, a temp file created with O_EXCL|O_NOFOLLOW in its.
+Everything is relative to the directories the executor walked (`Dir`, tree.py): a source is
+opened in its directory without following a symlink, a temp file created with O_EXCL in its.
+Where the platform cannot set times or modes on an open file (Windows), they are set by name
+once it is closed.
 """
 
 from __future__ import annotations
@@ -22,19 +24,18 @@ from typing import cast
 from filesim.sync.outcome import Stale
 from filesim.sync.scan import entry_of
 from filesim.sync.state import Entry, unchanged
+from filesim.sync.tree import Dir
 
-_O_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _O_BINARY = getattr(os, "O_BINARY", 0)
-_O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_READ = os.O_RDONLY | _O_NOFOLLOW | _O_BINARY | _O_CLOEXEC
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_NOFOLLOW | _O_BINARY | _O_CLOEXEC
+_READ = os.O_RDONLY | _O_BINARY  # the Dir adds O_NOFOLLOW and O_CLOEXEC where they exist
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY
 _CHUNK = 1 << 20
 _SEEK_DATA: int | None = getattr(os, "SEEK_DATA", None)
 _SEEK_HOLE: int | None = getattr(os, "SEEK_HOLE", None)
 
 
 def publish_file(
-    src_dir: int, name: str, dst_dir: int, tmp: str, entry: Entry, durable: bool = True
+    src_dir: Dir, name: str, dst_dir: Dir, tmp: str, entry: Entry, durable: bool = True
 ) -> Entry:
     """Copy the file `name` in `src_dir` (which must still be `entry`) to the new file `tmp` in
     `dst_dir`, with its mtime and `entry`'s mode; fsync it when `durable`. Returns what `tmp`
@@ -44,46 +45,58 @@ def publish_file(
     written to while we copied.
     """
     try:
-        src = os.open(name, _READ, dir_fd=src_dir)
+        src = src_dir.open(name, _READ)
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ELOOP, errno.EMLINK, errno.ENOTDIR):
             raise Stale from None
         raise
+    by_fd = os.utime in os.supports_fd and hasattr(os, "fchmod")
     try:
         before = os.fstat(src)
         if not unchanged(entry_of(before), entry):
             raise Stale
         # Created with its final permissions where the umask lets them through (no fchmod
         # then: one syscall of the dozen a small file costs); checked below either way.
-        dst = os.open(tmp, _CREATE, entry.mode & 0o777, dir_fd=dst_dir)
+        dst = dst_dir.open(tmp, _CREATE, entry.mode & 0o777 if by_fd else 0o600)
         try:
-            copy_data(src, dst, before.st_size, before.st_blocks)
+            blocks = getattr(before, "st_blocks", None)  # Windows has none
+            copy_data(src, dst, before.st_size, -1 if blocks is None else blocks)
             after = os.fstat(src)
             if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
                 raise Stale  # written to while we copied
-            os.utime(dst, ns=(before.st_atime_ns, before.st_mtime_ns))
-            st = os.fstat(dst)
-            if hasattr(os, "fchmod") and stat.S_IMODE(st.st_mode) != entry.mode:
-                os.fchmod(dst, entry.mode)  # the umask, setuid/setgid/sticky bits, an ACL
-                st = os.fstat(dst)
+            published = None
+            if by_fd:
+                os.utime(dst, ns=(before.st_atime_ns, before.st_mtime_ns))
+                published = _with_mode(dst, entry.mode)
             if durable:
                 os.fsync(dst)
-            published = entry_of(st)
         finally:
             os.close(dst)
     finally:
         os.close(src)
-    if not hasattr(os, "fchmod"):  # pragma: no cover - Windows
-        os.chmod(tmp, entry.mode, dir_fd=dst_dir)
+    if published is None:  # Windows: by name, times first (a read-only file takes none)
+        dst_dir.utime(tmp, (before.st_atime_ns, before.st_mtime_ns))
+        dst_dir.chmod(tmp, entry.mode)
+        published = entry_of(dst_dir.lstat(tmp))
     assert published is not None
     return published
 
 
-def publish_symlink(src_dir: int, name: str, dst_dir: int, tmp: str, entry: Entry) -> Entry:
+def _with_mode(fd: int, mode: int) -> Entry | None:
+    """What the open file `fd` is once its permissions are `mode`: fchmod only when its
+    creation did not give them (the umask, setuid/setgid/sticky bits, a default ACL)."""
+    st = os.fstat(fd)
+    if stat.S_IMODE(st.st_mode) != mode:
+        os.fchmod(fd, mode)
+        st = os.fstat(fd)
+    return entry_of(st)
+
+
+def publish_symlink(src_dir: Dir, name: str, dst_dir: Dir, tmp: str, entry: Entry) -> Entry:
     """Create symlink `tmp` in `dst_dir` with the link text of `name` in `src_dir` (which must
     still be `entry`)."""
     try:
-        target = os.readlink(name, dir_fd=src_dir)
+        target = src_dir.readlink(name)
     except (FileNotFoundError, NotADirectoryError):
         raise Stale from None
     except OSError as exc:
@@ -92,10 +105,9 @@ def publish_symlink(src_dir: int, name: str, dst_dir: int, tmp: str, entry: Entr
         raise
     if target != entry.target:
         raise Stale
-    os.symlink(target, tmp, dir_fd=dst_dir)
-    if os.utime in os.supports_follow_symlinks:
-        os.utime(tmp, ns=(entry.mtime_ns, entry.mtime_ns), dir_fd=dst_dir, follow_symlinks=False)
-    published = entry_of(os.stat(tmp, dir_fd=dst_dir, follow_symlinks=False), target)
+    dst_dir.symlink(target, tmp)
+    dst_dir.utime_link(tmp, (entry.mtime_ns, entry.mtime_ns))
+    published = entry_of(dst_dir.lstat(tmp), target)
     assert published is not None
     return published
 
@@ -171,9 +183,9 @@ def _write_all(fd: int, data: memoryview) -> None:
         data = data[os.write(fd, data) :]
 
 
-def unlink_quietly(name: str, dir_fd: int) -> None:
+def unlink_quietly(name: str, d: Dir) -> None:
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(name, dir_fd=dir_fd)
+        d.unlink(name)
 
 
 # -- durability of a batch: one syncfs instead of an fsync per file
@@ -210,44 +222,10 @@ def sync_filesystem(root: Path) -> None:
         os.close(fd)
 
 
-# -- landing a new file: one rename that refuses to replace, instead of a look and a rename
-
-_RENAME_NOREPLACE = 1
-
-
-def _load_renameat2() -> Callable[[int, bytes, int, bytes, int], int] | None:
-    if not sys.platform.startswith("linux"):
-        return None
+def fsync_at(name: str, d: Dir) -> None:
+    """fsync the file `name` in `d` (a symlink has nothing to sync)."""
     try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2  # glibc 2.28 and later
-    except (OSError, AttributeError):
-        return None
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    return cast(Callable[[int, bytes, int, bytes, int], int], fn)
-
-
-_renameat2 = _load_renameat2()
-
-
-def rename_new(src: str, dst: str, dir_fd: int) -> bool:
-    """Rename `src` to `dst` in `dir_fd` if nothing is at `dst`, atomically (renameat2
-    RENAME_NOREPLACE): FileExistsError when something is. False when this system or filesystem
-    cannot refuse a replacement (then the caller looks first and renames, as before)."""
-    if _renameat2 is None:
-        return False
-    if _renameat2(dir_fd, os.fsencode(src), dir_fd, os.fsencode(dst), _RENAME_NOREPLACE):
-        err = ctypes.get_errno()
-        if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
-            return False  # e.g. a network or FUSE filesystem without the flag
-        raise OSError(err, os.strerror(err), dst)
-    return True
-
-
-def fsync_at(name: str, dir_fd: int) -> None:
-    """fsync the file `name` in `dir_fd` (a symlink has nothing to sync)."""
-    try:
-        fd = os.open(name, _READ, dir_fd=dir_fd)
+        fd = d.open(name, _READ)
     except OSError as exc:
         if exc.errno in (errno.ELOOP, errno.EMLINK):
             return

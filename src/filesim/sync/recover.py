@@ -10,20 +10,23 @@ import os
 from pathlib import Path
 
 from filesim.sync.archive import SyncArchive
+from filesim.sync.backend import Backend
 from filesim.sync.scan import stat_path
 from filesim.sync.state import Record, Side, Update, other
 
 _STORE_XATTR = "user.filesim.store"
 
 
-def recover_published(archive: SyncArchive, folder: Path, store: Path) -> int:
+def recover_published(
+    archive: SyncArchive, folder: Path, store: Path, backend: Backend = "auto"
+) -> int:
     """After a crash: a copy that was published but not yet recorded is ours — record it, or
     the next plan would see two unexplained versions (a false conflict) or resurrect a file
     deleted since. Clears the intents; returns how many copies were recorded."""
     roots: dict[Side, Path] = {"folder": folder, "export": store}
     updates: list[Update] = []
     for path, src, entry in archive.intents():
-        published = stat_path(roots[other(src)], path)
+        published = stat_path(roots[other(src)], path, backend)
         if published is not None and entry.same_content(published):
             updates.append((path, Record.of(src, entry, published)))
     archive.apply_batch([], updates)

@@ -1,25 +1,25 @@
 """Snapshots of a tree: path -> Entry, never following symlinks, never showing temp files.
 
-Everything is read through a `Tree` (directory descriptors, see tree.py): a directory swapped
-for a symlink while it is scanned is seen as the symlink it now is, never followed.
+Everything is read through a `Tree` and its `Dir`s (see tree.py): a directory swapped for a
+symlink while it is scanned is seen as the symlink it now is, never followed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from filesim import nodemeta
+from filesim.sync.backend import Backend, open_tree
 from filesim.sync.state import Entry, Kind, shown
-from filesim.sync.tree import Refused, Tree, open_dir, split
-from filesim.topology.layout import is_temp_name
+from filesim.sync.tree import Dir, Moved, Refused, Tree, split
+from filesim.topology.layout import TEMP_PREFIX, is_temp_name
 
 log = logging.getLogger("filesim.sync")
 
+_NAME_SURROGATE = 0x20000000  # Windows reparse tags that redirect to another name
 MAX_DEPTH = 256
 """Directories deeper than this are not scanned (each level holds a descriptor open)."""
 
@@ -28,6 +28,8 @@ def entry_of(st: os.stat_result, target: str | None = None) -> Entry | None:
     """The Entry for an lstat result (`target`: a symlink's link text); None for kinds we do
     not sync (sockets, fifos, devices), and for a symlink whose text was not read."""
     mode = st.st_mode
+    if getattr(st, "st_reparse_tag", 0) & _NAME_SURROGATE and not stat.S_ISLNK(mode):
+        return None  # a Windows junction or mount point: neither entered nor synced
     perm = stat.S_IMODE(mode)
     if stat.S_ISREG(mode):
         return Entry(Kind.FILE, st.st_size, st.st_mtime_ns, perm, st.st_ino)
@@ -38,17 +40,17 @@ def entry_of(st: os.stat_result, target: str | None = None) -> Entry | None:
     return None
 
 
-def entry_at(dir_fd: int, name: str) -> Entry | None:
-    """The entry `name` in the directory `dir_fd`, or None."""
+def entry_at(d: Dir, name: str) -> Entry | None:
+    """The entry `name` in the directory `d`, or None."""
     try:
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        target = os.readlink(name, dir_fd=dir_fd) if stat.S_ISLNK(st.st_mode) else None
+        st = d.lstat(name)
+        target = d.readlink(name) if stat.S_ISLNK(st.st_mode) else None
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return _synced(entry_of(st, target), st, dir_fd, name)
+    return _synced(entry_of(st, target), st, d, name)
 
 
-def _synced(found: Entry | None, st: os.stat_result, dir_fd: int, name: str) -> Entry | None:
+def _synced(found: Entry | None, st: os.stat_result, d: Dir, name: str) -> Entry | None:
     """`found`, unless it is the empty file standing in for a device node on a server that
     runs without root (nfs/ownership.py). Devices, FIFOs and sockets are not synced: a folder
     on another machine cannot hold them meaningfully; each is reported once."""
@@ -56,7 +58,7 @@ def _synced(found: Entry | None, st: os.stat_result, dir_fd: int, name: str) -> 
         if not stat.S_ISLNK(st.st_mode):
             _report_skip(st, name, "a device, FIFO or socket")
         return None
-    if found.kind is not Kind.FILE or found.size or not _placeholder(dir_fd, name):
+    if found.kind is not Kind.FILE or found.size or not d.placeholder(name):
         return found
     _report_skip(st, name, "a device node (emulated by an unprivileged server)")
     return None
@@ -76,25 +78,6 @@ def _report_skip(st: os.stat_result, name: str, what: str) -> None:
     log.info("not syncing %s: %s", shown(name), what)
 
 
-def _placeholder(dir_fd: int, name: str) -> bool:
-    """Whether `name` carries filesim's device metadata (the xattr calls have no dir_fd
-    form: an O_PATH descriptor of the very node, through /proc, on Linux)."""
-    o_path = getattr(os, "O_PATH", 0)
-    if not o_path:
-        return False
-    try:
-        fd = os.open(name, o_path | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=dir_fd)
-    except OSError:
-        return False
-    try:
-        meta = nodemeta.decode(os.getxattr(f"/proc/self/fd/{fd}", nodemeta.XATTR))
-    except OSError:  # no such attribute (the common case), or none on this filesystem
-        return False
-    finally:
-        os.close(fd)
-    return meta is not None and meta.placeholder
-
-
 def entry(tree: Tree, rel: str) -> Entry | None:
     """The entry at `rel`, or None when absent (or a kind we ignore, or below a symlink)."""
     head, name = split(rel)
@@ -103,7 +86,7 @@ def entry(tree: Tree, rel: str) -> Entry | None:
     except (FileNotFoundError, Refused):
         return None
     try:
-        return entry_at(d.fd, name)
+        return entry_at(d, name)
     finally:
         tree.release(d)
 
@@ -127,65 +110,65 @@ def scan_tree(tree: Tree, rel: str = "") -> dict[str, Entry]:
     except (FileNotFoundError, Refused):  # swapped since: what it is now was recorded above
         return out
     try:
-        fd = os.dup(d.fd)
+        own = d.dup()
     finally:
         tree.release(d)
-    _walk(fd, rel, out)
+    _walk(own, rel, out)
     return out
 
 
-def _walk(top: int, prefix: str, out: dict[str, Entry]) -> None:
-    """Depth first, one descriptor open per level (closed as the level is done)."""
-    frames: list[tuple[int, Iterator[tuple[str, str]]]] = []
+def _walk(top: Dir, prefix: str, out: dict[str, Entry]) -> None:
+    """Depth first, one directory handle open per level (closed as the level is done)."""
+    frames: list[tuple[Dir, Iterator[tuple[str, str]]]] = []
     try:
         frames.append((top, iter(_list(top, prefix, out))))
         while frames:
-            fd, subdirs = frames[-1]
+            d, subdirs = frames[-1]
             nxt = next(subdirs, None)
             if nxt is None:
-                os.close(fd)
+                d.close()
                 frames.pop()
                 continue
             name, rel = nxt
             try:
-                child = open_dir(name, fd)
+                child = d.child(name)
             except OSError:  # replaced or removed since it was listed: record what it is now
-                now = entry_at(fd, name)
+                now = entry_at(d, name)
                 if now is None:
                     del out[rel]
                 else:
                     out[rel] = now
                 continue
             if len(frames) >= MAX_DEPTH:
-                os.close(child)
+                child.close()
                 log.warning("not syncing below %s: more than %d levels deep", shown(rel),
                             MAX_DEPTH)  # fmt: skip
                 continue
             frames.append((child, iter(_list(child, rel, out))))
     finally:
-        for fd, _ in frames:
-            os.close(fd)
+        for d, _ in frames:
+            d.close()
 
 
-def _list(fd: int, prefix: str, out: dict[str, Entry]) -> list[tuple[str, str]]:
-    """Record the entries of the directory `fd`; return its subdirectories (name, path)."""
+def _list(d: Dir, prefix: str, out: dict[str, Entry]) -> list[tuple[str, str]]:
+    """Record the entries of the directory `d`; return its subdirectories (name, path)."""
     subdirs: list[tuple[str, str]] = []
     try:
-        it = os.scandir(fd)
-    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        listing = d.scandir()
+    except (FileNotFoundError, NotADirectoryError, PermissionError, Refused, Moved):
         return subdirs
-    with it:
-        for item in it:
+    with listing as items:
+        for item in items:
             name = item.name
             if is_temp_name(name):
                 continue
             rel = f"{prefix}/{name}" if prefix else name
             try:
-                st = item.stat(follow_symlinks=False)
-                target = os.readlink(name, dir_fd=fd) if stat.S_ISLNK(st.st_mode) else None
+                st = d.entry_stat(item)
+                target = d.readlink(name) if stat.S_ISLNK(st.st_mode) else None
             except FileNotFoundError:
                 continue  # vanished while we looked; its event will bring us back
-            found = _synced(entry_of(st, target), st, fd, name)
+            found = _synced(entry_of(st, target), st, d, name)
             if found is None:
                 continue
             out[rel] = found
@@ -197,53 +180,55 @@ def _list(fd: int, prefix: str, out: dict[str, Entry]) -> list[tuple[str, str]]:
 # -- by root path (a tree opened for the one call)
 
 
-def scan(root: Path, rel: str = "") -> dict[str, Entry]:
+def scan(root: Path, rel: str = "", backend: Backend = "auto") -> dict[str, Entry]:
     """Every entry under `root`/`rel` (see `scan_tree`)."""
-    with Tree(root) as tree:
+    with open_tree(root, backend) as tree:
         return scan_tree(tree, rel)
 
 
-def stat_path(root: Path, rel: str) -> Entry | None:
+def stat_path(root: Path, rel: str, backend: Backend = "auto") -> Entry | None:
     """The entry at `rel` under `root`, or None when absent (or a kind we ignore)."""
-    with Tree(root) as tree:
+    with open_tree(root, backend) as tree:
         return entry(tree, rel)
 
 
-def remove_temp_files(root: Path) -> list[str]:
+def remove_temp_files(
+    root: Path, backend: Backend = "auto", prefix: str = TEMP_PREFIX
+) -> list[str]:
     """Remove the temp files a crash left behind under `root` (they were never published);
-    returns their paths."""
+    returns their paths. `prefix`: only the temp files named so (one executor's own)."""
     removed: list[str] = []
-    with Tree(root) as tree:
+    with open_tree(root, backend) as tree:
         if not tree.exists:
             return removed
         d = tree.acquire("")
         try:
-            _remove_temps(os.dup(d.fd), "", removed, 0)
+            _remove_temps(d.dup(), "", removed, 0, prefix)
         finally:
             tree.release(d)
     return removed
 
 
-def _remove_temps(fd: int, prefix: str, removed: list[str], depth: int) -> None:
+def _remove_temps(d: Dir, prefix: str, removed: list[str], depth: int, temp: str) -> None:
     try:
-        with os.scandir(fd) as it:
+        with d.scandir() as it:
             items = [(e.name, e.is_dir(follow_symlinks=False)) for e in it]
         for name, is_dir in items:
             rel = f"{prefix}/{name}" if prefix else name
-            if is_temp_name(name):
+            if name.startswith(temp):
                 try:
                     if is_dir:
-                        shutil.rmtree(name, dir_fd=fd)
+                        d.rmtree(name)
                     else:
-                        os.unlink(name, dir_fd=fd)
+                        d.unlink(name)
                     removed.append(rel)
                 except FileNotFoundError:
                     pass
             elif is_dir and depth < MAX_DEPTH:
                 try:
-                    child = open_dir(name, fd)
+                    child = d.child(name)
                 except OSError:
                     continue
-                _remove_temps(child, rel, removed, depth + 1)
+                _remove_temps(child, rel, removed, depth + 1, temp)
     finally:
-        os.close(fd)
+        d.close()

@@ -54,6 +54,10 @@ class SyncStatus(BaseModel):
     last_error: str | None = Field(None, description="The last error of a path or a cycle.")
     last_error_at: float | None = Field(None, description="Unix time of the last error.")
     cycles: int = Field(0, description="Sync cycles run (full and partial).")
+    events_lost: int = Field(
+        0, description="Times the OS dropped file events (a watcher overflow): each a rescan."
+    )
+    events_lost_at: float | None = Field(None, description="Unix time of the last such drop.")
 
     @property
     def healthy(self) -> bool:

@@ -1,9 +1,14 @@
 """Folder watchers: OS events (watchdog) or polling, both reduced to "look at this path again".
 
 A watcher calls `on_change(path, kind)` from its own thread with a root-relative POSIX path, or
-`on_change(None, "")` when it lost track (inotify queue overflow, a polling error): then the
-whole tree must be rescanned. Paths of temp files are never reported. `kind` says what the
-schedule needs to know to never publish a file that is still being written:
+`on_change(None, kind)` when it lost track: then the whole tree must be rescanned. `kind` is
+`LOST` when the OS dropped events (an inotify queue overflow on Linux, a ReadDirectoryChangesW
+buffer overflow on Windows, both reported by watchdog as an EventsLostEvent; an FSEvents batch
+flagged MustScanSubDirs, UserDropped or KernelDropped on macOS, which watchdog passes over and
+`_fsevents_observer` turns into the same event), "" otherwise (a polling error).
+
+Paths of temp files are never reported. `kind` says what the schedule needs to know to never
+publish a file that is still being written:
 
 - "write": the file's data changed and its writer may not be done (created, modified);
 - "close": its writer closed it after writing (inotify's close-write, Linux only);
@@ -20,10 +25,9 @@ import logging
 import os
 import sys
 import threading
-import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from watchdog.events import (
     DirAttribEvent,
@@ -47,6 +51,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
 from filesim.errors import FilesimError
+from filesim.sync.backend import Backend
 from filesim.sync.scan import scan
 from filesim.sync.state import Entry, Kind
 from filesim.topology.layout import is_temp_name
@@ -117,11 +122,18 @@ def kind_of(event: FileSystemEvent) -> str:
     return ""
 
 
+LOST = "lost"
+"""The kind of `on_change(None, LOST)`: the OS dropped events, everything is rescanned."""
+
+
 class _Handler(FileSystemEventHandler):
     def __init__(self, root: str, on_change: OnChange) -> None:
         self.root, self.on_change = root, on_change
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if isinstance(event, EventsLostEvent):
+            self.on_change(None, LOST)
+            return
         if isinstance(event, _IGNORED):
             return
         kind = kind_of(event)
@@ -130,31 +142,41 @@ class _Handler(FileSystemEventHandler):
                 self.on_change(rel, kind)
 
 
-class _OverflowListener(logging.Handler):
-    """watchdog recovers from an inotify overflow by itself but tells nobody except its log;
-    this turns that log line into a full rescan of every live watcher."""
-
-    watchers: weakref.WeakSet[EventWatcher] = weakref.WeakSet()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if "overflow" in record.getMessage().lower():
-            for watcher in list(self.watchers):
-                watcher.overflowed()
-
-
-_listener = _OverflowListener(logging.WARNING)
-for _name in ("watchdog.observers.inotify_c", "watchdog.observers.inotify"):
-    logging.getLogger(_name).addHandler(_listener)
-
-
 def _observer() -> BaseObserver:
     """watchdog's observer; on Linux one that reports a file moved in from outside the tree as
-    moved (complete), not as created (possibly still being written)."""
+    moved (complete), not as created (possibly still being written); on macOS one that reports
+    dropped events."""
     if sys.platform.startswith("linux"):
         from watchdog.observers.inotify import InotifyObserver
 
         return InotifyObserver(generate_full_events=True)
+    if sys.platform == "darwin":
+        return _fsevents_observer()
     return Observer()
+
+
+_FSEVENTS_LOST = ("must_scan_subdirs", "is_user_dropped", "is_kernel_dropped")
+"""FSEvents flags of a batch after which the tree must be rescanned: the kernel or fseventsd
+dropped events (MustScanSubDirs, often with one of the other two)."""
+
+
+def events_were_lost(native_events: Sequence[object]) -> bool:
+    """Whether a batch of FSEvents native events says events were dropped."""
+    return any(getattr(e, flag, False) for e in native_events for flag in _FSEVENTS_LOST)
+
+
+def _fsevents_observer() -> BaseObserver:  # pragma: no cover - macOS only
+    from watchdog.observers.fsevents import FSEventsEmitter, FSEventsObserver
+
+    class Emitter(FSEventsEmitter):
+        def queue_events(self, timeout: float, events: list[Any]) -> None:  # type: ignore[override]
+            if events_were_lost(events):  # watchdog itself passes these flags over
+                self.queue_event(EventsLostEvent(self.watch.path, is_directory=True))
+            super().queue_events(timeout, events)
+
+    observer = FSEventsObserver()
+    observer._emitter_class = Emitter  # FSEventsObserver takes no emitter class argument
+    return observer
 
 
 class EventWatcher:
@@ -178,18 +200,12 @@ class EventWatcher:
         self._root_id = _root_id(Path(self.root))
         observer.start()
         self._observer = observer
-        _OverflowListener.watchers.add(self)
 
     def healthy(self) -> bool:
         alive = self._observer is not None and self._observer.is_alive()
         return alive and _root_id(Path(self.root)) == self._root_id
 
-    def overflowed(self) -> None:
-        if self._on_change is not None:
-            self._on_change(None, "")
-
     def stop(self) -> None:
-        _OverflowListener.watchers.discard(self)
         if self._observer is not None:
             self._observer.stop()
             self._observer.join(timeout=5)
@@ -202,14 +218,14 @@ class PollingWatcher:
 
     kind = "polling"
 
-    def __init__(self, root: Path, interval: float = 1.0) -> None:
-        self.root, self.interval = root, interval
+    def __init__(self, root: Path, interval: float = 1.0, backend: Backend = "auto") -> None:
+        self.root, self.interval, self.backend = root, interval, backend
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def start(self, on_change: OnChange) -> None:
         self._stop.clear()
-        before = scan(self.root)
+        before = scan(self.root, backend=self.backend)
         self._thread = threading.Thread(
             target=self._loop, args=(on_change, before), daemon=True, name="sync-poll"
         )
@@ -221,7 +237,7 @@ class PollingWatcher:
     def _loop(self, on_change: OnChange, before: dict[str, Entry]) -> None:
         while not self._stop.wait(self.interval):
             try:
-                now = scan(self.root)
+                now = scan(self.root, backend=self.backend)
             except OSError:
                 on_change(None, "")
                 continue
@@ -298,7 +314,11 @@ def choose(root: Path, mode: WatcherMode) -> tuple[str, str]:
 
 
 def make_watcher(
-    root: Path, mode: WatcherMode, poll_interval: float, on_change: OnChange
+    root: Path,
+    mode: WatcherMode,
+    poll_interval: float,
+    on_change: OnChange,
+    backend: Backend = "auto",
 ) -> Watcher:
     """A started watcher of `root`. `auto` polls a host share or network folder (9p, drvfs,
     CIFS, NFS, FUSE...: see `choose`), and otherwise tries OS events, falling back to polling
@@ -316,7 +336,7 @@ def make_watcher(
             log.warning("%s: OS file events unavailable (%s); polling", root, exc)
     elif mode == "auto":
         log.info("%s: a %s delivers no change events from the other side; polling", root, why)
-    polling = PollingWatcher(root, poll_interval)
+    polling = PollingWatcher(root, poll_interval, backend)
     polling.start(on_change)
     return polling
 
@@ -326,8 +346,8 @@ class WatcherGroup:
     together when one of them lost its root (a folder unmounted and mounted again is a new
     directory: its old watch sees nothing any more)."""
 
-    def __init__(self, mode: WatcherMode, poll_interval: float) -> None:
-        self.mode, self.poll_interval = mode, poll_interval
+    def __init__(self, mode: WatcherMode, poll_interval: float, backend: Backend = "auto") -> None:
+        self.mode, self.poll_interval, self.backend = mode, poll_interval, backend
         self.watchers: list[Watcher] = []
         self._targets: list[tuple[Path, OnChange]] = []
 
@@ -340,7 +360,9 @@ class WatcherGroup:
         try:
             for root, on_change in self._targets:
                 root.mkdir(parents=True, exist_ok=True)
-                self.watchers.append(make_watcher(root, self.mode, self.poll_interval, on_change))
+                self.watchers.append(
+                    make_watcher(root, self.mode, self.poll_interval, on_change, self.backend)
+                )
         except BaseException:
             self._stop()
             raise

@@ -85,6 +85,11 @@ class Layout:
         return self.state_dir / "runtime.json"
 
     @property
+    def control_token(self) -> Path:
+        """The token that authorises a stop through the HTTP API (owner-only, while running)."""
+        return self.state_dir / "control.token"
+
+    @property
     def runtime_lock(self) -> Path:
         """Locked by the process of the running topology for as long as it lives."""
         return self.state_dir / "runtime.lock"

@@ -169,6 +169,12 @@ class SyncPolicy(_Strict):
         "auto", description="Folder watcher: OS events, polling (network folders) or auto."
     )
     poll_interval_s: float = Field(1.0, gt=0, description="Polling watcher period.")
+    backend: Literal["auto", "fd", "path"] = Field(
+        "auto",
+        description="How the synchroniser walks both trees: fd (directory fds, Linux/macOS), "
+        "path (plain paths, each component lstat-checked: Windows), auto (fd where the "
+        "platform has it).",
+    )
     ignore: list[str] = Field(
         default_factory=lambda: list(OS_CLUTTER),
         description="Names never synced, either way (shell patterns, case ignored): by default "

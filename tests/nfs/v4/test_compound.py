@@ -172,3 +172,26 @@ def _call_42(
     sid = session(d)
     seq = struct.pack(">16sIIII", sid, 1, 0, 0, 0)
     return call(d, compound([(Op.SEQUENCE, seq), *ops], minor=2))
+
+
+def test_a_retransmitted_40_write_is_answered_from_the_cache_not_done_again(
+    tmp_path: Path,
+) -> None:
+    """The 4.0 duplicate request cache knows a retransmission (same xid, same bytes) of a
+    COMPOUND that changed something, also one far larger than the part it checksums."""
+    root = tmp_path / "export"
+    d = dispatcher(root)
+    (root / "f").write_bytes(b"")
+    data = b"a" * 3000 + b"b" * 3000  # past the head the digest covers
+    anonymous = bytes(16)
+    write = struct.pack(">16sQI", anonymous, 0, 0) + struct.pack(">I", len(data)) + data
+    ops = compound([(Op.PUTROOTFH, b""), (Op.LOOKUP, name("data")), (Op.LOOKUP, name("f")),
+                    (Op.WRITE, write)])  # fmt: skip
+    status, results, first = call(d, ops, xid=41)
+    assert status == Status.OK, results
+    assert (root / "f").read_bytes() == data
+    (root / "f").write_bytes(b"changed meanwhile")
+    assert call(d, ops, xid=41)[2] == first  # the cached reply, the file left alone
+    assert (root / "f").read_bytes() == b"changed meanwhile"
+    call(d, ops, xid=42)  # a new call with the same arguments is done again
+    assert (root / "f").read_bytes()[: len(data)] == data

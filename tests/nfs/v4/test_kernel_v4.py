@@ -30,6 +30,12 @@ more() { echo "$KCLIENT_MOUNT_OPTS,port=$1"; }
 echo "CHECK fstype $(awk '$2 == "/mnt" {print $3}' /proc/mounts)"
 echo "hello v4" > greeting.txt
 ck write_read '[ "$(cat greeting.txt)" = "hello v4" ]'
+# an exclusive create (O_EXCL: EXCLUSIVE4, EXCLUSIVE4_1) ends with real times, not with the
+# verifier the server keeps in them until the client sets them (pjdfstest utimensat/01)
+echo ref > ref.txt
+( set -C; echo x > excl.txt )
+ref=$(stat -c %Y ref.txt); a=$(stat -c %X excl.txt); m=$(stat -c %Y excl.txt)
+echo "CHECK excl_times $((a - ref)) $((m - ref))"
 mkdir -p a/one b/two && mv greeting.txt a/one/moved.txt && mv a/one b/two/
 ck rename_across '[ "$(cat b/two/one/moved.txt)" = "hello v4" ] && [ ! -e a/one ]'
 dd if=/dev/urandom of=big.bin bs=1M count=64 2>/dev/null
@@ -137,6 +143,8 @@ def test_kernel_v4_client(tmp_path: Path, vers: str) -> None:
         assert result["lock_second"].startswith("BUSY"), result
         assert result["lock_after"].startswith("LOCKED"), result
         assert result["pseudo_root"] == "data"
+        atime, mtime = (int(d) for d in result["excl_times"].split())
+        assert 0 <= atime < 300 and 0 <= mtime < 300, ("times of an O_EXCL create", atime, mtime)
         assert restarted.is_set(), (proc.stdout, proc.stderr[-2000:])
         assert result["held_file"].strip() == "before after", (proc.stdout, proc.stderr[-2000:])
         assert result["old_mount_read"] == "hello v4"

@@ -7,7 +7,8 @@ fcntl/pwd/grp, the loop's signal handlers), and what Windows does differently is
 a listing's entries carry no inode (DirEntry.inode() and DirEntry.stat().st_ino are 0), a
 stat has no st_blocks/st_rdev, `os.kill(pid, 0)` sends Ctrl-C (SIGINT) instead of probing,
 SIGTERM kills outright (TerminateProcess), and a file another program holds open (os.open)
-can be neither replaced, renamed nor deleted (PermissionError, a sharing violation). File
+can be neither replaced, renamed nor deleted (PermissionError, a sharing violation), and
+neither can a file without the owner write bit (the read-only attribute). File
 locks come from a stand-in `msvcrt.locking` (flock underneath: per handle, like Windows').
 It is a stand-in, not Windows: paths, names, ACLs and the real APIs stay Linux's.
 """
@@ -22,6 +23,7 @@ def _install() -> None:
     import fcntl
     import shutil
     import signal
+    import stat
     import subprocess
     import sys
     import threading
@@ -112,13 +114,25 @@ def _install() -> None:
             raise PermissionError(13, f"{what}: the file is being used by another process",
                                   str(path))  # fmt: skip
 
-    def guarded(name: str, *targets: int) -> Any:
+    def read_only(path: Any, what: str) -> None:
+        """Windows refuses to replace or delete a file with the read-only attribute (which
+        os.chmod sets when the owner write bit goes)."""
+        try:
+            st = real["lstat"](path)
+        except OSError:
+            return
+        if stat.S_ISREG(st.st_mode) and not st.st_mode & stat.S_IWRITE:
+            raise PermissionError(13, f"{what}: access is denied (read-only)", str(path))
+
+    def guarded(name: str, *targets: int, replaced: int | None = None) -> Any:
         inner = no_dir_fd(name, real[name])
 
         def call(*args: Any, **kw: Any) -> Any:
             for i in targets:
                 if i < len(args):
                     sharing(args[i], name)
+            if replaced is not None and replaced < len(args):
+                read_only(args[replaced], name)
             return inner(*args, **kw)
 
         return call
@@ -199,10 +213,10 @@ def _install() -> None:
     os.fdopen = fdopen
     os.stat, os.lstat = stat_fn("stat"), stat_fn("lstat")
     os.fstat = lambda fd: windows_stat(real["fstat"](fd))
-    os.replace = guarded("replace", 0, 1)
-    os.rename = guarded("rename", 0, 1)
-    os.unlink = guarded("unlink", 0)
-    os.remove = guarded("remove", 0)
+    os.replace = guarded("replace", 0, 1, replaced=1)
+    os.rename = guarded("rename", 0, 1, replaced=1)
+    os.unlink = guarded("unlink", 0, replaced=0)
+    os.remove = guarded("remove", 0, replaced=0)
     for name in ("mkdir", "rmdir", "readlink", "symlink", "link", "access"):
         setattr(os, name, no_dir_fd(name, real[name]))
     os.utime, os.chmod, os.scandir, os.kill = utime, chmod, scandir, kill

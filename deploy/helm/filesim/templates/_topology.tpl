@@ -32,6 +32,7 @@ sync:
   conflict: newer-wins
   watcher: auto
   poll_interval_s: 1.0
+  backend: auto
   ignore:
   - .DS_Store
   - ._*

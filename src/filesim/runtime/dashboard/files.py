@@ -1,11 +1,11 @@
 """One side of a server's files (the tester's folder or the export store), confined like the
-NFS server: what the dashboard reads, uploads, deletes and creates.
+synchroniser: what the dashboard reads, uploads, deletes and creates.
 
 Paths are bytes (names are bytes on POSIX, any bytes but '/' and NUL) split into components,
-each checked (no '', '.', '..', no NUL, at most 255 bytes). Every directory is opened one
-component at a time from a descriptor of the root with O_NOFOLLOW|O_DIRECTORY, and the last
-component is acted on through the `*at` calls without following symlinks: a symlink anywhere
-in a path is refused, never followed, so nothing outside the root is ever read or written.
+each checked (no '', '.', '..', no NUL, at most 255 bytes). Every walk goes through the
+synchroniser's own trees (`filesim.sync.tree`: directory descriptors where the platform has
+them, lstat-checked paths on Windows), so a symlink anywhere in a path is refused, never
+followed, and nothing outside the root is ever read or written, on every platform.
 Names with the synchroniser's temporary prefix do not exist here (nor for NFS clients).
 """
 
@@ -22,18 +22,17 @@ from pathlib import Path
 from typing import Literal
 
 from filesim.errors import FilesimError
+from filesim.sync.backend import open_tree
+from filesim.sync.tree import Dir, Refused
+from filesim.sync.tree import Tree as SyncTree
 from filesim.topology.layout import TEMP_PREFIX
 
 Parts = tuple[bytes, ...]
 Kind = Literal["file", "dir", "symlink", "other"]
 
-# getattr: imported on every platform; Windows has none of these flags (nor dir_fd calls: the
-# file view answers an error there instead of keeping the whole program from starting).
-_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | _CLOEXEC
-_READ_FLAGS = os.O_RDONLY | _NOFOLLOW | getattr(os, "O_NONBLOCK", 0) | _CLOEXEC
-_NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
+# getattr: Windows has no O_NONBLOCK (nor FIFOs to hang on); Dir.open adds O_NOFOLLOW.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+_NEW_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 MAX_NAME = 255
 MAX_PATH = 4096
 _TEMP = TEMP_PREFIX.encode()
@@ -90,6 +89,8 @@ class Item:
 
 
 def _os_error(exc: OSError, what: str) -> PathError:
+    if isinstance(exc, Refused):  # a symlink or a file where a directory should be
+        return PathError(404, f"{what}: no such directory (symlinks are never followed)")
     code = exc.errno
     if code in (errno.ENOENT, errno.ENOTDIR):
         return PathError(404, f"{what}: no such file or directory")
@@ -102,6 +103,11 @@ def _os_error(exc: OSError, what: str) -> PathError:
     return PathError(500, f"{what}: {exc.strerror or exc}")
 
 
+def _path(parts: Parts) -> str:
+    """The sync trees' form of a path: str, undecodable bytes as surrogate escapes."""
+    return "/".join(os.fsdecode(p) for p in parts)
+
+
 class Tree:
     """The files under `root`, reached only through confined walks."""
 
@@ -109,35 +115,32 @@ class Tree:
         self.root = root
 
     @contextlib.contextmanager
-    def directory(self, parts: Parts) -> Iterator[int]:
-        """A descriptor of the directory `parts`, walked without following symlinks."""
-        fd = os.open(self.root, _DIR_FLAGS)
-        try:
-            for part in parts:
-                nxt = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                os.close(fd)
-                fd = nxt
-            yield fd
-        finally:
-            os.close(fd)
+    def directory(self, parts: Parts) -> Iterator[Dir]:
+        """The directory `parts`, walked without following symlinks (closed afterwards)."""
+        with open_tree(self.root) as tree:
+            d = tree.acquire(_path(parts))
+            try:
+                yield d
+            finally:
+                tree.release(d)
 
     # -- reading ----------------------------------------------------------------------------
 
     def list(self, parts: Parts) -> list[Item] | None:
         """The entries of directory `parts`, or None when it does not exist on this side."""
         try:
-            with self.directory(parts) as fd, os.scandir(fd) as entries:
+            with self.directory(parts) as d, d.scandir() as entries:
                 items = []
                 for entry in entries:
                     name = os.fsencode(entry.name)
                     if is_hidden(name):
                         continue
                     try:
-                        items.append(Item.of(name, entry.stat(follow_symlinks=False)))
+                        items.append(Item.of(name, d.entry_stat(entry)))
                     except FileNotFoundError:  # gone while listing
                         continue
                 return items
-        except (FileNotFoundError, NotADirectoryError):
+        except (FileNotFoundError, NotADirectoryError, Refused):
             return None
         except OSError as exc:
             if exc.errno == errno.ELOOP:
@@ -147,15 +150,9 @@ class Tree:
     def stat(self, parts: Parts) -> Item | None:
         if not parts:
             return Item.of(b"", os.stat(self.root, follow_symlinks=False))
-        try:
-            with self.directory(parts[:-1]) as fd:
-                return Item.of(parts[-1], os.stat(parts[-1], dir_fd=fd, follow_symlinks=False))
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                return None
-            raise
+        with open_tree(self.root) as tree:
+            st = tree.lstat(_path(parts))
+        return None if st is None else Item.of(parts[-1], st)
 
     def open_file(self, parts: Parts) -> tuple[int, int]:
         """(fd, size) of the regular file `parts`, opened for reading; the caller closes fd.
@@ -163,8 +160,8 @@ class Tree:
         if not parts:
             raise PathError(400, "the root is a directory")
         try:
-            with self.directory(parts[:-1]) as dirfd:
-                fd = os.open(parts[-1], _READ_FLAGS, dir_fd=dirfd)
+            with self.directory(parts[:-1]) as d:
+                fd = d.open(os.fsdecode(parts[-1]), _READ_FLAGS)
         except OSError as exc:
             raise _os_error(exc, "cannot read it") from None
         st = os.fstat(fd)
@@ -177,38 +174,14 @@ class Tree:
         """(path, is a regular file) of every file and directory below the root, from the
         directory entries' types alone (no stat per entry: 10,000 files cost milliseconds);
         symlinks and special files are skipped, never followed. None: the root is missing."""
+        tree = open_tree(self.root)
         try:
-            with self.directory(()) as fd:
-                start = os.dup(fd)
-        except (FileNotFoundError, NotADirectoryError):
+            start = tree.acquire("")
+        except (FileNotFoundError, NotADirectoryError, Refused):
+            tree.close()
             return None
-        return self._entries(start, max_entries)
-
-    def _entries(self, start: int, max_entries: int) -> Iterator[tuple[Parts, bool]]:
-        todo: list[tuple[int, Parts]] = [(start, ())]
-        seen = 0
-        try:
-            while todo:
-                fd, here = todo.pop()
-                try:
-                    with os.scandir(fd) as found:
-                        for entry in found:
-                            name = os.fsencode(entry.name)
-                            seen += 1
-                            if is_hidden(name) or seen > max_entries:
-                                continue
-                            if entry.is_file(follow_symlinks=False):
-                                yield (*here, name), True
-                            elif entry.is_dir(follow_symlinks=False):
-                                yield (*here, name), False
-                                with contextlib.suppress(OSError):  # gone, or now a link
-                                    sub = os.open(name, _DIR_FLAGS, dir_fd=fd)
-                                    todo.append((sub, (*here, name)))
-                finally:
-                    os.close(fd)
-        finally:
-            for fd, _ in todo:
-                os.close(fd)
+        start = _owned(tree, start)
+        return _entries(tree, start, max_entries)
 
     def count_files(self, max_entries: int = 2_000_000) -> int | None:
         """Regular files below the root (None when the root is missing)."""
@@ -223,34 +196,35 @@ class Tree:
         sees a whole file appear, as when a tester drops one in."""
         if not parts:
             raise PathError(400, "a file needs a name")
-        tmp = _TEMP + b"upload-" + secrets.token_hex(8).encode()
+        name = os.fsdecode(parts[-1])
+        tmp = os.fsdecode(_TEMP + b"upload-" + secrets.token_hex(8).encode())
         try:
-            with self.directory(parts[:-1]) as dirfd:
-                existing = _lstat(parts[-1], dirfd)
+            with self.directory(parts[:-1]) as d:
+                existing = _lstat(d, name)
                 if existing is not None and stat.S_ISDIR(existing.st_mode):
                     raise PathError(409, "a directory of that name is already there")
-                keep = os.dup(dirfd)
+                keep = d.dup()
             try:
-                fd = os.open(tmp, _NEW_FLAGS, 0o644, dir_fd=keep)
+                fd = keep.open(tmp, _NEW_FLAGS, 0o644)
             except BaseException:
-                os.close(keep)
+                keep.close()
                 raise
         except OSError as exc:
             raise _os_error(exc, "cannot write it") from None
-        return Upload(keep, fd, tmp, parts[-1])
+        return Upload(keep, fd, tmp, name)
 
     def remove(self, parts: Parts) -> Kind:
         """Delete the file, symlink or empty directory `parts`; returns what it was."""
         if not parts:
             raise PathError(400, "the root cannot be deleted")
+        name = os.fsdecode(parts[-1])
         try:
-            with self.directory(parts[:-1]) as dirfd:
-                st = os.stat(parts[-1], dir_fd=dirfd, follow_symlinks=False)
-                item = Item.of(parts[-1], st)
+            with self.directory(parts[:-1]) as d:
+                item = Item.of(parts[-1], d.lstat(name))
                 if item.kind == "dir":
-                    os.rmdir(parts[-1], dir_fd=dirfd)
+                    d.rmdir(name)
                 else:
-                    os.unlink(parts[-1], dir_fd=dirfd)
+                    d.unlink(name)
                 return item.kind
         except OSError as exc:
             if exc.errno == errno.ENOTEMPTY:
@@ -261,18 +235,54 @@ class Tree:
         if not parts:
             raise PathError(400, "a directory needs a name")
         try:
-            with self.directory(parts[:-1]) as dirfd:
-                os.mkdir(parts[-1], 0o755, dir_fd=dirfd)
+            with self.directory(parts[:-1]) as d:
+                d.mkdir(os.fsdecode(parts[-1]), 0o755)
         except OSError as exc:
             raise _os_error(exc, "cannot create it") from None
 
 
+def _owned(tree: SyncTree, d: Dir) -> Dir:
+    """A handle on `d` the caller owns (closes), independent of the tree's cache."""
+    try:
+        return d.dup()
+    finally:
+        tree.release(d)
+
+
+def _entries(tree: SyncTree, start: Dir, max_entries: int) -> Iterator[tuple[Parts, bool]]:
+    todo: list[tuple[Dir, Parts]] = [(start, ())]
+    seen = 0
+    try:
+        while todo:
+            d, here = todo.pop()
+            try:
+                with d.scandir() as found:
+                    for entry in found:
+                        name = os.fsencode(entry.name)
+                        seen += 1
+                        if is_hidden(name) or seen > max_entries:
+                            continue
+                        if entry.is_file(follow_symlinks=False):
+                            yield (*here, name), True
+                        elif entry.is_dir(follow_symlinks=False):
+                            yield (*here, name), False
+                            with contextlib.suppress(OSError):  # gone, or now a link
+                                todo.append((d.child(entry.name), (*here, name)))
+            finally:
+                d.close()
+    finally:
+        for d, _ in todo:
+            d.close()
+        tree.close()
+
+
 class Upload:
     """A file being uploaded: `write` chunks, then `finish` (publish) or `abort` (discard).
-    Holds the parent directory open, so the file lands where the walk found it."""
+    Holds the parent directory, so the file lands where the walk found it."""
 
-    def __init__(self, dirfd: int, fd: int, tmp: bytes, name: bytes) -> None:
-        self._dirfd, self._fd, self._tmp, self.name = dirfd, fd, tmp, name
+    def __init__(self, parent: Dir, fd: int, tmp: str, name: str) -> None:
+        self._parent: Dir | None = parent
+        self._fd, self._tmp, self.name = fd, tmp, name
         self.size = 0
 
     def write(self, data: bytes) -> None:
@@ -283,31 +293,33 @@ class Upload:
             self.size += written
 
     def finish(self) -> Item:
+        parent = self._parent
+        assert parent is not None, "the upload is over"
         try:
             os.close(self._fd)
             self._fd = -1
-            os.rename(self._tmp, self.name, src_dir_fd=self._dirfd, dst_dir_fd=self._dirfd)
-            st = os.stat(self.name, dir_fd=self._dirfd, follow_symlinks=False)
+            parent.rename(self._tmp, parent, self.name)
+            st = parent.lstat(self.name)
         except OSError as exc:
             self.abort()
             raise _os_error(exc, "cannot write it") from None
-        os.close(self._dirfd)
-        self._dirfd = -1
-        return Item.of(self.name, st)
+        parent.close()
+        self._parent = None
+        return Item.of(os.fsencode(self.name), st)
 
     def abort(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        if self._dirfd >= 0:
+        if self._parent is not None:
             with contextlib.suppress(OSError):
-                os.unlink(self._tmp, dir_fd=self._dirfd)
-            os.close(self._dirfd)
-            self._dirfd = -1
+                self._parent.unlink(self._tmp)
+            self._parent.close()
+            self._parent = None
 
 
-def _lstat(name: bytes, dirfd: int) -> os.stat_result | None:
+def _lstat(d: Dir, name: str) -> os.stat_result | None:
     try:
-        return os.stat(name, dir_fd=dirfd, follow_symlinks=False)
+        return d.lstat(name)
     except FileNotFoundError:
         return None
