@@ -153,9 +153,15 @@ def test_a_symlink_swapped_in_over_nfs_mid_sync_lets_nothing_out(
         try:
             poll_until(lambda: _count(nas.store / "race") >= 200, 60, what="200 files synced")
             with Libnfs(nas.port, nas.export) as nfs:
-                moved = nfs.rename("/race", "/race-away")
-                assert moved.ok, moved.error
-                linked = nfs.symlink(str(outside), "/race")
+                # The agent may make race/ again between the two calls: the tester is still
+                # filling the folder's race/, and its next file has to land somewhere. Then
+                # that one is moved away too, and the symlink tried again.
+                for attempt in range(10):
+                    moved = nfs.rename("/race", f"/race-away-{attempt}")
+                    assert moved.ok, moved.error
+                    linked = nfs.symlink(str(outside), "/race")
+                    if linked.ok or "EXIST" not in (linked.error or ""):
+                        break
                 assert linked.ok, linked.error
         finally:
             tester.join(120)
