@@ -44,6 +44,8 @@ WAITER_TTL_S = 120.0
 
 Resolve = Callable[[bytes], FileKey]
 """A file handle to the file it names; raises `StaleHandle` when it names none."""
+Target = tuple[FileKey, Hashable, int, int]
+"""The file, owner and byte range [start, end) a lock request names."""
 
 
 class StaleHandle(Exception):
@@ -147,29 +149,33 @@ class LockManager:
 
     # -- requests -------------------------------------------------------------------------------
 
-    def _target(self, lock: NlmLock) -> tuple[FileKey, Hashable, int, int]:
+    def _admit(self, lock: NlmLock, refused_in_grace: bool) -> Target | NlmStat:
+        """(file, owner, start, end) of the lock a request names, or the status that refuses
+        the request before anything is looked at: a grace period, a stale handle."""
+        if refused_in_grace:
+            return NlmStat.DENIED_GRACE_PERIOD
         start, end = lock_range(lock.offset, lock.length)
-        return self.resolve(lock.fh), lock_owner(lock.caller, lock.svid), start, end
+        try:
+            key = self.resolve(lock.fh)
+        except StaleHandle:
+            return NlmStat.STALE_FH
+        return key, lock_owner(lock.caller, lock.svid), start, end
 
     def test(self, args: TestArgs) -> Res:
-        if self.table.in_grace():
-            return Res(args.cookie, NlmStat.DENIED_GRACE_PERIOD)
-        try:
-            key, owner, start, end = self._target(args.lock)
-        except StaleHandle:
-            return Res(args.cookie, NlmStat.STALE_FH)
+        target = self._admit(args.lock, self.table.in_grace())
+        if isinstance(target, NlmStat):
+            return Res(args.cookie, target)
+        key, owner, start, end = target
         held = self.table.test(key, owner, args.exclusive, start, end)
         if held is None:
             return Res(args.cookie, NlmStat.GRANTED)
         return Res(args.cookie, NlmStat.DENIED, holder_of(held))
 
     def lock(self, args: LockArgs, address: str, local: str) -> Res:
-        if self._refused_in_grace(args.reclaim):
-            return Res(args.cookie, NlmStat.DENIED_GRACE_PERIOD)
-        try:
-            key, owner, start, end = self._target(args.lock)
-        except StaleHandle:
-            return Res(args.cookie, NlmStat.STALE_FH)
+        target = self._admit(args.lock, self._refused_in_grace(args.reclaim))
+        if isinstance(target, NlmStat):
+            return Res(args.cookie, target)
+        key, owner, start, end = target
         waiter = self._find(key, owner, start, end, args.exclusive)
         held = self.table.lock(key, owner, args.exclusive, start, end)
         if held is None:
@@ -189,12 +195,10 @@ class LockManager:
         return Res(args.cookie, NlmStat.BLOCKED)
 
     def cancel(self, args: CancelArgs) -> Res:
-        if self.table.in_grace():
-            return Res(args.cookie, NlmStat.DENIED_GRACE_PERIOD)
-        try:
-            key, owner, start, end = self._target(args.lock)
-        except StaleHandle:
-            return Res(args.cookie, NlmStat.STALE_FH)
+        target = self._admit(args.lock, self.table.in_grace())
+        if isinstance(target, NlmStat):
+            return Res(args.cookie, target)
+        key, owner, start, end = target
         waiter = self._find(key, owner, start, end, args.exclusive)
         if waiter is not None:
             taken = waiter.taken
@@ -204,12 +208,10 @@ class LockManager:
         return Res(args.cookie, NlmStat.GRANTED)
 
     def unlock(self, args: UnlockArgs) -> Res:
-        if self.table.in_grace():
-            return Res(args.cookie, NlmStat.DENIED_GRACE_PERIOD)
-        try:
-            key, owner, start, end = self._target(args.lock)
-        except StaleHandle:
-            return Res(args.cookie, NlmStat.STALE_FH)
+        target = self._admit(args.lock, self.table.in_grace())
+        if isinstance(target, NlmStat):
+            return Res(args.cookie, target)
+        key, owner, start, end = target
         self.table.unlock(key, owner, start, end)
         return Res(args.cookie, NlmStat.GRANTED)
 
