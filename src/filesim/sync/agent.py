@@ -111,7 +111,7 @@ class SyncAgent:
     async def run_once(self) -> None:
         """Initial sync: full scan of both sides, converge, return (also when halted)."""
         async with self._driving(continuous=False):
-            await self._sync.converge(confirm=False)
+            await self._sync.converge()
             self._set_ready()
 
     async def run(self) -> None:
@@ -119,7 +119,7 @@ class SyncAgent:
         async with self._driving(continuous=self.policy.continuous):
             if not self.policy.continuous:
                 if self.policy.initial:
-                    await self._sync.converge(confirm=False)  # no watchers: nothing to take
+                    await self._sync.converge()
                 self._set_ready()
                 return
             # Watch before the initial sync: a file dropped while it runs is marked dirty

@@ -155,15 +155,15 @@ class SyncLoop:
             self.wake.clear()
             await _sleep(self.wake, self.schedule.sleep_for(now))
 
-    async def converge(self, max_idle_rounds: int = 20, *, confirm: bool = True) -> None:
+    async def converge(self, max_idle_rounds: int = 20) -> None:
         """Full cycles until a plan has nothing left to do, or until `max_idle_rounds` in a
         row made no progress (a file written to all along, an error that persists): those are
         left to the continuous sync or the next run, and reported.
 
-        `confirm=False`: no confirming rescan after a plan that only added and completed
-        (only_adds) — for a run without watchers. With watchers running, the confirming full
-        cycle also takes the marks the initial sync's own copies left (their echoes), which
-        the continuous loop would otherwise start with."""
+        Without watchers, a plan that only added and completed (only_adds) needs no
+        confirming rescan. With watchers running, the confirming full cycle also takes the
+        marks the initial sync's own copies left (their echoes), which the continuous loop
+        would otherwise start with."""
         stuck = 0
         while True:
             if self.halted is not None and not self.resume_pending:
@@ -175,7 +175,7 @@ class SyncLoop:
                 return
             waits = [o for o in cycle.outcomes if o.status is not Status.DONE]
             if not waits:
-                if not confirm and only_adds(cycle.plan):
+                if not self.watchers.watchers and only_adds(cycle.plan):
                     return  # nothing left of what the scan saw (see only_adds)
                 continue
             progress = len(waits) < len(cycle.outcomes)
