@@ -24,11 +24,12 @@ root at the next compaction, so the table holds about one row per name the serve
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+
+from filesim.nfs.appendlog import AppendLog
 
 ROOT = 1
 """The id of the export root."""
@@ -59,18 +60,17 @@ class FileIdTable:
     """Rows and their log. Thread-safe: NFS calls run on the event loop and in threads."""
 
     def __init__(self, path: Path | None) -> None:
-        self._path = path
         self.rows: dict[int, Row] = {ROOT: Row(0, "")}
         self._children: dict[int, dict[str, int]] = {}
         self._next = ROOT + 1
-        self._lines = 0
-        self._log: TextIO | None = None
         self._dirty = False
         self.lock = threading.RLock()
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._load(path)
-            self._compact(path)
+        self._log = None if path is None else AppendLog(path)
+        if self._log is not None:
+            for line in self._log.read():
+                with contextlib.suppress(ValueError, KeyError, IndexError):
+                    self._replay(line.split(" "))
+            self._compact(self._log)
 
     # -- queries -------------------------------------------------------------------------
 
@@ -155,36 +155,22 @@ class FileIdTable:
     # -- the log -------------------------------------------------------------------------
 
     def _write(self, line: str) -> None:
-        if self._path is None:
-            return
-        if self._log is None:
-            self._log = open(self._path, "a", encoding="ascii")  # noqa: SIM115
-        self._log.write(line + "\n")
-        self._lines += 1
-        self._dirty = True
+        if self._log is not None:
+            self._log.append(line)
+            self._dirty = True
 
     def flush(self) -> None:
-        """Hand the lines written so far to the OS (before a reply carries their ids: a
-        crash of filesim then loses none; a crash of the machine may lose the last)."""
-        if self._dirty and self._log is not None:
-            self._log.flush()
+        """Hand the lines written so far to the OS, before a reply carries their ids."""
+        log = self._log
+        if self._dirty and log is not None:
+            log.flush()
             self._dirty = False
-            if self._path is not None and self._lines > 2 * len(self.rows) + 4096:
-                self._compact(self._path)
+            if log.lines > 2 * len(self.rows) + 4096:
+                self._compact(log)
 
     def close(self) -> None:
         if self._log is not None:
             self._log.close()
-            self._log = None
-
-    def _load(self, path: Path) -> None:
-        try:
-            text = path.read_text(encoding="ascii", errors="replace")
-        except FileNotFoundError:
-            return
-        for line in text.splitlines():
-            with contextlib.suppress(ValueError, KeyError, IndexError):
-                self._replay(line.split(" "))
 
     def _replay(self, parts: list[str]) -> None:
         op, fid = parts[0], int(parts[1])
@@ -206,23 +192,16 @@ class FileIdTable:
             self._detach(fid)
             del self.rows[fid]
 
-    def _compact(self, path: Path) -> None:
-        """Rewrite the log as the rows reachable from the root, atomically (rename over it)."""
-        self.close()
+    def _compact(self, log: AppendLog) -> None:
+        """Rewrite the log as the rows reachable from the root."""
         self._prune_unreachable()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w", encoding="ascii") as f:
-                f.write(f"c {self._next}\n")
-                for fid, r in self.rows.items():
-                    if fid != ROOT:
-                        f.write(f"a {fid} {r.parent} {r.kind} {r.native} {r.birth} "
-                                f"{_hex(r.name)}\n")  # fmt: skip
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        self._lines = len(self.rows)
+        log.rewrite(self._lines())
+
+    def _lines(self) -> Iterator[str]:
+        yield f"c {self._next}"
+        for fid, r in self.rows.items():
+            if fid != ROOT:
+                yield f"a {fid} {r.parent} {r.kind} {r.native} {r.birth} {_hex(r.name)}"
 
     def _prune_unreachable(self) -> None:
         reachable = {ROOT}
