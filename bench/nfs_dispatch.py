@@ -27,8 +27,10 @@ from pathlib import Path
 from filesim.nfs.dispatch import Dispatcher
 from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.faults import FaultyVfs
+from filesim.nfs.fileids import FileIdVfs
 from filesim.nfs.localfs import LocalVfs
 from filesim.nfs.notify import NotifyingVfs
+from filesim.nfs.vfs import Vfs
 from filesim.oncrpc.const import AuthFlavor
 from filesim.oncrpc.message import Credentials, encode_call
 from filesim.oncrpc.programs import MOUNT_PROGRAM, NFS_PROGRAM, MountProc, NfsProc
@@ -129,12 +131,19 @@ def main() -> None:
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--entries", type=int, default=2000)
+    parser.add_argument(
+        "--fileids", choices=["native", "table"], default="native",
+        help="table: file ids from filesim's table (FileIdVfs), as a FAT or exFAT root has",
+    )  # fmt: skip
     options = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="filesim-dispatch-", dir=options.dir))
     events: list[str] = []
     try:
         build_tree(workdir / "export", options.entries)
-        storage = FaultyVfs(LocalVfs(workdir / "export"))
+        store: Vfs = LocalVfs(workdir / "export")
+        if options.fileids == "table":
+            store = FileIdVfs(store, workdir / "fileids.log", native_stable=True)
+        storage = FaultyVfs(store)
         vfs = NotifyingVfs(storage, lambda kind, path, dest: events.append(kind))
         dispatcher = Dispatcher(Export(ExportConfig(name="bench"), vfs, b"k" * 32), 2049)
         figures = {}
