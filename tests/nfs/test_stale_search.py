@@ -23,6 +23,8 @@ from filesim.waiting import poll_until
 from tests.nfs.v4.v4rig import call, compound, dispatcher, name
 from tests.support.threaded import serving
 
+ID_TABLE = False  # searches by native number; the id table finds these handles without one
+
 
 def _wide_tree(root: Path) -> None:
     """More entries than a search may read on the loop, the target found last."""

@@ -11,10 +11,10 @@ from pathlib import Path
 from filesim.sync.watch import (
     EventWatcher,
     choose,
-    filesystem_type,
     make_watcher,
     polled_filesystem,
 )
+from filesim.topology.filesystems import filesystem_type
 from filesim.waiting import poll_until
 
 from .conftest import Rig, make_server, running, stop

@@ -35,13 +35,14 @@ class CaseExactVfs(VfsLayer):
 
     # -- the name check -----------------------------------------------------------------------
 
-    def _listed(self, directory: str) -> frozenset[str]:
-        """The names in `directory`, from a listing kept while the directory is unchanged."""
+    def _listed(self, directory: str, fresh: bool = False) -> frozenset[str]:
+        """The names in `directory`, from a listing kept while the directory is unchanged
+        (unless `fresh`)."""
         st = self.inner.stat(directory)
         stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         with self._lock:
             kept = self._names.get(directory)
-            if kept is not None and kept[0] == stamp:
+            if kept is not None and kept[0] == stamp and not fresh:
                 self._names.move_to_end(directory)
                 return kept[1]
         names = frozenset(e.name for e in self.inner.listdir(directory))
@@ -52,7 +53,12 @@ class CaseExactVfs(VfsLayer):
         return names
 
     def _exact(self, path: str) -> bool:
-        return not path or path.rpartition("/")[2] in self._listed(parent_of(path))
+        if not path:
+            return True
+        directory, _, name = path.rpartition("/")
+        # A name missing from a kept listing is looked for again in a new one: on FAT and
+        # exFAT a directory's times tick in steps of up to 2 s, so they need not show a change.
+        return name in self._listed(directory) or name in self._listed(directory, fresh=True)
 
     def _require(self, path: str) -> None:
         if not self._exact(path):

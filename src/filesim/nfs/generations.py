@@ -13,25 +13,21 @@ removed at least once, at most `cap` of them (the oldest go first).
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections import OrderedDict
 from pathlib import Path
-from typing import TextIO
+
+from filesim.nfs.appendlog import AppendLog
 
 _MASK = 0xFFFFFFFF
 
 
 class Generations:
     def __init__(self, path: Path | None, cap: int = 200_000) -> None:
-        self._path = path
         self._cap = cap
         self._gens: OrderedDict[int, int] = OrderedDict()
-        self._lines = 0
-        self._log: TextIO | None = None
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._load(path)
+        self._log = None if path is None else AppendLog(path)
+        if self._log is not None:
+            self._load(self._log)
 
     def of(self, ino: int) -> int:
         return self._gens.get(ino, 0)
@@ -42,47 +38,26 @@ class Generations:
         self._gens[ino] = gen
         while len(self._gens) > self._cap:
             self._gens.popitem(last=False)
-        if self._path is None:
+        log = self._log
+        if log is None:
             return
-        if self._lines > 2 * len(self._gens) + 1024:
-            self._compact(self._path)
+        if log.lines > 2 * len(self._gens) + 1024:
+            log.rewrite(f"{i} {g}" for i, g in self._gens.items())
             return
-        if self._log is None:  # kept open: a REMOVE costs one write, not an open and close
-            self._log = open(self._path, "a", encoding="ascii")  # noqa: SIM115
-        self._log.write(f"{ino} {gen}\n")
-        self._log.flush()  # in the OS before the reply (no fsync: a crash may lose the last)
-        self._lines += 1
+        log.append(f"{ino} {gen}")
+        log.flush()  # in the OS before the reply
 
-    def _load(self, path: Path) -> None:
-        try:
-            text = path.read_text(encoding="ascii", errors="replace")
-        except FileNotFoundError:
-            return
-        for line in text.splitlines():
+    def _load(self, log: AppendLog) -> None:
+        for line in log.read():
             parts = line.split()
             # A torn last line (a crash mid-append) is skipped; its bump is lost, no more.
             if len(parts) == 2 and parts[0].isdigit() and parts[1].isdigit():
                 ino, gen = int(parts[0]), int(parts[1]) & _MASK
                 self._gens.pop(ino, None)
                 self._gens[ino] = gen
-            self._lines += 1
         while len(self._gens) > self._cap:
             self._gens.popitem(last=False)
 
     def close(self) -> None:
         if self._log is not None:
             self._log.close()
-            self._log = None
-
-    def _compact(self, path: Path) -> None:
-        """Rewrite the file with one line per inode, atomically (rename over it)."""
-        self.close()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with open(tmp, "w", encoding="ascii") as f:
-                f.writelines(f"{ino} {gen}\n" for ino, gen in self._gens.items())
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        self._lines = len(self._gens)

@@ -66,7 +66,10 @@ def build_nfs_server(
 def _store_vfs(server: Server, layout: Layout) -> Vfs:
     """The export's storage (LocalVfs or PathVfs); without root, wrapped to keep owners, modes
     and devices itself (`OwnershipVfs`: extended attributes, or a file in the state dir)."""
-    store = open_store(layout.store(server), server.export.backend, hidden=is_temp_name)
+    store = open_store(
+        layout.store(server), server.export.backend, hidden=is_temp_name,
+        fileids=server.export.fileids, table_file=layout.state_dir / f"fileids-{server.name}.log",
+    )  # fmt: skip
     if not emulating():
         return store
     side = layout.state_dir / f"owners-{server.name}.json"

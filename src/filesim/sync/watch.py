@@ -54,6 +54,7 @@ from filesim.errors import FilesimError
 from filesim.sync.backend import Backend
 from filesim.sync.scan import scan
 from filesim.sync.state import Entry, Kind
+from filesim.topology.filesystems import filesystem_type
 from filesim.topology.layout import is_temp_name
 
 log = logging.getLogger("filesim.sync")
@@ -261,35 +262,6 @@ WatcherMode = Literal["auto", "events", "polling"]
 REMOTE_FILESYSTEMS = frozenset(
     {"9p", "drvfs", "cifs", "smb3", "smbfs", "nfs", "nfs4", "fuse", "virtiofs", "vboxsf"}
 )
-
-
-def _unescape(field: str) -> str:
-    """A mountinfo path: space, tab, newline and backslash are written as octal escapes."""
-    for code, char in (("\\040", " "), ("\\011", "\t"), ("\\012", "\n"), ("\\134", "\\")):
-        field = field.replace(code, char)
-    return field
-
-
-def filesystem_type(path: Path, mountinfo: str | None = None) -> str | None:
-    """The type of the filesystem `path` lies on (the mount with the longest mount point that
-    contains it, per /proc/self/mountinfo), or None where there is no mount table (not Linux)."""
-    if mountinfo is None:
-        try:
-            mountinfo = Path("/proc/self/mountinfo").read_text()
-        except OSError:
-            return None
-    target = os.path.realpath(path)
-    best, found = -1, None
-    for line in mountinfo.splitlines():
-        fields = line.split(" ")
-        if "-" not in fields[6:] or len(fields) < 5:
-            continue
-        point = _unescape(fields[4])
-        fstype = fields[fields.index("-", 6) + 1]
-        inside = target == point or target.startswith(point.rstrip("/") + "/")
-        if inside and len(point) >= best:  # a later mount on the same point hides earlier ones
-            best, found = len(point), fstype
-    return found
 
 
 def polled_filesystem(path: Path, mountinfo: str | None = None) -> str | None:

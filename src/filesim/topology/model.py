@@ -112,6 +112,12 @@ class ExportOptions(_Strict):
         description="File backend: fd (directory fds, Linux/macOS), path (plain paths, each "
         "component lstat-checked: Windows), auto (fd where the platform has it).",
     )
+    fileids: Literal["auto", "native", "table"] = Field(
+        "auto",
+        description="NFS file ids and handles: native (the filesystem's file numbers), table "
+        "(ids filesim allocates and keeps in the state dir, for roots whose numbers change: "
+        "FAT, exFAT, FUSE, SMB), auto (table on those filesystems, native elsewhere).",
+    )
 
     @field_validator("path")
     @classmethod

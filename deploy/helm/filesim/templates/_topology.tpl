@@ -21,6 +21,7 @@ export:
   max_connections: 1024
   idle_timeout_s: 300
   backend: auto
+  fileids: auto
 sync:
   direction: both
   continuous: true
