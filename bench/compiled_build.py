@@ -32,7 +32,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 # The modules every NFS call goes through: RPC framing and messages, XDR, the NFSv3 and NFSv4
-# procedures and codecs, attributes, handles and the Vfs stack the runtime composes.
+# procedures and codecs, attributes, handles and the Vfs stack the runtime composes. This is
+# the list measured (main at b544e76); modules added since are left interpreted.
 COMPILED = [
     "oncrpc/const.py",
     "oncrpc/message.py",
