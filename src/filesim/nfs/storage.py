@@ -26,7 +26,6 @@ from filesim.topology.layout import case_insensitive
 Backend = Literal["auto", "fd", "path"]
 BACKENDS: tuple[Backend, ...] = ("auto", "fd", "path")
 FileIds = Literal["auto", "native", "table"]
-FILEIDS: tuple[FileIds, ...] = ("auto", "native", "table")
 
 
 def _visible(name: str) -> bool:
