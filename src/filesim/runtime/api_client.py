@@ -70,6 +70,10 @@ class ApiClient:
         path = "/api/faults" + _query(server=server, id=fault_id)
         return self._call(ClearedFaults, "DELETE", path).cleared
 
+    def stop(self, token: str) -> None:
+        """Ask the topology to stop (`filesim.runtime.control`: loopback, with its token)."""
+        self._fetch("POST", "/api/stop", ok=(202,), headers={"Authorization": f"Bearer {token}"})
+
     # -- transport --------------------------------------------------------------------------
 
     def _call(
@@ -92,11 +96,12 @@ class ApiClient:
         path: str,
         body: Mapping[str, object] | None = None,
         ok: tuple[int, ...] = (200, 201),
+        headers: Mapping[str, str] | None = None,
     ) -> bytes:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(
             self.base + path, data=data, method=method,
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", **(headers or {})},
         )  # fmt: skip
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:

@@ -20,14 +20,13 @@ import ipaddress
 import logging
 import os
 import secrets
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from filesim.runtime.api_client import ApiClient, ApiError
 from filesim.runtime.model import RuntimeDoc
 from filesim.topology import Layout
 
@@ -106,16 +105,9 @@ def stop_via_api(layout: Layout, runtime: RuntimeDoc, timeout: float = API_TIMEO
     token = read_token(layout)
     if runtime.http is None or token is None:
         return False
-    request = urllib.request.Request(
-        runtime.http.url.rstrip("/") + STOP_PATH, data=b"", method="POST",
-        headers={"Authorization": f"Bearer {token}"},
-    )  # fmt: skip
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return bool(response.status == 202)
-    except urllib.error.HTTPError as exc:
-        log.warning("the HTTP API refused to stop the topology: %s %s", exc.code, exc.reason)
+        ApiClient(runtime.http.url, timeout).stop(token)
+    except ApiError as exc:  # refused, or not answering (refused connection, timed out)
+        log.warning("the HTTP API did not stop the topology: %s", exc)
         return False
-    except (urllib.error.URLError, OSError) as exc:  # refused, timed out: not answering
-        log.info("the HTTP API does not answer (%s)", getattr(exc, "reason", exc))
-        return False
+    return True
