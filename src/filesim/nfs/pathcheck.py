@@ -14,21 +14,13 @@ import stat
 import sys
 from collections.abc import Callable
 
+from filesim.topology.filesystems import is_link
+
 _WINDOWS = sys.platform == "win32"
-_NAME_SURROGATE = 0x20000000  # reparse tags that redirect to another name
 _DEVICES = frozenset(
     ["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
     + [f"{d}{i}" for d in ("COM", "LPT") for i in range(1, 10)]
 )
-
-
-def has_reparse_point(st: os.stat_result) -> bool:
-    """Whether `st` (an lstat) is a Windows symlink, junction or mount point."""
-    return bool(getattr(st, "st_reparse_tag", 0) & _NAME_SURROGATE)
-
-
-def is_link(st: os.stat_result) -> bool:
-    return stat.S_ISLNK(st.st_mode) or has_reparse_point(st)
 
 
 def check_name(name: str, windows: bool = _WINDOWS) -> None:

@@ -28,7 +28,7 @@ from filesim.nfs import statx
 from filesim.nfs.attrs import Attrs
 from filesim.nfs.inodesearch import find_inode
 from filesim.nfs.offsets import within
-from filesim.nfs.pathcheck import PathChecker, has_reparse_point, is_link
+from filesim.nfs.pathcheck import PathChecker
 from filesim.nfs.vfs import (
     SEEK_DATA,
     SEEK_HOLE,
@@ -37,6 +37,7 @@ from filesim.nfs.vfs import (
     VfsEntry,
     times_for,
 )
+from filesim.topology.filesystems import has_reparse_point, is_link
 
 _WINDOWS = sys.platform == "win32"
 _BINARY = getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)

@@ -28,15 +28,10 @@ from pathlib import Path
 
 from filesim import nodemeta
 from filesim.sync.tree import Dir, Moved, Refused, Tree, check_name
+from filesim.topology.filesystems import is_link
 
-_NAME_SURROGATE = 0x20000000  # Windows reparse tags that redirect to another name
 _OPEN_FLAGS = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 _OPEN_FLAGS |= getattr(os, "O_CLOEXEC", 0)
-
-
-def is_link(st: os.stat_result) -> bool:
-    """A symlink, or a Windows junction or mount point: nothing the synchroniser enters."""
-    return stat.S_ISLNK(st.st_mode) or bool(getattr(st, "st_reparse_tag", 0) & _NAME_SURROGATE)
 
 
 def _directory(full: str, name: str) -> os.stat_result:

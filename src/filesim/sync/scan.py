@@ -15,11 +15,11 @@ from pathlib import Path
 from filesim.sync.backend import Backend, open_tree
 from filesim.sync.state import Entry, Kind, shown
 from filesim.sync.tree import Dir, Moved, Refused, Tree, split
+from filesim.topology.filesystems import has_reparse_point
 from filesim.topology.layout import TEMP_PREFIX, is_temp_name
 
 log = logging.getLogger("filesim.sync")
 
-_NAME_SURROGATE = 0x20000000  # Windows reparse tags that redirect to another name
 MAX_DEPTH = 256
 """Directories deeper than this are not scanned (each level holds a descriptor open)."""
 
@@ -28,7 +28,7 @@ def entry_of(st: os.stat_result, target: str | None = None) -> Entry | None:
     """The Entry for an lstat result (`target`: a symlink's link text); None for kinds we do
     not sync (sockets, fifos, devices), and for a symlink whose text was not read."""
     mode = st.st_mode
-    if getattr(st, "st_reparse_tag", 0) & _NAME_SURROGATE and not stat.S_ISLNK(mode):
+    if has_reparse_point(st) and not stat.S_ISLNK(mode):
         return None  # a Windows junction or mount point: neither entered nor synced
     perm = stat.S_IMODE(mode)
     if stat.S_ISREG(mode):

@@ -1,4 +1,5 @@
-"""What kind of filesystem a root lies on, and what filesim may trust of it.
+"""What kind of filesystem a root lies on, what filesim may trust of it, and which of its
+nodes are links (the NFS server's path backend and the synchroniser's path tree refuse them).
 
 Two decisions hang on it, both made once at start: whether a folder's changes raise OS events
 (`filesim.sync.watch` polls host shares and network filesystems), and whether the numbers the
@@ -12,9 +13,24 @@ An export on such a root gets file ids filesim allocates itself (`filesim.nfs.fi
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
+
+_NAME_SURROGATE = 0x20000000
+"""Windows reparse tags that redirect to another name: symlinks, junctions, mount points."""
+
+
+def has_reparse_point(st: os.stat_result) -> bool:
+    """Whether `st` (an lstat) is a Windows symlink, junction or mount point."""
+    return bool(getattr(st, "st_reparse_tag", 0) & _NAME_SURROGATE)
+
+
+def is_link(st: os.stat_result) -> bool:
+    """A symlink, or a Windows junction or mount point: nothing filesim follows or enters."""
+    return stat.S_ISLNK(st.st_mode) or has_reparse_point(st)
+
 
 UNSTABLE_IDS = frozenset(
     {"vfat", "msdos", "exfat", "fat", "fat32", "cifs", "smb3", "smbfs", "fuse", "fuseblk"}
