@@ -63,7 +63,6 @@ class FileIdTable:
         self.rows: dict[int, Row] = {ROOT: Row(0, "")}
         self._children: dict[int, dict[str, int]] = {}
         self._next = ROOT + 1
-        self._dirty = False
         self.lock = threading.RLock()
         self._log = None if path is None else AppendLog(path)
         if self._log is not None:
@@ -157,14 +156,12 @@ class FileIdTable:
     def _write(self, line: str) -> None:
         if self._log is not None:
             self._log.append(line)
-            self._dirty = True
 
     def flush(self) -> None:
         """Hand the lines written so far to the OS, before a reply carries their ids."""
         log = self._log
-        if self._dirty and log is not None:
-            log.flush()
-            self._dirty = False
+        if log is not None:
+            log.flush()  # nothing written since the last: no system call
             if log.lines > 2 * len(self.rows) + 4096:
                 self._compact(log)
 

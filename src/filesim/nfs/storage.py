@@ -54,8 +54,9 @@ def open_store(
     )
     if case_insensitive(root):
         store = CaseExactVfs(store)
-    stable = stable_file_ids(root)
-    if fileids == "table" or (fileids == "auto" and not stable):
-        # Outside the exact-name check: only names that exist as listed get a row.
-        store = FileIdVfs(store, table_file, native_stable=stable)
+    if fileids != "native":  # (the mount table is read only when the answer matters)
+        stable = stable_file_ids(root)
+        if fileids == "table" or not stable:
+            # Outside the exact-name check: only names that exist as listed get a row.
+            store = FileIdVfs(store, table_file, native_stable=stable)
     return store
