@@ -1,9 +1,9 @@
 """`LocalVfs`: an export root on the local filesystem, with every call confined to it.
 
-Each path is resolved one component at a time from a directory descriptor of the export root,
-opening directories with O_NOFOLLOW|O_DIRECTORY, and the final component is acted on through the
-`*at` calls (`dir_fd`, `follow_symlinks=False`). A symlink is therefore never followed, whatever
-it points to, and no request reaches anything outside the root.
+Each path is resolved one component at a time from a directory descriptor of the export root
+(`DirWalk`), and the final component is acted on through the `*at` calls (`dir_fd`,
+`follow_symlinks=False`). A symlink is therefore never followed, whatever it points to, and no
+request reaches anything outside the root.
 """
 
 from __future__ import annotations
@@ -13,31 +13,25 @@ import errno
 import os
 import stat
 import sys
-import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TypeVar
 
 from filesim.nfs.attrs import Attrs
+from filesim.nfs.dirwalk import DIR_FLAGS, NOFOLLOW, DirWalk
 from filesim.nfs.inodesearch import find_inode
 from filesim.nfs.offsets import within
 from filesim.nfs.statx import lstat
 from filesim.nfs.vfs import FsStat, SetAttrs, VfsEntry, times_for
 
-# getattr: this module is imported on every platform, and Windows has neither flag; LocalVfs
-# is only chosen where `usable()` holds (filesim.nfs.storage).
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 _O_PATH = getattr(os, "O_PATH", 0)
-# Not O_PATH, though cheaper: O_PATH|O_NOFOLLOW opens a symlink itself instead of failing,
-# and that descriptor then leads through the link (tests/nfs/test_confinement.py).
-_WALK_FLAGS = _DIR_FLAGS
 _AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 _T = TypeVar("_T")
 
 
 def _nofollow(flags: int) -> int:
-    return flags | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    return flags | NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 def _no_hidden(name: str) -> bool:
@@ -64,93 +58,27 @@ class LocalVfs:
     def __init__(self, root: Path, hidden: Callable[[str], bool] = _no_hidden) -> None:
         self.root = root
         self._hidden = hidden
-        self._scope = threading.local()  # per thread: COMMITs run in executor threads
         if not usable():
             raise OSError(errno.ENOTSUP, "this platform has no directory fds: use PathVfs")
         # Bits of a new node's mode that creation alone would lose (the process umask, and
         # S_ISUID/S_ISGID, which the chown to the client's owner clears): set again after.
         self._restate = _umask() | 0o7000
         try:
-            self._root_fd = os.open(root, _DIR_FLAGS)
+            self._root_fd = os.open(root, DIR_FLAGS)
         except OSError as exc:
             raise OSError(exc.errno, f"cannot open export root {root}: {exc.strerror}") from None
+        self._walk = DirWalk(self._root_fd, hidden)
+        # Bound once: these run on every call.
+        self._at, self._dir = self._walk.at, self._walk.dir
+        self._check_name, self._scope_dir = self._walk.check_name, self._walk.scope_dir
 
     def close(self) -> None:
         if self._root_fd >= 0:
             os.close(self._root_fd)
             self._root_fd = -1
 
-    # -- resolution -------------------------------------------------------------------------
-
-    def _at(self, path: str) -> _Parent:
-        """A context giving (directory fd, final name) for `path`, walked without following
-        symlinks. A small class rather than a generator: it runs on every NFS call."""
-        if not path:
-            raise OSError(errno.EINVAL, "the export root has no parent")
-        return _Parent(self, path)
-
-    def call_scope(self, proc: int) -> _CallScope:
-        """Within this context (one NFS call), each directory is walked once: a call touches
-        the same parent several times (lookup, act, attributes before and after)."""
-        return _CallScope(self)
-
-    def _walk(self, path: str) -> tuple[int, str]:
-        """(fd of the parent directory, final name); the fd is the caller's to close unless it
-        is the root or belongs to the current call scope (see `_owned`)."""
-        memo: dict[str, int] | None = getattr(self._scope, "dirs", None)
-        if memo is not None:
-            parent, _, name = path.rpartition("/")
-            fd = memo.get(parent) if parent else self._root_fd
-            if fd is not None:
-                self._check_name(name)
-                return fd, name
-            fd, name = self._walk_uncached(path)
-            memo[parent] = fd
-            return fd, name
-        return self._walk_uncached(path)
-
-    def _owned(self, fd: int) -> bool:
-        """Whether `fd` must stay open after use: the root, or a directory of the call scope."""
-        if fd == self._root_fd:
-            return True
-        memo: dict[str, int] | None = getattr(self._scope, "dirs", None)
-        return memo is not None and fd in memo.values()
-
-    def _walk_uncached(self, path: str) -> tuple[int, str]:
-        *dirs, name = path.split("/")
-        self._check_name(name)
-        fd = root = self._root_fd
-        try:
-            for part in dirs:
-                self._check_name(part)
-                nxt = os.open(part, _WALK_FLAGS, dir_fd=fd)
-                if fd != root:
-                    os.close(fd)
-                fd = nxt
-        except BaseException:
-            if fd != root:
-                os.close(fd)
-            raise
-        return fd, name
-
-    def _check_name(self, name: str) -> None:
-        if name in ("", ".", "..") or "/" in name or "\0" in name:
-            raise OSError(errno.EINVAL, f"bad path component {name!r}")
-        if self._hidden(name):
-            raise OSError(errno.ENOENT, "no such file")
-
-    @contextlib.contextmanager
-    def _dir(self, path: str) -> Iterator[int]:
-        """Yield an fd of the directory `path` ("" is the root)."""
-        if not path:
-            yield self._root_fd
-            return
-        with self._at(path) as (parent, name):
-            fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
-        try:
-            yield fd
-        finally:
-            os.close(fd)
+    def call_scope(self, proc: int) -> AbstractContextManager[None]:
+        return self._walk.scope()
 
     # -- reads --------------------------------------------------------------------------------
 
@@ -166,11 +94,6 @@ class LocalVfs:
             return lstat(name, fd)
         with self._at(path) as (at, name):
             return lstat(name, at)
-
-    def _scope_dir(self, path: str) -> int | None:
-        """The fd of directory `path` when the current call scope holds it open."""
-        memo: dict[str, int] | None = getattr(self._scope, "dirs", None)
-        return None if memo is None else memo.get(path)
 
     def read(self, path: str, offset: int, count: int) -> bytes:
         within(offset, 0, errno.EINVAL)
@@ -440,40 +363,3 @@ def _punch_hole(fd: int, offset: int, length: int) -> None:
     end = min(offset + length, size)
     if end > offset:
         os.pwrite(fd, bytes(end - offset), offset)
-
-
-class _Parent:
-    __slots__ = ("_fd", "_path", "_vfs")
-
-    def __init__(self, vfs: LocalVfs, path: str) -> None:
-        self._vfs, self._path, self._fd = vfs, path, -1
-
-    def __enter__(self) -> tuple[int, str]:
-        fd, name = self._vfs._walk(self._path)
-        self._fd = fd
-        return fd, name
-
-    def __exit__(self, *exc: object) -> None:
-        if not self._vfs._owned(self._fd):
-            os.close(self._fd)
-
-
-class _CallScope:
-    __slots__ = ("_outer", "_vfs")
-
-    def __init__(self, vfs: LocalVfs) -> None:
-        self._vfs = vfs
-        self._outer: dict[str, int] | None = None
-
-    def __enter__(self) -> None:
-        scope = self._vfs._scope
-        self._outer = getattr(scope, "dirs", None)
-        if self._outer is None:
-            scope.dirs = {}
-
-    def __exit__(self, *exc: object) -> None:
-        if self._outer is None:  # the outermost scope closes what the call opened
-            scope = self._vfs._scope
-            for fd in scope.dirs.values():
-                os.close(fd)
-            scope.dirs = None
