@@ -8,6 +8,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from filesim.nfs.attrs import Attrs, make_rdev
 from filesim.nfs.const import Ftype
 from filesim.nfs.mount import (
     ExportEntry,
@@ -27,6 +28,7 @@ from filesim.nfs.types import (
     decode_sattr3,
     decode_wcc_data,
     encode_entry3,
+    encode_entryplus3,
     encode_post_op_attr,
     encode_post_op_fh3,
     encode_read3_head,
@@ -108,3 +110,35 @@ def test_mount_structures_round_trip() -> None:
     assert decode_exports(u) == exports
     assert decode_mountres3_ok(u) == (b"fh", [1, 0])
     u.done()
+
+
+_U32 = st.integers(0, 2**32 - 1)
+_NS = st.integers(-(2**62), 2**62)  # times before 1970 too
+
+
+@given(
+    name=st.text(min_size=1, max_size=255).filter(lambda n: "/" not in n),
+    cookie=st.integers(0, 2**64 - 1),
+    kind=st.sampled_from([0o100000, 0o040000, 0o120000, 0o020000, 0o060000, 0o010000, 0o140000]),
+    perms=st.integers(0, 0o7777),
+    nlink=st.integers(0, 2**40),
+    ids=st.tuples(st.integers(0, 2**40), st.integers(0, 2**40)),
+    size=st.integers(0, 2**63 - 1),
+    rdev=st.tuples(st.integers(0, 4095), st.integers(0, 2**20 - 1)),
+    ino=st.integers(0, 2**64 - 1),
+    times=st.tuples(_NS, _NS, _NS),
+    handle=st.binary(min_size=1, max_size=64),
+)
+def test_one_pack_entryplus3_is_entry3_attrs_and_handle(  # type: ignore[no-untyped-def]
+    name, cookie, kind, perms, nlink, ids, size, rdev, ino, times, handle
+) -> None:
+    attrs = Attrs(
+        kind | perms, ino, 7, nlink, ids[0], ids[1], size, size // 512, make_rdev(*rdev), *times
+    )
+    raw = name.encode("utf-8", "surrogateescape")
+    expected = (
+        encode_entry3(ino, name, cookie)
+        + encode_post_op_attr(attrs, 9)
+        + encode_post_op_fh3(handle)
+    )
+    assert encode_entryplus3(raw, cookie, attrs, 9, handle) == expected

@@ -12,6 +12,7 @@ import ctypes
 import errno
 import os
 import struct
+import sys
 import threading
 from collections.abc import Callable
 
@@ -27,6 +28,7 @@ _BUFSIZE = 256
 # attributes_mask, atime, btime, ctime, mtime (each sec, nsec, pad), rdev and dev majors/minors.
 _STATX = struct.Struct("<IIQIIIH2xQQQQ" + "qIi" * 4 + "IIII")
 _NS = 1_000_000_000
+_FS_ENCODING = sys.getfilesystemencoding()
 
 
 def _load() -> Callable[..., int] | None:
@@ -66,7 +68,8 @@ def lstat(name: str, dir_fd: int | None = None) -> Attrs:
         buf = _local.buf
         flags = _AT_SYMLINK_NOFOLLOW | (_AT_EMPTY_PATH if not name else 0)
         at = _AT_FDCWD if dir_fd is None else dir_fd
-        if _fn(at, os.fsencode(name), flags, _STATX_BASIC_AND_BTIME, buf) == 0:
+        raw = name.encode(_FS_ENCODING, "surrogateescape")  # os.fsencode, without 2 calls
+        if _fn(at, raw, flags, _STATX_BASIC_AND_BTIME, buf) == 0:
             return _attrs(buf)
         code = ctypes.get_errno()
         if code not in (errno.ENOSYS, errno.EPERM):
@@ -82,8 +85,23 @@ def _attrs(buf: ctypes.Array[ctypes.c_char]) -> Attrs:
      a_s, a_n, _, b_s, b_n, _, c_s, c_n, _, m_s, m_n, _,
      rdev_major, rdev_minor, dev_major, dev_minor) = _STATX.unpack_from(buf)  # fmt: skip
     birth = b_s * _NS + b_n if mask & _STATX_BTIME and (b_s or b_n) else None
-    return Attrs(
-        mode, ino, os.makedev(dev_major, dev_minor), nlink, uid, gid, size, blocks,
-        os.makedev(rdev_major, rdev_minor), a_s * _NS + a_n, m_s * _NS + m_n, c_s * _NS + c_n,
-        birth,
-    )  # fmt: skip
+    # Built as a plain tuple (Attrs.__new__ is a Python function), with the device numbers of
+    # the last stat kept: every stat of an export has the same st_dev, and most no st_rdev.
+    return _new(Attrs, (
+        mode, ino, _makedev(dev_major, dev_minor), nlink, uid, gid, size, blocks,
+        _makedev(rdev_major, rdev_minor) if rdev_major or rdev_minor else 0,
+        a_s * _NS + a_n, m_s * _NS + m_n, c_s * _NS + c_n, birth,
+    ))  # fmt: skip
+
+
+_new = tuple.__new__
+_devices: dict[tuple[int, int], int] = {}
+
+
+def _makedev(major: int, minor: int) -> int:
+    dev = _devices.get((major, minor))
+    if dev is None:
+        if len(_devices) > 256:
+            _devices.clear()
+        dev = _devices[(major, minor)] = os.makedev(major, minor)
+    return dev

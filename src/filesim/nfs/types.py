@@ -294,6 +294,46 @@ def encode_entry3(fileid: int, name: str, cookie: int) -> bytes:
     return _ENTRY_HEAD.pack(1, fileid, n) + raw + padding(n) + _U64.pack(cookie)
 
 
+_FTYPE_INTS = {kind: int(value) for kind, value in _FTYPES.items()}
+_ENTRYPLUS: dict[tuple[int, int], struct.Struct] = {}
+"""One struct per (padded name length, padded handle length): at most 64 x a few."""
+
+
+def _entryplus_struct(name_len: int, fh_len: int) -> struct.Struct:
+    key = (name_len + 3) & ~3, (fh_len + 3) & ~3
+    packer = _ENTRYPLUS.get(key)
+    if packer is None:
+        # "s" pads a shorter value with zero bytes: the XDR padding of the name and handle.
+        packer = _ENTRYPLUS[key] = struct.Struct(f">IQI{key[0]}sQI{_FATTR.format[1:]}II{key[1]}s")
+    return packer
+
+
+def entryplus3_head_size(name_len: int) -> int:
+    """The bytes of an entryplus3 that count against READDIRPLUS's dircount: the entry3."""
+    return 24 + ((name_len + 3) & ~3)
+
+
+def encode_entryplus3(raw: bytes, cookie: int, st: Attrs, fsid: int, handle: bytes) -> bytes:
+    """An entryplus3 with attributes and handle ("value follows" flag first), in one pack:
+    the same bytes as `encode_entry3` + `encode_post_op_attr` + `encode_post_op_fh3`, for
+    a fraction of the calls (it runs for every entry of a READDIRPLUS page)."""
+    (mode, ino, _dev, nlink, uid, gid, size, blocks, rdev,
+     atime, mtime, ctime, _birth) = st  # fmt: skip
+    a_sec, a_nsec = divmod(atime, _NS)
+    m_sec, m_nsec = divmod(mtime, _NS)
+    c_sec, c_nsec = divmod(ctime, _NS)
+    major, minor = split_rdev(rdev) if rdev else (0, 0)
+    n = len(raw)
+    return _entryplus_struct(n, len(handle)).pack(
+        1, ino, n, raw, cookie, 1,
+        _FTYPE_INTS.get(mode & 0o170000, 1), mode & 0o7777,
+        nlink if nlink < _MAX_U32 else _MAX_U32, uid & _MAX_U32, gid & _MAX_U32,
+        size, blocks * 512, major, minor, fsid, ino,
+        a_sec & _MAX_U32, a_nsec, m_sec & _MAX_U32, m_nsec, c_sec & _MAX_U32, c_nsec,
+        1, len(handle), handle,
+    )  # fmt: skip
+
+
 def decode_dirlistplus3(u: Unpacker) -> tuple[list[EntryPlus3], bool]:
     """The entries of one READDIRPLUS reply page and its eof flag."""
     entries: list[EntryPlus3] = []

@@ -6,9 +6,16 @@ from filesim.nfs.access import Caller, R
 from filesim.nfs.attrs import Attrs
 from filesim.nfs.const import NFS3_COOKIEVERFSIZE
 from filesim.nfs.export import Export
-from filesim.nfs.procedures.common import MAX_IO, entry_path, read_dir, require, stat_or_none
+from filesim.nfs.procedures.common import MAX_IO, entry_path, read_dir, require
 from filesim.nfs.registry import Result, procedure
-from filesim.nfs.types import FALSE, TRUE, encode_entry3, encode_post_op_attr, encode_post_op_fh3
+from filesim.nfs.types import (
+    FALSE,
+    TRUE,
+    encode_entry3,
+    encode_entryplus3,
+    encode_post_op_attr,
+    entryplus3_head_size,
+)
 from filesim.nfs.vfs import NfsError
 from filesim.oncrpc.programs import NfsProc, NfsStat
 from filesim.oncrpc.xdr import Unpacker
@@ -55,25 +62,26 @@ def readdirplus(x: Export, caller: Caller, u: Unpacker) -> Result:
     parts = [encode_post_op_attr(dir_st, x.fsid), verifier]
     budget = min(maxcount, MAX_IO) - len(parts[0]) - len(verifier) - _END
     dir_budget = dircount or budget
-    fsid = x.fsid
+    # Bound once for the page: each runs for every entry.
+    fsid, stat, node, encode_handle = x.fsid, x.vfs.stat, x.index.node, x.codec.encode
+    prefix = dir_path + "/" if dir_path else ""
     index = cookie
     while index < len(entries):
-        entry = entries[index]
-        path = entry_path(dir_path, entry.name)
-        st = stat_or_none(x, path)
-        if st is None:
-            head = encode_entry3(entry.ino, entry.name, index + 1)
-            encoded = head + FALSE + FALSE  # no attributes, no handle
+        name = entries[index].name
+        path = prefix + name if index > 1 else entry_path(dir_path, name)  # 0, 1: "." and ".."
+        raw = name.encode("utf-8", "surrogateescape")
+        try:
+            st = stat(path)
+        except OSError:  # gone since the listing: the entry without attributes or handle
+            encoded = encode_entry3(entries[index].ino, name, index + 1) + FALSE + FALSE
         else:
-            head = encode_entry3(st.st_ino, entry.name, index + 1)
-            handle = x.handle_for(st, path)
-            encoded = head + encode_post_op_attr(st, fsid) + encode_post_op_fh3(handle)
-        if len(encoded) > budget or len(head) > dir_budget:
+            encoded = encode_entryplus3(raw, index + 1, st, fsid, encode_handle(node(st, path)))
+        if len(encoded) > budget or entryplus3_head_size(len(raw)) > dir_budget:
             if index == cookie:
                 raise NfsError(NfsStat.TOOSMALL)
             break
         budget -= len(encoded)
-        dir_budget -= len(head)
+        dir_budget -= entryplus3_head_size(len(raw))
         parts.append(encoded)
         index += 1
     parts.append(FALSE)
