@@ -106,6 +106,19 @@ def _str(value: str) -> bytes:
     return bytes(p.buf)
 
 
+_IDS: dict[int, bytes] = {}
+
+
+def _id(value: int) -> bytes:
+    """An owner or group as its numeric string, encoded; the few ids in use are kept."""
+    encoded = _IDS.get(value)
+    if encoded is None:
+        if len(_IDS) > 1024:
+            _IDS.clear()
+        encoded = _IDS[value] = _str(str(value))
+    return encoded
+
+
 def _fs(field: Callable[[FsStat], int]) -> Callable[[Source], bytes]:
     return lambda s: _u64(field(s.fs()))
 
@@ -144,8 +157,8 @@ def _encoders() -> dict[int, Callable[[Source], bytes]]:
         Attr.MODE: lambda s: _U32.pack(stat.S_IMODE(s.st.st_mode)),
         Attr.NO_TRUNC: lambda s: _TRUE,
         Attr.NUMLINKS: lambda s: _U32.pack(min(s.st.st_nlink, 0xFFFFFFFF)),
-        Attr.OWNER: lambda s: _str(str(s.st.st_uid)),
-        Attr.OWNER_GROUP: lambda s: _str(str(s.st.st_gid)),
+        Attr.OWNER: lambda s: _id(s.st.st_uid),
+        Attr.OWNER_GROUP: lambda s: _id(s.st.st_gid),
         Attr.RAWDEV: lambda s: _U32_PAIR.pack(*split_rdev(s.st.st_rdev)),
         Attr.SPACE_AVAIL: fs(lambda f: f.avail_bytes),
         Attr.SPACE_FREE: fs(lambda f: f.free_bytes),
@@ -164,34 +177,41 @@ def _encoders() -> dict[int, Callable[[Source], bytes]]:
 
 
 def _str_bytes(data: bytes) -> bytes:
-    p = Packer()
-    p.opaque(data)
-    return bytes(p.buf)
+    n = len(data)
+    return _U32.pack(n) + data + _PAD[n & 3]
 
 
+_PAD = (b"", b"\0\0\0", b"\0\0", b"\0")
 _ENCODERS = _encoders()
+_PLANS: dict[int, tuple[int, bytes, tuple[Callable[[Source], bytes], ...]]] = {}
+"""Per request bitmap and minor version: the attributes returned, their bitmap encoded and
+their encoders in order. Built once: READDIR encodes the same request for every entry."""
+
+
+def _plan(request: int, minor: int) -> tuple[int, bytes, tuple[Callable[[Source], bytes], ...]]:
+    key = request << 2 | min(minor, 2)
+    plan = _PLANS.get(key)
+    if plan is None:
+        want = request & supported(minor) & ~WRITE_ONLY
+        encoders = tuple(_ENCODERS[bit] for bit in range(want.bit_length()) if want >> bit & 1)
+        if len(_PLANS) > 256:  # clients send a handful of masks; a hostile one, many
+            _PLANS.clear()
+        plan = _PLANS[key] = want, bitmap(want), encoders
+    return plan
 
 
 def encode(request: int, src: Source) -> tuple[int, bytes]:
     """(bitmap of the attributes returned, their values) for the `request` bitmap."""
-    want = request & supported(src.minor) & ~WRITE_ONLY
-    out = bytearray()
-    bit = 0
-    value = want
-    while value:
-        if value & 1:
-            out += _ENCODERS[bit](src)
-        value >>= 1
-        bit += 1
-    return want, bytes(out)
+    want, _, encoders = _plan(request, src.minor)
+    return want, b"".join([f(src) for f in encoders])
 
 
 def fattr4(request: int, src: Source) -> bytes:
     """An encoded fattr4 (bitmap and attrlist4) for `request`."""
-    got, values = encode(request, src)
-    p = Packer()
-    p.opaque(values)
-    return bitmap(got) + bytes(p.buf)
+    _, words, encoders = _plan(request, src.minor)
+    values = b"".join([f(src) for f in encoders])
+    n = len(values)
+    return words + _U32.pack(n) + values + _PAD[n & 3]
 
 
 def read_fattr4(u: Unpacker) -> tuple[int, memoryview]:

@@ -12,10 +12,12 @@ from filesim.nfs.v4 import attrs
 from filesim.nfs.v4.const import Ftype4, Op, Status
 from filesim.nfs.v4.context import Compound, Node, operation, ruled, storage
 from filesim.nfs.v4.wire import V4Error, bitmap, change_info, read_bitmap, read_name, read_utf8
-from filesim.nfs.vfs import SetAttrs, join
+from filesim.nfs.vfs import SetAttrs, VfsEntry, join
 from filesim.oncrpc.xdr import Packer, Unpacker
 
-_ENTRY_HEAD = struct.Struct(">IQ")  # value_follows, cookie
+_ENTRY_HEAD = struct.Struct(">IQI")  # value_follows, cookie, name length
+_PAD = (b"", b"\0\0\0", b"\0\0", b"\0")
+_TRUE, _FALSE = struct.pack(">I", 1), struct.pack(">I", 0)
 _FIRST_COOKIE = 3  # cookies 1 and 2 are reserved for "." and ".." (RFC 7530 16.24)
 
 
@@ -204,15 +206,13 @@ def readdir(c: Compound, u: Unpacker) -> bytes:
         raise V4Error(Status.NOTDIR)
     if not node.pseudo and not permits(node.st, c.caller, R):
         raise V4Error(Status.ACCESS)
-    names, verifier = _listing(c, node, cookie, verifier)
-    p = Packer()
-    p.raw(verifier)
+    entries, skip, verifier = _listing(c, node, cookie, verifier)
+    out = [verifier]
     budget = min(maxcount, 1 << 20) - 8 - 8
     index = max(cookie - _FIRST_COOKIE + 1, 0) if cookie else 0
-    first = index
-    while index < len(names):
-        name = names[index]
-        entry = _entry(c, node, name, index + _FIRST_COOKIE, request)
+    first, count = index, len(entries) - skip
+    while index < count:
+        entry = _entry(c, node, entries[index + skip].name, index + _FIRST_COOKIE, request)
         if entry is None:
             index += 1
             continue
@@ -221,22 +221,25 @@ def readdir(c: Compound, u: Unpacker) -> bytes:
                 raise V4Error(Status.TOOSMALL)
             break
         budget -= len(entry)
-        p.raw(entry)
+        out.append(entry)
         index += 1
-    p.bool(False)
-    p.bool(index >= len(names))
-    return bytes(p.buf)
+    out.append(_FALSE)
+    out.append(_TRUE if index >= count else _FALSE)
+    return b"".join(out)
 
 
-def _listing(c: Compound, node: Node, cookie: int, verifier: bytes) -> tuple[list[str], bytes]:
+def _listing(
+    c: Compound, node: Node, cookie: int, verifier: bytes
+) -> tuple[list[VfsEntry], int, bytes]:
+    """(entries, how many to skip at their start: "." and "..", the cookie verifier)."""
     if node.pseudo:
         assert node.depth is not None
-        return [c.svc.pseudo.entry(node.depth)], bytes(8)
+        return [VfsEntry(c.svc.pseudo.entry(node.depth), 0)], 0, bytes(8)
     assert node.path is not None
     entries, verifier = c.export.listings.listing(
         c.export.vfs, node.path, node.st.st_ino, cookie - 2 if cookie else 0, verifier
     )
-    return [e.name for e in entries[2:]], verifier
+    return entries, 2, verifier  # the kept listing itself: no copy of its names per page
 
 
 def _entry(c: Compound, node: Node, name: str, cookie: int, request: int) -> bytes | None:
@@ -250,8 +253,7 @@ def _entry(c: Compound, node: Node, name: str, cookie: int, request: int) -> byt
             entry_node = c.svc.node_at(join(node.path, name))
     except V4Error:
         return None
-    p = Packer()
-    p.raw(_ENTRY_HEAD.pack(1, cookie))
-    p.string(name)
-    p.raw(attrs.fattr4(request, c.svc.source(entry_node, c.minor)))
-    return bytes(p.buf)
+    raw = name.encode("utf-8", "surrogateescape")
+    n = len(raw)
+    head = _ENTRY_HEAD.pack(1, cookie, n) + raw + _PAD[n & 3]
+    return head + attrs.fattr4(request, c.svc.source(entry_node, c.minor))
