@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from filesim.nfs.attrs import Attrs, split_rdev
+from filesim.nfs.v4.attrplan import Encoder, compile_encoder
 from filesim.nfs.v4.const import Attr, Ftype4, Status
 from filesim.nfs.v4.wire import V4Error, bitmap, read_bitmap
 from filesim.nfs.vfs import FsStat, SetAttrs
@@ -183,33 +184,32 @@ def _str_bytes(data: bytes) -> bytes:
 
 _PAD = (b"", b"\0\0\0", b"\0\0", b"\0")
 _ENCODERS = _encoders()
-_PLANS: dict[int, tuple[int, bytes, tuple[Callable[[Source], bytes], ...]]] = {}
+_PLANS: dict[int, tuple[int, bytes, Encoder]] = {}
 """Per request bitmap and minor version: the attributes returned, their bitmap encoded and
-their encoders in order. Built once: READDIR encodes the same request for every entry."""
+one encoder of their values. Built once: READDIR encodes the same request for every entry."""
 
 
-def _plan(request: int, minor: int) -> tuple[int, bytes, tuple[Callable[[Source], bytes], ...]]:
+def _plan(request: int, minor: int) -> tuple[int, bytes, Encoder]:
     key = request << 2 | min(minor, 2)
     plan = _PLANS.get(key)
     if plan is None:
         want = request & supported(minor) & ~WRITE_ONLY
-        encoders = tuple(_ENCODERS[bit] for bit in range(want.bit_length()) if want >> bit & 1)
         if len(_PLANS) > 256:  # clients send a handful of masks; a hostile one, many
             _PLANS.clear()
-        plan = _PLANS[key] = want, bitmap(want), encoders
+        plan = _PLANS[key] = want, bitmap(want), compile_encoder(want, _ENCODERS)
     return plan
 
 
 def encode(request: int, src: Source) -> tuple[int, bytes]:
     """(bitmap of the attributes returned, their values) for the `request` bitmap."""
-    want, _, encoders = _plan(request, src.minor)
-    return want, b"".join([f(src) for f in encoders])
+    want, _, encoder = _plan(request, src.minor)
+    return want, encoder(src)
 
 
 def fattr4(request: int, src: Source) -> bytes:
     """An encoded fattr4 (bitmap and attrlist4) for `request`."""
-    _, words, encoders = _plan(request, src.minor)
-    values = b"".join([f(src) for f in encoders])
+    _, words, encoder = _plan(request, src.minor)
+    values = encoder(src)
     n = len(values)
     return words + _U32.pack(n) + values + _PAD[n & 3]
 

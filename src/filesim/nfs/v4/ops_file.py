@@ -243,10 +243,10 @@ def _listing(
 
 
 def _entry(c: Compound, node: Node, name: str, cookie: int, request: int) -> bytes | None:
-    from filesim.nfs.v4.ops_fh import child
-
     try:
         if node.pseudo:
+            from filesim.nfs.v4.ops_fh import child  # (not per entry of a real directory)
+
             entry_node = child(c, node, name)
         else:
             assert node.path is not None
