@@ -6,8 +6,9 @@
 
 nfs   one server from each tree (`filesim up`, direct storage), both running; one libnfs
       client per server alternates between them (before, after, after, before, ...): create,
-      list, remove of --files files; ops/s and the server's CPU time per client operation
-      (user + system of its process: far less sensitive to a busy machine than wall time)
+      list (--lists times), remove of --files files; ops/s and the server's CPU time per
+      create or remove (user + system of its process: far less sensitive to a busy machine
+      than wall time), and apart from it the listings' CPU per entry listed
 nfs4  the same over NFSv4.1 with nfs-rs (--v4-files files), then a write of --v4-mib MiB in
       1 MiB WRITEs: MiB/s and the server's CPU seconds for it
 sync  the initial sync of --sync-files files of 10 KiB (a fresh process per run and tree, the
@@ -55,15 +56,16 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def nfs_run(client: Any, served: Served, files: int, tag: str) -> dict[str, float]:
+def nfs_run(client: Any, served: Served, files: int, tag: str, lists: int = 1) -> dict[str, float]:
     top = f"ab-{tag}"
     client.mkdir(top)
     cpu0, t0 = cpu_s(served.pid), time.perf_counter()
     for i in range(files):
         client.create_empty(f"{top}/f{i:06d}")
-    t1 = time.perf_counter()
-    listed = len(client.listdir_names(top))
-    t2 = time.perf_counter()
+    t1, list_cpu0 = time.perf_counter(), cpu_s(served.pid)
+    listed = sum(len(client.listdir_names(top)) for _ in range(lists))
+    t2, list_cpu = time.perf_counter(), cpu_s(served.pid) - list_cpu0
+    listed //= lists
     for i in range(files):
         client.unlink(f"{top}/f{i:06d}")
     t3 = time.perf_counter()
@@ -72,14 +74,16 @@ def nfs_run(client: Any, served: Served, files: int, tag: str) -> dict[str, floa
         raise RuntimeError(f"listed {listed} of {files} files")
     return {
         "create_ops": files / (t1 - t0),
-        "list_entries_per_s": listed / (t2 - t1),
+        "list_entries_per_s": listed * lists / (t2 - t1),
+        # CPU time is counted in clock ticks (10 ms): --lists 20 makes it a fine figure
+        "list_server_cpu_us_per_entry": list_cpu * 1e6 / (listed * lists),
         "remove_ops": files / (t3 - t2),
-        "server_cpu_us_per_op": (cpu_s(served.pid) - cpu0) * 1e6 / (2 * files + 1),
+        "server_cpu_us_per_op": (cpu_s(served.pid) - cpu0 - list_cpu) * 1e6 / (2 * files),
     }
 
 
 def v4_run(client: Any, served: Served, args: argparse.Namespace, tag: str) -> dict[str, float]:
-    row = nfs_run(client, served, args.v4_files, tag)
+    row = nfs_run(client, served, args.v4_files, tag, args.lists)
     cpu0 = cpu_s(served.pid)
     seconds, _ = client.write_file(f"w-{tag}", args.v4_mib << 20, 1 << 20)
     row["write_MiBps"] = args.v4_mib / seconds
@@ -109,7 +113,7 @@ def nfs_phase(
                     rows[label].append(v4_run(clients[label], served[label], args, str(run)))
                 else:
                     rows[label].append(nfs_run(clients[label], served[label], args.files,
-                                               str(run)))  # fmt: skip
+                                               str(run), args.lists))  # fmt: skip
         for client in clients.values():
             client.close()
     finally:
@@ -166,6 +170,7 @@ def main() -> None:
     parser.add_argument("--v4-mib", type=int, default=64)
     parser.add_argument("--sync-files", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=6)
+    parser.add_argument("--lists", type=int, default=1, help="listings of the directory per run")
     parser.add_argument("--only", default="nfs,sync")
     args = parser.parse_args()
     trees = {"before": str(Path(args.before).resolve()), "after": str(Path(args.after).resolve())}
