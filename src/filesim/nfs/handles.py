@@ -174,6 +174,9 @@ class HandleCodec:
         return node
 
 
+_new = tuple.__new__
+
+
 class NodeIndex:
     """Maps inode numbers to export-relative paths, verified against the filesystem."""
 
@@ -192,8 +195,12 @@ class NodeIndex:
 
     def node(self, st: Attrs, path: str) -> Node:
         """The node `st` is, at `path`, remembered for resolving its handle later."""
-        self.remember(st.st_ino, path)
-        return Node.of(st, self.generations.of(st.st_ino))
+        ino = st.st_ino
+        self._paths[ino] = path  # `remember` and `Node.of` inline: once per READDIRPLUS entry
+        if self._gone:
+            self._gone.pop(ino, None)
+        return _new(Node, (ino, (st.st_mode & 0o170000) >> 12, self.generations.of(ino),
+                           birth_tag(st)))  # fmt: skip
 
     def forget(self, st: Attrs) -> None:
         """The name of `st` (its attributes before) was removed by this server: when that

@@ -76,12 +76,13 @@ def readdirplus(x: Export, caller: Caller, u: Unpacker) -> Result:
             encoded = encode_entry3(entries[index].ino, name, index + 1) + FALSE + FALSE
         else:
             encoded = encode_entryplus3(raw, index + 1, st, fsid, encode_handle(node(st, path)))
-        if len(encoded) > budget or entryplus3_head_size(len(raw)) > dir_budget:
+        head = entryplus3_head_size(len(raw))
+        if len(encoded) > budget or head > dir_budget:
             if index == cookie:
                 raise NfsError(NfsStat.TOOSMALL)
             break
         budget -= len(encoded)
-        dir_budget -= entryplus3_head_size(len(raw))
+        dir_budget -= head
         parts.append(encoded)
         index += 1
     parts.append(FALSE)
