@@ -7,7 +7,8 @@ Calls go straight into `Dispatcher.dispatch` of an export composed as `filesim u
 (`NotifyingVfs(FaultyVfs(LocalVfs))`, a listener that records events, no fault active), on a
 tree on tmpfs: NULL, GETATTR, LOOKUP, ACCESS, READ and WRITE of 4 KiB, CREATE+REMOVE, and
 READDIR/READDIRPLUS pages of a 2,000-entry directory (the first page lists and sorts it; a
-later page comes from the cached listing). Figures are per-thread CPU time (`thread_time`), the
+later page comes from the cached listing), and a later page of an NFSv4 READDIR with the
+attributes nfs-rs asks for. Figures are per-thread CPU time (`thread_time`), the
 minimum and median of --repeat rounds, so other processes on a shared machine matter little.
 Prints a table and one line `FILESIM_NFS_DISPATCH {json}`. A benchmark, not a test.
 """
@@ -106,10 +107,39 @@ def calls(dispatcher: Dispatcher) -> list[tuple[str, list[bytes], int]]:
         # the one `later` pages through is dropped (it would be listed again every time).
         ("READDIRPLUS later page", [nfs(P.READDIRPLUS, ("opaque", d), *later, ("uint32", 8192),
                                         ("uint32", 32768))], 1000),
+        ("v4 READDIR later page", [v4_readdir(dispatcher)], 300),
         ("READDIRPLUS first page", [nfs(P.READDIRPLUS, ("opaque", d), *first, ("uint32", 8192),
                                         ("uint32", 32768))], 100),
         ("READDIR first page", [nfs(P.READDIR, ("opaque", d), *first, ("uint32", 32768))], 200),
     ]  # fmt: skip
+
+
+# The attributes nfs-rs asks of each entry in a READDIR (Linux asks nearly the same): type,
+# size, fsid, ACL (not supported), handle, fileid, mode, links, owner, group, rawdev, space
+# used, atime, ctime, mtime.
+_V4_ENTRY_ATTRS = (1, 4, 8, 12, 19, 20, 33, 35, 36, 37, 41, 45, 47, 52, 53)
+
+
+def v4_readdir(dispatcher: Dispatcher) -> bytes:
+    """A v4.0 COMPOUND (PUTROOTFH, LOOKUP data, LOOKUP d, READDIR from cookie 500, 32 KiB)."""
+
+    def compound(cookie: int, verifier: bytes) -> bytes:
+        words = [0, 0]
+        for bit in _V4_ENTRY_ATTRS:
+            words[bit // 32] |= 1 << bit % 32
+        p = Packer()
+        p.string("b"), p.uint32(0), p.uint32(4), p.uint32(24)  # tag, minor 0, 4 ops, PUTROOTFH
+        for name in ("data", "d"):
+            p.uint32(15), p.string(name)  # LOOKUP
+        p.uint32(26), p.uint64(cookie), p.fixed_opaque(verifier)  # READDIR
+        p.uint32(8192), p.uint32(32768), p.uint32(2), p.uint32(words[0]), p.uint32(words[1])
+        return encode_call(next(_xids), NFS_PROGRAM, 4, 1, p.getvalue(), CRED)
+
+    parts = dispatcher.dispatch(compound(0, bytes(8)), CLIENT)
+    assert parts is not None
+    reply = b"".join(parts)
+    at = reply.index(bytes.fromhex("0000001a00000000")) + 8  # READDIR, NFS4_OK: the verifier
+    return compound(500, reply[at : at + 8])
 
 
 def measure(dispatch: Callable[[bytes, str], object], records: list[bytes], rounds: int,
