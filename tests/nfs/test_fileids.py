@@ -8,7 +8,15 @@ from pathlib import Path
 
 from filesim.nfs.fileids import FileIdVfs
 from filesim.oncrpc.programs import NfsProc, NfsStat
-from filesim.topology.filesystems import bsd_mounts, filesystem_type, stable_file_ids
+from filesim.sync.watch import REMOTE_FILESYSTEMS
+from filesim.topology.filesystems import (
+    DRIVE_REMOTE,
+    UNSTABLE_IDS,
+    bsd_mounts,
+    filesystem_type,
+    stable_file_ids,
+    windows_type,
+)
 from tests.support.backend import FILEIDS
 from tests.support.exfat import exfat_volume
 from tests.support.rig import Rig, make_rig
@@ -47,6 +55,16 @@ def test_roots_whose_numbers_do_not_last_are_told_apart() -> None:
         ("/Volumes/USB STICK", "msdos"),
         ("/Volumes/share", "smbfs"),
     ]
+
+
+def test_a_windows_network_drive_counts_as_remote_whatever_its_server_names() -> None:
+    """A share on an NTFS server reports "NTFS" to GetVolumeInformationW; GetDriveTypeW is
+    what tells it is remote (the Win32 calls themselves cannot run here)."""
+    assert windows_type(DRIVE_REMOTE, "NTFS") == "remote"
+    assert windows_type(3, "NTFS") == "ntfs"  # DRIVE_FIXED
+    assert windows_type(2, "FAT32") == "fat32"  # DRIVE_REMOVABLE
+    assert windows_type(3, "") is None
+    assert "remote" in UNSTABLE_IDS and "remote" in REMOTE_FILESYSTEMS
 
 
 def test_auto_gives_an_exfat_root_its_own_ids_and_a_local_disk_native_ones(

@@ -75,6 +75,22 @@ def test_symlink_link_and_mknod_answer_notsupp_where_the_host_cannot(tmp_path: P
     assert sorted(os.listdir(rig.root)) == ["file"]
 
 
+def test_mknod_answers_notsupp_on_the_fd_backend_without_mknodat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """macOS before 13 has the other *at calls but no mknodat: `os.mknod(dir_fd=...)` would
+    raise NotImplementedError, which is no NFS status."""
+    BACKEND.set("fd")
+    rig = make_rig(tmp_path / "e")
+    root = rig.mount("/data")
+    monkeypatch.setattr(os, "supports_dir_fd", os.supports_dir_fd - {os.mknod})
+    p = rig.dirop(root, "fifo")
+    p.uint32(7)  # NF3FIFO
+    sattr(p)
+    assert rig.fails(NfsProc.MKNOD, p) == NfsStat.NOTSUPP
+    assert os.listdir(rig.root) == []
+
+
 def test_auto_picks_fd_where_the_platform_has_directory_fds(tmp_path: Path) -> None:
     assert localfs.usable()  # Linux: the Windows-surface tests cover the other way
     assert chosen("auto") == "fd" and chosen("path") == "path"

@@ -222,6 +222,8 @@ class LocalVfs:
         device = stat.S_ISBLK(mode) or stat.S_ISCHR(mode)
         if not (device or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
             raise OSError(errno.EINVAL, "mknod creates FIFOs, sockets and device nodes only")
+        if os.mknod not in os.supports_dir_fd:  # macOS before 13 has no mknodat
+            raise OSError(errno.EOPNOTSUPP, "special files need macOS 13 or later on this host")
         with self._at(path) as (parent, name):
             # a device node needs CAP_MKNOD; without it the OS answers EPERM
             os.mknod(name, mode, rdev if device else 0, dir_fd=parent)

@@ -258,9 +258,10 @@ class PollingWatcher:
 WatcherMode = Literal["auto", "events", "polling"]
 
 # Filesystems whose changes made on the other side (the host of a VM or container, another
-# client) raise no inotify event here: host shares and network filesystems. `auto` polls them.
+# client) raise no inotify event here: host shares and network filesystems ("remote": a
+# Windows network drive, see filesim.topology.filesystems.windows_type). `auto` polls them.
 REMOTE_FILESYSTEMS = frozenset(
-    {"9p", "drvfs", "cifs", "smb3", "smbfs", "nfs", "nfs4", "fuse", "virtiofs", "vboxsf"}
+    {"9p", "drvfs", "cifs", "smb3", "smbfs", "remote", "nfs", "nfs4", "fuse", "virtiofs", "vboxsf"}
 )
 
 

@@ -33,11 +33,12 @@ def is_link(st: os.stat_result) -> bool:
 
 
 UNSTABLE_IDS = frozenset(
-    {"vfat", "msdos", "exfat", "fat", "fat32", "cifs", "smb3", "smbfs", "fuse", "fuseblk"}
+    {"vfat", "msdos", "exfat", "fat", "fat32", "cifs", "smb3", "smbfs", "remote", "fuse", "fuseblk"}
 )
 """Filesystems (Linux mountinfo, macOS `mount`, Windows volume names, lower case) whose file
 numbers are not the file's for its whole life: FAT family, SMB clients (with `noserverino`
-the Linux client numbers files itself), and FUSE, whose numbers are each driver's choice."""
+the Linux client numbers files itself; "remote" is a Windows network drive), and FUSE, whose
+numbers are each driver's choice."""
 
 
 def _unescape(field: str) -> str:
@@ -105,7 +106,7 @@ def filesystem_type(path: Path, mountinfo: str | None = None) -> str | None:
 
 def _windows_volume_type(target: str) -> str | None:
     """The file system name of the volume holding `target` ("ntfs", "fat32", "exfat"), via
-    GetVolumePathNameW and GetVolumeInformationW."""
+    GetVolumePathNameW, GetDriveTypeW and GetVolumeInformationW."""
     import ctypes
 
     kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined,unused-ignore]
@@ -114,8 +115,21 @@ def _windows_volume_type(target: str) -> str | None:
         return None
     name = ctypes.create_unicode_buffer(64)
     if not kernel32.GetVolumeInformationW(volume, None, 0, None, None, None, name, len(name)):
-        return None
-    return str(name.value).lower() or None
+        name.value = ""
+    return windows_type(int(kernel32.GetDriveTypeW(volume)), str(name.value))
+
+
+DRIVE_REMOTE = 4
+"""GetDriveTypeW's answer for a network drive: a mapped letter or a UNC path."""
+
+
+def windows_type(drive_type: int, fs_name: str) -> str | None:
+    """The type filesim goes by for a Windows volume. A network drive is "remote" whatever
+    file system its server names (a share on an NTFS server says "NTFS"): its file numbers
+    come from the server, and it raises no change events for changes made by other machines."""
+    if drive_type == DRIVE_REMOTE:
+        return "remote"
+    return fs_name.lower() or None
 
 
 def stable_file_ids(root: Path, mountinfo: str | None = None) -> bool:
