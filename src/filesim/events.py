@@ -9,6 +9,7 @@ rest of filesim, so every layer may emit events.
 from __future__ import annotations
 
 import json
+import json.encoder
 import os
 import threading
 import time
@@ -48,7 +49,7 @@ class Event:
         if self.detail:
             data["detail"] = self.detail
         data["time"] = self.time
-        text = _ENCODER.encode(data)
+        text = _encode(data)
         if "\\ud" not in text:  # no surrogate escape at all: the common case
             return text
         raw = _raw_bytes(self.path)
@@ -59,6 +60,27 @@ class Event:
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
 """One encoder for every event: json.dumps with any option builds a new one per call."""
+
+
+def _compact_encoder() -> Callable[[dict[str, Any]], str]:
+    """`_ENCODER.encode`, without building its C encoder again for every event (`encode` does:
+    5.2 against 2.2 us for an NFS change's event). Events hold plain values, never a cycle, so
+    the C encoder runs without cycle markers. Where there is no C encoder, `_ENCODER.encode`."""
+    make: Any = getattr(json.encoder, "c_make_encoder", None)  # (not in typeshed)
+    if make is None:  # pragma: no cover - CPython always has one
+        return _ENCODER.encode
+    # markers, default, string encoder, indent, separators, sort_keys, skipkeys, allow_nan
+    iterencode = make(
+        None, str, json.encoder.encode_basestring_ascii, None, ":", ",", False, False, True
+    )
+
+    def encode(data: dict[str, Any]) -> str:
+        return "".join(iterencode(data, 0))
+
+    return encode
+
+
+_encode = _compact_encoder()
 
 
 def _raw_bytes(text: str) -> bytes | None:

@@ -67,6 +67,44 @@ def test_header_too_short_or_not_a_call() -> None:
         parse_call(struct.pack(">II", 5, 7))
 
 
+def _call_with_verifier(verifier: bytes, args: bytes = b"", length: int | None = None) -> bytes:
+    """A NULL call with AUTH_SYS credentials and an AUTH_NONE verifier of body `verifier`
+    (its declared length `length`, default the body's own)."""
+    head = encode_call(3, 100003, 3, 0, b"", Credentials(AuthFlavor.AUTH_SYS, 1, 2, (), "m"))
+    head = head[:-8]  # encode_call's empty verifier
+    size = len(verifier) if length is None else length
+    return head + struct.pack(">II", AuthFlavor.AUTH_NONE, size) + verifier + args
+
+
+def test_a_call_verifier_with_a_body_is_skipped() -> None:
+    call = parse_call(_call_with_verifier(b"abcdefg\0", b"\0\0\0\x2a"))
+    assert (call.xid, call.cred.uid, call.cred.gid) == (3, 1, 2)
+    assert call.args.uint32() == 42
+
+
+@pytest.mark.parametrize("length", [9, 401])  # past the record's end; past MAX_AUTH_BYTES
+def test_a_bad_call_verifier_gets_auth_error(length: int) -> None:
+    with pytest.raises(CallRejected) as info:
+        parse_call(_call_with_verifier(b"abcdefg\0", length=length))
+    assert struct.unpack(">IIIII", info.value.reply) == (3, 1, 1, 1, AuthStat.AUTH_BADCRED)
+
+
+def test_credentials_cut_short_get_auth_error() -> None:
+    msg = encode_call(4, 100003, 3, 0, b"", Credentials(AuthFlavor.AUTH_SYS, 1, 2, (), "m"))
+    with pytest.raises(CallRejected) as info:
+        parse_call(msg[:36])  # inside the credential body
+    assert struct.unpack(">IIIII", info.value.reply) == (4, 1, 1, 1, AuthStat.AUTH_BADCRED)
+
+
+def test_auth_none_credentials_with_a_body_are_anonymous() -> None:
+    msg = bytearray(encode_call(5, 100003, 3, 0, b"\0\0\0\x07"))
+    body = struct.pack(">II", 1, 2)
+    msg[28:32] = struct.pack(">I", len(body))  # AUTH_NONE credential of 8 bytes
+    call = parse_call(bytes(msg[:32]) + body + bytes(msg[32:]))
+    assert call.cred == Credentials()
+    assert call.args.uint32() == 7
+
+
 # -- replies, as a client reads them -------------------------------------------------------------
 
 

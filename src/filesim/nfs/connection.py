@@ -137,12 +137,15 @@ class Connection(asyncio.BufferedProtocol):
         the rest stays in the buffer and the client's TCP window closes)."""
         if self._transport is None:
             return
+        reader = self._reader
         try:
-            if self._may_go_on():
-                for record in self._reader.records():
-                    self._handle(record)
-                    if not self._may_go_on():
-                        break
+            while self._may_go_on():
+                record = reader.next_record()
+                if record is None:
+                    if not self._reading_paused:
+                        return  # all answered and reading on: nothing to pause or resume
+                    break
+                self._handle(record)
         except RecordError as exc:
             self._bad_record(exc)
             return
@@ -264,12 +267,12 @@ class Connection(asyncio.BufferedProtocol):
         transport = self._transport
         if parts is None or transport is None or transport.is_closing():
             return
+        if len(parts) == 1:  # most replies
+            transport.write(record_mark(len(parts[0])) + parts[0])
+            return
         total = 0
         for part in parts:
             total += len(part)
-        if len(parts) == 1:
-            transport.write(record_mark(total) + parts[0])
-            return
         pending = [record_mark(total)]
         for part in parts:
             if len(part) < _JOIN_BELOW:

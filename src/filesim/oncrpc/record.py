@@ -113,13 +113,19 @@ class RecordReader:
 
     def records(self) -> Iterator[memoryview]:
         """Yield every complete record in the buffer."""
+        while (record := self.next_record()) is not None:
+            yield record
+
+    def next_record(self) -> memoryview | None:
+        """The next complete record in the buffer, or None (a plain call: a server takes one
+        record per read, where a generator cost more than finding the record)."""
         while True:
             available = self._end - self._start
             if available < 4:
                 self._need = 4
                 if available == 0:
                     self._start = self._end = 0
-                return
+                return None
             header = _U32.unpack_from(self._buf, self._start)[0]
             length = header & 0x7FFFFFFF
             already = len(self._partial) if self._partial is not None else 0
@@ -129,21 +135,19 @@ class RecordReader:
                 )
             if available < 4 + length:
                 self._need = 4 + length
-                return
+                return None
             begin = self._start + 4
             self._start = begin + length
             fragment = self._view[begin : begin + length]
             if header & LAST_FRAGMENT:
                 if self._partial is None:
-                    yield fragment
-                else:
-                    self._partial += fragment
-                    whole, self._partial = self._partial, None
-                    yield memoryview(whole)
-            else:
-                if self._partial is None:
-                    self._partial = bytearray()
+                    return fragment
                 self._partial += fragment
+                whole, self._partial = self._partial, None
+                return memoryview(whole)
+            if self._partial is None:
+                self._partial = bytearray()
+            self._partial += fragment
 
 
 def record_mark(length: int) -> bytes:
