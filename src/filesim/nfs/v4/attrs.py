@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from filesim.nfs.attrs import Attrs, split_rdev
 from filesim.nfs.v4.attrplan import Encoder, compile_encoder
 from filesim.nfs.v4.const import Attr, Ftype4, Status
-from filesim.nfs.v4.wire import V4Error, bitmap, read_bitmap
+from filesim.nfs.v4.wire import V4Error, bitmap, opaque, read_bitmap, string
 from filesim.nfs.vfs import FsStat, SetAttrs
-from filesim.oncrpc.xdr import Packer, Unpacker, XdrError
+from filesim.oncrpc.xdr import Unpacker, XdrError
 
 MAX_IO = 1 << 20
 _U32 = struct.Struct(">I")
@@ -101,12 +101,6 @@ def _u64(v: int) -> bytes:
     return _U64.pack(max(0, min(v, (1 << 64) - 1)))
 
 
-def _str(value: str) -> bytes:
-    p = Packer()
-    p.string(value)
-    return bytes(p.buf)
-
-
 _IDS: dict[int, bytes] = {}
 
 
@@ -116,7 +110,7 @@ def _id(value: int) -> bytes:
     if encoded is None:
         if len(_IDS) > 1024:
             _IDS.clear()
-        encoded = _IDS[value] = _str(str(value))
+        encoded = _IDS[value] = string(str(value))
     return encoded
 
 
@@ -139,7 +133,7 @@ def _encoders() -> dict[int, Callable[[Source], bytes]]:
         Attr.UNIQUE_HANDLES: lambda s: _TRUE,
         Attr.LEASE_TIME: lambda s: _U32.pack(s.lease),
         Attr.RDATTR_ERROR: lambda s: _U32.pack(0),
-        Attr.FILEHANDLE: lambda s: _str_bytes(s.handle),
+        Attr.FILEHANDLE: lambda s: opaque(s.handle),
         Attr.ACLSUPPORT: lambda s: _U32.pack(0),
         Attr.CANSETTIME: lambda s: _TRUE,
         Attr.CASE_INSENSITIVE: lambda s: _FALSE,
@@ -177,12 +171,6 @@ def _encoders() -> dict[int, Callable[[Source], bytes]]:
     }
 
 
-def _str_bytes(data: bytes) -> bytes:
-    n = len(data)
-    return _U32.pack(n) + data + _PAD[n & 3]
-
-
-_PAD = (b"", b"\0\0\0", b"\0\0", b"\0")
 _ENCODERS = _encoders()
 _PLANS: dict[int, tuple[int, bytes, Encoder]] = {}
 """Per request bitmap and minor version: the attributes returned, their bitmap encoded and
@@ -209,9 +197,7 @@ def encode(request: int, src: Source) -> tuple[int, bytes]:
 def fattr4(request: int, src: Source) -> bytes:
     """An encoded fattr4 (bitmap and attrlist4) for `request`."""
     _, words, encoder = _plan(request, src.minor)
-    values = encoder(src)
-    n = len(values)
-    return words + _U32.pack(n) + values + _PAD[n & 3]
+    return words + opaque(encoder(src))
 
 
 def read_fattr4(u: Unpacker) -> tuple[int, memoryview]:

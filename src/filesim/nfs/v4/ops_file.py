@@ -13,10 +13,9 @@ from filesim.nfs.v4.const import Ftype4, Op, Status
 from filesim.nfs.v4.context import Compound, Node, operation, ruled, storage
 from filesim.nfs.v4.wire import V4Error, bitmap, change_info, read_bitmap, read_name, read_utf8
 from filesim.nfs.vfs import SetAttrs, VfsEntry, join
-from filesim.oncrpc.xdr import Packer, Unpacker
+from filesim.oncrpc.xdr import Packer, Unpacker, padding
 
 _ENTRY_HEAD = struct.Struct(">IQI")  # value_follows, cookie, name length
-_PAD = (b"", b"\0\0\0", b"\0\0", b"\0")
 _TRUE, _FALSE = struct.pack(">I", 1), struct.pack(">I", 0)
 _FIRST_COOKIE = 3  # cookies 1 and 2 are reserved for "." and ".." (RFC 7530 16.24)
 
@@ -255,5 +254,5 @@ def _entry(c: Compound, node: Node, name: str, cookie: int, request: int) -> byt
         return None
     raw = name.encode("utf-8", "surrogateescape")
     n = len(raw)
-    head = _ENTRY_HEAD.pack(1, cookie, n) + raw + _PAD[n & 3]
+    head = _ENTRY_HEAD.pack(1, cookie, n) + raw + padding(n)
     return head + attrs.fattr4(request, c.svc.source(entry_node, c.minor))

@@ -10,7 +10,7 @@ from typing import NamedTuple
 
 from filesim.nfs.v4.const import NFS4_OTHER_SIZE, Status
 from filesim.oncrpc.programs import NfsStat
-from filesim.oncrpc.xdr import Packer, Unpacker, XdrError
+from filesim.oncrpc.xdr import Unpacker, XdrError, padding
 
 _U32 = struct.Struct(">I")
 _STATEID = struct.Struct(">I12s")
@@ -123,15 +123,13 @@ def change_info(before: int, after: int, atomic: bool = True) -> bytes:
 
 
 def opaque(data: bytes) -> bytes:
-    p = Packer()
-    p.opaque(data)
-    return bytes(p.buf)
+    """A variable-length opaque, without a Packer (READDIR encodes one per entry)."""
+    n = len(data)
+    return _U32.pack(n) + data + padding(n)
 
 
 def string(value: str) -> bytes:
-    p = Packer()
-    p.string(value)
-    return bytes(p.buf)
+    return opaque(value.encode("utf-8", "surrogateescape"))
 
 
 def u32(value: int) -> bytes:
