@@ -43,7 +43,7 @@ def test_attributes_of_a_real_file_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "f"
     path.write_bytes(b"12345")
     st = os.lstat(path)
-    u = Unpacker(encode_post_op_attr(st, 9) + encode_post_op_attr(None, 9))
+    u = Unpacker(encode_post_op_attr(Attrs.of(st), 9) + encode_post_op_attr(None, 9))
     attrs = decode_post_op_attr(u)
     assert attrs is not None and decode_post_op_attr(u) is None
     u.done()
@@ -53,7 +53,8 @@ def test_attributes_of_a_real_file_round_trip(tmp_path: Path) -> None:
 
 def test_wcc_data_round_trips(tmp_path: Path) -> None:
     st = os.lstat(tmp_path)
-    u = Unpacker(encode_wcc_data(st, st, 1) + encode_wcc_data(None, None, 1))
+    attrs = Attrs.of(st)  # what the server encodes: filesim's own value, not an os.stat_result
+    u = Unpacker(encode_wcc_data(attrs, attrs, 1) + encode_wcc_data(None, None, 1))
     full, empty = decode_wcc_data(u), decode_wcc_data(u)
     u.done()
     assert full.before is not None and full.after is not None

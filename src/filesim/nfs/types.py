@@ -41,6 +41,8 @@ _FTYPES = {
     stat.S_IFSOCK: Ftype.SOCK,
     stat.S_IFIFO: Ftype.FIFO,
 }
+_FTYPE_INTS = {kind: int(value) for kind, value in _FTYPES.items()}
+"""Plain ints: packing an IntEnum member costs more (once per attribute set encoded)."""
 
 
 def _time(ns: int) -> tuple[int, int]:
@@ -80,25 +82,24 @@ class Fattr:
         return self.type is Ftype.DIR
 
 
-def encode_fattr3(st: Attrs, fsid: int) -> bytes:
-    mode = st.st_mode
-    rdev = st.st_rdev
-    a_sec, a_nsec = _time(st.st_atime_ns)
-    m_sec, m_nsec = _time(st.st_mtime_ns)
-    c_sec, c_nsec = _time(st.st_ctime_ns)
-    return _FATTR.pack(
-        _FTYPES.get(stat.S_IFMT(mode), Ftype.REG),
-        stat.S_IMODE(mode),
-        min(st.st_nlink, _MAX_U32),
-        st.st_uid & _MAX_U32,
-        st.st_gid & _MAX_U32,
-        st.st_size,
-        st.st_blocks * 512,
-        *split_rdev(rdev),
-        fsid,
-        st.st_ino,
-        a_sec, a_nsec, m_sec, m_nsec, c_sec, c_nsec,
+def fattr3_values(st: Attrs, fsid: int) -> tuple[int, ...]:
+    """The fields of a fattr3 in wire order (for `_FATTR`, alone or inside a larger pack)."""
+    (mode, ino, _dev, nlink, uid, gid, size, blocks, rdev,
+     atime, mtime, ctime, _birth) = st  # fmt: skip
+    a_sec, a_nsec = divmod(atime, _NS)
+    m_sec, m_nsec = divmod(mtime, _NS)
+    c_sec, c_nsec = divmod(ctime, _NS)
+    major, minor = split_rdev(rdev) if rdev else (0, 0)
+    return (
+        _FTYPE_INTS.get(mode & 0o170000, 1), mode & 0o7777,
+        nlink if nlink < _MAX_U32 else _MAX_U32, uid & _MAX_U32, gid & _MAX_U32,
+        size, blocks * 512, major, minor, fsid, ino,
+        a_sec & _MAX_U32, a_nsec, m_sec & _MAX_U32, m_nsec, c_sec & _MAX_U32, c_nsec,
     )  # fmt: skip
+
+
+def encode_fattr3(st: Attrs, fsid: int) -> bytes:
+    return _FATTR.pack(*fattr3_values(st, fsid))
 
 
 def decode_fattr3(u: Unpacker) -> Fattr:
@@ -294,7 +295,6 @@ def encode_entry3(fileid: int, name: str, cookie: int) -> bytes:
     return _ENTRY_HEAD.pack(1, fileid, n) + raw + padding(n) + _U64.pack(cookie)
 
 
-_FTYPE_INTS = {kind: int(value) for kind, value in _FTYPES.items()}
 _ENTRYPLUS: dict[tuple[int, int], struct.Struct] = {}
 """One struct per (padded name length, padded handle length): at most 64 x a few."""
 
@@ -317,21 +317,10 @@ def encode_entryplus3(raw: bytes, cookie: int, st: Attrs, fsid: int, handle: byt
     """An entryplus3 with attributes and handle ("value follows" flag first), in one pack:
     the same bytes as `encode_entry3` + `encode_post_op_attr` + `encode_post_op_fh3`, for
     a fraction of the calls (it runs for every entry of a READDIRPLUS page)."""
-    (mode, ino, _dev, nlink, uid, gid, size, blocks, rdev,
-     atime, mtime, ctime, _birth) = st  # fmt: skip
-    a_sec, a_nsec = divmod(atime, _NS)
-    m_sec, m_nsec = divmod(mtime, _NS)
-    c_sec, c_nsec = divmod(ctime, _NS)
-    major, minor = split_rdev(rdev) if rdev else (0, 0)
     n = len(raw)
     return _entryplus_struct(n, len(handle)).pack(
-        1, ino, n, raw, cookie, 1,
-        _FTYPE_INTS.get(mode & 0o170000, 1), mode & 0o7777,
-        nlink if nlink < _MAX_U32 else _MAX_U32, uid & _MAX_U32, gid & _MAX_U32,
-        size, blocks * 512, major, minor, fsid, ino,
-        a_sec & _MAX_U32, a_nsec, m_sec & _MAX_U32, m_nsec, c_sec & _MAX_U32, c_nsec,
-        1, len(handle), handle,
-    )  # fmt: skip
+        1, st.st_ino, n, raw, cookie, 1, *fattr3_values(st, fsid), 1, len(handle), handle
+    )
 
 
 def decode_dirlistplus3(u: Unpacker) -> tuple[list[EntryPlus3], bool]:
