@@ -117,7 +117,12 @@ class Node(NamedTuple):
 
     @classmethod
     def of(cls, st: Attrs, gen: int) -> Node:
-        return cls(st.st_ino, stat.S_IFMT(st.st_mode) >> 12, gen, birth_tag(st))
+        # tuple.__new__: a NamedTuple's own __new__ is a Python function (every LOOKUP and
+        # READDIRPLUS entry makes a node)
+        return _new(cls, (st.st_ino, (st.st_mode & 0o170000) >> 12, gen, birth_tag(st)))
+
+
+_new = tuple.__new__
 
 
 def birth_tag(st: Attrs) -> int:
@@ -179,9 +184,6 @@ class HandleCodec:
         return node
 
 
-_new = tuple.__new__
-
-
 class NodeIndex:
     """Maps inode numbers to export-relative paths, verified against the filesystem."""
 
@@ -196,16 +198,13 @@ class NodeIndex:
 
     def remember(self, ino: int, path: str) -> None:
         self._paths[ino] = path
-        self._gone.pop(ino, None)
+        if self._gone:  # mostly empty: no pop to try
+            self._gone.pop(ino, None)
 
     def node(self, st: Attrs, path: str) -> Node:
         """The node `st` is, at `path`, remembered for resolving its handle later."""
-        ino = st.st_ino
-        self._paths[ino] = path  # `remember` and `Node.of` inline: once per READDIRPLUS entry
-        if self._gone:
-            self._gone.pop(ino, None)
-        return _new(Node, (ino, (st.st_mode & 0o170000) >> 12, self.generations.of(ino),
-                           birth_tag(st)))  # fmt: skip
+        self.remember(st.st_ino, path)
+        return Node.of(st, self.generations.of(st.st_ino))
 
     def forget(self, st: Attrs) -> None:
         """The name of `st` (its attributes before) was removed by this server: when that
