@@ -101,18 +101,17 @@ def parse_call(record: memoryview | bytes) -> RpcCall:
     args_at = verf_at + 8 + verf_len + (-verf_len & 3)
     if verf_len > MAX_AUTH_BYTES or args_at > len(record):
         return _parse_call_slowly(record)
+    cred_end = _CALL_HEADER.size + cred_len
     if flavor == AuthFlavor.AUTH_SYS:
-        key = bytes(record[_CALL_HEADER.size : _CALL_HEADER.size + cred_len])
+        key = bytes(record[_CALL_HEADER.size : cred_end])
         cred = _CRED_CACHE.get(key)
         if cred is None:
             cred = _decode_credentials(xid, flavor, memoryview(key))
             if len(_CRED_CACHE) > 1024:
                 _CRED_CACHE.clear()
             _CRED_CACHE[key] = cred
-    elif flavor == AuthFlavor.AUTH_NONE:
-        cred = _NO_CREDENTIALS
     else:
-        cred = _decode_credentials(xid, flavor, memoryview(b""))
+        cred = _decode_credentials(xid, flavor, memoryview(record)[_CALL_HEADER.size : cred_end])
     return RpcCall(xid, prog, vers, proc, cred, Unpacker(record, args_at))
 
 
@@ -145,7 +144,7 @@ def _parse_call_slowly(record: memoryview | bytes) -> RpcCall:
 
 def _decode_credentials(xid: int, flavor: int, body: memoryview) -> Credentials:
     if flavor == AuthFlavor.AUTH_NONE:
-        return Credentials()
+        return _NO_CREDENTIALS  # frozen: one for every such call
     if flavor != AuthFlavor.AUTH_SYS:
         raise CallRejected(
             auth_error_reply(xid, AuthStat.AUTH_BADCRED), f"unsupported auth flavor {flavor}"
