@@ -35,30 +35,32 @@ class CaseExactVfs(VfsLayer):
 
     # -- the name check -----------------------------------------------------------------------
 
-    def _listed(self, directory: str, fresh: bool = False) -> frozenset[str]:
-        """The names in `directory`, from a listing kept while the directory is unchanged
-        (unless `fresh`)."""
+    def _listed(self, directory: str, fresh: bool = False) -> tuple[frozenset[str], bool]:
+        """(the names in `directory`, whether they come from a listing kept while the
+        directory is unchanged); `fresh`: list it again whatever was kept."""
         st = self.inner.stat(directory)
         stamp = (st.st_ino, st.st_mtime_ns, st.st_ctime_ns)
         with self._lock:
             kept = self._names.get(directory)
             if kept is not None and kept[0] == stamp and not fresh:
                 self._names.move_to_end(directory)
-                return kept[1]
+                return kept[1], True
         names = frozenset(e.name for e in self.inner.listdir(directory))
         with self._lock:
             self._names[directory] = (stamp, names)
             while len(self._names) > _KEEP_DIRS:
                 self._names.popitem(last=False)
-        return names
+        return names, False
 
     def _exact(self, path: str) -> bool:
         if not path:
             return True
         directory, _, name = path.rpartition("/")
+        names, kept = self._listed(directory)
         # A name missing from a kept listing is looked for again in a new one: on FAT and
         # exFAT a directory's times tick in steps of up to 2 s, so they need not show a change.
-        return name in self._listed(directory) or name in self._listed(directory, fresh=True)
+        # A listing made just now is not made twice.
+        return name in names or (kept and name in self._listed(directory, fresh=True)[0])
 
     def _require(self, path: str) -> None:
         if not self._exact(path):
