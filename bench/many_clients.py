@@ -13,6 +13,13 @@ The figure is the wall time from the barrier until the last client is done (lowe
 with the aggregate metadata ops/s and MB/s over that time. Run alone:
 
     python3 bench/many_clients.py [--clients 7] [--files 500] [--size-mib 32] [--runs 3]
+                                  [--processes] [--separate-ups]
+
+--processes measures filesim in both modes of the topology's `processes` key: `one` (the
+seven servers in the `filesim up` process, one GIL) and `per-server` (each server's NFS side in
+a worker process, the topology process keeping events, sync agents and the HTTP API).
+--separate-ups adds seven `filesim up` of one server each, which share nothing: the bound
+per-server mode would reach if forwarding changes to the topology process cost nothing.
 
 or as part of bench/all.py. Prints a table and one `FILESIM_MANY_CLIENTS {...}` line.
 """
