@@ -9,6 +9,7 @@ active (`filesim.nfs.faults.ServerFaults.apply`), the sync agent's gate is opene
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Iterable, Mapping
@@ -19,9 +20,8 @@ from pydantic import ValidationError
 
 from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
-from filesim.nfs.faults import ServerFaults
-from filesim.nfs.server import NfsServer
 from filesim.runtime.model import FaultDoc
+from filesim.runtime.served import FaultHooks, ServedNfs
 from filesim.topology.faults import FaultKind, FaultSpec
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class _Running(Protocol):
     @property
     def name(self) -> str: ...
 
-    nfs: NfsServer
+    nfs: ServedNfs
     agent: SyncAgent | None
 
 
@@ -94,7 +94,7 @@ class FaultController:
     def __init__(self, events: EventBus) -> None:
         self._events = events
         self._servers: dict[str, _Running] = {}
-        self._nfs: dict[str, ServerFaults] = {}
+        self._nfs: dict[str, FaultHooks] = {}
         self._gates: dict[str, SyncGate] = {}
         self._active: dict[str, ActiveFault] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -137,7 +137,8 @@ class FaultController:
             self._apply(server)
         except BaseException:
             del self._active[fault.id]
-            self._apply(server)
+            with contextlib.suppress(FilesimError):  # the first error says what went wrong
+                self._apply(server)
             raise
         if spec.duration_s:
             loop = asyncio.get_running_loop()
