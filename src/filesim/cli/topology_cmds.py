@@ -57,7 +57,7 @@ ProcessesOpt = Annotated[
     typer.Option(
         "--processes",
         help="one: every server in this one process; per-server: each server's NFS side in a "
-        "worker process of its own, so servers busy at once use every core (about 30 MB more "
+        "worker process of its own, so servers busy at once use every core (about 40 MB more "
         "memory each). Default: the topology's `processes`, else one.",
     ),
 ]

@@ -72,7 +72,7 @@ class ProcessMode(StrEnum):
     PER_SERVER = "per-server"
     """Each server's NFS side in a worker process of its own, the sync agents, HTTP API,
     events, metrics and faults in the topology's process: servers busy at once use every
-    core (about 30 MB more memory per server)."""
+    core (about 40 MB more memory per server)."""
 
 
 class _Strict(BaseModel):
