@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -44,6 +45,11 @@ WRITE_EVENT_INTERVAL = 1.0
 
 MAX_WRITE_EVENT_PATHS = 10_000
 
+RESTART_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+"""Waits before a worker process that exited is started again, longer while it keeps exiting."""
+RESTART_QUICK_S = 60.0
+"""A worker that exits sooner than this after its start counts towards the longer waits."""
+
 _UNHEALTHY: dict[str, AgentCondition] = {"failing": "failing", "halted": "halted",
                                          "stopped": "stopped"}  # fmt: skip
 """Agent states (SyncStatus.state) in which a server is not ready."""
@@ -67,6 +73,8 @@ class RunningServer:
     standard_ports: bool = False
     process: ServerProcess | None = None
     """Its worker process (`processes: per-server`; then `nfs` is this too)."""
+    restarts: int = 0
+    """Restarts of its worker in a row, each soon after the one before."""
     _last_write_event: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -246,25 +254,58 @@ class TopologyRunner:
     ) -> RunningServer:
         """`server` in a worker process of its own: its changes and its end come back here."""
         holder: dict[str, RunningServer] = {}
-
-        def on_changes(changes: list[tuple[str, str, str | None]]) -> None:
-            for kind, path, dest in changes:
-                self._on_export_change(holder["running"], kind, path, dest)
-
-        def on_exit(code: int | None) -> None:
-            self.events.emit(Event("server.exit", server.name, detail={"code": code}))
-
-        spec = WorkerSpec(server, self.layout, host, port, rpcbind)
-        process = ServerProcess(spec, on_changes, on_exit)
+        process = self._spawn(lambda: holder["running"], WorkerSpec(server, self.layout, host,
+                                                                    port, rpcbind))  # fmt: skip
         running = RunningServer(server, process, self.layout.folder(server),
                                 self.layout.store(server), standard_ports=rpcbind is not None,
                                 process=process)  # fmt: skip
         holder["running"] = running
-        self.metrics.pull_from(lambda: self._pull_metrics(process))
+        self.metrics.pull_from(lambda: self._pull_metrics(running))
         return running
 
-    def _pull_metrics(self, process: ServerProcess) -> None:
+    def _spawn(self, which: Callable[[], RunningServer], spec: WorkerSpec) -> ServerProcess:
+        """A worker for `spec`, reporting to the running server `which()` returns."""
+
+        def on_changes(changes: list[tuple[str, str, str | None]]) -> None:
+            running = which()
+            for kind, path, dest in changes:
+                self._on_export_change(running, kind, path, dest)
+
+        def on_exit(code: int | None) -> None:
+            self.events.emit(Event("server.exit", spec.server.name, detail={"code": code}))
+            if not self.stop_requested.is_set():
+                self._tasks = [task for task in self._tasks if not task.done()]
+                self._tasks.append(asyncio.create_task(self._restart(which(), spec)))
+
+        return ServerProcess(spec, on_changes, on_exit)
+
+    async def _restart(self, running: RunningServer, spec: WorkerSpec) -> None:
+        """Start an exited worker again on the same port, with the faults in force, after a
+        delay that grows while it keeps exiting soon after starting."""
+        old = running.process
+        assert old is not None
+        quick = time.monotonic() - old.started < RESTART_QUICK_S
+        running.restarts = running.restarts + 1 if quick else 0
+        delay = RESTART_DELAYS_S[min(running.restarts, len(RESTART_DELAYS_S) - 1)]
+        log.warning("%s: restarting its NFS server process in %.0f s", running.name, delay)
+        await asyncio.sleep(delay)
+        await old.stop()
+        again = dataclasses.replace(spec, host=old.host, port=old.port)
+        process = self._spawn(lambda: running, again)
+        running.nfs = running.process = process  # what stop() ends, should it come now
+        try:
+            await process.start()
+            self.faults.reapply(running.name)
+        except (OSError, FilesimError) as exc:
+            log.error("%s: its NFS server process did not start again: %s", running.name, exc)
+            await process.stop()  # its exit schedules the next try
+            return
+        self.events.emit(Event("server.restart", running.name, detail={"pid": process.pid}))
+
+    def _pull_metrics(self, running: RunningServer) -> None:
         """A worker's call counts into the topology's metrics (its last ones once it ended)."""
+        process = running.process
+        assert process is not None
         try:
             stats = process.pull()
         except WorkerError as exc:

@@ -24,6 +24,7 @@ import queue
 import signal
 import sys
 import threading
+import time
 import types
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -82,8 +83,9 @@ class _RemoteFaults:
 
     def apply(self, specs: Sequence[FaultSpec]) -> bool:
         """In force in the worker when this returns; the worker drops its own connections.
-        A worker that has ended has nothing to apply them to."""
-        if self._owner.down is None:
+        A worker that has ended has nothing to apply them to, and one not yet listening gets
+        them when it does (`FaultController.reapply`)."""
+        if self._owner.listening and self._owner.down is None:
             try:
                 self._owner.request("faults", list(specs))
             except WorkerError as exc:
@@ -108,6 +110,9 @@ class ServerProcess:
         self.faults = _RemoteFaults(self)
         self.exit_code: int | None = None
         """Set once the process has ended."""
+        self.started = time.monotonic()
+        self.listening = False
+        """True once `start` has seen it listen: requests before that would wait on it."""
         self.stats = Stats({}, 0)
         """What the last `pull` read."""
         self._on_changes, self._on_exit = on_changes, on_exit
@@ -152,6 +157,7 @@ class ServerProcess:
         kind = reply[0]
         if kind == "ready":
             self.host, self.port, self.rpcbind_port = reply[1], reply[2], reply[3]
+            self.listening = True
             return
         if kind == "bind":
             raise OSError(reply[1], reply[2])
@@ -187,7 +193,7 @@ class ServerProcess:
 
     def pull(self) -> Stats:
         """The worker's call counts and connections now (the last ones once it has ended)."""
-        if not self._gone:
+        if self.listening and not self._gone:
             self.stats = self.request("stats")
         return self.stats
 
