@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
+import os
 import shlex
 import shutil
 import statistics
@@ -86,9 +87,11 @@ def one_run(served: Served, clients: int, files: int, size_mib: int, run: int) -
                                           f"{run}-{i}"))
         for i in range(clients)
     ]  # fmt: skip
+    before = {pid: _cpu_s(pid) for pid in served.pids()}
     for p in procs:
         p.start()
     results = [out.get(timeout=600) for _ in procs]
+    cpu = {pid: _cpu_s(pid) - was for pid, was in before.items()}
     for p in procs:
         p.join(30)
     errors = [r["error"] for r in results if "error" in r]
@@ -102,7 +105,15 @@ def one_run(served: Served, clients: int, files: int, size_mib: int, run: int) -
         "wall_s": wall,
         "meta_ops_per_s": meta_ops / wall,
         "MBps": clients * 2 * size_mib * MiB / wall / 1e6,  # written and read back
+        "cpu_s": sum(cpu.values()),
+        "main_cpu_s": cpu[served.pid],
     }
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` so far, all its threads (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 MODES = {"one": "filesim", "per-server": "filesim-per-server"}
@@ -174,6 +185,12 @@ def print_table(result: dict[str, Any], clients: int) -> dict[str, dict[str, flo
             ratios[label][key] = None if not b else round((a / b) if higher else (b / a), 2)
         cells += "".join(f" {ratios[h][key] or 0:16.2f}" for h in ours if ref)
         print(f"  {name:38}{cells}")
+    cpu = "".join(f" {result[h]['cpu_s']:10,.2f}" for h in heads)
+    print(f"  {'server CPU, all its processes (s)':38}{cpu}")
+    for label in ours:
+        if label != "filesim":  # the others have more than one process: what the first took
+            main = f"{result[label]['main_cpu_s']:.2f} s"
+            print(f"  ({short(label)}: {main} of that in the topology (or first) process)")
     print("  (ratio > 1: filesim faster)")
     return ratios
 

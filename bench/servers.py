@@ -60,6 +60,10 @@ class Served:
     """The process serving each export, where that is not `pid` (filesim's per-server
     workers): whose CPU and RSS a driver should read."""
 
+    def pids(self) -> list[int]:
+        """Every process of this server."""
+        return [self.pid, *self.more_pids]
+
     def nfs_pid(self, index: int) -> int:
         return self.nfs_pids[index] if self.nfs_pids else self.pid
 
