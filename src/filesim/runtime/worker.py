@@ -35,6 +35,7 @@ from filesim.errors import FilesimError
 from filesim.nfs.server import NfsServer
 from filesim.runtime.build import build_nfs_server
 from filesim.runtime.faults import FaultError
+from filesim.runtime.memory import tune_malloc
 from filesim.runtime.metrics import CallCounts, TopologyMetrics
 from filesim.topology import Layout, Server
 from filesim.topology.faults import FaultSpec
@@ -47,6 +48,10 @@ REQUEST_TIMEOUT = 10.0
 """Seconds a worker may take to answer a request (its loop may be busy with big calls)."""
 STOP_TIMEOUT = 10.0
 """Seconds a worker may take to stop before it is killed."""
+
+CHANGES_EVERY_S = 0.01
+"""A worker sends what clients changed at most this often: a message per change would cost
+both processes a wake-up per NFS call, and the sync agent waits 100 ms for a file to settle."""
 
 Change = tuple[str, str, str | None]
 
@@ -269,6 +274,7 @@ def _main_not_imported() -> Iterator[None]:
 def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     """The worker process: serve until told to stop or the topology's pipe closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the topology stops us
+    tune_malloc()
     channel = _Channel(conn)
     logging.basicConfig(level=logging.INFO, handlers=[_PipeLog(channel)], force=True)
     try:
@@ -337,9 +343,9 @@ class _Worker:
         self._stop_ident = 0
 
     def on_change(self, kind: str, path: str, dest: str | None) -> None:
-        """The server's change listener: one message per loop turn, however many changes."""
+        """The server's change listener: one message per `CHANGES_EVERY_S`, however many."""
         if not self._changes:
-            self._loop.call_soon(self._flush)
+            self._loop.call_later(CHANGES_EVERY_S, self._flush)
         self._changes.append((kind, path, dest))
 
     def _flush(self) -> None:
