@@ -13,13 +13,11 @@ The figure is the wall time from the barrier until the last client is done (lowe
 with the aggregate metadata ops/s and MB/s over that time. Run alone:
 
     python3 bench/many_clients.py [--clients 7] [--files 500] [--size-mib 32] [--runs 3]
-                                  [--processes] [--separate-ups]
+                                  [--processes]
 
 --processes measures filesim in both modes of the topology's `processes` key: `one` (the
 seven servers in the `filesim up` process, one GIL) and `per-server` (each server's NFS side in
 a worker process, the topology process keeping events, sync agents and the HTTP API).
---separate-ups adds seven `filesim up` of one server each, which share nothing: the bound
-per-server mode would reach if forwarding changes to the topology process cost nothing.
 
 or as part of bench/all.py. Prints a table and one `FILESIM_MANY_CLIENTS {...}` line.
 """
@@ -30,7 +28,6 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import shlex
 import shutil
 import statistics
 import sys
@@ -118,23 +115,16 @@ def _cpu_s(pid: int) -> float:
 
 MODES = {"one": "filesim", "per-server": "filesim-per-server"}
 """The topology's `processes` modes, and the label of filesim run in each."""
-UPS = "filesim-ups"
-"""The label of the older approximation: seven `filesim up` of one server each."""
 
 
 def compare(workdir: Path, clients: int, files: int, size_mib: int, runs: int,
-            modes: Sequence[str] = ("one",), separate_ups: bool = False,
-            ) -> dict[str, Any]:  # fmt: skip
+            modes: Sequence[str] = ("one",)) -> dict[str, Any]:  # fmt: skip
     """filesim (in each of `modes`) and Ganesha started once, measured in turn (A B C C B A
-    ...), medians of `runs`. `separate_ups`: also seven `filesim up` of one server each,
-    servers in processes with no control plane in common (what per-server mode could reach
-    if forwarding changes to the topology process cost nothing)."""
+    ...), medians of `runs`."""
     started: list[Served] = []
     try:
         for mode in modes:
             started.append(start_filesim(workdir / mode, NAMES[:clients], processes=mode))
-        if separate_ups:
-            started.append(_one_up_each(workdir / "ups", NAMES[:clients]))
         ref = start_ganesha(workdir / "g", exports=clients, protocols="3")
         if ref is not None:
             started.append(ref)
@@ -146,16 +136,6 @@ def compare(workdir: Path, clients: int, files: int, size_mib: int, runs: int,
         for served in started:
             served.stop()
     return {label: _medians(rows) for label, rows in figures.items()}
-
-
-def _one_up_each(workdir: Path, names: list[str]) -> Served:
-    """One `filesim up` per server, seen as one Served (stopping stops them all)."""
-    parts = [start_filesim(workdir / name, [name]) for name in names]
-    stop = ["sh", "-c", "; ".join(shlex.join(p.stop_cmd) for p in parts)]
-    return Served(UPS, parts[0].pid, [p.ports[0] for p in parts],
-                  [p.mount_ports[0] for p in parts], [p.v3_paths[0] for p in parts],
-                  [p.v4_paths[0] for p in parts], stop, [p.pid for p in parts[1:]],
-                  [p.pid for p in parts])  # fmt: skip
 
 
 def _medians(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -188,9 +168,9 @@ def print_table(result: dict[str, Any], clients: int) -> dict[str, dict[str, flo
     cpu = "".join(f" {result[h]['cpu_s']:10,.2f}" for h in heads)
     print(f"  {'server CPU, all its processes (s)':38}{cpu}")
     for label in ours:
-        if label != "filesim":  # the others have more than one process: what the first took
+        if label != "filesim":  # per-server: the topology's process and the workers
             main = f"{result[label]['main_cpu_s']:.2f} s"
-            print(f"  ({short(label)}: {main} of that in the topology (or first) process)")
+            print(f"  ({short(label)}: {main} of that in the topology's process)")
     print("  (ratio > 1: filesim faster)")
     return ratios
 
@@ -214,19 +194,12 @@ def main() -> None:
         help="filesim in both modes of the topology's `processes` key: one (every server in "
         "the `filesim up` process) and per-server (each server in a worker process)",
     )
-    parser.add_argument(
-        "--separate-ups",
-        action="store_true",
-        help="also seven `filesim up` of one server each (independent processes, no control "
-        "plane in common: the bound for per-server mode)",
-    )
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="filesim-many-", dir=args.dir))
     try:
         modes = ("one", "per-server") if args.processes else ("one",)
-        result = compare(workdir, args.clients, args.files, args.size_mib, args.runs, modes,
-                         args.separate_ups)  # fmt: skip
+        result = compare(workdir, args.clients, args.files, args.size_mib, args.runs, modes)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ratios = print_table(result, args.clients)
