@@ -54,8 +54,7 @@ class Served:
     v4_paths: list[str]
     stop_cmd: list[str]
     more_pids: list[int] = field(default_factory=list)
-    """Other processes of this server (filesim's worker processes, or one `filesim up` per
-    server)."""
+    """Other processes of this server (filesim's worker processes)."""
     nfs_pids: list[int] = field(default_factory=list)
     """The process serving each export, where that is not `pid` (filesim's per-server
     workers): whose CPU and RSS a driver should read."""
