@@ -48,7 +48,9 @@ class Stats:
 
 def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     """The worker process: serve until told to stop or the topology's pipe closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the topology stops us
+    for name in ("SIGINT", "SIGBREAK"):  # Ctrl-C reaches the whole group: the topology stops us
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     tune_malloc()
     channel = _Channel(conn)
     logging.basicConfig(level=logging.INFO, handlers=[_PipeLog(channel)], force=True)
