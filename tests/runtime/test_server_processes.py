@@ -1,0 +1,196 @@
+"""`processes: per-server`: each server's NFS side in a worker process of its own, the control
+plane (sync agents, events, API, metrics, faults, health) in the topology's process. What only
+this mode has: the workers' pids, changes and call counts forwarded to the topology, faults
+pushed to a worker, a worker that dies, and no worker left behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from filesim.testing import NasTopology, start_topology
+from filesim.waiting import poll_until
+from tests.runtime.libnfs import Libnfs
+from tests.support.api import http, nfs_put, run
+from tests.support.fixtures import SERVERS
+from tests.support.processes import MARKER, Proc, marked, new_marker
+from tests.support.topology import by_name, detached, filesim
+
+pytestmark = pytest.mark.integration
+
+INPUT, BACKUP = SERVERS
+per_server = pytest.mark.parametrize("topo", ["per-server"], indirect=True)
+"""The shared two-server topology of tests/support/fixtures.py, with worker processes."""
+
+TWO_SERVERS = (
+    "servers:\n  - {name: nas-input-1, role: input, fsid: 1}\n"
+    "  - {name: nas-backup, role: backup, fsid: 4}\n"
+)
+
+
+def _workers(topo: NasTopology) -> dict[str, Proc]:
+    pids = {s.name: s.pid for s in topo.status().servers}
+    assert None not in pids.values(), f"a server without a worker pid: {pids}"
+    return {name: Proc.of(pid) for name, pid in pids.items() if pid is not None}
+
+
+def _requests(text: str, server: str, procedure: str) -> float:
+    """filesim_nfs_requests_total of one server and NFS procedure in a /metrics text."""
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "filesim_nfs_requests_total"
+        and s.labels.get("server") == server
+        and s.labels.get("program") == "nfs"
+        and s.labels.get("procedure") == procedure
+    )
+
+
+@per_server
+def test_each_server_runs_in_a_worker_of_its_own(topo: NasTopology) -> None:
+    doc = topo.status()
+    assert doc.pid == os.getpid()  # the control plane: this (the test's) process
+    workers = _workers(topo)
+    assert len({w.pid for w in workers.values()}) == len(SERVERS)
+    for name, worker in workers.items():
+        assert worker.pid != doc.pid and worker.running(), name
+        assert worker.parent() == doc.pid, f"{name}: worker {worker.pid} is not our child"
+    # the same pids in GET /api/servers and in runtime.json (`filesim status --json`)
+    served = {s["name"]: s["pid"] for s in http(topo.http_url + "/api/servers")[1]["servers"]}
+    assert served == {name: w.pid for name, w in workers.items()}
+    on_disk = topo.layout.runtime_file.read_text()
+    assert all(f'"pid": {w.pid}' in on_disk for w in workers.values())
+
+
+@per_server
+def test_a_change_over_nfs_reaches_the_folder_and_writes_its_event(
+    topo: NasTopology, tmp_path: Path
+) -> None:
+    since = time.time()
+    payload = os.urandom(300_000)
+    nfs_put(topo.url(INPUT, "/from-worker.bin"), payload, tmp_path)
+    # The worker forwards the change to the agent here, which copies it into the folder.
+    topo.wait_visible(INPUT, "from-worker.bin", side="folder", timeout=20)
+    topo.flush()
+    assert (topo.folder(INPUT) / "from-worker.bin").read_bytes() == payload
+    created = topo.wait_event("nfs.create", server=INPUT, path="from-worker.bin", since=since)
+    assert created.side == "nfs"
+    copied = topo.wait_event("sync.copy", server=INPUT, path="from-worker.bin", since=since)
+    assert copied.time >= created.time
+
+
+@per_server
+def test_an_api_fault_is_in_force_for_the_next_call_and_gone_after_clear(
+    topo: NasTopology,
+) -> None:
+    url = topo.http_url + "/api/faults"
+    spec = {"server": INPUT, "kind": "error", "error": "NOSPC", "procedures": ["MKDIR"]}
+    with Libnfs(topo.server(INPUT).port) as nfs, Libnfs(topo.server(BACKUP).port) as backup:
+        assert nfs.mkdir("/before").ok and nfs.rmdir("/before").ok
+        status, added = http(url, "POST", spec)
+        assert status == 201, added
+        # No wait: the worker acknowledged the rule before the API answered.
+        assert "NFS3ERR_NOSPC" in nfs.mkdir("/faulted").error
+        assert nfs.stat("/").ok  # other procedures untouched
+        assert backup.stat("/").ok  # and the other worker too
+        assert http(f"{url}/{added['id']}", "DELETE")[0] == 200
+        assert nfs.mkdir("/faulted").ok
+        assert nfs.rmdir("/faulted").ok
+
+
+@per_server
+def test_metrics_count_each_call_a_worker_answered_once(topo: NasTopology) -> None:
+    metrics = topo.http_url + "/metrics"
+    before = http(metrics)[1]
+    with Libnfs(topo.server(INPUT).port) as nfs:
+        for i in range(5):
+            assert nfs.mkdir(f"/counted-{i}").ok
+        middle = http(metrics)[1]
+        for i in range(5):
+            assert nfs.rmdir(f"/counted-{i}").ok
+    after, again = http(metrics)[1], http(metrics)[1]
+    # Exactly: counts pulled from a worker at each scrape are neither lost nor added twice.
+    assert _requests(middle, INPUT, "MKDIR") - _requests(before, INPUT, "MKDIR") == 5
+    assert _requests(after, INPUT, "MKDIR") == _requests(middle, INPUT, "MKDIR")
+    assert _requests(after, INPUT, "RMDIR") - _requests(middle, INPUT, "RMDIR") == 5
+    assert _requests(again, INPUT, "RMDIR") == _requests(after, INPUT, "RMDIR")
+    assert _requests(after, BACKUP, "MKDIR") == _requests(before, BACKUP, "MKDIR") == 0
+
+
+def test_a_killed_worker_is_reported_and_nothing_hangs(tmp_path: Path) -> None:
+    with start_topology(tmp_path, servers=SERVERS, processes="per-server") as topo:
+        workers = _workers(topo)
+        since = time.time()
+        os.kill(workers[BACKUP].pid, signal.SIGKILL)
+        event = topo.wait_event("server.exit", server=BACKUP, since=since, timeout=20)
+        assert event.detail["code"] == -signal.SIGKILL
+        # The event is the barrier: the topology knows; /readyz says so at once.
+        status, body = http(topo.http_url + "/readyz")
+        assert status == 503 and body["ready"] is False, body
+        assert [r.split(":")[0] for r in body["reasons"]] == [BACKUP], body
+        assert "exited" in body["servers"][BACKUP]["nfs"], body
+        assert body["servers"][INPUT] == {"nfs": "ok", "sync": "ok"}
+        # The rest of the control plane answers, and the other worker serves.
+        assert http(topo.http_url + "/metrics")[0] == 200
+        assert http(topo.http_url + "/api/servers")[0] == 200
+        run("nfs-ls", topo.url(INPUT))
+        assert workers[INPUT].running()
+    # Stopping ran to its end (runtime.json is removed last but one) and reaped every worker.
+    assert not topo.layout.runtime_file.exists()
+    assert [n for n, w in workers.items() if not w.reaped()] == []
+
+
+def test_stopping_the_topology_ends_every_worker(tmp_path: Path) -> None:
+    with start_topology(tmp_path, servers=SERVERS, processes="per-server") as topo:
+        workers = _workers(topo)
+        assert all(w.running() for w in workers.values())
+    assert [n for n, w in workers.items() if not w.reaped()] == []
+    stops = [e.server for e in topo.recent_events("server.stop")]
+    assert sorted(stops) == sorted(SERVERS)
+    assert topo.recent_events("server.exit") == []  # a stop is not a worker dying
+
+
+def test_down_ends_every_worker_of_a_detached_topology(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = new_marker()
+    monkeypatch.setenv(MARKER, marker)  # inherited by the topology and its workers
+    config = tmp_path / "two.yaml"
+    config.write_text(TWO_SERVERS)
+    root = tmp_path / "root"
+    with detached(root, "--config", str(config), "--processes", "per-server") as doc:
+        workers = {name: Proc.of(s["pid"]) for name, s in by_name(doc).items()}
+        assert len({w.pid for w in workers.values()} | {doc["pid"]}) == 3
+        assert all(w.parent() == doc["pid"] for w in workers.values())
+    # `down` returns once the topology has ended: its workers are gone with it.
+    assert [n for n, w in workers.items() if w.running()] == []
+    poll_until(lambda: not marked(marker), 10, what="every process of the topology to end")
+
+
+def test_a_worker_that_cannot_bind_fails_up_with_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = new_marker()
+    monkeypatch.setenv(MARKER, marker)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "topo.yaml"
+        # The first server's worker starts; the second's cannot bind: the first must end too.
+        config.write_text(TWO_SERVERS.replace("fsid: 4}", f"fsid: 4, port: {port}}}"))
+        proc = filesim("up", "--root", str(tmp_path), "--config", str(config), "--base-port",
+                       "0", "--processes", "per-server", check=False)  # fmt: skip
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and f"port {port}" in lines[0] and "nas-backup" in lines[0], lines
+    assert not (tmp_path / ".filesim" / "runtime.json").exists()
+    poll_until(lambda: not marked(marker), 10, what="every process of the failed start to end")
