@@ -37,7 +37,7 @@ def topo_per_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NasTop
 
 
 @pytest.fixture
-def topo(request: pytest.FixtureRequest) -> NasTopology:
+def topo(request: pytest.FixtureRequest) -> Iterator[NasTopology]:
     """A two-server topology (one input, the read-only backup) shared by a test module; in
     one process, or in the mode given by indirect parametrisation (`both_modes`). Each mode's
     topology starts once per module, on its first use."""
@@ -46,12 +46,5 @@ def topo(request: pytest.FixtureRequest) -> NasTopology:
         raise ValueError(f"topo: unknown process mode {mode!r} (known: {', '.join(MODES)})")
     name = "topo_per_server" if mode == "per-server" else "topo_one"
     topology: NasTopology = request.getfixturevalue(name)
-    return topology
-
-
-@pytest.fixture(autouse=True)
-def no_faults_left(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A failing test must not leave a fault behind for the next one."""
-    yield
-    if "topo" in request.fixturenames:
-        request.getfixturevalue("topo").clear_faults()
+    yield topology
+    topology.clear_faults()  # a failing test must not leave a fault behind for the next one
