@@ -1,3 +1,4 @@
 from filesim.cli import main
 
-main()
+if __name__ == "__main__":  # a worker process (spawned) imports this module too
+    main()

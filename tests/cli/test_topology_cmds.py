@@ -40,6 +40,9 @@ def test_up_falls_back_to_a_free_port_when_the_default_is_taken(tmp_path: Path) 
     config = tmp_path / "topo.yaml"
     config.write_text("servers:\n  - {name: one, role: input, fsid: 1}\n")
     holder = socket.socket()
+    # SO_REUSEADDR: connections of an earlier run left in TIME_WAIT must not make this bind
+    # fail (the topology's own bind sets it, and would then get the port).
+    holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         holder.bind(("127.0.0.1", DEFAULT_HTTP_PORT))
         holder.listen()

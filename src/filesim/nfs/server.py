@@ -155,6 +155,10 @@ class NfsServer:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.v4_lane.shutdown(wait=False, cancel_futures=True)
 
+    def close(self) -> None:
+        """Release the export's storage (after `stop`)."""
+        self.export.vfs.close()
+
     def drop_connections(self) -> None:
         for conn in list(self._connections):
             conn.close()

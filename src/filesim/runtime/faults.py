@@ -9,6 +9,7 @@ active (`filesim.nfs.faults.ServerFaults.apply`), the sync agent's gate is opene
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Iterable, Mapping
@@ -19,9 +20,8 @@ from pydantic import ValidationError
 
 from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
-from filesim.nfs.faults import ServerFaults
-from filesim.nfs.server import NfsServer
 from filesim.runtime.model import FaultDoc
+from filesim.runtime.served import ServedNfs
 from filesim.topology.faults import FaultKind, FaultSpec
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class _Running(Protocol):
     @property
     def name(self) -> str: ...
 
-    nfs: NfsServer
+    nfs: ServedNfs
     agent: SyncAgent | None
 
 
@@ -94,7 +94,6 @@ class FaultController:
     def __init__(self, events: EventBus) -> None:
         self._events = events
         self._servers: dict[str, _Running] = {}
-        self._nfs: dict[str, ServerFaults] = {}
         self._gates: dict[str, SyncGate] = {}
         self._active: dict[str, ActiveFault] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -103,9 +102,7 @@ class FaultController:
     def attach(self, running: _Running) -> None:
         """Take charge of `running`'s faults; call once its NFS server and agent exist."""
         self._servers[running.name] = running
-        faults = running.nfs.faults
-        assert faults is not None, "runtime.build gives every NFS server its fault layer"
-        self._nfs[running.name] = faults
+        assert running.nfs.faults is not None, "runtime.build gives every server its fault layer"
         if running.agent is not None:
             gate = self._gates[running.name] = SyncGate()
             running.agent.gate = gate
@@ -137,7 +134,8 @@ class FaultController:
             self._apply(server)
         except BaseException:
             del self._active[fault.id]
-            self._apply(server)
+            with contextlib.suppress(FilesimError):  # the first error says what went wrong
+                self._apply(server)
             raise
         if spec.duration_s:
             loop = asyncio.get_running_loop()
@@ -178,10 +176,16 @@ class FaultController:
         for server in touched:
             self._apply(server)
 
+    def reapply(self, server: str) -> None:
+        """Put `server`'s faults in force again (its NFS server was started anew)."""
+        self._apply(server)
+
     def _apply(self, server: str) -> None:
         specs = [f.spec for f in self._active.values() if f.server == server]
-        if self._nfs[server].apply([s for s in specs if s.kind not in SYNC_KINDS]):
-            self._servers[server].nfs.drop_connections()
+        nfs = self._servers[server].nfs  # read each time: a worker process may be a new one
+        assert nfs.faults is not None
+        if nfs.faults.apply([s for s in specs if s.kind not in SYNC_KINDS]):
+            nfs.drop_connections()
         gate = self._gates.get(server)
         if gate is not None:
             paused = any(s.kind is FaultKind.SYNC_PAUSE for s in specs)

@@ -39,6 +39,8 @@ class Probe:
     """Why the agent is in that condition (from its status)."""
     since: float | None = None
     """Unix time it entered it."""
+    nfs_down: str | None = None
+    """Why NFS cannot answer, known without asking (its worker process has exited)."""
 
 
 class ServerReadiness(BaseModel):
@@ -75,12 +77,16 @@ async def readiness(probes: Iterable[Probe], timeout: float = PING_TIMEOUT) -> R
 
 async def _check(probe: Probe, timeout: float) -> tuple[str, ServerReadiness, list[str]]:
     reasons = []
-    try:
-        await asyncio.to_thread(ping, reachable_host(probe.host), probe.port, timeout)
-        nfs = "ok"
-    except PingError as exc:
-        nfs = str(exc)
-        reasons.append(f"{probe.name}: NFS does not answer ({exc})")
+    if probe.nfs_down is not None:
+        nfs = probe.nfs_down
+        reasons.append(f"{probe.name}: NFS does not answer ({nfs})")
+    else:
+        try:
+            await asyncio.to_thread(ping, reachable_host(probe.host), probe.port, timeout)
+            nfs = "ok"
+        except PingError as exc:
+            nfs = str(exc)
+            reasons.append(f"{probe.name}: NFS does not answer ({exc})")
     sync: SyncReadiness = "none"
     if probe.sync == "ready":
         sync = "ok"

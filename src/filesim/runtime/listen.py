@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import errno
 
-from filesim.nfs.server import NfsServer
 from filesim.runtime.build import port_for
+from filesim.runtime.served import ServedNfs
 from filesim.topology import Server, Topology
 from filesim.topology.addresses import (
     NFS_PORT,
@@ -30,7 +30,7 @@ def listen_address(
     return server.host or host, port, None
 
 
-def bind_error(server: Server, nfs: NfsServer, exc: OSError) -> str:
+def bind_error(server: Server, nfs: ServedNfs, exc: OSError) -> str:
     host, port = nfs.host, nfs.port
     ports = f"{port} and {nfs.rpcbind_port}" if nfs.rpcbind_port is not None else str(port)
     if exc.errno == errno.EACCES and (port < 1024 or nfs.rpcbind_port is not None):

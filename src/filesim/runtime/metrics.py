@@ -28,9 +28,9 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from filesim.nfs.dispatch import Observer
-from filesim.nfs.server import NfsServer
 from filesim.nfs.v4.const import Status as V4Status
 from filesim.oncrpc.programs import NfsStat
+from filesim.runtime.served import ServedNfs
 
 if TYPE_CHECKING:
     from filesim.sync.agent import SyncAgent
@@ -49,7 +49,7 @@ class Observed(Protocol):
     @property
     def name(self) -> str: ...
 
-    nfs: NfsServer
+    nfs: ServedNfs
     agent: SyncAgent | None
 
 
@@ -80,8 +80,15 @@ class _CallStats:
         self.errors: dict[str, int] = {}
 
 
+CallCounts = dict[tuple[str, str, str], _CallStats]
+"""Per (server, program, procedure): what a worker process sends when its metrics are pulled."""
+
+
 class TopologyMetrics:
-    """The metrics registry of one running topology."""
+    """The metrics registry of one running topology.
+
+    Servers in worker processes count their own calls; `pull` sources bring those counts
+    here before each scrape and history sample."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -89,9 +96,10 @@ class TopologyMetrics:
             "filesim_sync_latency_seconds", "From a change on one side to it being synced.",
             ["server"], buckets=SYNC_BUCKETS, registry=self.registry,
         )  # fmt: skip
-        self._calls: dict[tuple[str, str, str], _CallStats] = {}
+        self._calls: CallCounts = {}
         self.registry.register(_NfsCollector(self._calls))
         self._sources: _RuntimeCollector | None = None
+        self._pulls: list[Callable[[], None]] = []
 
     def nfs_observer(self, server: str) -> Observer:
         """The dispatcher observer that counts the calls of `server`."""
@@ -123,11 +131,32 @@ class TopologyMetrics:
             self._sources = _RuntimeCollector(servers, fault_count)
             self.registry.register(self._sources)
 
+    def counts(self, server: str) -> CallCounts:
+        """The call counts of `server` (what a worker process hands over)."""
+        return {key: stats for key, stats in list(self._calls.items()) if key[0] == server}
+
+    def absorb(self, server: str, counts: CallCounts) -> None:
+        """Make `counts` (pulled from `server`'s worker, cumulative) its call counts."""
+        for key in [key for key in self._calls if key[0] == server]:
+            if key not in counts:
+                del self._calls[key]
+        self._calls.update(counts)
+
+    def pull_from(self, pull: Callable[[], None]) -> None:
+        """Call `pull` before each scrape and `nfs_calls` (it calls `absorb`)."""
+        self._pulls.append(pull)
+
+    def _pull(self) -> None:
+        for pull in self._pulls:
+            pull()
+
     def render(self) -> bytes:
+        self._pull()
         return generate_latest(self.registry)
 
     def nfs_calls(self) -> dict[str, int]:
         """NFS calls answered so far, per server (MOUNT, rpcbind, NLM and NSM not counted)."""
+        self._pull()
         totals: dict[str, int] = {}
         for (server, program, _), stats in list(self._calls.items()):
             if program.startswith("nfs"):

@@ -88,6 +88,10 @@ class ServerState(_Doc):
     sync: SyncState
     sync_status: SyncStatus | None = Field(None, description="The agent's state, if one runs.")
     faults: list[FaultDoc] = Field(default_factory=list)
+    pid: int | None = Field(
+        None, description="Its worker process (`processes: per-server`); null when it runs in "
+        "the topology's process.",
+    )  # fmt: skip
 
     @property
     def connect_host(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import time
@@ -15,7 +16,6 @@ from typing import TYPE_CHECKING
 from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
 from filesim.logs import RateLimited
-from filesim.nfs.server import NfsServer
 from filesim.runtime.build import build_nfs_server
 from filesim.runtime.control import clear_token, write_token
 from filesim.runtime.dashboard.connect import PvRenderer
@@ -26,10 +26,12 @@ from filesim.runtime.http import HttpApi
 from filesim.runtime.listen import bind_error, listen_address
 from filesim.runtime.metrics import TopologyMetrics
 from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
+from filesim.runtime.served import ServedNfs
 from filesim.runtime.state import clear_runtime, hold_liveness, read_runtime, write_runtime
+from filesim.runtime.worker import ServerProcess, WorkerError, WorkerSpec
 from filesim.sync.lock import unlock
 from filesim.topology import Layout, Server, Topology
-from filesim.topology.model import PortMode
+from filesim.topology.model import PortMode, ProcessMode
 
 if TYPE_CHECKING:
     from filesim.sync.agent import SyncAgent
@@ -42,6 +44,11 @@ WRITE_EVENT_INTERVAL = 1.0
 
 
 MAX_WRITE_EVENT_PATHS = 10_000
+
+RESTART_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+"""Waits before a worker process that exited is started again, longer while it keeps exiting."""
+RESTART_QUICK_S = 60.0
+"""A worker that exits sooner than this after its start counts towards the longer waits."""
 
 _UNHEALTHY: dict[str, AgentCondition] = {"failing": "failing", "halted": "halted",
                                          "stopped": "stopped"}  # fmt: skip
@@ -59,11 +66,15 @@ class ResumeError(FilesimError):
 @dataclass
 class RunningServer:
     server: Server
-    nfs: NfsServer
+    nfs: ServedNfs
     folder: Path
     store: Path
     agent: SyncAgent | None = None
     standard_ports: bool = False
+    process: ServerProcess | None = None
+    """Its worker process (`processes: per-server`; then `nfs` is this too)."""
+    restarts: int = 0
+    """Restarts of its worker in a row, each soon after the one before."""
     _last_write_event: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -80,12 +91,14 @@ class RunningServer:
             storage=s.storage, store=self.store,
             sync=SyncState(**s.sync.model_dump(), agent=self.agent is not None),
             sync_status=None if self.agent is None else self.agent.status(),
+            pid=None if self.process is None else self.process.pid,
         )  # fmt: skip
 
     def probe(self) -> Probe:
         """What readiness checks of this server."""
+        down = None if self.process is None else self.process.down
         if self.agent is None:
-            return Probe(self.name, self.nfs.host, self.nfs.port, "none")
+            return Probe(self.name, self.nfs.host, self.nfs.port, "none", nfs_down=down)
         # The agent's status carries its readiness (`ready`: the initial sync is over) and its
         # health (`state`: failing, halted, stopped — with why and since when).
         st = self.agent.status()
@@ -93,8 +106,8 @@ class RunningServer:
         condition = _UNHEALTHY.get(st.state)
         if condition is not None:
             reason = st.halted if st.state == "halted" else st.reason
-            return Probe(self.name, host, port, condition, reason, st.since)
-        return Probe(self.name, host, port, "ready" if st.ready else "starting")
+            return Probe(self.name, host, port, condition, reason, st.since, down)
+        return Probe(self.name, host, port, "ready" if st.ready else "starting", nfs_down=down)
 
 
 class TopologyRunner:
@@ -119,6 +132,7 @@ class TopologyRunner:
         history_interval_s: float = INTERVAL_S,
         pv_renderer: PvRenderer | None = None,
         standard_ports: bool = False,
+        processes: ProcessMode | None = None,
     ) -> None:
         """`base_port`: server i listens on base_port + i unless the topology gives it a port
         (0: every server on a free port, as `port=0` does for one); `http_port`: serve the
@@ -127,7 +141,8 @@ class TopologyRunner:
         charts' history is sampled; `pv_renderer`: PersistentVolume/claim YAML of a server for
         the dashboard (the CLI passes the k8s renderer, which this layer cannot import).
         `standard_ports` (or the topology's `ports: standard`): each server on its own
-        address with NFS on 2049 and rpcbind on 111, like a real NAS."""
+        address with NFS on 2049 and rpcbind on 111, like a real NAS. `processes` (default: the
+        topology's `processes`): per-server runs each server's NFS side in a worker process."""
         self.topology = topology
         self.layout = layout
         self.argv = argv
@@ -140,6 +155,7 @@ class TopologyRunner:
         """The runtime lock's fd while this runner is the topology of its root."""
         self._port_override = port
         self.standard_ports = standard_ports or topology.ports is PortMode.STANDARD
+        self.processes = processes or topology.processes
         names = set(only) if only else None
         self.selected = [
             (i, s)
@@ -180,17 +196,24 @@ class TopologyRunner:
 
     async def start(self) -> None:
         self.prepare()
+        built = []  # every server built first: worker processes start side by side
         for index, server in self.selected:
             where = listen_address(
                 self.topology, index, server, standard=self.standard_ports, host=self.host,
                 base_port=self.base_port, port=self._port_override,
             )  # fmt: skip
-            running = self._build(server, *where)
+            built.append(self._build(server, *where))
+        for at, running in enumerate(built):
             try:
                 await running.nfs.start()
-            except OSError as exc:
+            except (OSError, FilesimError) as exc:
+                for unstarted in built[at:]:
+                    await unstarted.nfs.stop()
+                    unstarted.nfs.close()
                 await self.stop()
-                raise StartupError(bind_error(server, running.nfs, exc)) from None
+                if isinstance(exc, OSError):
+                    raise StartupError(bind_error(running.server, running.nfs, exc)) from None
+                raise StartupError(str(exc)) from None
             self.servers.append(running)
         self.started_at = time.time()
         if self.run_sync:
@@ -212,6 +235,8 @@ class TopologyRunner:
             self.events.emit(Event("server.start", running.name, detail={"port": running.nfs.port}))
 
     def _build(self, server: Server, host: str, port: int, rpcbind: int | None) -> RunningServer:
+        if self.processes is ProcessMode.PER_SERVER:
+            return self._build_process(server, host, port, rpcbind)
         holder: dict[str, RunningServer] = {}
 
         def on_change(kind: str, path: str, dest: str | None) -> None:
@@ -223,6 +248,70 @@ class TopologyRunner:
                                 standard_ports=rpcbind is not None)  # fmt: skip
         holder["running"] = running
         return running
+
+    def _build_process(
+        self, server: Server, host: str, port: int, rpcbind: int | None
+    ) -> RunningServer:
+        """`server` in a worker process of its own: its changes and its end come back here."""
+        holder: dict[str, RunningServer] = {}
+        process = self._spawn(lambda: holder["running"], WorkerSpec(server, self.layout, host,
+                                                                    port, rpcbind))  # fmt: skip
+        running = RunningServer(server, process, self.layout.folder(server),
+                                self.layout.store(server), standard_ports=rpcbind is not None,
+                                process=process)  # fmt: skip
+        holder["running"] = running
+        self.metrics.pull_from(lambda: self._pull_metrics(running))
+        return running
+
+    def _spawn(self, which: Callable[[], RunningServer], spec: WorkerSpec) -> ServerProcess:
+        """A worker for `spec`, reporting to the running server `which()` returns."""
+
+        def on_changes(changes: list[tuple[str, str, str | None]]) -> None:
+            running = which()
+            for kind, path, dest in changes:
+                self._on_export_change(running, kind, path, dest)
+
+        def on_exit(code: int | None) -> None:
+            self.events.emit(Event("server.exit", spec.server.name, detail={"code": code}))
+            if not self.stop_requested.is_set():
+                self._tasks = [task for task in self._tasks if not task.done()]
+                self._tasks.append(asyncio.create_task(self._restart(which(), spec)))
+
+        return ServerProcess(spec, on_changes, on_exit)
+
+    async def _restart(self, running: RunningServer, spec: WorkerSpec) -> None:
+        """Start an exited worker again on the same port, with the faults in force, after a
+        delay that grows while it keeps exiting soon after starting."""
+        old = running.process
+        assert old is not None
+        quick = time.monotonic() - old.started < RESTART_QUICK_S
+        running.restarts = running.restarts + 1 if quick else 0
+        delay = RESTART_DELAYS_S[min(running.restarts, len(RESTART_DELAYS_S) - 1)]
+        log.warning("%s: restarting its NFS server process in %.0f s", running.name, delay)
+        await asyncio.sleep(delay)
+        await old.stop()
+        again = dataclasses.replace(spec, host=old.host, port=old.port)
+        process = self._spawn(lambda: running, again)
+        running.nfs = running.process = process  # what stop() ends, should it come now
+        try:
+            await process.start()
+            self.faults.reapply(running.name)
+        except (OSError, FilesimError) as exc:
+            log.error("%s: its NFS server process did not start again: %s", running.name, exc)
+            await process.stop()  # its exit schedules the next try
+            return
+        self.events.emit(Event("server.restart", running.name, detail={"pid": process.pid}))
+
+    def _pull_metrics(self, running: RunningServer) -> None:
+        """A worker's call counts into the topology's metrics (its last ones once it ended)."""
+        process = running.process
+        assert process is not None
+        try:
+            stats = process.pull()
+        except WorkerError as exc:
+            _limited.warning(f"metrics {process.name}", "no metrics from %s: %s", process.name, exc)
+            stats = process.stats
+        self.metrics.absorb(process.name, stats.calls)
 
     def _start_agents(self) -> None:
         from filesim.sync.agent import agent_for  # late: `serve` runs no agent
@@ -357,7 +446,7 @@ class TopologyRunner:
         self._tasks.clear()
         for running in self.servers:
             await running.nfs.stop()
-            running.nfs.export.vfs.close()
+            running.nfs.close()
             if running.agent is not None:
                 running.agent.close()
         if self.write_runtime:
