@@ -274,10 +274,13 @@ class TopologyRunner:
         def on_exit(code: int | None) -> None:
             self.events.emit(Event("server.exit", spec.server.name, detail={"code": code}))
             if not self.stop_requested.is_set():
-                self._tasks = [task for task in self._tasks if not task.done()]
-                self._tasks.append(asyncio.create_task(self._restart(which(), spec)))
+                self._schedule_restart(which(), spec)
 
         return ServerProcess(spec, on_changes, on_exit)
+
+    def _schedule_restart(self, running: RunningServer, spec: WorkerSpec) -> None:
+        self._tasks = [task for task in self._tasks if not task.done()]  # bounded: past tries
+        self._tasks.append(asyncio.create_task(self._restart(running, spec)))
 
     async def _restart(self, running: RunningServer, spec: WorkerSpec) -> None:
         """Start an exited worker again on the same port, with the faults in force, after a
@@ -298,7 +301,9 @@ class TopologyRunner:
             self.faults.reapply(running.name)
         except (OSError, FilesimError) as exc:
             log.error("%s: its NFS server process did not start again: %s", running.name, exc)
-            await process.stop()  # its exit schedules the next try
+            await process.stop()
+            # A failed start is not reported as an exit: the next try is scheduled here.
+            self._schedule_restart(running, spec)
             return
         self.events.emit(Event("server.restart", running.name, detail={"pid": process.pid}))
 

@@ -147,7 +147,16 @@ class ServerProcess:
         return self._exited() if self._gone else None
 
     async def start(self) -> None:
-        """Wait until the worker listens; OSError as binding raised it there."""
+        """Wait until the worker listens; OSError as binding raised it there. A failure is the
+        caller's to handle: the worker's end is then not reported to `on_exit` as well (which
+        could race the caller's own handling, e.g. a second restart)."""
+        try:
+            await self._wait_listening()
+        except BaseException:
+            self._stopping = True
+            raise
+
+    async def _wait_listening(self) -> None:
         try:
             reply = await asyncio.to_thread(self._replies.get, True, START_TIMEOUT)
         except queue.Empty:
