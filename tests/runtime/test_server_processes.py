@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from filesim.runtime import runner as runner_module
 from filesim.testing import NasTopology, start_topology
 from filesim.waiting import poll_until
 from tests.runtime.libnfs import Libnfs
 from tests.support.api import http, nfs_put, run
 from tests.support.fixtures import SERVERS
-from tests.support.processes import MARKER, Proc, marked, new_marker
+from tests.support.processes import MARKER, Proc, marked, new_marker, pid_running
 from tests.support.topology import by_name, detached, filesim
 
 pytestmark = pytest.mark.integration
@@ -124,7 +125,11 @@ def test_metrics_count_each_call_a_worker_answered_once(topo: NasTopology) -> No
     assert _requests(after, BACKUP, "MKDIR") == _requests(before, BACKUP, "MKDIR") == 0
 
 
-def test_a_killed_worker_is_reported_and_nothing_hangs(tmp_path: Path) -> None:
+def test_a_killed_worker_is_reported_and_nothing_hangs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Started again only after a minute: the window where it is down is the test's.
+    monkeypatch.setattr(runner_module, "RESTART_DELAYS_S", (60.0,))
     with start_topology(tmp_path, servers=SERVERS, processes="per-server") as topo:
         workers = _workers(topo)
         since = time.time()
@@ -142,9 +147,61 @@ def test_a_killed_worker_is_reported_and_nothing_hangs(tmp_path: Path) -> None:
         assert http(topo.http_url + "/api/servers")[0] == 200
         run("nfs-ls", topo.url(INPUT))
         assert workers[INPUT].running()
-    # Stopping ran to its end (runtime.json is removed last but one) and reaped every worker.
+    # Stopping ran to its end (runtime.json is removed last but one), not held by the pending
+    # restart, and reaped every worker.
     assert not topo.layout.runtime_file.exists()
     assert [n for n, w in workers.items() if not w.reaped()] == []
+    assert topo.recent_events("server.restart") == []
+
+
+def test_a_killed_worker_is_started_again_with_its_faults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "RESTART_DELAYS_S", (0.2,))
+    with start_topology(tmp_path, servers=[INPUT], processes="per-server") as topo:
+        port, old = topo.server(INPUT).port, _workers(topo)[INPUT]
+        topo.add_fault(INPUT, "error", error="NOSPC", procedures=["MKDIR"])
+        since = time.time()
+        os.kill(old.pid, signal.SIGKILL)
+        restarted = topo.wait_event("server.restart", server=INPUT, since=since, timeout=30)
+        new = _workers(topo)[INPUT]
+        assert restarted.detail["pid"] == new.pid != old.pid and new.running()
+        assert topo.status().server(INPUT).port == port  # the same port: clients reconnect
+        assert http(topo.http_url + "/readyz")[0] == 200
+        with Libnfs(port) as nfs:
+            assert "NFS3ERR_NOSPC" in nfs.mkdir("/again").error  # the fault is in force there
+            topo.clear_faults(INPUT)
+            assert nfs.mkdir("/again").ok
+        # The new worker's changes reach the agent and the event log like the first one's.
+        topo.wait_visible(INPUT, "again", side="folder", timeout=20)
+        assert topo.wait_event("nfs.mkdir", server=INPUT, path="again", since=since)
+    assert old.reaped() and new.reaped()
+
+
+def test_a_restart_that_cannot_bind_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(runner_module, "RESTART_DELAYS_S", (1.0,))
+    with start_topology(tmp_path, servers=[INPUT], processes="per-server") as topo:
+        port, old = topo.server(INPUT).port, _workers(topo)[INPUT]
+        since = time.time()
+
+        def tried_and_failed() -> bool:
+            pid = topo.status().server(INPUT).pid
+            return pid is not None and pid != old.pid and not pid_running(pid)
+
+        with socket.socket() as squatter:
+            os.kill(old.pid, signal.SIGKILL)
+            topo.wait_event("server.exit", server=INPUT, since=since, timeout=20)
+            squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            squatter.bind(("127.0.0.1", port))
+            squatter.listen()  # the restart 1 s after the exit finds its port taken
+            poll_until(tried_and_failed, 20, what="a restart to find its port taken")
+            body = http(topo.http_url + "/readyz")[1]
+            assert body["ready"] is False and "exited" in body["servers"][INPUT]["nfs"], body
+        # The port is free again: a later try must start it.
+        topo.wait_event("server.restart", server=INPUT, since=since, timeout=20)
+        assert http(topo.http_url + "/readyz")[0] == 200
 
 
 def test_stopping_the_topology_ends_every_worker(tmp_path: Path) -> None:

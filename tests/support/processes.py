@@ -40,6 +40,12 @@ class Proc:
         return state is None or state[1] != self.started
 
 
+def pid_running(pid: int) -> bool:
+    """Some process runs as `pid` (not a zombie); for a pid never captured with `Proc.of`."""
+    state = _stat(pid)
+    return state is not None and state[0] != "Z"
+
+
 def new_marker() -> str:
     return uuid.uuid4().hex
 
