@@ -181,7 +181,8 @@ def test_a_killed_worker_is_started_again_with_its_faults(
 def test_a_restart_that_cannot_bind_is_tried_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner_module, "RESTART_DELAYS_S", (1.0,))
+    # The first restart after a quick exit waits [1], later tries [2]: 1 s to take the port.
+    monkeypatch.setattr(runner_module, "RESTART_DELAYS_S", (1.0, 1.0, 0.2))
     with start_topology(tmp_path, servers=[INPUT], processes="per-server") as topo:
         port, old = topo.server(INPUT).port, _workers(topo)[INPUT]
         since = time.time()
