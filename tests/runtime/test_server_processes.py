@@ -145,6 +145,10 @@ def test_a_killed_worker_is_reported_and_nothing_hangs(
         # The rest of the control plane answers, and the other worker serves.
         assert http(topo.http_url + "/metrics")[0] == 200
         assert http(topo.http_url + "/api/servers")[0] == 200
+        faults = topo.http_url + "/api/faults"
+        status, added = http(faults, "POST", {"server": BACKUP, "kind": "latency", "delay_ms": 5})
+        assert status == 201, added  # kept for its next worker, not an error and no hang
+        assert http(f"{faults}/{added['id']}", "DELETE")[0] == 200
         run("nfs-ls", topo.url(INPUT))
         assert workers[INPUT].running()
     # Stopping ran to its end (runtime.json is removed last but one), not held by the pending
