@@ -9,7 +9,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,6 +17,7 @@ from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
 from filesim.logs import RateLimited
 from filesim.runtime.build import build_nfs_server
+from filesim.runtime.changes import ChangeRelay
 from filesim.runtime.control import clear_token, write_token
 from filesim.runtime.dashboard.connect import PvRenderer
 from filesim.runtime.faults import SYNC_KINDS, FaultController
@@ -28,7 +29,8 @@ from filesim.runtime.metrics import TopologyMetrics
 from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
 from filesim.runtime.served import ServedNfs
 from filesim.runtime.state import clear_runtime, hold_liveness, read_runtime, write_runtime
-from filesim.runtime.worker import ServerProcess, WorkerError, WorkerSpec
+from filesim.runtime.worker import ServerProcess, WorkerError
+from filesim.runtime.workermain import WorkerSpec
 from filesim.sync.lock import unlock
 from filesim.topology import Layout, Server, Topology
 from filesim.topology.model import PortMode, ProcessMode
@@ -37,13 +39,7 @@ if TYPE_CHECKING:
     from filesim.sync.agent import SyncAgent
 
 log = logging.getLogger(__name__)
-_limited = RateLimited(log)  # called once per NFS change
-
-WRITE_EVENT_INTERVAL = 1.0
-"""At most one nfs.write event per file and second: a large write is hundreds of WRITE calls."""
-
-
-MAX_WRITE_EVENT_PATHS = 10_000
+_limited = RateLimited(log)  # called at each scrape
 
 RESTART_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 """Waits before a worker process that exited is started again, longer while it keeps exiting."""
@@ -69,13 +65,14 @@ class RunningServer:
     nfs: ServedNfs
     folder: Path
     store: Path
+    relay: ChangeRelay
+    """Where its clients' changes go (the agent, the event log)."""
     agent: SyncAgent | None = None
     standard_ports: bool = False
     process: ServerProcess | None = None
     """Its worker process (`processes: per-server`; then `nfs` is this too)."""
     restarts: int = 0
     """Restarts of its worker in a row, each soon after the one before."""
-    _last_write_event: dict[str, float] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -235,52 +232,34 @@ class TopologyRunner:
             self.events.emit(Event("server.start", running.name, detail={"port": running.nfs.port}))
 
     def _build(self, server: Server, host: str, port: int, rpcbind: int | None) -> RunningServer:
+        folder, store = self.layout.folder(server), self.layout.store(server)
+        relay = ChangeRelay(server.name, store, self.events.emit)
         if self.processes is ProcessMode.PER_SERVER:
-            return self._build_process(server, host, port, rpcbind)
-        holder: dict[str, RunningServer] = {}
-
-        def on_change(kind: str, path: str, dest: str | None) -> None:
-            self._on_export_change(holder["running"], kind, path, dest)
-
-        nfs = build_nfs_server(server, self.layout, host, port, on_change, rpcbind)
+            spec = WorkerSpec(server, self.layout, host, port, rpcbind)
+            process = self._spawn(relay, spec)
+            running = RunningServer(server, process, folder, store, relay, process=process,
+                                    standard_ports=rpcbind is not None)  # fmt: skip
+            process.on_exit = lambda code: self._worker_exited(running, spec, code)
+            self.metrics.pull_from(lambda: self._pull_metrics(running))
+            return running
+        nfs = build_nfs_server(server, self.layout, host, port, relay, rpcbind)
         nfs.dispatcher.observer = self.metrics.nfs_observer(server.name)
-        running = RunningServer(server, nfs, self.layout.folder(server), self.layout.store(server),
-                                standard_ports=rpcbind is not None)  # fmt: skip
-        holder["running"] = running
-        return running
+        return RunningServer(server, nfs, folder, store, relay, standard_ports=rpcbind is not None)
 
-    def _build_process(
-        self, server: Server, host: str, port: int, rpcbind: int | None
-    ) -> RunningServer:
-        """`server` in a worker process of its own: its changes and its end come back here."""
-        holder: dict[str, RunningServer] = {}
-        process = self._spawn(lambda: holder["running"], WorkerSpec(server, self.layout, host,
-                                                                    port, rpcbind))  # fmt: skip
-        running = RunningServer(server, process, self.layout.folder(server),
-                                self.layout.store(server), standard_ports=rpcbind is not None,
-                                process=process)  # fmt: skip
-        holder["running"] = running
-        self.metrics.pull_from(lambda: self._pull_metrics(running))
-        return running
-
-    def _spawn(self, which: Callable[[], RunningServer], spec: WorkerSpec) -> ServerProcess:
-        """A worker for `spec`, reporting to the running server `which()` returns."""
+    def _spawn(self, relay: ChangeRelay, spec: WorkerSpec) -> ServerProcess:
+        """A worker for `spec`, whose clients' changes go to `relay`."""
 
         def on_changes(changes: list[tuple[str, str, str | None]]) -> None:
-            running = which()
             for kind, path, dest in changes:
-                self._on_export_change(running, kind, path, dest)
+                relay(kind, path, dest)
 
-        def on_exit(code: int | None) -> None:
-            self.events.emit(Event("server.exit", spec.server.name, detail={"code": code}))
-            if not self.stop_requested.is_set():
-                self._schedule_restart(which(), spec)
+        return ServerProcess(spec, on_changes)
 
-        return ServerProcess(spec, on_changes, on_exit)
-
-    def _schedule_restart(self, running: RunningServer, spec: WorkerSpec) -> None:
-        self._tasks = [task for task in self._tasks if not task.done()]  # bounded: past tries
-        self._tasks.append(asyncio.create_task(self._restart(running, spec)))
+    def _worker_exited(self, running: RunningServer, spec: WorkerSpec, code: int | None) -> None:
+        self.events.emit(Event("server.exit", running.name, detail={"code": code}))
+        if not self.stop_requested.is_set():
+            self._tasks = [task for task in self._tasks if not task.done()]
+            self._tasks.append(asyncio.create_task(self._restart(running, spec)))
 
     async def _restart(self, running: RunningServer, spec: WorkerSpec) -> None:
         """Start an exited worker again on the same port, with the faults in force, after a
@@ -294,17 +273,15 @@ class TopologyRunner:
         await asyncio.sleep(delay)
         await old.stop()
         again = dataclasses.replace(spec, host=old.host, port=old.port)
-        process = self._spawn(lambda: running, again)
+        process = self._spawn(running.relay, again)
+        process.on_exit = lambda code: self._worker_exited(running, again, code)
         running.nfs = running.process = process  # what stop() ends, should it come now
         try:
             await process.start()
             self.faults.reapply(running.name)
         except (OSError, FilesimError) as exc:
             log.error("%s: its NFS server process did not start again: %s", running.name, exc)
-            await process.stop()
-            # A failed start is not reported as an exit: the next try is scheduled here.
-            self._schedule_restart(running, spec)
-            return
+            return  # it exits (or is stopped by a fault it could not take): that tries again
         self.events.emit(Event("server.restart", running.name, detail={"pid": process.pid}))
 
     def _pull_metrics(self, running: RunningServer) -> None:
@@ -322,7 +299,9 @@ class TopologyRunner:
         from filesim.sync.agent import agent_for  # late: `serve` runs no agent
 
         for running in self.servers:
-            running.agent = agent_for(running.server, self.layout, self.events.emit)
+            running.agent = running.relay.agent = agent_for(
+                running.server, self.layout, self.events.emit
+            )
             if running.agent is not None:
                 running.agent.on_latency = self._latency_observer(running.name)
                 self._tasks.append(asyncio.create_task(self._run_agent(running, running.agent)))
@@ -356,31 +335,6 @@ class TopologyRunner:
             log.exception("sync agent of %s stopped", running.name)
 
     # -- events ---------------------------------------------------------------------------------
-
-    def _on_export_change(
-        self, running: RunningServer, kind: str, path: str, dest: str | None
-    ) -> None:
-        if running.agent is not None:
-            try:
-                running.agent.notify_export_change(path, kind, dest)
-            except Exception:  # the client's change is done: a sync hiccup must not fail it
-                _limited.error(
-                    f"refused {running.name}", "%s: sync agent refused a %s of %s",
-                    running.name, kind, path, exc_info=True,
-                )  # fmt: skip
-        if kind == "write":
-            now = time.monotonic()
-            if now - running._last_write_event.get(path, 0.0) < WRITE_EVENT_INTERVAL:
-                return
-            if len(running._last_write_event) > MAX_WRITE_EVENT_PATHS:  # files never committed
-                running._last_write_event.clear()
-            running._last_write_event[path] = now
-        elif kind in ("commit", "remove", "rename"):
-            running._last_write_event.pop(path, None)
-        detail = {"dest": dest} if dest else {}
-        name = "nfs.write-complete" if kind == "commit" else f"nfs.{kind}"
-        size = _size(running.store, path) if kind in ("write", "commit") else None
-        self.events.emit(Event(name, running.name, "nfs", path, size, detail))
 
     # -- describe / stop ------------------------------------------------------------------------
 
@@ -474,14 +428,6 @@ def ensure_not_running(layout: Layout) -> None:
             f"a topology is already running under {layout.root} (pid {running.pid}); "
             "stop it with `filesim down` first"
         )
-
-
-def _size(store: Path, path: str) -> int | None:
-    """The size of `path` in the export store now (events of a write say how big it is)."""
-    try:
-        return (store / path).stat().st_size
-    except OSError:
-        return None
 
 
 def _usable_dir(path: Path, what: str) -> None:

@@ -4,13 +4,13 @@ own, so servers busy at once use every core instead of sharing one interpreter l
 The topology's process keeps the control plane: sync agents, events, HTTP API, metrics,
 faults and health. It talks to each worker over one `multiprocessing` pipe:
 
-- worker to topology: `("changes", [(kind, path, dest), ...])` (what clients changed, one
-  message per event loop turn), `("log", level, logger, text)`, and the replies;
+- worker to topology: `("changes", [(kind, path, dest), ...])` (what clients changed, at
+  most one message per `CHANGES_EVERY_S`), `("log", level, logger, text)`, and the replies;
 - topology to worker: `(id, command, argument)` with the commands `faults` (the active NFS
   faults; in force when answered), `stats` (per-call counts and open connections) and
   `stop`; each is answered `("reply", id, ok, value)`.
 
-A worker whose pipe closes stops: a topology killed outright leaves no server behind.
+The worker's own side is `runtime.workermain`.
 """
 
 from __future__ import annotations
@@ -21,22 +21,16 @@ import itertools
 import logging
 import multiprocessing
 import queue
-import signal
 import sys
 import threading
 import time
 import types
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from multiprocessing.connection import Connection
 from typing import Any
 
 from filesim.errors import FilesimError
-from filesim.nfs.server import NfsServer
-from filesim.runtime.build import build_nfs_server
 from filesim.runtime.faults import FaultError
-from filesim.runtime.metrics import CallCounts, TopologyMetrics
-from filesim.topology import Layout, Server
+from filesim.runtime.workermain import Change, Stats, WorkerSpec, worker_main
 from filesim.topology.faults import FaultSpec
 
 log = logging.getLogger(__name__)
@@ -48,31 +42,9 @@ REQUEST_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 """Seconds a worker may take to stop before it is killed."""
 
-Change = tuple[str, str, str | None]
-
 
 class WorkerError(FilesimError):
     """A worker process that failed to start, stopped, or did not answer."""
-
-
-@dataclass(frozen=True)
-class WorkerSpec:
-    """What a worker needs to build its server (pickled into the new process)."""
-
-    server: Server
-    layout: Layout
-    host: str
-    port: int
-    rpcbind_port: int | None
-
-
-@dataclass(frozen=True)
-class Stats:
-    calls: CallCounts
-    connections: int
-
-
-# -- the topology's side --------------------------------------------------------------------------
 
 
 class _RemoteFaults:
@@ -101,10 +73,7 @@ class ServerProcess:
     Create it on the topology's event loop; the process is spawned at once (so several
     servers start side by side) and `start` waits until it listens."""
 
-    def __init__(
-        self, spec: WorkerSpec, on_changes: Callable[[list[Change]], None],
-        on_exit: Callable[[int | None], None],
-    ) -> None:  # fmt: skip
+    def __init__(self, spec: WorkerSpec, on_changes: Callable[[list[Change]], None]) -> None:
         self.name = spec.server.name
         self.host, self.port, self.rpcbind_port = spec.host, spec.port, spec.rpcbind_port
         self.faults = _RemoteFaults(self)
@@ -115,7 +84,9 @@ class ServerProcess:
         """True once `start` has seen it listen: requests before that would wait on it."""
         self.stats = Stats({}, 0)
         """What the last `pull` read."""
-        self._on_changes, self._on_exit = on_changes, on_exit
+        self._on_changes = on_changes
+        self.on_exit: Callable[[int | None], None] = _ignore
+        """Called on the loop when the process ends other than by `stop` (its exit code)."""
         self._loop = asyncio.get_running_loop()
         self._replies: queue.Queue[tuple[Any, ...]] = queue.Queue()
         self._ids = itertools.count(1)
@@ -147,16 +118,7 @@ class ServerProcess:
         return self._exited() if self._gone else None
 
     async def start(self) -> None:
-        """Wait until the worker listens; OSError as binding raised it there. A failure is the
-        caller's to handle: the worker's end is then not reported to `on_exit` as well (which
-        could race the caller's own handling, e.g. a second restart)."""
-        try:
-            await self._wait_listening()
-        except BaseException:
-            self._stopping = True
-            raise
-
-    async def _wait_listening(self) -> None:
+        """Wait until the worker listens; OSError as binding raised it there."""
         try:
             reply = await asyncio.to_thread(self._replies.get, True, START_TIMEOUT)
         except queue.Empty:
@@ -248,7 +210,7 @@ class ServerProcess:
     def _ended(self) -> None:
         if not self._stopping:
             log.error("%s", self._exited())
-            self._on_exit(self.exit_code)
+            self.on_exit(self.exit_code)
 
     def _soon(self, fn: Callable[..., None], *args: object) -> None:
         with contextlib.suppress(RuntimeError):  # the loop has closed: nobody listens
@@ -258,6 +220,10 @@ class ServerProcess:
         code = self._process.exitcode
         how = "" if code is None else f" with code {code}"
         return f"the NFS server process of {self.name} exited{(' ' + when) if when else ''}{how}"
+
+
+def _ignore(code: int | None) -> None:
+    return None
 
 
 @contextlib.contextmanager
@@ -270,130 +236,3 @@ def _main_not_imported() -> Iterator[None]:
         yield
     finally:
         sys.modules["__main__"] = main
-
-
-# -- the worker's side ----------------------------------------------------------------------------
-
-
-def worker_main(spec: WorkerSpec, conn: Connection) -> None:
-    """The worker process: serve until told to stop or the topology's pipe closes."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group: the topology stops us
-    channel = _Channel(conn)
-    logging.basicConfig(level=logging.INFO, handlers=[_PipeLog(channel)], force=True)
-    try:
-        asyncio.run(_serve(spec, channel))
-    finally:
-        conn.close()
-
-
-class _Channel:
-    """The worker's end of the pipe: sends from any thread, one message at a time."""
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self._lock = threading.Lock()
-
-    def send(self, message: tuple[Any, ...]) -> None:
-        with self._lock, contextlib.suppress(OSError):  # the topology is gone: we stop anyway
-            self.conn.send(message)
-
-
-class _PipeLog(logging.Handler):
-    """Log records go to the topology's process, which logs them as its own."""
-
-    def __init__(self, channel: _Channel) -> None:
-        super().__init__()
-        self._channel = channel
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = record.getMessage()
-            if record.exc_info:
-                text += "\n" + logging.Formatter().formatException(record.exc_info)
-            self._channel.send(("log", record.levelno, record.name, text))
-        except Exception:
-            self.handleError(record)
-
-
-async def _serve(spec: WorkerSpec, channel: _Channel) -> None:
-    worker = _Worker(spec.server.name, channel)
-    try:
-        nfs = build_nfs_server(
-            spec.server, spec.layout, spec.host, spec.port, worker.on_change, spec.rpcbind_port
-        )
-        nfs.dispatcher.observer = worker.metrics.nfs_observer(worker.name)
-        await nfs.start()
-    except OSError as exc:
-        channel.send(("bind", exc.errno, exc.strerror or str(exc)))
-        return
-    except Exception as exc:
-        channel.send(("failed", str(exc) or type(exc).__name__))
-        return
-    channel.send(("ready", nfs.host, nfs.port, nfs.rpcbind_port))
-    await worker.serve(nfs)
-
-
-class _Worker:
-    """The running worker: batches changes, answers requests, stops when told."""
-
-    def __init__(self, name: str, channel: _Channel) -> None:
-        self.name = name
-        self.metrics = TopologyMetrics()
-        self._channel = channel
-        self._changes: list[Change] = []
-        self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
-        self._stop_ident = 0
-
-    def on_change(self, kind: str, path: str, dest: str | None) -> None:
-        """The server's change listener: one message per loop turn, however many changes."""
-        if not self._changes:
-            self._loop.call_soon(self._flush)
-        self._changes.append((kind, path, dest))
-
-    def _flush(self) -> None:
-        if self._changes:
-            batch, self._changes = self._changes, []
-            self._channel.send(("changes", batch))
-
-    async def serve(self, nfs: NfsServer) -> None:
-        self._nfs = nfs
-        reader = threading.Thread(target=self._commands, name="topology-pipe", daemon=True)
-        reader.start()
-        await self._stop.wait()
-        await nfs.stop()
-        nfs.close()
-        self._flush()
-        self._channel.send(("reply", self._stop_ident, True, None))
-
-    def _commands(self) -> None:
-        """The reader thread: each request to the loop; a closed pipe stops the worker."""
-        while True:
-            try:
-                ident, command, argument = self._channel.conn.recv()
-            except (EOFError, OSError):
-                self._loop.call_soon_threadsafe(self._stop.set)
-                return
-            self._loop.call_soon_threadsafe(self._answer, ident, command, argument)
-            if command == "stop":
-                return
-
-    def _answer(self, ident: int, command: str, argument: Any) -> None:
-        nfs = self._nfs
-        try:
-            value: object = None
-            if command == "faults":
-                if nfs.faults is not None and nfs.faults.apply(argument):
-                    nfs.drop_connections()
-            elif command == "stats":
-                value = Stats(self.metrics.counts(self.name), nfs.connections)
-            elif command == "stop":
-                self._stop_ident = ident  # answered once stopped
-                self._stop.set()
-                return
-            else:
-                raise ValueError(f"unknown request {command!r}")
-        except Exception as exc:
-            self._channel.send(("reply", ident, False, str(exc) or type(exc).__name__))
-            return
-        self._channel.send(("reply", ident, True, value))
