@@ -121,10 +121,18 @@ def test_servers_document_is_status_json(topo: NasTopology) -> None:
 @both_modes
 def test_events_recent_filtered_by_server(topo: NasTopology, tmp_path: Path) -> None:
     nfs_put(topo.server("nas-input-1").url("/events.txt"), b"x", tmp_path)
-    status, body = http(topo.http_url + "/api/events?server=nas-input-1&limit=1000")
-    assert status == 200
-    mine = [e for e in body["events"] if e.get("path") == "events.txt"]
+    url = topo.http_url + "/api/events?server=nas-input-1&limit=1000"
+
+    def logged() -> list[dict[str, Any]]:
+        status, body = http(url)
+        assert status == 200
+        return [e for e in body["events"] if e.get("path") == "events.txt"]
+
+    # A worker process sends its changes in batches (every 10 ms at most): the event may come
+    # a moment after the client's reply.
+    mine = poll_until(logged, 10, what="the events of events.txt")
     assert [e["kind"] for e in mine][:1] == ["nfs.create"]
+    body = http(url)[1]
     assert all(e["server"] == "nas-input-1" for e in body["events"])
     assert http(topo.http_url + "/api/events?limit=x")[0] == 400
 
