@@ -5,6 +5,7 @@ pushed to a worker, a worker that dies, and no worker left behind."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -233,6 +234,24 @@ def test_down_ends_every_worker_of_a_detached_topology(
         assert all(w.parent() == doc["pid"] for w in workers.values())
     # `down` returns once the topology has ended: its workers are gone with it.
     assert [n for n, w in workers.items() if w.running()] == []
+    poll_until(lambda: not marked(marker), 10, what="every process of the topology to end")
+
+
+def test_workers_end_when_their_topology_is_killed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = new_marker()
+    monkeypatch.setenv(MARKER, marker)
+    config = tmp_path / "two.yaml"
+    config.write_text(TWO_SERVERS)
+    root = tmp_path / "root"
+    filesim("up", "--detach", "--root", str(root), "--config", str(config), "--base-port", "0",
+            "--processes", "per-server")  # fmt: skip
+    doc = json.loads((root / ".filesim" / "runtime.json").read_text())
+    workers = [Proc.of(s["pid"]) for s in doc["servers"]]
+    os.kill(doc["pid"], signal.SIGKILL)  # no stop: each worker sees its pipe close
+    poll_until(lambda: not any(w.running() for w in workers), 20,
+               what="the workers of a killed topology to end")  # fmt: skip
     poll_until(lambda: not marked(marker), 10, what="every process of the topology to end")
 
 
