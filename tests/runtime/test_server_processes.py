@@ -5,6 +5,7 @@ pushed to a worker, a worker that dies, and no worker left behind."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,7 +17,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from filesim.runtime import runner as runner_module
+from filesim.runtime.runner import TopologyRunner
 from filesim.testing import NasTopology, start_topology
+from filesim.topology import Layout, parse_topology
+from filesim.topology.model import ProcessMode
 from filesim.waiting import poll_until
 from tests.runtime.libnfs import Libnfs
 from tests.support.api import http, nfs_put, run
@@ -124,6 +128,42 @@ def test_metrics_count_each_call_a_worker_answered_once(topo: NasTopology) -> No
     assert _requests(after, INPUT, "RMDIR") - _requests(middle, INPUT, "RMDIR") == 5
     assert _requests(again, INPUT, "RMDIR") == _requests(after, INPUT, "RMDIR")
     assert _requests(after, BACKUP, "MKDIR") == _requests(before, BACKUP, "MKDIR") == 0
+
+
+def test_the_history_samples_the_calls_a_worker_answered(tmp_path: Path) -> None:
+    """The dashboard's charts: the history pulls a worker's counts at each sample."""
+    topology = parse_topology("servers:\n  - {name: h, role: input, fsid: 1, storage: direct}\n")
+
+    def mkdirs(port: int) -> None:
+        with Libnfs(port) as nfs:
+            for i in range(20):
+                assert nfs.mkdir(f"/h-{i}").ok
+
+    def charted(runner: TopologyRunner) -> float:
+        """The calls the samples add up to: each rate times its interval."""
+        h = runner.history.doc("h").servers["h"]
+        return sum(
+            r * (t - before)
+            for r, t, before in zip(h.nfs_ops[1:], h.time[1:], h.time[:-1], strict=True)
+        )
+
+    async def run() -> None:
+        runner = TopologyRunner(
+            topology, Layout(tmp_path), port=0, run_sync=False, write_runtime=False,
+            history_interval_s=0.1, processes=ProcessMode.PER_SERVER,
+        )  # fmt: skip
+        await runner.start()
+        try:
+            await asyncio.to_thread(mkdirs, runner.servers[0].nfs.port)
+            # 20 MKDIR and the mount's own NFS calls: at least 20 in the chart
+            what = "the history to chart the worker's 20 MKDIR calls"
+            await asyncio.to_thread(
+                lambda: poll_until(lambda: charted(runner) >= 20, 10, what=what)
+            )
+        finally:
+            await runner.stop()
+
+    asyncio.run(run())
 
 
 def test_a_killed_worker_is_reported_and_nothing_hangs(
