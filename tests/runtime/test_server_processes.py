@@ -10,8 +10,13 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -26,7 +31,7 @@ from tests.runtime.libnfs import Libnfs
 from tests.support.api import http, nfs_put, run
 from tests.support.fixtures import SERVERS
 from tests.support.processes import MARKER, Proc, marked, new_marker, pid_running
-from tests.support.topology import by_name, detached, filesim
+from tests.support.topology import FILESIM, filesim, nfs_url
 
 pytestmark = pytest.mark.integration
 
@@ -260,39 +265,81 @@ def test_stopping_the_topology_ends_every_worker(tmp_path: Path) -> None:
     assert topo.recent_events("server.exit") == []  # a stop is not a worker dying
 
 
-def test_down_ends_every_worker_of_a_detached_topology(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    marker = new_marker()
-    monkeypatch.setenv(MARKER, marker)  # inherited by the topology and its workers
+@dataclass
+class Up:
+    """A `filesim up --processes per-server` of two servers run as from a terminal."""
+
+    proc: subprocess.Popen[bytes]
+    doc: dict[str, Any]
+    """Its runtime document (`status --json`)."""
+    marker: str
+    """In the environment of every process it started."""
+    stderr: Path
+
+    @property
+    def workers(self) -> dict[str, Proc]:
+        return {s["name"]: Proc.of(s["pid"]) for s in self.doc["servers"]}
+
+
+@contextmanager
+def _up_in_a_terminal(tmp_path: Path) -> Iterator[Up]:
+    """The topology in a session of its own (a terminal's foreground process group), once
+    its runtime document is written; the whole group is killed at exit if still running."""
     config = tmp_path / "two.yaml"
     config.write_text(TWO_SERVERS)
-    root = tmp_path / "root"
-    with detached(root, "--config", str(config), "--processes", "per-server") as doc:
-        workers = {name: Proc.of(s["pid"]) for name, s in by_name(doc).items()}
-        assert len({w.pid for w in workers.values()} | {doc["pid"]}) == 3
-        assert all(w.parent() == doc["pid"] for w in workers.values())
+    root, stderr, marker = tmp_path / "root", tmp_path / "stderr.txt", new_marker()
+    args = [*FILESIM, "up", "--root", str(root), "--config", str(config), "--base-port", "0",
+            "--http-port", "0", "--processes", "per-server"]  # fmt: skip
+    with stderr.open("wb") as err:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err,
+                                env={**os.environ, MARKER: marker}, start_new_session=True)  # fmt: skip
+    try:
+        runtime = root / ".filesim" / "runtime.json"
+        poll_until(lambda: runtime.exists() or proc.poll() is not None, 60, what="filesim up")
+        assert proc.poll() is None, stderr.read_text()
+        yield Up(proc, json.loads(runtime.read_text()), marker, stderr)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_down_ends_every_worker(tmp_path: Path) -> None:
+    with _up_in_a_terminal(tmp_path) as up:
+        workers = up.workers
+        assert all(w.parent() == up.proc.pid for w in workers.values())
+        # `verify --restart` starts it again from argv: in the same mode
+        assert "--processes per-server" in " ".join(up.doc["argv"])
+        filesim("down", "--root", up.doc["root"])
+        assert up.proc.wait(30) == 0, up.stderr.read_text()
     # `down` returns once the topology has ended: its workers are gone with it.
     assert [n for n, w in workers.items() if w.running()] == []
-    poll_until(lambda: not marked(marker), 10, what="every process of the topology to end")
+    poll_until(lambda: not marked(up.marker), 10, what="every process of the topology to end")
 
 
-def test_workers_end_when_their_topology_is_killed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_ctrl_c_at_the_terminal_stops_the_topology_and_its_workers_cleanly(
+    tmp_path: Path,
 ) -> None:
-    marker = new_marker()
-    monkeypatch.setenv(MARKER, marker)
-    config = tmp_path / "two.yaml"
-    config.write_text(TWO_SERVERS)
-    root = tmp_path / "root"
-    filesim("up", "--detach", "--root", str(root), "--config", str(config), "--base-port", "0",
-            "--processes", "per-server")  # fmt: skip
-    doc = json.loads((root / ".filesim" / "runtime.json").read_text())
-    workers = [Proc.of(s["pid"]) for s in doc["servers"]]
-    os.kill(doc["pid"], signal.SIGKILL)  # no stop: each worker sees its pipe close
-    poll_until(lambda: not any(w.running() for w in workers), 20,
-               what="the workers of a killed topology to end")  # fmt: skip
-    poll_until(lambda: not marked(marker), 10, what="every process of the topology to end")
+    """Ctrl-C signals the whole foreground process group, workers included: they leave the
+    stop to the topology, and nobody prints a traceback."""
+    with _up_in_a_terminal(tmp_path) as up:
+        workers = up.workers
+        run("nfs-ls", nfs_url(up.doc["servers"][0]))
+        os.killpg(up.proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        assert up.proc.wait(60) == 0, up.stderr.read_text()
+    err = up.stderr.read_text()
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+    assert not (Path(up.doc["root"]) / ".filesim" / "runtime.json").exists()
+    assert [n for n, w in workers.items() if w.running()] == []
+
+
+def test_workers_end_when_their_topology_is_killed(tmp_path: Path) -> None:
+    with _up_in_a_terminal(tmp_path) as up:
+        workers = list(up.workers.values())
+        up.proc.kill()  # SIGKILL to the topology alone: each worker sees its pipe close
+        poll_until(lambda: not any(w.running() for w in workers), 20,
+                   what="the workers of a killed topology to end")  # fmt: skip
+    poll_until(lambda: not marked(up.marker), 10, what="every process of the topology to end")
 
 
 def test_a_worker_that_cannot_bind_fails_up_with_one_line_and_leaves_nothing(
