@@ -241,6 +241,10 @@ def test_a_killed_worker_is_started_again_with_its_faults(
     monkeypatch.setattr(runner_module, "RESTART_DELAYS_S", (0.2,))
     with start_topology(tmp_path, servers=[INPUT], processes="per-server") as topo:
         port, old = topo.server(INPUT).port, _workers(topo)[INPUT]
+        with Libnfs(port) as nfs:
+            assert all(nfs.mkdir(f"/before-{i}").ok for i in range(3))
+        scraped = _requests(http(topo.http_url + "/metrics")[1], INPUT, "MKDIR")
+        assert scraped == 3
         topo.add_fault(INPUT, "error", error="NOSPC", procedures=["MKDIR"])
         since = time.time()
         os.kill(old.pid, signal.SIGKILL)
@@ -253,6 +257,8 @@ def test_a_killed_worker_is_started_again_with_its_faults(
             assert "NFS3ERR_NOSPC" in nfs.mkdir("/again").error  # the fault is in force there
             topo.clear_faults(INPUT)
             assert nfs.mkdir("/again").ok
+        # The counts go on from the killed worker's last scrape: 3 then 2, not 2 alone.
+        assert _requests(http(topo.http_url + "/metrics")[1], INPUT, "MKDIR") == 5
         # The new worker's changes reach the agent and the event log like the first one's.
         topo.wait_visible(INPUT, "again", side="folder", timeout=20)
         assert topo.wait_event("nfs.mkdir", server=INPUT, path="again", since=since)
@@ -262,7 +268,7 @@ def test_a_killed_worker_is_started_again_with_its_faults(
 def test_a_restart_that_cannot_bind_is_tried_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The first restart after a quick exit waits [1], later tries [2]: 1 s to take the port.
+    # The first restart waits [0], the next [1], later ones [2]: 1 s to take the port.
     monkeypatch.setattr(runner_module, "RESTART_DELAYS_S", (1.0, 1.0, 0.2))
     with start_topology(tmp_path, servers=[INPUT], processes="per-server") as topo:
         port, old = topo.server(INPUT).port, _workers(topo)[INPUT]
