@@ -1,5 +1,5 @@
 """The shared two-server topology of the CLI tests (tests/support/fixtures.py)."""
 
-from tests.support.fixtures import no_faults_left, topo
+from tests.support.fixtures import topo, topo_one, topo_per_server
 
-__all__ = ["no_faults_left", "topo"]
+__all__ = ["topo", "topo_one", "topo_per_server"]

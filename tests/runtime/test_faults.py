@@ -13,6 +13,7 @@ from filesim.topology import parse_topology
 from filesim.topology.faults import FaultSpec
 from tests.runtime.libnfs import Libnfs
 from tests.support.api import nfs_put, run
+from tests.support.fixtures import MODES, both_modes
 
 INPUT = "nas-input-1"
 
@@ -32,6 +33,7 @@ def test_error_reply_is_what_libnfs_sees(topo: NasTopology, code: str) -> None:
 
 
 @pytest.mark.integration
+@both_modes
 def test_error_for_a_path_glob_only(topo: NasTopology, tmp_path: Path) -> None:
     server = topo.server(INPUT)
     nfs_put(server.url("/report.csv"), b"a,b\n", tmp_path)
@@ -55,6 +57,7 @@ def test_error_probability_zero_never_fires_and_one_always(topo: NasTopology) ->
 
 
 @pytest.mark.integration
+@both_modes
 def test_latency_adds_at_least_the_delay(topo: NasTopology) -> None:
     with Libnfs(topo.server(INPUT).port) as nfs:
         with topo.latency(INPUT, 400, procedures=["GETATTR", "LOOKUP"]):
@@ -71,6 +74,7 @@ def test_latency_adds_at_least_the_delay(topo: NasTopology) -> None:
 
 
 @pytest.mark.integration
+@both_modes
 def test_readonly_flip_refuses_writes_until_cleared(topo: NasTopology, tmp_path: Path) -> None:
     server = topo.server(INPUT)
     with Libnfs(server.port) as nfs:
@@ -89,6 +93,7 @@ def test_readonly_flip_refuses_writes_until_cleared(topo: NasTopology, tmp_path:
 
 
 @pytest.mark.integration
+@both_modes
 def test_outage_refuse_then_recover(topo: NasTopology) -> None:
     server = topo.server(INPUT)
     with topo.outage(INPUT, mode="refuse"):
@@ -97,6 +102,7 @@ def test_outage_refuse_then_recover(topo: NasTopology) -> None:
 
 
 @pytest.mark.integration
+@both_modes
 def test_outage_blackhole_never_answers_then_recovers(topo: NasTopology) -> None:
     from filesim.nfsclient.client import NfsClient, NfsClientError
 
@@ -112,6 +118,7 @@ def test_outage_blackhole_never_answers_then_recovers(topo: NasTopology) -> None
 
 
 @pytest.mark.integration
+@both_modes
 def test_outage_for_a_duration_clears_itself(topo: NasTopology) -> None:
     added = topo.add_fault(INPUT, "outage", mode="refuse", duration_s=0.5)
     assert added.expires is not None
@@ -152,7 +159,8 @@ def test_sync_faults_need_a_sync_agent(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_static_faults_from_the_topology_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", MODES)
+def test_static_faults_from_the_topology_file(tmp_path: Path, processes: str) -> None:
     config = """
 servers:
   - name: slow-nas
@@ -162,7 +170,7 @@ servers:
       - {kind: error, error: EIO, procedures: [READ]}
       - {kind: latency, delay_ms: 300, procedures: [FSINFO]}
 """
-    with start_topology(tmp_path, config=config) as topo:
+    with start_topology(tmp_path, config=config, processes=processes) as topo:
         server = topo.server("slow-nas")
         faults = topo.status().servers[0].faults
         assert [(f.summary, f.origin) for f in faults] == [

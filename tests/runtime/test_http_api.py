@@ -18,7 +18,7 @@ from filesim.runtime.model import RuntimeDoc
 from filesim.testing import NasTopology
 from filesim.waiting import poll_until
 from tests.support.api import http, nfs_put, run
-from tests.support.fixtures import SERVERS
+from tests.support.fixtures import SERVERS, both_modes
 
 pytestmark = pytest.mark.integration
 
@@ -36,6 +36,7 @@ def value(text: str, name: str, **labels: str) -> float:
     return sum(v for k, v in samples(text, name).items() if labels.items() <= dict(k).items())
 
 
+@both_modes
 def test_healthz_and_readyz(topo: NasTopology) -> None:
     assert http(topo.http_url + "/healthz") == (200, {"status": "ok"})
     status, body = http(topo.http_url + "/readyz")
@@ -46,6 +47,7 @@ def test_healthz_and_readyz(topo: NasTopology) -> None:
     }
 
 
+@both_modes
 def test_readyz_is_503_during_an_outage_and_200_after_clear(topo: NasTopology) -> None:
     for mode in ("blackhole", "refuse"):
         with topo.outage("nas-backup", mode=mode):
@@ -58,6 +60,7 @@ def test_readyz_is_503_during_an_outage_and_200_after_clear(topo: NasTopology) -
         assert status == 200 and body["ready"], mode
 
 
+@both_modes
 def test_metrics_parse_and_count_libnfs_reads_and_writes(topo: NasTopology, tmp_path: Path) -> None:
     server = topo.server("nas-input-1")
     before = http(topo.http_url + "/metrics")[1]
@@ -106,6 +109,7 @@ def test_servers_document_is_status_json(topo: NasTopology) -> None:
         assert s["port"] == topo.server(s["name"]).port
         assert s["faults"] == []
         assert "sync_status" in s
+        assert s["pid"] is None  # one process: no worker (tests/runtime/test_server_processes)
     # The same document lands in runtime.json, which `filesim status` reads; both are a
     # RuntimeDoc.
     on_disk = json.loads(topo.layout.runtime_file.read_text())
@@ -114,12 +118,21 @@ def test_servers_document_is_status_json(topo: NasTopology) -> None:
     assert RuntimeDoc.model_validate(on_disk).pid == doc["pid"]
 
 
+@both_modes
 def test_events_recent_filtered_by_server(topo: NasTopology, tmp_path: Path) -> None:
     nfs_put(topo.server("nas-input-1").url("/events.txt"), b"x", tmp_path)
-    status, body = http(topo.http_url + "/api/events?server=nas-input-1&limit=1000")
-    assert status == 200
-    mine = [e for e in body["events"] if e.get("path") == "events.txt"]
+    url = topo.http_url + "/api/events?server=nas-input-1&limit=1000"
+
+    def logged() -> list[dict[str, Any]]:
+        status, body = http(url)
+        assert status == 200
+        return [e for e in body["events"] if e.get("path") == "events.txt"]
+
+    # A worker process sends its changes in batches (every 10 ms at most): the event may come
+    # a moment after the client's reply.
+    mine = poll_until(logged, 10, what="the events of events.txt")
     assert [e["kind"] for e in mine][:1] == ["nfs.create"]
+    body = http(url)[1]
     assert all(e["server"] == "nas-input-1" for e in body["events"])
     assert http(topo.http_url + "/api/events?limit=x")[0] == 400
 
@@ -165,6 +178,7 @@ def test_events_follow_streams_json_lines_and_sse(topo: NasTopology) -> None:
             assert "event: fault.add\n" in lines
 
 
+@both_modes
 def test_faults_api_add_list_clear_and_errors(topo: NasTopology) -> None:
     url = topo.http_url + "/api/faults"
     status, added = http(url, "POST", {"server": "nas-input-1", "kind": "latency",

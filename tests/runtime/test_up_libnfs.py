@@ -13,6 +13,7 @@ import pytest
 
 from filesim.runtime.build import port_for
 from filesim.topology import default_topology
+from tests.support.fixtures import MODES
 from tests.support.topology import by_name, detached, filesim, nfs_url
 
 pytestmark = pytest.mark.integration
@@ -31,11 +32,16 @@ def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     return proc
 
 
-@pytest.fixture(scope="module")
-def topology(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+@pytest.fixture(scope="module", params=MODES)
+def topology(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """The seven servers under `filesim up --detach`, once in one process and once with each
+    server in a worker process of its own (`--processes per-server`)."""
     root = tmp_path_factory.mktemp("up")
-    with detached(root) as doc:
+    with detached(root, "--processes", request.param) as doc:
         doc["root"] = root
+        doc["mode"] = request.param
         yield doc
 
 
@@ -88,7 +94,14 @@ def test_backup_refuses_writes(topology: dict[str, Any], tmp_path: Path) -> None
 
 def test_status_json_document(topology: dict[str, Any]) -> None:
     for server in topology["servers"]:
-        assert {"name", "role", "host", "port", "export", "folder", "readonly"} <= set(server)
+        assert {"name", "role", "host", "port", "export", "folder", "readonly", "pid"} <= set(
+            server
+        )
+    pids = [s["pid"] for s in topology["servers"]]
+    if topology["mode"] == "one":
+        assert pids == [None] * 7
+    else:  # a worker each, none of them the topology's own process
+        assert None not in pids and len(set(pids) | {topology["pid"]}) == 8, pids
 
 
 def test_second_up_on_the_same_root_is_refused(topology: dict[str, Any]) -> None:

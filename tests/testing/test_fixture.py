@@ -11,8 +11,14 @@ import pytest
 
 from filesim.testing import NasTopology, TopologyTimeout
 from filesim.topology import Direction
+from tests.support.fixtures import MODES
 
 pytestmark = pytest.mark.integration
+
+in_both_modes = pytest.mark.parametrize(
+    "nas_topology", [{"processes": mode} for mode in MODES], indirect=True, ids=MODES
+)
+"""The sync through NFS both ways, also with the NFS server in a worker process."""
 
 
 def nfs(*cmd: str) -> bytes:
@@ -36,6 +42,7 @@ def test_servers_expose_folder_url_and_mount_options(nas_topology: NasTopology) 
         nas_topology.server("nas-backup")
 
 
+@in_both_modes
 @pytest.mark.nas_topology(servers=["nas-input-2"])
 def test_wait_visible_folder_to_nfs(nas_topology: NasTopology) -> None:
     payload = os.urandom(100_000)
@@ -44,6 +51,7 @@ def test_wait_visible_folder_to_nfs(nas_topology: NasTopology) -> None:
     assert nfs("nfs-cat", nas_topology.url("nas-input-2", "/dropped.bin")) == payload
 
 
+@in_both_modes
 @pytest.mark.nas_topology(servers=["nas-output-1"])
 def test_wait_visible_nfs_to_folder_and_absent(nas_topology: NasTopology, tmp_path: Path) -> None:
     src = tmp_path / "result.json"
@@ -118,3 +126,14 @@ def test_the_fixture_is_registered_by_the_plugin(pytestconfig: pytest.Config) ->
     assert pytestconfig.pluginmanager.has_plugin("filesim")
     markers = "\n".join(pytestconfig.getini("markers"))
     assert "nas_topology(" in markers
+
+
+def test_an_unknown_process_mode_is_a_clear_error(tmp_path: Path) -> None:
+    from filesim.testing import start_topology
+
+    with (
+        pytest.raises(ValueError, match=r"processes must be one of 'one', 'per-server', not 'two'"),
+        start_topology(tmp_path, servers=["nas-input-1"], processes="two"),
+    ):
+        pass
+    assert not (tmp_path / ".filesim" / "runtime.json").exists()  # nothing started

@@ -39,6 +39,8 @@ def bind_error(server: Server, nfs: ServedNfs, exc: OSError) -> str:
         hint = (
             "stop what uses it (a system rpcbind or NFS server?) or use custom ports"
             if nfs.rpcbind_port is not None
+            else f"stop what uses it or give {server.name} another port in the topology"
+            if server.port is not None
             else "stop what uses it or choose another --base-port"
         )
         return f"port {ports} on {host} is already in use (wanted by {server.name}); {hint}"

@@ -79,9 +79,31 @@ class _CallStats:
         self.buckets = [0] * (len(NFS_BUCKETS) + 1)
         self.errors: dict[str, int] = {}
 
+    def plus(self, other: _CallStats) -> _CallStats:
+        total = _CallStats()
+        total.count = self.count + other.count
+        total.seconds = self.seconds + other.seconds
+        total.reply_bytes = self.reply_bytes + other.reply_bytes
+        total.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
+        total.errors = dict(self.errors)
+        for name, n in other.errors.items():
+            total.errors[name] = total.errors.get(name, 0) + n
+        return total
+
 
 CallCounts = dict[tuple[str, str, str], _CallStats]
 """Per (server, program, procedure): what a worker process sends when its metrics are pulled."""
+
+
+def summed(earlier: CallCounts, now: CallCounts) -> CallCounts:
+    """`now` with `earlier` added: a restarted worker's counts go on from its predecessor's."""
+    if not earlier:
+        return now
+    total = dict(earlier)
+    for key, stats in now.items():
+        before = total.get(key)
+        total[key] = stats if before is None else before.plus(stats)
+    return total
 
 
 class TopologyMetrics:

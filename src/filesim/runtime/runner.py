@@ -9,7 +9,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +25,7 @@ from filesim.runtime.health import AgentCondition, Probe, Readiness, readiness
 from filesim.runtime.history import INTERVAL_S, MetricsHistory
 from filesim.runtime.http import HttpApi
 from filesim.runtime.listen import bind_error, listen_address
-from filesim.runtime.metrics import TopologyMetrics
+from filesim.runtime.metrics import CallCounts, TopologyMetrics, summed
 from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
 from filesim.runtime.served import ServedNfs
 from filesim.runtime.state import clear_runtime, hold_liveness, read_runtime, write_runtime
@@ -73,6 +73,8 @@ class RunningServer:
     """Its worker process (`processes: per-server`; then `nfs` is this too)."""
     restarts: int = 0
     """Restarts of its worker in a row, each soon after the one before."""
+    calls_before: CallCounts = field(default_factory=dict)
+    """The call counts of its earlier workers (the metrics go on across a restart)."""
 
     @property
     def name(self) -> str:
@@ -266,9 +268,12 @@ class TopologyRunner:
         delay that grows while it keeps exiting soon after starting."""
         old = running.process
         assert old is not None
-        quick = time.monotonic() - old.started < RESTART_QUICK_S
-        running.restarts = running.restarts + 1 if quick else 0
+        if time.monotonic() - old.started >= RESTART_QUICK_S:
+            running.restarts = 0
         delay = RESTART_DELAYS_S[min(running.restarts, len(RESTART_DELAYS_S) - 1)]
+        running.restarts += 1
+        # What it answered after the last scrape died with it.
+        running.calls_before = summed(running.calls_before, old.stats.calls)
         log.warning("%s: restarting its NFS server process in %.0f s", running.name, delay)
         await asyncio.sleep(delay)
         await old.stop()
@@ -293,7 +298,7 @@ class TopologyRunner:
         except WorkerError as exc:
             _limited.warning(f"metrics {process.name}", "no metrics from %s: %s", process.name, exc)
             stats = process.stats
-        self.metrics.absorb(process.name, stats.calls)
+        self.metrics.absorb(process.name, summed(running.calls_before, stats.calls))
 
     def _start_agents(self) -> None:
         from filesim.sync.agent import agent_for  # late: `serve` runs no agent

@@ -35,8 +35,8 @@ from filesim.testing.topology import NasTopology, TopologyTimeout, start_topolog
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "nas_topology(config=None, profile=None, servers=None, http=True): options of the "
-        "`nas_topology` fixture (filesim.testing)",
+        "nas_topology(config=None, profile=None, servers=None, http=True, processes=None): "
+        "options of the `nas_topology` fixture (filesim.testing)",
     )
 
 

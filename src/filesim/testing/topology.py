@@ -15,6 +15,7 @@ from filesim.runtime.model import FaultDoc, RuntimeDoc
 from filesim.testing.server import NasServer
 from filesim.topology import Layout, Topology, load_topology, parse_topology
 from filesim.topology.faults import FaultKind
+from filesim.topology.model import ProcessMode
 from filesim.waiting import WaitTimeout, poll_until
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ class TopologyOptions(TypedDict, total=False):
     servers: Sequence[str] | None
     http: bool
     host: str
+    processes: ProcessMode | str | None
 
 
 class NasTopology:
@@ -56,9 +58,12 @@ class NasTopology:
         servers: Sequence[str] | None = None,
         http: bool = True,
         host: str = "127.0.0.1",
+        processes: ProcessMode | str | None = None,
     ) -> None:
         """`config`: a topology file, YAML text or a Topology (default: the built-in seven
-        servers); `servers`: run only these; `http`: serve the HTTP API on a free port."""
+        servers); `servers`: run only these; `http`: serve the HTTP API on a free port;
+        `processes`: "per-server" serves each server from a worker process of its own, "one"
+        all of them from this one (default: what the topology says)."""
         self.root = Path(root)
         self.topology = _topology(config, profile)
         names = list(servers) if servers else None
@@ -75,6 +80,7 @@ class NasTopology:
         self.runner: TopologyRunner = TopologyRunner(
             topology, self.layout, host=host, base_port=0, only=names,
             events=self.events, http_host=host, http_port=0 if http else None,
+            processes=_process_mode(processes),
         )  # fmt: skip
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -335,6 +341,16 @@ def _nfs_exists(client: NfsClient, export: str, path: str) -> bool:
     except NfsClientError:
         return False
     return True
+
+
+def _process_mode(processes: ProcessMode | str | None) -> ProcessMode | None:
+    if processes is None or isinstance(processes, ProcessMode):
+        return processes
+    try:
+        return ProcessMode(processes)
+    except ValueError:
+        known = ", ".join(repr(m.value) for m in ProcessMode)
+        raise ValueError(f"processes must be one of {known}, not {processes!r}") from None
 
 
 def _topology(config: Path | str | Topology | None, profile: str | None) -> Topology:
