@@ -2,6 +2,7 @@
 """Every figure of issue 15 in one command: filesim against NFS-Ganesha and rsync, interleaved.
 
     python3 bench/all.py [--runs 3] [--size-mib 256] [--files 2000] [--only v3,v4,sync,many]
+                         [--processes one|per-server|both]
 
 v3    one filesim server (direct storage) and Ganesha, both started once and measured in turn
       (filesim, Ganesha, Ganesha, filesim, ...) by ../shared/bench/nfs-bench.sh with libnfs:
@@ -10,6 +11,11 @@ v4    the same over NFSv4.1 with nfs-rs (smaller by default: nfs-rs is slower th
 sync  the initial sync of --sync-files files of 10 KiB by a sync agent against `rsync -a` of
       the same tree, in turn (bench/sync_latency.py's tree)
 many  seven clients at once, one per server of the default topology (bench/many_clients.py)
+
+filesim runs in each mode of the topology's `processes` key that --processes names (both by
+default, interleaved with Ganesha in v3, v4 and many): `one`, every server in the `filesim up`
+process, and `per-server`, each server's NFS side in a worker process of its own (its changes
+forwarded to the topology process, which writes the events and feeds the sync agent).
 
 Medians of --runs, ratios filesim/Ganesha (rsync/filesim for the sync: > 1 means filesim is
 faster everywhere), the load average before and after, and one `FILESIM_BENCH_ALL {...}` line.
@@ -35,6 +41,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import many_clients  # noqa: E402
+from many_clients import MODES  # noqa: E402
 from servers import SHARED_BENCH, Served, start_filesim, start_ganesha  # noqa: E402
 
 METRICS = [
@@ -55,7 +62,7 @@ def driver(served: Served, version: str, args: argparse.Namespace, files: int, s
         served.v4_paths[0] if v4 else served.v3_paths[0], version,
         "--client", "nfs-rs" if v4 else "libnfs", "--python", sys.executable,
         "--label", served.label, "--runs", "1", "--size-mib", str(size), "--files", str(files),
-        "--server-pid", str(served.pid), "--idle-wait", "0",
+        "--server-pid", str(served.nfs_pid(0)), "--idle-wait", "0",
     ]  # fmt: skip
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
     for line in out.stdout.splitlines():
@@ -69,20 +76,21 @@ def driver(served: Served, version: str, args: argparse.Namespace, files: int, s
 
 def nfs_phase(workdir: Path, version: str, args: argparse.Namespace) -> dict[str, Any]:
     files, size = (args.files, args.size_mib) if version == "3" else (args.v4_files, args.v4_mib)
-    ours = start_filesim(workdir / f"f{version}", ["bench"])
-    ref = None
+    servers: list[Served] = []
     try:
+        for mode in args.modes:
+            servers.append(start_filesim(workdir / f"f{version}-{mode}", ["bench"], mode))
         ref = start_ganesha(workdir / f"g{version}", protocols="3,4")
+        if ref is not None:
+            servers.append(ref)
         time.sleep(0.5)
-        servers = [s for s in (ours, ref) if s is not None]
         rows: dict[str, list[Any]] = {s.label: [] for s in servers}
         for run in range(args.runs):
             for served in servers if run % 2 == 0 else servers[::-1]:
                 rows[served.label].append(driver(served, version, args, files, size))
     finally:
-        ours.stop()
-        if ref is not None:
-            ref.stop()
+        for served in servers:
+            served.stop()
     return {
         label: {k: _median(r[k]["median"] for r in runs) for k, _, _ in METRICS}
         for label, runs in rows.items()
@@ -126,21 +134,14 @@ def loadavg() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def report(results: dict[str, Any]) -> dict[str, Any]:
-    ratios: dict[str, Any] = {}
+def report(results: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    """Print every table; the ratios to Ganesha of each filesim run (`labels`), by label, and
+    the initial sync's ratio to rsync."""
+    ratios: dict[str, Any] = {label: {} for label in labels}
     for version in ("3", "4"):
         phase = results.get(f"v{version}")
-        if phase is None:
-            continue
-        title = f"NFSv{version if version == '3' else '4.1'} ({phase['files']} files, "
-        title += f"{phase['size_mib']} MiB)"
-        print(f"{title:34} {'filesim':>10} {'ganesha':>10} {'ratio':>6}")
-        for key, name, unit in METRICS:
-            a, b = phase["filesim"][key], phase.get("ganesha", {}).get(key)
-            ratio = round(a / b, 2) if a and b else None
-            ratios[f"v{version}_{key}"] = ratio
-            label = f"{name} ({unit})"
-            print(f"  {label:32} {a or 0:10,.0f} {b or 0:10,.0f} {ratio or 0:6.2f}")
+        if phase is not None:
+            _nfs_table(version, phase, labels, ratios)
     if "sync" in results:
         s = results["sync"]
         ratio = round(s["rsync_s"] / s["agent_s"], 2)
@@ -149,8 +150,26 @@ def report(results: dict[str, Any]) -> dict[str, Any]:
               f"{s['rsync_s']:.2f} s, ratio rsync/filesim {ratio:.2f}")  # fmt: skip
     if "many" in results:
         many = many_clients.print_table(results["many"], 7)
-        ratios.update({f"many_{k}": v for k, v in many.items()})
+        for label, figures in many.items():
+            ratios[label].update({f"many_{k}": v for k, v in figures.items()})
     return ratios
+
+
+def _nfs_table(version: str, phase: dict[str, Any], labels: list[str], ratios: Any) -> None:
+    """One column per filesim run and Ganesha, then one ratio column per filesim run."""
+    title = f"NFSv{version if version == '3' else '4.1'} ({phase['files']} files, "
+    title += f"{phase['size_mib']} MiB)"
+    ref = phase.get("ganesha")
+    heads = [*labels, *(["ganesha"] if ref else [])]
+    print(f"{title:34}" + "".join(f" {many_clients.short(h):>10}" for h in heads)
+          + "".join(f" {'ratio ' + many_clients.short(h):>16}" for h in labels if ref))  # fmt: skip
+    for key, name, unit in METRICS:
+        cells = "".join(f" {phase[h][key] or 0:10,.0f}" for h in heads)
+        for label in labels:
+            a, b = phase[label][key], ref.get(key) if ref else None
+            ratios[label][f"v{version}_{key}"] = round(a / b, 2) if a and b else None
+        cells += "".join(f" {ratios[h][f'v{version}_{key}'] or 0:16.2f}" for h in labels if ref)
+        print(f"  {name + ' (' + unit + ')':32}{cells}")
 
 
 def main() -> None:
@@ -166,9 +185,17 @@ def main() -> None:
     parser.add_argument("--many-files", type=int, default=500)
     parser.add_argument("--many-mib", type=int, default=32)
     parser.add_argument("--only", default="v3,v4,sync,many")
+    parser.add_argument(
+        "--processes",
+        choices=("one", "per-server", "both"),
+        default="both",
+        help="filesim's `processes` mode(s) to measure beside Ganesha (default: both)",
+    )
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     args = parser.parse_args()
     which = args.only.split(",")
+    args.modes = list(MODES) if args.processes == "both" else [args.processes]
+    labels = [MODES[mode] for mode in args.modes]
     results: dict[str, Any] = {"load_before": loadavg()}
     workdir = Path(tempfile.mkdtemp(prefix="filesim-all-", dir=args.dir))
     try:
@@ -179,12 +206,12 @@ def main() -> None:
             results["sync"] = sync_phase(workdir / "sync", args)
         if "many" in which:
             results["many"] = many_clients.compare(
-                workdir / "many", 7, args.many_files, args.many_mib, args.runs
+                workdir / "many", 7, args.many_files, args.many_mib, args.runs, args.modes
             )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results["load_after"] = loadavg()
-    results["ratios"] = report(results)
+    results["ratios"] = report(results, labels)
     print(f"load average before {results['load_before']}, after {results['load_after']}")
     print("FILESIM_BENCH_ALL " + json.dumps(results))
 

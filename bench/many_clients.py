@@ -13,6 +13,11 @@ The figure is the wall time from the barrier until the last client is done (lowe
 with the aggregate metadata ops/s and MB/s over that time. Run alone:
 
     python3 bench/many_clients.py [--clients 7] [--files 500] [--size-mib 32] [--runs 3]
+                                  [--processes]
+
+--processes measures filesim in both modes of the topology's `processes` key: `one` (the
+seven servers in the `filesim up` process, one GIL) and `per-server` (each server's NFS side in
+a worker process, the topology process keeping events, sync agents and the HTTP API).
 
 or as part of bench/all.py. Prints a table and one `FILESIM_MANY_CLIENTS {...}` line.
 """
@@ -22,12 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import shlex
+import os
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,9 +84,11 @@ def one_run(served: Served, clients: int, files: int, size_mib: int, run: int) -
                                           f"{run}-{i}"))
         for i in range(clients)
     ]  # fmt: skip
+    before = {pid: _cpu_s(pid) for pid in served.pids()}
     for p in procs:
         p.start()
     results = [out.get(timeout=600) for _ in procs]
+    cpu = {pid: _cpu_s(pid) - was for pid, was in before.items()}
     for p in procs:
         p.join(30)
     errors = [r["error"] for r in results if "error" in r]
@@ -94,40 +102,40 @@ def one_run(served: Served, clients: int, files: int, size_mib: int, run: int) -
         "wall_s": wall,
         "meta_ops_per_s": meta_ops / wall,
         "MBps": clients * 2 * size_mib * MiB / wall / 1e6,  # written and read back
+        "cpu_s": sum(cpu.values()),
+        "main_cpu_s": cpu[served.pid],
     }
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of `pid` so far, all its threads (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+MODES = {"one": "filesim", "per-server": "filesim-per-server"}
+"""The topology's `processes` modes, and the label of filesim run in each."""
+
+
 def compare(workdir: Path, clients: int, files: int, size_mib: int, runs: int,
-            processes: bool = False) -> dict[str, Any]:  # fmt: skip
-    """filesim and Ganesha started once, measured in turn (A B B A ...), medians of `runs`.
-    `processes`: also filesim as one process per server (seven `filesim up` of one server
-    each): what servers in worker processes would give, measured before building them."""
+            modes: Sequence[str] = ("one",)) -> dict[str, Any]:  # fmt: skip
+    """filesim (in each of `modes`) and Ganesha started once, measured in turn (A B C C B A
+    ...), medians of `runs`."""
     started: list[Served] = []
     try:
-        started.append(start_filesim(workdir / "f", NAMES[:clients]))
-        if processes:
-            started.append(_one_process_each(workdir / "p", NAMES[:clients]))
+        for mode in modes:
+            started.append(start_filesim(workdir / mode, NAMES[:clients], processes=mode))
         ref = start_ganesha(workdir / "g", exports=clients, protocols="3")
-        servers = [*started, *([ref] if ref is not None else [])]
         if ref is not None:
             started.append(ref)
-        figures: dict[str, list[dict[str, Any]]] = {s.label: [] for s in servers}
+        figures: dict[str, list[dict[str, Any]]] = {s.label: [] for s in started}
         for run in range(runs):
-            for served in servers if run % 2 == 0 else servers[::-1]:
+            for served in started if run % 2 == 0 else started[::-1]:
                 figures[served.label].append(one_run(served, clients, files, size_mib, run))
     finally:
         for served in started:
             served.stop()
     return {label: _medians(rows) for label, rows in figures.items()}
-
-
-def _one_process_each(workdir: Path, names: list[str]) -> Served:
-    """One `filesim up` per server, seen as one Served (stopping stops them all)."""
-    parts = [start_filesim(workdir / name, [name]) for name in names]
-    stop = ["sh", "-c", "; ".join(shlex.join(p.stop_cmd) for p in parts)]
-    return Served("filesim-processes", parts[0].pid, [p.ports[0] for p in parts],
-                  [p.mount_ports[0] for p in parts], [p.v3_paths[0] for p in parts],
-                  [p.v4_paths[0] for p in parts], stop, [p.pid for p in parts[1:]])  # fmt: skip
 
 
 def _medians(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -136,25 +144,40 @@ def _medians(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def print_table(result: dict[str, Any], clients: int) -> dict[str, float | None]:
-    ours, ref = result["filesim"], result.get("ganesha")
+ROWS = (("wall_s", "wall time (s)", False), ("meta_ops_per_s", "metadata ops/s", True),
+        ("MBps", "bulk MB/s", True))  # fmt: skip
+
+
+def print_table(result: dict[str, Any], clients: int) -> dict[str, dict[str, float | None]]:
+    """A column per filesim run and Ganesha, then the ratio of each filesim run to Ganesha
+    (> 1: filesim faster); those ratios, by filesim label."""
+    ref = result.get("ganesha")
+    ours = [label for label in result if label != "ganesha"]
     title = f"many clients ({clients} in parallel, v3)"
-    print(f"{title:40} {'filesim':>10} {'ganesha':>10} {'ratio':>6}")
-    ratios: dict[str, float | None] = {}
-    for key, name, higher in (("wall_s", "wall time (s)", False),
-                              ("meta_ops_per_s", "metadata ops/s", True),
-                              ("MBps", "bulk MB/s", True)):  # fmt: skip
-        a, b = ours[key], ref[key] if ref else None
-        ratio = None if not b else round((a / b) if higher else (b / a), 2)
-        ratios[key] = ratio
-        print(f"  {name:38} {a:10,.2f} {b or 0:10,.2f} {ratio or 0:6.2f}")
-    if "filesim-processes" in result and ref:
-        wall = result["filesim-processes"]["wall_s"]
-        ratios["processes_wall_s"] = round(ref["wall_s"] / wall, 2)
-        print(f"  {'wall time, one process per server (s)':38} {wall:10,.2f} "
-              f"{ref['wall_s']:10,.2f} {ratios['processes_wall_s']:6.2f}")  # fmt: skip
+    heads = [*ours, *(["ganesha"] if ref else [])]
+    print(f"{title:40}" + "".join(f" {short(h):>10}" for h in heads)
+          + "".join(f" {'ratio ' + short(h):>16}" for h in ours if ref))  # fmt: skip
+    ratios: dict[str, dict[str, float | None]] = {label: {} for label in ours}
+    for key, name, higher in ROWS:
+        cells = "".join(f" {result[h][key]:10,.2f}" for h in heads)
+        for label in ours:
+            a, b = result[label][key], ref[key] if ref else None
+            ratios[label][key] = None if not b else round((a / b) if higher else (b / a), 2)
+        cells += "".join(f" {ratios[h][key] or 0:16.2f}" for h in ours if ref)
+        print(f"  {name:38}{cells}")
+    cpu = "".join(f" {result[h]['cpu_s']:10,.2f}" for h in heads)
+    print(f"  {'server CPU, all its processes (s)':38}{cpu}")
+    for label in ours:
+        if label != "filesim":  # per-server: the topology's process and the workers
+            main = f"{result[label]['main_cpu_s']:.2f} s"
+            print(f"  ({short(label)}: {main} of that in the topology's process)")
     print("  (ratio > 1: filesim faster)")
     return ratios
+
+
+def short(label: str) -> str:
+    """Column heads: `filesim-per-server` is `per-server`, plain `filesim` is `one`."""
+    return "one" if label == "filesim" else label.removeprefix("filesim-")
 
 
 def main() -> None:
@@ -168,15 +191,15 @@ def main() -> None:
     parser.add_argument(
         "--processes",
         action="store_true",
-        help="also one filesim process per server (what worker processes give)",
+        help="filesim in both modes of the topology's `processes` key: one (every server in "
+        "the `filesim up` process) and per-server (each server in a worker process)",
     )
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="filesim-many-", dir=args.dir))
     try:
-        result = compare(
-            workdir, args.clients, args.files, args.size_mib, args.runs, args.processes
-        )
+        modes = ("one", "per-server") if args.processes else ("one",)
+        result = compare(workdir, args.clients, args.files, args.size_mib, args.runs, modes)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ratios = print_table(result, args.clients)

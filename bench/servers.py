@@ -54,14 +54,25 @@ class Served:
     v4_paths: list[str]
     stop_cmd: list[str]
     more_pids: list[int] = field(default_factory=list)
-    """Other processes of this server (one filesim process per server)."""
+    """Other processes of this server (filesim's worker processes)."""
+    nfs_pids: list[int] = field(default_factory=list)
+    """The process serving each export, where that is not `pid` (filesim's per-server
+    workers): whose CPU and RSS a driver should read."""
+
+    def pids(self) -> list[int]:
+        """Every process of this server."""
+        return [self.pid, *self.more_pids]
+
+    def nfs_pid(self, index: int) -> int:
+        return self.nfs_pids[index] if self.nfs_pids else self.pid
 
     def stop(self) -> None:
         """The stop command, then make sure: a server still running 10 s later is killed (a
-        benchmark must leave nothing behind, whatever its stop command did)."""
+        benchmark must leave nothing behind, whatever its stop command did). Workers are
+        `multiprocessing` spawn children, whose command line does not name filesim."""
         subprocess.run(self.stop_cmd, capture_output=True, check=False)
         for pid in [self.pid, *self.more_pids]:
-            _reap(pid, ("filesim", "ganesha"))
+            _reap(pid, ("filesim", "ganesha", "multiprocessing"))
 
 
 def _reap(pid: int, names: tuple[str, ...]) -> None:
@@ -82,12 +93,16 @@ def _reap(pid: int, names: tuple[str, ...]) -> None:
             time.sleep(0.1)
 
 
-def start_filesim(workdir: Path, names: list[str]) -> Served:
-    """`filesim up --detach` of one direct-storage server per name (no sync copies compete)."""
+def start_filesim(workdir: Path, names: list[str], processes: str = "one") -> Served:
+    """`filesim up --detach` of one direct-storage server per name (no sync copies compete).
+    `processes`: the topology's `processes` key, `one` (every server in the `filesim up`
+    process) or `per-server` (each server's NFS side in a worker process of its own)."""
     root = workdir / "filesim"
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "filesim.yaml"
-    lines = ["servers:"] + [
+    # The key only when not the default: older trees (before_after.py) do not know it.
+    lines = [] if processes == "one" else [f"processes: {processes}"]
+    lines += ["servers:"] + [
         f"  - {{name: {n}, role: input, fsid: {i + 1}, storage: direct}}"
         for i, n in enumerate(names)
     ]
@@ -97,9 +112,15 @@ def start_filesim(workdir: Path, names: list[str]) -> Served:
                     "--base-port", str(base), "--http-port", "0"],
                    check=True, capture_output=True)  # fmt: skip
     runtime = json.loads((root / ".filesim" / "runtime.json").read_text())
+    workers = [s["pid"] for s in runtime["servers"] if s.get("pid") is not None]
+    if processes != "one" and len(workers) != len(names):
+        raise RuntimeError(f"filesim ({processes}): {len(workers)} worker pids in runtime.json "
+                           f"for {len(names)} servers")  # fmt: skip
     ports = [base + i for i in range(len(names))]
-    return Served("filesim", int(runtime["pid"]), ports, ports, ["/data"] * len(names),
-                  ["/data"] * len(names), [*FILESIM, "down", "--root", str(root)])  # fmt: skip
+    label = "filesim" if processes == "one" else f"filesim-{processes}"
+    return Served(label, int(runtime["pid"]), ports, ports, ["/data"] * len(names),
+                  ["/data"] * len(names), [*FILESIM, "down", "--root", str(root)],
+                  more_pids=workers, nfs_pids=workers)  # fmt: skip
 
 
 def _multi_export_script(count: int, export: Path) -> Path:

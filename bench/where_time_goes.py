@@ -3,10 +3,13 @@
 and NFS-Ganesha, and a sampling profile of filesim (py-spy) over the same workload.
 
     python3 bench/where_time_goes.py [--files 2000] [--no-profile] [--top 25]
+                                     [--processes one|per-server]
 
 The workload (one libnfs client over NFSv3): create --files empty files, list them, remove
-them. strace and py-spy slow the servers down: read counts and shares, not times. Needs
-strace, py-spy (`pip install py-spy`) and root (both attach to a running process).
+them. With `--processes per-server` filesim serves from a worker process and its topology
+process writes the events and feeds the sync agent: both are traced and profiled, apart.
+strace and py-spy slow the servers down: read counts and shares, not times. Needs strace,
+py-spy (`pip install py-spy`) and root (both attach to a running process).
 """
 
 from __future__ import annotations
@@ -21,9 +24,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from servers import SHARED_BENCH, Served, start_filesim, start_ganesha
+
+Row = tuple[str, float, float]
 
 
 def workload(served: Served, files: int) -> int:
@@ -49,31 +55,57 @@ def attach(cmd: list[str]) -> subprocess.Popen[bytes]:
     return proc
 
 
-def syscalls(served: Served, files: int, out: Path) -> dict[str, float]:
-    """Syscalls of the server per client operation, by name (strace -c -f)."""
-    tracer = attach(["strace", "-c", "-f", "-q", "-o", str(out), "-p", str(served.pid)])
+def parts(served: Served) -> dict[str, int]:
+    """The processes of `served` to trace, by role: the worker serving the export and the
+    topology process when filesim runs servers in workers, else the one server process."""
+    if served.nfs_pid(0) == served.pid:
+        return {served.label: served.pid}
+    return {f"{served.label} worker": served.nfs_pid(0), f"{served.label} topology": served.pid}
+
+
+def syscalls(served: Served, files: int, out: Path) -> dict[str, dict[str, float]]:
+    """Syscalls per client operation of each process of the server, by name (strace -c -f)."""
+    roles = parts(served)
+    tracers = {role: attach(["strace", "-c", "-f", "-q", "-o", str(out.with_suffix(f".{pid}")),
+                             "-p", str(pid)]) for role, pid in roles.items()}  # fmt: skip
     ops = workload(served, files)
-    tracer.send_signal(signal.SIGINT)
-    tracer.wait(30)
+    counts = {}
+    for role, tracer in tracers.items():
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(30)
+        counts[role] = _per_op(out.with_suffix(f".{roles[role]}").read_text(), ops)
+    return counts
+
+
+def _per_op(text: str, ops: int) -> dict[str, float]:
     per_op: dict[str, float] = {}
-    for line in out.read_text().splitlines():
+    for line in text.splitlines():
         parts = line.split()
         if len(parts) >= 5 and parts[0][0].isdigit() and parts[-1] != "total":
             per_op[parts[-1]] = int(parts[3]) / ops
     return dict(sorted(per_op.items(), key=lambda kv: -kv[1]))
 
 
-def profile(served: Served, files: int, out: Path, top: int) -> list[tuple[str, float, float]]:
-    """(function, self %, inclusive %) of the `top` functions by self time (py-spy raw)."""
-    spy = attach(["py-spy", "record", "-p", str(served.pid), "-r", "500", "-f", "raw",
-                  "-o", str(out), "--nonblocking"])  # fmt: skip
+def profile(served: Served, files: int, out: Path, top: int) -> dict[str, list[Row]]:
+    """(function, self %, inclusive %) of the `top` functions by self time (py-spy raw), for
+    each process of the server, sampled over the same workload."""
+    roles = parts(served)
+    spies = {role: attach(["py-spy", "record", "-p", str(pid), "-r", "500", "-f", "raw",
+                           "-o", str(out.with_suffix(f".{pid}")), "--nonblocking"])
+             for role, pid in roles.items()}  # fmt: skip
     workload(served, files)
-    spy.send_signal(signal.SIGINT)
-    spy.wait(60)
+    for spy in spies.values():
+        spy.send_signal(signal.SIGINT)
+    for spy in spies.values():
+        spy.wait(60)
+    return {role: _top(out.with_suffix(f".{pid}"), top) for role, pid in roles.items()}
+
+
+def _top(raw: Path, top: int) -> list[Row]:
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in out.read_text().splitlines():
+    for line in raw.read_text().splitlines() if raw.exists() else []:
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
         n = int(count)
@@ -81,13 +113,29 @@ def profile(served: Served, files: int, out: Path, top: int) -> list[tuple[str, 
         own[_short(frames[-1])] += n
         for frame in {_short(f) for f in frames}:
             inclusive[frame] += n
-    return [(f, 100 * n / total, 100 * inclusive[f] / total) for f, n in own.most_common(top)]
+    rows = [(f, 100 * n / total, 100 * inclusive[f] / total) for f, n in own.most_common(top)]
+    return [("(busy samples)", float(total), float(total)), *rows]
 
 
 def _short(frame: str) -> str:
     """'fn (path/to/module.py:12)' -> 'fn (module.py)'."""
     name, _, where = frame.partition(" (")
     return f"{name} ({Path(where.split(':')[0]).name})" if where else name
+
+
+def measure(served: Served, args: argparse.Namespace, workdir: Path, result: Any) -> None:
+    """Syscalls of `served`, then (filesim) its profile; printed and put into `result`."""
+    for role, counts in syscalls(served, args.files, workdir / f"{served.label}.strace").items():
+        result[role] = {k: round(v, 2) for k, v in counts.items()}
+        print(f"{role}: {sum(counts.values()):.1f} syscalls per operation: "
+              + ", ".join(f"{k} {v:.2f}" for k, v in list(counts.items())[:8]))  # fmt: skip
+    if served.label.startswith("filesim") and not args.no_profile:
+        for role, rows in profile(served, args.files, workdir / "py-spy.txt", args.top).items():
+            (_, samples, _), rows = rows[0], rows[1:]
+            title = f"{role} profile (py-spy, 500 Hz, {samples:.0f} busy samples):"
+            print(f"{title:60} {'self':>6} {'incl':>6}")
+            for name, own, incl in rows:
+                print(f"  {name[:60]:60} {own:5.1f}% {incl:5.1f}%")
 
 
 def main() -> None:
@@ -97,12 +145,18 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=2000)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--processes",
+        choices=("one", "per-server"),
+        default="one",
+        help="filesim's servers in its one process or in worker processes",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="filesim-where-", dir="/dev/shm"))
     result: dict[str, object] = {}
     try:
         starters = {
-            "filesim": lambda d: start_filesim(d, ["bench"]),
+            "filesim": lambda d: start_filesim(d, ["bench"], args.processes),
             "ganesha": lambda d: start_ganesha(d, protocols="3"),
         }
         for label, start in starters.items():
@@ -110,16 +164,7 @@ def main() -> None:
             if served is None:
                 continue
             try:
-                counts = syscalls(served, args.files, workdir / f"{served.label}.strace")
-                result[served.label] = {k: round(v, 2) for k, v in counts.items()}
-                print(f"{served.label}: {sum(counts.values()):.1f} syscalls per operation: "
-                      + ", ".join(f"{k} {v:.2f}" for k, v in list(counts.items())[:8]))  # fmt: skip
-                if served.label == "filesim" and not args.no_profile:
-                    rows = profile(served, args.files, workdir / "py-spy.txt", args.top)
-                    title = "filesim profile (py-spy, 500 Hz, busy samples only):"
-                    print(f"{title} {'self':>6} {'incl':>6}")
-                    for name, own, incl in rows:
-                        print(f"  {name[:60]:60} {own:5.1f}% {incl:5.1f}%")
+                measure(served, args, workdir, result)
             finally:
                 served.stop()
     finally:

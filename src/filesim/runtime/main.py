@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from collections.abc import Callable
 
 from filesim.logs import log_handler
+from filesim.runtime.loop import loop_factory
 from filesim.runtime.memory import tune_malloc
 from filesim.runtime.model import ServerState
 from filesim.runtime.runner import TopologyRunner
@@ -25,22 +25,10 @@ def run_topology(runner: TopologyRunner, on_ready: ReadyCallback | None = None) 
     )  # fmt: skip
     tune_malloc()
     try:
-        with asyncio.Runner(loop_factory=_loop_factory()) as loop:
+        with asyncio.Runner(loop_factory=loop_factory()) as loop:
             loop.run(_serve(runner, on_ready))
     finally:
         runner.events.close()
-
-
-def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
-    """uvloop when installed (`pip install filesim[fast]`): cheaper per small RPC."""
-    if os.environ.get("FILESIM_NO_UVLOOP"):
-        return None
-    try:
-        import uvloop
-    except ImportError:
-        return None
-    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
-    return factory
 
 
 def _on_signals(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 from filesim.nfs.server import NfsServer
 from filesim.runtime.build import build_nfs_server
+from filesim.runtime.loop import loop_factory
 from filesim.runtime.memory import tune_malloc
 from filesim.runtime.metrics import CallCounts, TopologyMetrics
 from filesim.topology import Layout, Server
@@ -54,7 +55,9 @@ def worker_main(spec: WorkerSpec, conn: Connection) -> None:
     channel = _Channel(conn)
     logging.basicConfig(level=logging.INFO, handlers=[_PipeLog(channel)], force=True)
     try:
-        asyncio.run(_serve(spec, channel))
+        # The loop `filesim up` serves on (uvloop when installed): a worker wakes per call.
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            runner.run(_serve(spec, channel))
     finally:
         conn.close()
 
