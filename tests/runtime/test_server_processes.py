@@ -268,8 +268,8 @@ def test_a_killed_worker_is_started_again_with_its_faults(
 def test_a_restart_that_cannot_bind_is_tried_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The first restart waits [0], the next [1], later ones [2]: 1 s to take the port.
-    monkeypatch.setattr(runner_module, "RESTART_DELAYS_S", (1.0, 1.0, 0.2))
+    # The first restart waits [0], later ones [1]: 3 s to take the port, even on a busy machine.
+    monkeypatch.setattr(runner_module, "RESTART_DELAYS_S", (3.0, 0.2))
     with start_topology(tmp_path, servers=[INPUT], processes="per-server") as topo:
         port, old = topo.server(INPUT).port, _workers(topo)[INPUT]
         since = time.time()
@@ -283,7 +283,7 @@ def test_a_restart_that_cannot_bind_is_tried_again(
             topo.wait_event("server.exit", server=INPUT, since=since, timeout=20)
             squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             squatter.bind(("127.0.0.1", port))
-            squatter.listen()  # the restart 1 s after the exit finds its port taken
+            squatter.listen()  # the restart 3 s after the exit finds its port taken
             poll_until(tried_and_failed, 20, what="a restart to find its port taken")
             body = http(topo.http_url + "/readyz")[1]
             assert body["ready"] is False and "exited" in body["servers"][INPUT]["nfs"], body

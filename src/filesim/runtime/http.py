@@ -74,7 +74,7 @@ class RuntimeView(DashboardRuntime, Protocol):
 
     async def readiness(self) -> Readiness: ...
 
-    def metrics_text(self) -> bytes: ...
+    async def metrics_text(self) -> bytes: ...
 
     @property
     def stop_token(self) -> str | None: ...
@@ -126,7 +126,7 @@ def build_app(
         responses:
           200: {description: metrics}
         """
-        return Response(runtime.metrics_text(), media_type=PROMETHEUS_TEXT)
+        return Response(await runtime.metrics_text(), media_type=PROMETHEUS_TEXT)
 
     async def servers(request: Request) -> Response:
         """

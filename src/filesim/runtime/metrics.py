@@ -109,8 +109,8 @@ def summed(earlier: CallCounts, now: CallCounts) -> CallCounts:
 class TopologyMetrics:
     """The metrics registry of one running topology.
 
-    Servers in worker processes count their own calls; `pull` sources bring those counts
-    here before each scrape and history sample."""
+    Servers in worker processes count their own calls; the runner `absorb`s those counts
+    before each scrape and history sample."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -121,7 +121,6 @@ class TopologyMetrics:
         self._calls: CallCounts = {}
         self.registry.register(_NfsCollector(self._calls))
         self._sources: _RuntimeCollector | None = None
-        self._pulls: list[Callable[[], None]] = []
 
     def nfs_observer(self, server: str) -> Observer:
         """The dispatcher observer that counts the calls of `server`."""
@@ -164,21 +163,11 @@ class TopologyMetrics:
                 del self._calls[key]
         self._calls.update(counts)
 
-    def pull_from(self, pull: Callable[[], None]) -> None:
-        """Call `pull` before each scrape and `nfs_calls` (it calls `absorb`)."""
-        self._pulls.append(pull)
-
-    def _pull(self) -> None:
-        for pull in self._pulls:
-            pull()
-
     def render(self) -> bytes:
-        self._pull()
         return generate_latest(self.registry)
 
     def nfs_calls(self) -> dict[str, int]:
         """NFS calls answered so far, per server (MOUNT, rpcbind, NLM and NSM not counted)."""
-        self._pull()
         totals: dict[str, int] = {}
         for (server, program, _), stats in list(self._calls.items()):
             if program.startswith("nfs"):

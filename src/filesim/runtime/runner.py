@@ -242,7 +242,6 @@ class TopologyRunner:
             running = RunningServer(server, process, folder, store, relay, process=process,
                                     standard_ports=rpcbind is not None)  # fmt: skip
             process.on_exit = lambda code: self._worker_exited(running, spec, code)
-            self.metrics.pull_from(lambda: self._pull_metrics(running))
             return running
         nfs = build_nfs_server(server, self.layout, host, port, relay, rpcbind)
         nfs.dispatcher.observer = self.metrics.nfs_observer(server.name)
@@ -289,16 +288,22 @@ class TopologyRunner:
             return  # it exits (or is stopped by a fault it could not take): that tries again
         self.events.emit(Event("server.restart", running.name, detail={"pid": process.pid}))
 
-    def _pull_metrics(self, running: RunningServer) -> None:
-        """A worker's call counts into the topology's metrics (its last ones once it ended)."""
+    async def pull_metrics(self) -> None:
+        """The workers' call counts into the topology's metrics, asked of all at once and
+        waited for off the event loop (a busy worker must not stall the API)."""
+        workers = [running for running in self.servers if running.process is not None]
+        await asyncio.gather(*(self._pull_metrics(running) for running in workers))
+
+    async def _pull_metrics(self, running: RunningServer) -> None:
         process = running.process
         assert process is not None
         try:
-            stats = process.pull()
+            stats = await asyncio.to_thread(process.pull)
         except WorkerError as exc:
             _limited.warning(f"metrics {process.name}", "no metrics from %s: %s", process.name, exc)
             stats = process.stats
-        self.metrics.absorb(process.name, summed(running.calls_before, stats.calls))
+        if process is running.process:  # not restarted meanwhile
+            self.metrics.absorb(process.name, summed(running.calls_before, stats.calls))
 
     def _start_agents(self) -> None:
         from filesim.sync.agent import agent_for  # late: `serve` runs no agent
@@ -361,8 +366,9 @@ class TopologyRunner:
         """`/readyz`: every server answers RPC NULL and its initial sync is over."""
         return await readiness([running.probe() for running in self.servers])
 
-    def metrics_text(self) -> bytes:
+    async def metrics_text(self) -> bytes:
         """`/metrics`: the Prometheus text exposition."""
+        await self.pull_metrics()
         return self.metrics.render()
 
     def resume(self, name: str) -> None:
@@ -377,6 +383,7 @@ class TopologyRunner:
     async def _sample_history(self) -> None:
         """One sample of every server's NFS rate and sync latency per history interval."""
         while True:
+            await self.pull_metrics()
             calls = {running.name: 0 for running in self.servers} | self.metrics.nfs_calls()
             self.history.sample(time.time(), calls)
             await asyncio.sleep(self.history.interval_s)
