@@ -117,14 +117,16 @@ MODES = {"one": "filesim", "per-server": "filesim-per-server"}
 """The topology's `processes` modes, and the label of filesim run in each."""
 
 
-def compare(workdir: Path, clients: int, files: int, size_mib: int, runs: int,
-            modes: Sequence[str] = ("one",)) -> dict[str, Any]:  # fmt: skip
+def compare(
+    workdir: Path, clients: int, files: int, size_mib: int, runs: int,
+    modes: Sequence[str] = ("one",), storage: str = "direct",
+) -> dict[str, Any]:  # fmt: skip
     """filesim (in each of `modes`) and Ganesha started once, measured in turn (A B C C B A
     ...), medians of `runs`."""
     started: list[Served] = []
     try:
         for mode in modes:
-            started.append(start_filesim(workdir / mode, NAMES[:clients], processes=mode))
+            started.append(start_filesim(workdir / mode, NAMES[:clients], mode, storage))
         ref = start_ganesha(workdir / "g", exports=clients, protocols="3")
         if ref is not None:
             started.append(ref)
@@ -194,17 +196,28 @@ def main() -> None:
         help="filesim in both modes of the topology's `processes` key: one (every server in "
         "the `filesim up` process) and per-server (each server in a worker process)",
     )
+    parser.add_argument(
+        "--storage",
+        choices=("direct", "mirror"),
+        default="direct",
+        help="direct: each export serves its folder (NFS alone); mirror: as the default "
+        "topology runs, each server's sync agent also copies what clients write into its "
+        "folder and removes what they remove (work Ganesha does not do: compare filesim's "
+        "modes with each other there)",
+    )
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="filesim-many-", dir=args.dir))
     try:
         modes = ("one", "per-server") if args.processes else ("one",)
-        result = compare(workdir, args.clients, args.files, args.size_mib, args.runs, modes)
+        result = compare(
+            workdir, args.clients, args.files, args.size_mib, args.runs, modes, args.storage
+        )
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ratios = print_table(result, args.clients)
     line = {"clients": args.clients, "files": args.files, "size_mib": args.size_mib,
-            "runs": args.runs, **result, "ratios": ratios}  # fmt: skip
+            "runs": args.runs, "storage": args.storage, **result, "ratios": ratios}  # fmt: skip
     print("FILESIM_MANY_CLIENTS " + json.dumps(line))
 
 

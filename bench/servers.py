@@ -93,17 +93,21 @@ def _reap(pid: int, names: tuple[str, ...]) -> None:
             time.sleep(0.1)
 
 
-def start_filesim(workdir: Path, names: list[str], processes: str = "one") -> Served:
-    """`filesim up --detach` of one direct-storage server per name (no sync copies compete).
-    `processes`: the topology's `processes` key, `one` (every server in the `filesim up`
-    process) or `per-server` (each server's NFS side in a worker process of its own)."""
+def start_filesim(
+    workdir: Path, names: list[str], processes: str = "one", storage: str = "direct"
+) -> Served:
+    """`filesim up --detach` of one server per name. `processes`: the topology's `processes`
+    key, `one` (every server in the `filesim up` process) or `per-server` (each server's NFS
+    side in a worker process of its own). `storage`: `direct` (the export serves the folder:
+    no sync copies compete) or `mirror` (the default topology's: each server's sync agent
+    copies what clients write into its folder, and removes what they remove)."""
     root = workdir / "filesim"
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "filesim.yaml"
     # The key only when not the default: older trees (before_after.py) do not know it.
     lines = [] if processes == "one" else [f"processes: {processes}"]
     lines += ["servers:"] + [
-        f"  - {{name: {n}, role: input, fsid: {i + 1}, storage: direct}}"
+        f"  - {{name: {n}, role: input, fsid: {i + 1}, storage: {storage}}}"
         for i, n in enumerate(names)
     ]
     config.write_text("\n".join(lines) + "\n")
