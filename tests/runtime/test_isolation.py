@@ -4,6 +4,7 @@ each server's blocking calls run in its own bounded executor, each sync agent in
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import struct
 import subprocess
@@ -17,6 +18,7 @@ from filesim.oncrpc.message import encode_call
 from filesim.oncrpc.programs import NFS_PROGRAM, NfsProc
 from filesim.oncrpc.record import RecordReader, frame
 from filesim.testing import start_topology
+from filesim.waiting import poll_until
 from tests.nfs.v4.v4rig import ROOT
 
 pytestmark = pytest.mark.integration
@@ -78,12 +80,18 @@ def test_a_commit_flood_on_one_server_does_not_hold_back_another_servers_sync(
         assert done.is_set()
 
 
-def test_the_connection_cap_comes_from_the_topology(tmp_path: Path) -> None:
+@pytest.mark.parametrize("processes", ["one", "per-server"])
+def test_the_connection_cap_comes_from_the_topology(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, processes: str
+) -> None:
+    """The cap refuses a second connection, and says so in the topology's log: with
+    `processes: per-server` the warning is logged in the worker and reaches it too."""
     config = (
         "servers:\n  - {name: d, role: input, fsid: 1, storage: direct,\n"
         "     export: {max_connections: 1, idle_timeout_s: 60}}\n"
     )
-    with start_topology(tmp_path, config=config, http=False) as topo:
+    caplog.set_level(logging.WARNING)
+    with start_topology(tmp_path, config=config, http=False, processes=processes) as topo:
         d = topo.server("d")
         with NfsClient(d.host, d.port) as first:
             first.null()
@@ -91,4 +99,10 @@ def test_the_connection_cap_comes_from_the_topology(tmp_path: Path) -> None:
                 second.settimeout(10)
                 with contextlib.suppress(ConnectionResetError):  # refused either way
                     assert second.recv(10) == b""
-            first.null()
+
+            def logged() -> list[logging.LogRecord]:
+                return [r for r in caplog.records if "refused a connection" in r.getMessage()]
+
+            records = poll_until(logged, 10, what="the cap's warning in this process")
+            first.null()  # the first connection is untouched
+    assert records[0].name == "filesim.nfs.server" and records[0].levelno == logging.WARNING

@@ -6,9 +6,7 @@ pushed to a worker, a worker that dies, and no worker left behind."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import logging
 import os
 import signal
 import socket
@@ -23,7 +21,6 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from filesim.nfsclient.client import NfsClient
 from filesim.runtime import runner as runner_module
 from filesim.runtime.runner import TopologyRunner
 from filesim.testing import NasTopology, start_topology
@@ -136,34 +133,6 @@ def test_metrics_count_each_call_a_worker_answered_once(topo: NasTopology) -> No
     assert _requests(after, INPUT, "RMDIR") - _requests(middle, INPUT, "RMDIR") == 5
     assert _requests(again, INPUT, "RMDIR") == _requests(after, INPUT, "RMDIR")
     assert _requests(after, BACKUP, "MKDIR") == _requests(before, BACKUP, "MKDIR") == 0
-
-
-def test_a_workers_warnings_reach_the_topologys_log(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    """What a worker logs is logged by the topology (its log file, its console): here the
-    connection cap from the topology file, refusing a second connection."""
-    config = (
-        "servers:\n  - {name: capped, role: input, fsid: 1, storage: direct,\n"
-        "     export: {max_connections: 1, idle_timeout_s: 60}}\n"
-    )
-    caplog.set_level(logging.WARNING)
-    with start_topology(tmp_path, config=config, http=False, processes="per-server") as topo:
-        server = topo.server("capped")
-        with NfsClient(server.host, server.port) as first:
-            first.null()
-            with socket.create_connection((server.host, server.port)) as second:
-                second.settimeout(10)
-                with contextlib.suppress(ConnectionResetError):  # refused either way
-                    assert second.recv(10) == b""
-
-            def logged() -> list[logging.LogRecord]:
-                return [r for r in caplog.records if "refused a connection" in r.getMessage()]
-
-            records = poll_until(logged, 10, what="the worker's warning in this process")
-            first.null()  # the first connection is untouched
-    assert records[0].name == "filesim.nfs.server" and records[0].levelno == logging.WARNING
-    assert "capped" in records[0].getMessage() and "max_connections" in records[0].getMessage()
 
 
 def test_the_history_samples_the_calls_a_worker_answered(tmp_path: Path) -> None:
