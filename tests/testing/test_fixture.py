@@ -132,7 +132,9 @@ def test_an_unknown_process_mode_is_a_clear_error(tmp_path: Path) -> None:
     from filesim.testing import start_topology
 
     with (
-        pytest.raises(ValueError, match=r"processes must be one of 'one', 'per-server', not 'two'"),
+        pytest.raises(
+            ValueError, match=r"processes must be one of 'auto', 'one', 'per-server', not 'two'"
+        ),
         start_topology(tmp_path, servers=["nas-input-1"], processes="two"),
     ):
         pass

@@ -58,7 +58,8 @@ ProcessesOpt = Annotated[
         "--processes",
         help="one: every server in this one process; per-server: each server's NFS side in a "
         "worker process of its own, so servers busy at once use every core (about 40 MB more "
-        "memory each). Default: the topology's `processes`, else one.",
+        "memory each); auto: per-server on 4 or more CPU cores when more than one server runs. "
+        "Default: the topology's `processes`, else auto.",
     ),
 ]
 DetachOpt = Annotated[
@@ -103,8 +104,9 @@ def up(
     standard_ports: StandardPortsOpt = False,
     processes: ProcessesOpt = None,
 ) -> None:
-    """Run every enabled server of the topology (and its sync agent): in one process, or with
-    --processes per-server each server's NFS side in a worker process of its own.
+    """Run every enabled server of the topology (and its sync agent): in one process, or
+    each server's NFS side in a worker process of its own (--processes; by default so on
+    machines with 4 or more CPU cores).
 
     Folders are created at ROOT/<name> if missing. Server i (in topology order) listens on
     BASE_PORT + i unless the topology gives it a port; NFS, MOUNT, rpcbind, NLM and NSM share

@@ -29,7 +29,7 @@ from filesim.runtime.metrics import CallCounts, TopologyMetrics, summed
 from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
 from filesim.runtime.served import ServedNfs
 from filesim.runtime.state import clear_runtime, hold_liveness, read_runtime, write_runtime
-from filesim.runtime.worker import ServerProcess, WorkerError
+from filesim.runtime.worker import ServerProcess, WorkerError, process_mode
 from filesim.runtime.workermain import WorkerSpec
 from filesim.sync.lock import unlock
 from filesim.topology import Layout, Server, Topology
@@ -141,7 +141,8 @@ class TopologyRunner:
         the dashboard (the CLI passes the k8s renderer, which this layer cannot import).
         `standard_ports` (or the topology's `ports: standard`): each server on its own
         address with NFS on 2049 and rpcbind on 111, like a real NAS. `processes` (default: the
-        topology's `processes`): per-server runs each server's NFS side in a worker process."""
+        topology's `processes`): per-server runs each server's NFS side in a worker process;
+        auto decides by the machine's cores (`worker.process_mode`)."""
         self.topology = topology
         self.layout = layout
         self.argv = argv
@@ -154,13 +155,13 @@ class TopologyRunner:
         """The runtime lock's fd while this runner is the topology of its root."""
         self._port_override = port
         self.standard_ports = standard_ports or topology.ports is PortMode.STANDARD
-        self.processes = processes or topology.processes
         names = set(only) if only else None
         self.selected = [
             (i, s)
             for i, s in enumerate(topology.servers)
             if s.enabled and (names is None or s.name in names)
         ]
+        self.processes = process_mode(processes or topology.processes, len(self.selected))
         self.servers: list[RunningServer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.started_at = 0.0

@@ -63,7 +63,8 @@ class NasTopology:
         """`config`: a topology file, YAML text or a Topology (default: the built-in seven
         servers); `servers`: run only these; `http`: serve the HTTP API on a free port;
         `processes`: "per-server" serves each server from a worker process of its own, "one"
-        all of them from this one (default: what the topology says)."""
+        all of them from this one (default: what the topology says; its `auto` is "one"
+        here, so a test runs the same on every machine and starts fast)."""
         self.root = Path(root)
         self.topology = _topology(config, profile)
         names = list(servers) if servers else None
@@ -80,7 +81,7 @@ class NasTopology:
         self.runner: TopologyRunner = TopologyRunner(
             topology, self.layout, host=host, base_port=0, only=names,
             events=self.events, http_host=host, http_port=0 if http else None,
-            processes=_process_mode(processes),
+            processes=_process_mode(processes) or _fixed(self.topology.processes),
         )  # fmt: skip
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -341,6 +342,10 @@ def _nfs_exists(client: NfsClient, export: str, path: str) -> bool:
     except NfsClientError:
         return False
     return True
+
+
+def _fixed(mode: ProcessMode) -> ProcessMode:
+    return ProcessMode.ONE if mode is ProcessMode.AUTO else mode
 
 
 def _process_mode(processes: ProcessMode | str | None) -> ProcessMode | None:

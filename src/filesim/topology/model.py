@@ -67,6 +67,9 @@ class PortMode(StrEnum):
 
 
 class ProcessMode(StrEnum):
+    AUTO = "auto"
+    """per-server on a machine with `PER_SERVER_CORES` or more CPU cores when more than one
+    server runs, else one (on fewer cores the workers' extra CPU per call eats their gain)."""
     ONE = "one"
     """Every server in the one `filesim up` process: the least memory, one CPU core."""
     PER_SERVER = "per-server"
@@ -256,9 +259,10 @@ class Topology(_Strict):
         "own address (127.0.0.11, ...) with NFS on 2049 and rpcbind on 111.",
     )
     processes: ProcessMode = Field(
-        ProcessMode.ONE,
+        ProcessMode.AUTO,
         description="one: every server in the topology's process; per-server: each server's "
-        "NFS side in a worker process of its own, so servers busy at once use every core.",
+        "NFS side in a worker process of its own, so servers busy at once use every core; "
+        "auto: per-server on 4 or more CPU cores when more than one server runs, else one.",
     )
     servers: list[Server]
 

@@ -1,0 +1,32 @@
+"""`processes: auto`: worker processes where the machine has the cores for them."""
+
+from __future__ import annotations
+
+import pytest
+
+from filesim.runtime.worker import PER_SERVER_CORES, process_mode, usable_cores
+from filesim.topology.model import ProcessMode
+
+AUTO, ONE, PER_SERVER = ProcessMode.AUTO, ProcessMode.ONE, ProcessMode.PER_SERVER
+
+
+@pytest.mark.parametrize(
+    ("servers", "cores", "mode"),
+    [
+        (7, PER_SERVER_CORES, PER_SERVER),
+        (2, 64, PER_SERVER),
+        (7, PER_SERVER_CORES - 1, ONE),  # the workers' extra CPU would eat their gain
+        (1, 64, ONE),  # one server gains nothing from a worker
+    ],
+)
+def test_auto_decides_by_servers_and_cores(servers: int, cores: int, mode: ProcessMode) -> None:
+    assert process_mode(AUTO, servers, cores) is mode
+
+
+@pytest.mark.parametrize("mode", [ONE, PER_SERVER])
+def test_a_mode_given_is_kept_whatever_the_machine(mode: ProcessMode) -> None:
+    assert process_mode(mode, 7, 1) is mode and process_mode(mode, 1, 64) is mode
+
+
+def test_the_usable_cores_are_counted() -> None:
+    assert 1 <= usable_cores() <= 4096
