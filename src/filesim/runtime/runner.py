@@ -176,6 +176,7 @@ class TopologyRunner:
         self.stop_requested = asyncio.Event()
         """Set to stop (signals, and `POST /api/stop` with `stop_token`: control.py)."""
         self.stop_token: str | None = None
+        self._stopping = False
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -195,6 +196,7 @@ class TopologyRunner:
                 _usable_dir(path, f"{what} of {server.name}")
 
     async def start(self) -> None:
+        self._stopping = False
         self.prepare()
         built = []  # every server built first: worker processes start side by side
         for index, server in self.selected:
@@ -259,7 +261,7 @@ class TopologyRunner:
 
     def _worker_exited(self, running: RunningServer, spec: WorkerSpec, code: int | None) -> None:
         self.events.emit(Event("server.exit", running.name, detail={"code": code}))
-        if not self.stop_requested.is_set():
+        if not (self._stopping or self.stop_requested.is_set()):
             self._tasks = [task for task in self._tasks if not task.done()]
             self._tasks.append(asyncio.create_task(self._restart(running, spec)))
 
@@ -407,6 +409,7 @@ class TopologyRunner:
         raise KeyError(f"no running server named {name!r} (running: {known})")
 
     async def stop(self) -> None:
+        self._stopping = True  # a worker that exits now is not started again
         if self.http is not None:
             await self.http.stop()
         self.faults.close()
