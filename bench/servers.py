@@ -104,8 +104,10 @@ def start_filesim(
     root = workdir / "filesim"
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "filesim.yaml"
-    # The key only when not the default: older trees (before_after.py) do not know it.
-    lines = [] if processes == "one" else [f"processes: {processes}"]
+    # The key only where it changes anything: trees from before it existed (before_after.py)
+    # refuse it, and one server runs in one process under `auto`, the default, anyway.
+    written = processes != "one" or len(names) > 1
+    lines = [f"processes: {processes}"] if written else []
     lines += ["servers:"] + [
         f"  - {{name: {n}, role: input, fsid: {i + 1}, storage: {storage}}}"
         for i, n in enumerate(names)

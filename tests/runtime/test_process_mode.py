@@ -15,7 +15,7 @@ AUTO, ONE, PER_SERVER = ProcessMode.AUTO, ProcessMode.ONE, ProcessMode.PER_SERVE
     [
         (7, PER_SERVER_CORES, PER_SERVER),
         (2, 64, PER_SERVER),
-        (7, PER_SERVER_CORES - 1, ONE),  # the workers' extra CPU would eat their gain
+        (7, PER_SERVER_CORES - 1, ONE),  # one core: nothing to share the work with
         (1, 64, ONE),  # one server gains nothing from a worker
     ],
 )

@@ -58,7 +58,7 @@ ProcessesOpt = Annotated[
         "--processes",
         help="one: every server in this one process; per-server: each server's NFS side in a "
         "worker process of its own, so servers busy at once use every core (about 40 MB more "
-        "memory each); auto: per-server on 4 or more CPU cores when more than one server runs. "
+        "memory each); auto: per-server on 2 or more CPU cores when more than one server runs. "
         "Default: the topology's `processes`, else auto.",
     ),
 ]
@@ -106,7 +106,7 @@ def up(
 ) -> None:
     """Run every enabled server of the topology (and its sync agent): in one process, or
     each server's NFS side in a worker process of its own (--processes; by default so on
-    machines with 4 or more CPU cores).
+    machines with 2 or more CPU cores).
 
     Folders are created at ROOT/<name> if missing. Server i (in topology order) listens on
     BASE_PORT + i unless the topology gives it a port; NFS, MOUNT, rpcbind, NLM and NSM share

@@ -45,10 +45,11 @@ STOP_TIMEOUT = 10.0
 """Seconds a worker may take to stop before it is killed."""
 
 
-PER_SERVER_CORES = 4
-"""`processes: auto` runs servers in workers from this many CPU cores on. On 2 cores seven
-busy workers took 1.5x the CPU of one process for the same calls and gained 0.65-1.22x
-(bench/README.md); two busy servers on two cores gained 1.51x."""
+PER_SERVER_CORES = 2
+"""`processes: auto` runs servers in workers from this many CPU cores on. On 2 cores, seven
+clients at once (bench/README.md): with the default topology's sync agents 2.1-2.2x faster
+than one process; NFS alone 1.2x on a quiet machine, 0.65-1.04x with other sessions busy;
+two clients of two servers 1.51x. One core has nothing to share the work with."""
 
 
 def process_mode(mode: ProcessMode, servers: int, cores: int | None = None) -> ProcessMode:

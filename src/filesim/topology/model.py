@@ -68,8 +68,8 @@ class PortMode(StrEnum):
 
 class ProcessMode(StrEnum):
     AUTO = "auto"
-    """per-server on a machine with `PER_SERVER_CORES` or more CPU cores when more than one
-    server runs, else one (on fewer cores the workers' extra CPU per call eats their gain)."""
+    """per-server on a machine with 2 or more CPU cores when more than one server runs,
+    else one (`runtime.worker.PER_SERVER_CORES`)."""
     ONE = "one"
     """Every server in the one `filesim up` process: the least memory, one CPU core."""
     PER_SERVER = "per-server"
@@ -262,7 +262,7 @@ class Topology(_Strict):
         ProcessMode.AUTO,
         description="one: every server in the topology's process; per-server: each server's "
         "NFS side in a worker process of its own, so servers busy at once use every core; "
-        "auto: per-server on 4 or more CPU cores when more than one server runs, else one.",
+        "auto: per-server on 2 or more CPU cores when more than one server runs, else one.",
     )
     servers: list[Server]
 
