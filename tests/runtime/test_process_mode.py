@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from filesim.runtime.worker import PER_SERVER_CORES, process_mode, usable_cores
@@ -28,5 +32,13 @@ def test_a_mode_given_is_kept_whatever_the_machine(mode: ProcessMode) -> None:
     assert process_mode(mode, 7, 1) is mode and process_mode(mode, 1, 64) is mode
 
 
-def test_the_usable_cores_are_counted() -> None:
-    assert 1 <= usable_cores() <= 4096
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux: CPU affinity")
+def test_the_usable_cores_are_those_the_process_may_run_on() -> None:
+    # A process pinned to one CPU has one core to give its workers, whatever the machine has.
+    pinned = (
+        "import os; os.sched_setaffinity(0, {min(os.sched_getaffinity(0))}); "
+        "from filesim.runtime.worker import usable_cores; print(usable_cores())"
+    )
+    out = subprocess.run([sys.executable, "-c", pinned], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
+    assert usable_cores() == len(os.sched_getaffinity(0))

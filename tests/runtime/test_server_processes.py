@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from filesim.runtime import runner as runner_module
+from filesim.runtime import supervise as supervise_module
 from filesim.runtime.runner import TopologyRunner
 from filesim.testing import NasTopology, start_topology
 from filesim.topology import Layout, parse_topology
@@ -175,7 +175,7 @@ def test_a_killed_worker_is_reported_and_nothing_hangs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Started again only after a minute: the window where it is down is the test's.
-    monkeypatch.setattr(runner_module, "RESTART_DELAYS_S", (60.0,))
+    monkeypatch.setattr(supervise_module, "RESTART_DELAYS_S", (60.0,))
     with start_topology(tmp_path, servers=SERVERS, processes="per-server") as topo:
         workers = _workers(topo)
         since = time.time()
@@ -207,7 +207,7 @@ def test_a_killed_worker_is_reported_and_nothing_hangs(
 def test_a_killed_worker_is_started_again_with_its_faults(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(runner_module, "RESTART_DELAYS_S", (0.2,))
+    monkeypatch.setattr(supervise_module, "RESTART_DELAYS_S", (0.2,))
     with start_topology(tmp_path, servers=[INPUT], processes="per-server") as topo:
         port, old = topo.server(INPUT).port, _workers(topo)[INPUT]
         with Libnfs(port) as nfs:
@@ -238,7 +238,7 @@ def test_a_restart_that_cannot_bind_is_tried_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The first restart waits [0], later ones [1]: 3 s to take the port, even on a busy machine.
-    monkeypatch.setattr(runner_module, "RESTART_DELAYS_S", (3.0, 0.2))
+    monkeypatch.setattr(supervise_module, "RESTART_DELAYS_S", (3.0, 0.2))
     with start_topology(tmp_path, servers=[INPUT], processes="per-server") as topo:
         port, old = topo.server(INPUT).port, _workers(topo)[INPUT]
         since = time.time()

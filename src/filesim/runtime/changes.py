@@ -37,6 +37,11 @@ class ChangeRelay:
         """The server's sync agent, once it runs."""
         self._last_write_event: dict[str, float] = {}
 
+    def each(self, changes: list[tuple[str, str, str | None]]) -> None:
+        """A batch of changes, in order (what a worker process sends)."""
+        for kind, path, dest in changes:
+            self(kind, path, dest)
+
     def __call__(self, kind: str, path: str, dest: str | None) -> None:
         agent = self.agent
         if agent is not None:

@@ -77,16 +77,9 @@ async def readiness(probes: Iterable[Probe], timeout: float = PING_TIMEOUT) -> R
 
 async def _check(probe: Probe, timeout: float) -> tuple[str, ServerReadiness, list[str]]:
     reasons = []
-    if probe.nfs_down is not None:
-        nfs = probe.nfs_down
+    nfs = probe.nfs_down or await _ping(probe, timeout)
+    if nfs != "ok":
         reasons.append(f"{probe.name}: NFS does not answer ({nfs})")
-    else:
-        try:
-            await asyncio.to_thread(ping, reachable_host(probe.host), probe.port, timeout)
-            nfs = "ok"
-        except PingError as exc:
-            nfs = str(exc)
-            reasons.append(f"{probe.name}: NFS does not answer ({exc})")
     sync: SyncReadiness = "none"
     if probe.sync == "ready":
         sync = "ok"
@@ -102,6 +95,15 @@ async def _check(probe: Probe, timeout: float) -> tuple[str, ServerReadiness, li
     if sync not in ("none", "ok"):
         state.sync_reason, state.sync_since = probe.reason, probe.since
     return probe.name, state, reasons
+
+
+async def _ping(probe: Probe, timeout: float) -> str:
+    """'ok', or why NFS and MOUNT did not answer an RPC NULL."""
+    try:
+        await asyncio.to_thread(ping, reachable_host(probe.host), probe.port, timeout)
+    except PingError as exc:
+        return str(exc)
+    return "ok"
 
 
 def _clock(when: float) -> str:

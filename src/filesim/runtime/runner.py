@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
-from filesim.logs import RateLimited
 from filesim.runtime.build import build_nfs_server
 from filesim.runtime.changes import ChangeRelay
 from filesim.runtime.control import clear_token, write_token
@@ -25,11 +23,12 @@ from filesim.runtime.health import AgentCondition, Probe, Readiness, readiness
 from filesim.runtime.history import INTERVAL_S, MetricsHistory
 from filesim.runtime.http import HttpApi
 from filesim.runtime.listen import bind_error, listen_address
-from filesim.runtime.metrics import CallCounts, TopologyMetrics, summed
+from filesim.runtime.metrics import TopologyMetrics
 from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
 from filesim.runtime.served import ServedNfs
 from filesim.runtime.state import clear_runtime, hold_liveness, read_runtime, write_runtime
-from filesim.runtime.worker import ServerProcess, WorkerError, process_mode
+from filesim.runtime.supervise import WorkerSupervisor
+from filesim.runtime.worker import ServerProcess, process_mode
 from filesim.runtime.workermain import WorkerSpec
 from filesim.sync.lock import unlock
 from filesim.topology import Layout, Server, Topology
@@ -39,12 +38,6 @@ if TYPE_CHECKING:
     from filesim.sync.agent import SyncAgent
 
 log = logging.getLogger(__name__)
-_limited = RateLimited(log)  # called at each scrape
-
-RESTART_DELAYS_S = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
-"""Waits before a worker process that exited is started again, longer while it keeps exiting."""
-RESTART_QUICK_S = 60.0
-"""A worker that exits sooner than this after its start counts towards the longer waits."""
 
 _UNHEALTHY: dict[str, AgentCondition] = {"failing": "failing", "halted": "halted",
                                          "stopped": "stopped"}  # fmt: skip
@@ -71,10 +64,6 @@ class RunningServer:
     standard_ports: bool = False
     process: ServerProcess | None = None
     """Its worker process (`processes: per-server`; then `nfs` is this too)."""
-    restarts: int = 0
-    """Restarts of its worker in a row, each soon after the one before."""
-    calls_before: CallCounts = field(default_factory=dict)
-    """The call counts of its earlier workers (the metrics go on across a restart)."""
 
     @property
     def name(self) -> str:
@@ -176,7 +165,7 @@ class TopologyRunner:
         self.stop_requested = asyncio.Event()
         """Set to stop (signals, and `POST /api/stop` with `stop_token`: control.py)."""
         self.stop_token: str | None = None
-        self._stopping = False
+        self.workers = WorkerSupervisor(self.events, self.faults, self.metrics)
 
     def request_stop(self) -> None:
         self.stop_requested.set()
@@ -196,7 +185,6 @@ class TopologyRunner:
                 _usable_dir(path, f"{what} of {server.name}")
 
     async def start(self) -> None:
-        self._stopping = False
         self.prepare()
         built = []  # every server built first: worker processes start side by side
         for index, server in self.selected:
@@ -241,72 +229,14 @@ class TopologyRunner:
         relay = ChangeRelay(server.name, store, self.events.emit)
         if self.processes is ProcessMode.PER_SERVER:
             spec = WorkerSpec(server, self.layout, host, port, rpcbind)
-            process = self._spawn(relay, spec)
+            process = self.workers.spawn(relay, spec)
             running = RunningServer(server, process, folder, store, relay, process=process,
                                     standard_ports=rpcbind is not None)  # fmt: skip
-            process.on_exit = lambda code: self._worker_exited(running, spec, code)
+            self.workers.watch(running, spec)
             return running
         nfs = build_nfs_server(server, self.layout, host, port, relay, rpcbind)
         nfs.dispatcher.observer = self.metrics.nfs_observer(server.name)
         return RunningServer(server, nfs, folder, store, relay, standard_ports=rpcbind is not None)
-
-    def _spawn(self, relay: ChangeRelay, spec: WorkerSpec) -> ServerProcess:
-        """A worker for `spec`, whose clients' changes go to `relay`."""
-
-        def on_changes(changes: list[tuple[str, str, str | None]]) -> None:
-            for kind, path, dest in changes:
-                relay(kind, path, dest)
-
-        return ServerProcess(spec, on_changes)
-
-    def _worker_exited(self, running: RunningServer, spec: WorkerSpec, code: int | None) -> None:
-        self.events.emit(Event("server.exit", running.name, detail={"code": code}))
-        if not (self._stopping or self.stop_requested.is_set()):
-            self._tasks = [task for task in self._tasks if not task.done()]
-            self._tasks.append(asyncio.create_task(self._restart(running, spec)))
-
-    async def _restart(self, running: RunningServer, spec: WorkerSpec) -> None:
-        """Start an exited worker again on the same port, with the faults in force, after a
-        delay that grows while it keeps exiting soon after starting."""
-        old = running.process
-        assert old is not None
-        if time.monotonic() - old.started >= RESTART_QUICK_S:
-            running.restarts = 0
-        delay = RESTART_DELAYS_S[min(running.restarts, len(RESTART_DELAYS_S) - 1)]
-        running.restarts += 1
-        # What it answered after the last scrape died with it.
-        running.calls_before = summed(running.calls_before, old.stats.calls)
-        log.warning("%s: restarting its NFS server process in %.0f s", running.name, delay)
-        await asyncio.sleep(delay)
-        await old.stop()
-        again = dataclasses.replace(spec, host=old.host, port=old.port)
-        process = self._spawn(running.relay, again)
-        process.on_exit = lambda code: self._worker_exited(running, again, code)
-        running.nfs = running.process = process  # what stop() ends, should it come now
-        try:
-            await process.start()
-            self.faults.reapply(running.name)
-        except (OSError, FilesimError) as exc:
-            log.error("%s: its NFS server process did not start again: %s", running.name, exc)
-            return  # it exits (or is stopped by a fault it could not take): that tries again
-        self.events.emit(Event("server.restart", running.name, detail={"pid": process.pid}))
-
-    async def pull_metrics(self) -> None:
-        """The workers' call counts into the topology's metrics, asked of all at once and
-        waited for off the event loop (a busy worker must not stall the API)."""
-        workers = [running for running in self.servers if running.process is not None]
-        await asyncio.gather(*(self._pull_metrics(running) for running in workers))
-
-    async def _pull_metrics(self, running: RunningServer) -> None:
-        process = running.process
-        assert process is not None
-        try:
-            stats = await asyncio.to_thread(process.pull)
-        except WorkerError as exc:
-            _limited.warning(f"metrics {process.name}", "no metrics from %s: %s", process.name, exc)
-            stats = process.stats
-        if process is running.process:  # not restarted meanwhile
-            self.metrics.absorb(process.name, summed(running.calls_before, stats.calls))
 
     def _start_agents(self) -> None:
         from filesim.sync.agent import agent_for  # late: `serve` runs no agent
@@ -371,7 +301,7 @@ class TopologyRunner:
 
     async def metrics_text(self) -> bytes:
         """`/metrics`: the Prometheus text exposition."""
-        await self.pull_metrics()
+        await self.workers.pull_metrics(self.servers)
         return self.metrics.render()
 
     def resume(self, name: str) -> None:
@@ -386,7 +316,7 @@ class TopologyRunner:
     async def _sample_history(self) -> None:
         """One sample of every server's NFS rate and sync latency per history interval."""
         while True:
-            await self.pull_metrics()
+            await self.workers.pull_metrics(self.servers)
             calls = {running.name: 0 for running in self.servers} | self.metrics.nfs_calls()
             self.history.sample(time.time(), calls)
             await asyncio.sleep(self.history.interval_s)
@@ -409,7 +339,7 @@ class TopologyRunner:
         raise KeyError(f"no running server named {name!r} (running: {known})")
 
     async def stop(self) -> None:
-        self._stopping = True  # a worker that exits now is not started again
+        await self.workers.close()  # a worker that exits now is not started again
         if self.http is not None:
             await self.http.stop()
         self.faults.close()
