@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 from pathlib import Path
 from typing import IO, Any
@@ -93,6 +94,18 @@ def test_serve_unknown_server_is_a_one_line_error(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "nas-nope" in proc.stderr and "nas-input-1" in proc.stderr
+
+
+def test_serve_on_a_taken_port_names_the_flag_to_change(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        args = ["serve", "nas-output-2", "--root", str(tmp_path), "--port", str(port)]
+        proc = subprocess.run([*FILESIM, *args], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert f"port {port} on 127.0.0.1 is already in use" in proc.stderr
+    assert proc.stderr.strip().endswith("choose another --port"), proc.stderr
 
 
 def test_killed_topology_is_not_reported_as_running(tmp_path: Path) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from filesim.cli.watch import totals_of, watch_status, watch_table
 from filesim.runtime.model import RuntimeDoc, ServerState, SyncState
@@ -16,13 +18,11 @@ INPUT = "nas-input-1"
 
 
 @pytest.mark.integration
-def test_status_watch_shows_rates_sync_and_faults(
-    topo: NasTopology, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("COLUMNS", "250")
+def test_status_watch_shows_rates_sync_and_faults(topo: NasTopology) -> None:
+    terminal = Console(file=io.StringIO(), width=250)  # wide enough for every column
     with topo.latency(INPUT, 1, procedures=["FSINFO"]):
-        watch_status(topo.layout, interval=0.5, rounds=2)
-    out = capsys.readouterr().out
+        watch_status(topo.layout, interval=0.5, rounds=2, out=terminal)
+    out = terminal.file.getvalue()  # type: ignore[attr-defined]
     for text in ("req/s", "sync p50/p99 ms", INPUT, "nas-backup", "latency 1 ms on FSINFO",
                  "folder-to-export"):  # fmt: skip
         assert text in out, text

@@ -25,14 +25,19 @@ def _server(**fields: object) -> Server:
 
 
 @pytest.mark.parametrize(
-    ("server", "bound", "hint"),
+    ("server", "bound", "port_flag", "hint"),
     [
-        (_server(), _Bound(), "choose another --base-port"),
-        (_server(port=20490), _Bound(), "give nas-a another port in the topology"),
-        (_server(), _Bound(port=2049, rpcbind_port=111), "use custom ports"),
+        (_server(), _Bound(), False, "choose another --base-port"),
+        (_server(port=20490), _Bound(), False, "give nas-a another port in the topology"),
+        (_server(), _Bound(port=2049, rpcbind_port=111), False, "use custom ports"),
+        (_server(), _Bound(), True, "choose another --port"),  # `filesim serve --port`
+        (_server(port=20490), _Bound(), True, "choose another --port"),  # it wins over the file
     ],
 )
-def test_a_port_in_use_says_where_to_change_it(server: Server, bound: _Bound, hint: str) -> None:
-    message = bind_error(server, bound, OSError(errno.EADDRINUSE, "Address already in use"))  # type: ignore[arg-type]
+def test_a_port_in_use_says_where_to_change_it(
+    server: Server, bound: _Bound, port_flag: bool, hint: str
+) -> None:
+    in_use = OSError(errno.EADDRINUSE, "Address already in use")
+    message = bind_error(server, bound, in_use, port_flag=port_flag)  # type: ignore[arg-type]
     assert message.startswith(f"port {bound.port}") and "in use (wanted by nas-a)" in message
     assert message.endswith(hint)

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from filesim.runtime import supervise as supervise_module
+from filesim.runtime import worker as worker_module
 from filesim.runtime.runner import TopologyRunner
 from filesim.testing import NasTopology, start_topology
 from filesim.topology import Layout, parse_topology
@@ -116,6 +118,35 @@ def test_an_api_fault_is_in_force_for_the_next_call_and_gone_after_clear(
         assert nfs.rmdir("/faulted").ok
 
 
+def test_a_stuck_worker_delays_only_its_own_fault_and_the_api_answers_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "REQUEST_TIMEOUT", 3.0)
+    spec = {"server": INPUT, "kind": "error", "error": "NOSPC", "procedures": ["MKDIR"]}
+    with start_topology(tmp_path, servers=[INPUT], processes="per-server") as topo:
+        url, worker = topo.http_url + "/api/faults", _workers(topo)[INPUT]
+        answers: list[tuple[int, Any]] = []
+        os.kill(worker.pid, signal.SIGSTOP)  # the worker reads no request now
+        try:
+            adding = threading.Thread(target=lambda: answers.append(http(url, "POST", spec)))
+            adding.start()
+            # The add awaits the stopped worker; the event loop, and so the API, go on.
+            poll_until(lambda: http(url)[1]["faults"], 10, interval=0.05,
+                       what="the API to list the fault being added")  # fmt: skip
+            assert http(topo.http_url + "/healthz")[0] == 200
+            assert adding.is_alive(), "the add returned before the API answered /healthz"
+            adding.join(30)
+        finally:
+            os.kill(worker.pid, signal.SIGCONT)
+        status, body = answers[0]
+        assert status == 409 and "did not answer 'faults' in 3 s" in body["error"], body
+        assert http(url)[1]["faults"] == []  # the fault that could not be applied is gone
+        with Libnfs(topo.server(INPUT).port) as nfs:
+            assert nfs.mkdir("/after").ok  # and not in force once the worker woke up
+            assert http(url, "POST", spec)[0] == 201
+            assert "NFS3ERR_NOSPC" in nfs.mkdir("/faulted").error
+
+
 @per_server
 def test_metrics_count_each_call_a_worker_answered_once(topo: NasTopology) -> None:
     metrics = topo.http_url + "/metrics"
@@ -165,6 +196,48 @@ def test_the_history_samples_the_calls_a_worker_answered(tmp_path: Path) -> None
             await asyncio.to_thread(
                 lambda: poll_until(lambda: charted(runner) >= 20, 10, what=what)
             )
+        finally:
+            await runner.stop()
+
+    asyncio.run(run())
+
+
+def test_a_killed_worker_takes_only_its_last_second_of_counts_along(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no scrape between the calls and the kill, the counts still reach /metrics: the
+    worker sends them unasked (`STATS_EVERY_S`), not only when pulled."""
+    monkeypatch.setattr(supervise_module, "RESTART_DELAYS_S", (0.2,))
+    topology = parse_topology("servers:\n  - {name: k, role: input, fsid: 1, storage: direct}\n")
+
+    def mkdirs(port: int) -> None:
+        with Libnfs(port) as nfs:
+            assert all(nfs.mkdir(f"/k-{i}").ok for i in range(4))
+
+    async def run() -> None:
+        runner = TopologyRunner(
+            topology, Layout(tmp_path), port=0, run_sync=False, write_runtime=False,
+            history_interval_s=3600, processes=ProcessMode.PER_SERVER,
+        )  # fmt: skip
+        await runner.start()
+        try:
+            running = runner.servers[0]
+            old = running.process
+            assert old is not None and old.pid is not None
+            await asyncio.to_thread(mkdirs, old.port)
+
+            def mkdir_calls() -> int:
+                return sum(c.count for key, c in old.stats.calls.items() if key[2] == "MKDIR")
+
+            what = "the worker to send its counts unasked"
+            await asyncio.to_thread(lambda: poll_until(lambda: mkdir_calls() == 4, 10, what=what))
+            os.kill(old.pid, signal.SIGKILL)
+
+            def restarted() -> bool:
+                return running.process is not old and running.process.listening  # type: ignore[union-attr]
+
+            await asyncio.to_thread(lambda: poll_until(restarted, 30, what="a restarted worker"))
+            assert _requests((await runner.metrics_text()).decode(), "k", "MKDIR") == 4
         finally:
             await runner.stop()
 

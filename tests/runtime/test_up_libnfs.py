@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -134,6 +135,11 @@ def test_port_in_use_is_a_one_line_error(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(lines) == 1 and f"port {port}" in lines[0] and "nas-backup" in lines[0]
+    # nas-input-1 listened before nas-backup failed, but no server was announced: the event
+    # log must not say a server stopped that it never said started
+    events = [json.loads(line) for line in (tmp_path / ".filesim/events.jsonl").open()]
+    kinds = [(e["kind"], e["server"]) for e in events if e["kind"].startswith("server.")]
+    assert ("server.stop", "nas-input-1") not in kinds, kinds
 
 
 def test_bad_config_is_a_one_line_error(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
@@ -97,13 +97,16 @@ def _num(value: float | None, digits: int = 0) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def watch_status(layout: Layout, interval: float = 1.0, rounds: int | None = None) -> None:
-    """A live table of the topology under `layout` until Ctrl-C (or `rounds` refreshes)."""
+def watch_status(
+    layout: Layout, interval: float = 1.0, rounds: int | None = None, out: Console = console
+) -> None:
+    """A live table of the topology under `layout` until Ctrl-C (or `rounds` refreshes), on
+    `out` (the terminal)."""
     api = ApiClient.of(layout)
     before: _Totals | None = None
     done = 0
     try:
-        with Live(console=console, auto_refresh=False, transient=False) as live:
+        with Live(console=out, auto_refresh=False, transient=False) as live:
             while rounds is None or done < rounds:
                 try:
                     doc = api.servers()

@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -37,6 +37,7 @@ from filesim.nfs.faults import ServerFaults
 from filesim.nfs.handles import bound_searches
 from filesim.nfs.limits import ServerLimits
 from filesim.nfs.v4.service import V4Options
+from filesim.topology.faults import FaultSpec
 
 log = logging.getLogger(__name__)
 _limited = RateLimited(log)
@@ -162,6 +163,14 @@ class NfsServer:
     def drop_connections(self) -> None:
         for conn in list(self._connections):
             conn.close()
+
+    async def apply_faults(self, specs: Sequence[FaultSpec]) -> None:
+        """Make `specs` this server's NFS faults, in force when this returns; open
+        connections are dropped when the faults say so (an outage)."""
+        if self.faults is None:
+            raise ValueError(f"{self.export.config.name} was built without a fault layer")
+        if self.faults.apply(specs):
+            self.drop_connections()
 
     @property
     def connections(self) -> int:

@@ -2,8 +2,9 @@
 
 The controller lives on the runner's event loop; every method must be called from it (the HTTP
 API runs there; `filesim.testing` hops onto it). Each change is an event (`fault.add`,
-`fault.clear`) and takes effect at once: the NFS hooks are recomputed from the faults still
-active (`filesim.nfs.faults.ServerFaults.apply`), the sync agent's gate is opened or closed.
+`fault.clear`) and is in force when `add` or `clear` returns: the server's NFS faults are
+recomputed from the faults still active (`filesim.nfs.faults.ServerFaults.apply`, in a worker
+process too), the sync agent's gate is opened or closed.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +28,8 @@ from filesim.topology.faults import FaultKind, FaultSpec
 
 if TYPE_CHECKING:
     from filesim.sync.agent import SyncAgent
+
+log = logging.getLogger(__name__)
 
 SYNC_KINDS = frozenset({FaultKind.SYNC_PAUSE, FaultKind.SYNC_SLOW})
 
@@ -97,19 +101,20 @@ class FaultController:
         self._gates: dict[str, SyncGate] = {}
         self._active: dict[str, ActiveFault] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._expiring: set[asyncio.Task[None]] = set()
+        """Expired faults being lifted (their tasks, kept until done)."""
         self._ids = itertools.count(1)
 
     def attach(self, running: _Running) -> None:
         """Take charge of `running`'s faults; call once its NFS server and agent exist."""
         self._servers[running.name] = running
-        assert running.nfs.faults is not None, "runtime.build gives every server its fault layer"
         if running.agent is not None:
             gate = self._gates[running.name] = SyncGate()
             running.agent.gate = gate
 
     # -- add / clear ----------------------------------------------------------------------------
 
-    def add(
+    async def add(
         self,
         server: str,
         spec: FaultSpec | Mapping[str, object],
@@ -131,11 +136,11 @@ class FaultController:
             detail["expires"] = fault.expires
         self._active[fault.id] = fault
         try:
-            self._apply(server)
+            await self._apply(server)
         except BaseException:
             del self._active[fault.id]
             with contextlib.suppress(FilesimError):  # the first error says what went wrong
-                self._apply(server)
+                await self._apply(server)
             raise
         if spec.duration_s:
             loop = asyncio.get_running_loop()
@@ -143,7 +148,9 @@ class FaultController:
         self._events.emit(Event("fault.add", server, detail=detail))
         return fault
 
-    def clear(self, server: str | None = None, fault_id: str | None = None) -> list[ActiveFault]:
+    async def clear(
+        self, server: str | None = None, fault_id: str | None = None
+    ) -> list[ActiveFault]:
         """Clear one fault (`fault_id`), a server's faults, or every fault; returns them."""
         if server is not None:
             self.require(server)
@@ -154,15 +161,23 @@ class FaultController:
             for f in self._active.values()
             if (fault_id is None or f.id == fault_id) and (server is None or f.server == server)
         ]
-        self._remove(gone, "cleared")
+        await self._remove(gone, "cleared")
         return gone
 
     def _expire(self, fault_id: str) -> None:
         fault = self._active.get(fault_id)
         if fault is not None:
-            self._remove([fault], "expired")
+            task = asyncio.create_task(self._expired(fault))
+            self._expiring.add(task)
+            task.add_done_callback(self._expiring.discard)
 
-    def _remove(self, faults: Iterable[ActiveFault], reason: str) -> None:
+    async def _expired(self, fault: ActiveFault) -> None:
+        try:
+            await self._remove([fault], "expired")
+        except FilesimError as exc:  # the worker is stuck or gone: health says so
+            log.error("%s: expired fault %s not lifted: %s", fault.server, fault.id, exc)
+
+    async def _remove(self, faults: Iterable[ActiveFault], reason: str) -> None:
         touched = set()
         for fault in list(faults):
             self._active.pop(fault.id, None)
@@ -174,23 +189,21 @@ class FaultController:
                       "summary": fault.spec.summary()}  # fmt: skip
             self._events.emit(Event("fault.clear", fault.server, detail=detail))
         for server in touched:
-            self._apply(server)
+            await self._apply(server)
 
-    def reapply(self, server: str) -> None:
+    async def reapply(self, server: str) -> None:
         """Put `server`'s faults in force again (its NFS server was started anew)."""
-        self._apply(server)
+        await self._apply(server)
 
-    def _apply(self, server: str) -> None:
+    async def _apply(self, server: str) -> None:
         specs = [f.spec for f in self._active.values() if f.server == server]
-        nfs = self._servers[server].nfs  # read each time: a worker process may be a new one
-        assert nfs.faults is not None
-        if nfs.faults.apply([s for s in specs if s.kind not in SYNC_KINDS]):
-            nfs.drop_connections()
         gate = self._gates.get(server)
-        if gate is not None:
+        if gate is not None:  # first: the agent's gate never waits on the NFS side
             paused = any(s.kind is FaultKind.SYNC_PAUSE for s in specs)
             delay = sum(s.delay_ms for s in specs if s.kind is FaultKind.SYNC_SLOW) / 1000
             gate.set(paused, delay)
+        nfs = self._servers[server].nfs  # read each time: a worker process may be a new one
+        await nfs.apply_faults([s for s in specs if s.kind not in SYNC_KINDS])
 
     # -- queries --------------------------------------------------------------------------------
 
@@ -205,6 +218,8 @@ class FaultController:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
+        for task in self._expiring:
+            task.cancel()
 
     def require(self, name: str) -> _Running:
         """The running server `name`, or FaultError."""

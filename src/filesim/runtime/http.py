@@ -200,13 +200,13 @@ def build_app(
             if request.method == "GET":
                 return _doc(FaultList(faults=_faults(ctl.active(server))))
             if request.method == "DELETE":
-                gone = ctl.clear(server, request.query_params.get("id") or None)
+                gone = await ctl.clear(server, request.query_params.get("id") or None)
                 return _doc(ClearedFaults(cleared=_faults(gone)))
             body = await json_body(request)
             if not isinstance(body, dict) or not isinstance(body.get("server"), str):
                 return _json({"error": "the body needs `server`: the server's name"}, 400)
             name = body.pop("server")
-            fault = ctl.add(name, body)
+            fault = await ctl.add(name, body)
             return _doc(fault.to_doc(), 201)
         except Refused as exc:
             return _json({"error": exc.message}, exc.status)
@@ -224,7 +224,7 @@ def build_app(
           404: {description: no such fault}
         """
         try:
-            gone = runtime.faults.clear(fault_id=request.path_params["fault_id"])
+            gone = await runtime.faults.clear(fault_id=request.path_params["fault_id"])
         except FaultError as exc:
             return _json({"error": str(exc)}, 404)
         return _doc(ClearedFaults(cleared=_faults(gone)))

@@ -30,7 +30,9 @@ def listen_address(
     return server.host or host, port, None
 
 
-def bind_error(server: Server, nfs: ServedNfs, exc: OSError) -> str:
+def bind_error(server: Server, nfs: ServedNfs, exc: OSError, *, port_flag: bool = False) -> str:
+    """The one-line error for a port `server` could not listen on. `port_flag`: the port came
+    from `filesim serve --port`, so that is where to change it."""
     host, port = nfs.host, nfs.port
     ports = f"{port} and {nfs.rpcbind_port}" if nfs.rpcbind_port is not None else str(port)
     if exc.errno == errno.EACCES and (port < 1024 or nfs.rpcbind_port is not None):
@@ -39,6 +41,8 @@ def bind_error(server: Server, nfs: ServedNfs, exc: OSError) -> str:
         hint = (
             "stop what uses it (a system rpcbind or NFS server?) or use custom ports"
             if nfs.rpcbind_port is not None
+            else "stop what uses it or choose another --port"
+            if port_flag
             else f"stop what uses it or give {server.name} another port in the topology"
             if server.port is not None
             else "stop what uses it or choose another --base-port"

@@ -154,6 +154,8 @@ class TopologyRunner:
         self.servers: list[RunningServer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self.started_at = 0.0
+        self._announced = False
+        """Whether `server.start` was written for the servers: `server.stop` only follows it."""
         self.metrics = TopologyMetrics()
         self.faults = FaultController(self.events)
         self.metrics.watch(lambda: self.servers, self.faults.count)
@@ -202,13 +204,16 @@ class TopologyRunner:
                     unstarted.nfs.close()
                 await self.stop()
                 if isinstance(exc, OSError):
-                    raise StartupError(bind_error(running.server, running.nfs, exc)) from None
+                    message = bind_error(
+                        running.server, running.nfs, exc, port_flag=self._port_override is not None
+                    )
+                    raise StartupError(message) from None
                 raise StartupError(str(exc)) from None
             self.servers.append(running)
         self.started_at = time.time()
         if self.run_sync:
             self._start_agents()
-        self._attach_faults()
+        await self._attach_faults()
         if self.http is not None:
             if self.write_runtime:
                 self.stop_token = write_token(self.layout)
@@ -223,6 +228,7 @@ class TopologyRunner:
             self._tasks.append(asyncio.create_task(self._refresh_runtime()))
         for running in self.servers:
             self.events.emit(Event("server.start", running.name, detail={"port": running.nfs.port}))
+        self._announced = True
 
     def _build(self, server: Server, host: str, port: int, rpcbind: int | None) -> RunningServer:
         folder, store = self.layout.folder(server), self.layout.store(server)
@@ -258,7 +264,7 @@ class TopologyRunner:
 
         return observe
 
-    def _attach_faults(self) -> None:
+    async def _attach_faults(self) -> None:
         """Fault injection on every server, with the faults its topology entry lists."""
         for running in self.servers:
             self.faults.attach(running)
@@ -267,7 +273,7 @@ class TopologyRunner:
                     # `filesim serve` runs no agent: the sync faults are the sidecar's business.
                     log.info("%s: %s applies to its sync agent only", running.name, spec.summary())
                     continue
-                self.faults.add(running.name, spec, origin="topology")
+                await self.faults.add(running.name, spec, origin="topology")
 
     async def _run_agent(self, running: RunningServer, agent: SyncAgent) -> None:
         try:
@@ -361,8 +367,10 @@ class TopologyRunner:
         if self._liveness is not None:
             unlock(self._liveness)
             self._liveness = None
-        for running in self.servers:
-            self.events.emit(Event("server.stop", running.name))
+        if self._announced:  # a start that failed half-way announced no server
+            for running in self.servers:
+                self.events.emit(Event("server.stop", running.name))
+        self._announced = False
         self.servers.clear()
 
 

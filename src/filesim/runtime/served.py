@@ -9,19 +9,10 @@ from typing import Protocol
 from filesim.topology.faults import FaultSpec
 
 
-class FaultHooks(Protocol):
-    def apply(self, specs: Sequence[FaultSpec]) -> bool:
-        """Make `specs` the server's NFS faults; True: the caller drops the connections."""
-        ...
-
-
 class ServedNfs(Protocol):
     host: str
     port: int
     rpcbind_port: int | None
-
-    @property
-    def faults(self) -> FaultHooks | None: ...
 
     @property
     def connections(self) -> int: ...
@@ -36,4 +27,7 @@ class ServedNfs(Protocol):
         """Release the storage, after `stop`."""
         ...
 
-    def drop_connections(self) -> None: ...
+    async def apply_faults(self, specs: Sequence[FaultSpec]) -> None:
+        """Make `specs` the server's NFS faults, in force when this returns (FilesimError
+        when they cannot be; an outage drops the open connections)."""
+        ...

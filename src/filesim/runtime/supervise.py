@@ -73,7 +73,7 @@ class WorkerSupervisor:
         restarts = self._restarts.get(name, 0) if quick else 0
         delay = RESTART_DELAYS_S[min(restarts, len(RESTART_DELAYS_S) - 1)]
         self._restarts[name] = restarts + 1
-        # What it answered after the last scrape died with it.
+        # What it answered since it last sent its counts (`STATS_EVERY_S`) died with it.
         self._calls_before[name] = summed(self._calls_before.get(name, {}), old.stats.calls)
         log.warning("%s: restarting its NFS server process in %.0f s", name, delay)
         await asyncio.sleep(delay)
@@ -84,15 +84,15 @@ class WorkerSupervisor:
         self.watch(running, again)
         try:
             await process.start()
-            self._faults.reapply(name)
+            await self._faults.reapply(name)
         except (OSError, FilesimError) as exc:
             log.error("%s: its NFS server process did not start again: %s", name, exc)
             return  # it exits (or is stopped by a fault it could not take): that tries again
         self._events.emit(Event("server.restart", name, detail={"pid": process.pid}))
 
     async def pull_metrics(self, servers: Iterable[RunningServer]) -> None:
-        """The workers' call counts into the topology's metrics, asked of all at once and
-        waited for off the event loop (a busy worker must not stall the API)."""
+        """The workers' call counts into the topology's metrics, asked of all at once (a busy
+        worker delays only its own answer, never the event loop)."""
         workers = [running for running in servers if running.process is not None]
         await asyncio.gather(*(self._pull(running) for running in workers))
 
@@ -100,7 +100,7 @@ class WorkerSupervisor:
         process = running.process
         assert process is not None
         try:
-            stats = await asyncio.to_thread(process.pull)
+            stats = await process.pull()
         except WorkerError as exc:
             _limited.warning(f"metrics {process.name}", "no metrics from %s: %s", process.name, exc)
             stats = process.stats

@@ -6,6 +6,7 @@ faults and health. It talks to each worker over one `multiprocessing` pipe:
 
 - worker to topology: `("changes", [(kind, path, dest), ...])` (what clients changed, at
   most one message per `CHANGES_EVERY_S`), `("log", level, logger, text)`, and the replies;
+- worker to topology, unasked: `("stats", Stats)` every `STATS_EVERY_S` while calls come;
 - topology to worker: `(id, command, argument)` with the commands `faults` (the active NFS
   faults; in force when answered), `stats` (per-call counts and open connections) and
   `stop`; each is answered `("reply", id, ok, value)`.
@@ -27,6 +28,7 @@ import threading
 import time
 import types
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
 from typing import Any
 
 from filesim.errors import FilesimError
@@ -72,48 +74,32 @@ class WorkerError(FilesimError):
     """A worker process that failed to start, stopped, or did not answer."""
 
 
-class _RemoteFaults:
-    """`ServerFaults.apply` of a worker's server, as the fault controller calls it."""
-
-    def __init__(self, owner: ServerProcess) -> None:
-        self._owner = owner
-
-    def apply(self, specs: Sequence[FaultSpec]) -> bool:
-        """In force in the worker when this returns; the worker drops its own connections.
-        A worker that has ended has nothing to apply them to, and one not yet listening gets
-        them when it does (`FaultController.reapply`)."""
-        if self._owner.listening and self._owner.down is None:
-            try:
-                self._owner.request("faults", list(specs))
-            except WorkerError as exc:
-                if self._owner.down is None:
-                    name = self._owner.name
-                    raise FaultError(f"cannot change the faults of {name}: {exc}") from None
-        return False
-
-
 class ServerProcess:
     """One server's NFS side in a worker process, seen as the runtime sees an `NfsServer`.
 
     Create it on the topology's event loop; the process is spawned at once (so several
-    servers start side by side) and `start` waits until it listens."""
+    servers start side by side) and `start` waits until it listens. Requests are answered
+    by id: the event loop awaits its answers (`ask`) and never blocks on a busy worker."""
 
     def __init__(self, spec: WorkerSpec, on_changes: Callable[[list[Change]], None]) -> None:
         self.name = spec.server.name
         self.host, self.port, self.rpcbind_port = spec.host, spec.port, spec.rpcbind_port
-        self.faults = _RemoteFaults(self)
         self.exit_code: int | None = None
         """Set once the process has ended."""
         self.started = time.monotonic()
         self.listening = False
         """True once `start` has seen it listen: requests before that would wait on it."""
         self.stats = Stats({}, 0)
-        """What the last `pull` read."""
+        """The worker's call counts and connections: pulled (`pull`), and sent by the worker
+        every `workermain.STATS_EVERY_S` while calls come, so a worker that dies takes at most
+        that much of its counts with it."""
         self._on_changes = on_changes
         self.on_exit: Callable[[int | None], None] = _ignore
         """Called on the loop when the process ends other than by `stop` (its exit code)."""
         self._loop = asyncio.get_running_loop()
-        self._replies: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._started: queue.Queue[tuple[Any, ...]] = queue.Queue()
+        self._waiting: dict[int, Future[Any]] = {}
+        """Requests sent and not yet answered, by id."""
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._stopping = False
@@ -145,7 +131,7 @@ class ServerProcess:
     async def start(self) -> None:
         """Wait until the worker listens; OSError as binding raised it there."""
         try:
-            reply = await asyncio.to_thread(self._replies.get, True, START_TIMEOUT)
+            reply = await asyncio.to_thread(self._started.get, True, START_TIMEOUT)
         except queue.Empty:
             raise WorkerError(
                 f"the NFS server process of {self.name} did not start in {START_TIMEOUT:.0f} s"
@@ -161,46 +147,60 @@ class ServerProcess:
             raise WorkerError(f"the NFS server of {self.name} could not start: {reply[1]}")
         raise WorkerError(self._exited("at start"))
 
-    def request(self, command: str, argument: object = None) -> Any:
-        """Ask the worker and wait for its answer (it answers within milliseconds)."""
+    def _send(self, command: str, argument: object) -> tuple[int, Future[Any]]:
+        """Send a request; the future gets the worker's answer, or WorkerError."""
+        answer: Future[Any] = Future()
         with self._lock:
             if self._gone:
                 raise WorkerError(self._exited())
             ident = next(self._ids)
+            self._waiting[ident] = answer
             try:
                 self._conn.send((ident, command, argument))
             except OSError:
+                del self._waiting[ident]
                 raise WorkerError(self._exited()) from None
-            while True:
-                try:
-                    reply = self._replies.get(timeout=REQUEST_TIMEOUT)
-                except queue.Empty:
-                    raise WorkerError(
-                        f"the NFS server process of {self.name} did not answer {command!r} "
-                        f"in {REQUEST_TIMEOUT:.0f} s"
-                    ) from None
-                if reply[0] == "gone":
-                    raise WorkerError(self._exited())
-                if reply[0] == "reply" and reply[1] == ident:
-                    break  # earlier ones are answers to requests that timed out
-        if not reply[2]:
-            raise WorkerError(f"the NFS server of {self.name}: {reply[3]}")
-        return reply[3]
+        return ident, answer
 
-    def pull(self) -> Stats:
+    async def ask(self, command: str, argument: object = None) -> Any:
+        """Ask the worker and await its answer (the event loop goes on meanwhile)."""
+        ident, answer = self._send(command, argument)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(answer), REQUEST_TIMEOUT)
+        except TimeoutError:
+            raise self._late(ident, command) from None
+
+    def _late(self, ident: int, command: str) -> WorkerError:
+        with self._lock:  # an answer that comes after all is dropped
+            self._waiting.pop(ident, None)
+        return WorkerError(
+            f"the NFS server process of {self.name} did not answer {command!r} "
+            f"in {REQUEST_TIMEOUT:.0f} s"
+        )
+
+    async def apply_faults(self, specs: Sequence[FaultSpec]) -> None:
+        """In force in the worker when this returns; the worker drops its own connections.
+        A worker that has ended has nothing to apply them to, and one not yet listening gets
+        them when it does (`FaultController.reapply`)."""
+        if not self.listening or self._gone:
+            return
+        try:
+            await self.ask("faults", list(specs))
+        except WorkerError as exc:
+            if not self._gone:
+                raise FaultError(f"cannot change the faults of {self.name}: {exc}") from None
+
+    async def pull(self) -> Stats:
         """The worker's call counts and connections now (the last ones once it has ended)."""
         if self.listening and not self._gone:
-            self.stats = self.request("stats")
+            self.stats = await self.ask("stats")
         return self.stats
-
-    def drop_connections(self) -> None:
-        return None  # the worker drops them itself when its faults say so
 
     async def stop(self) -> None:
         self._stopping = True
         if not self._gone:
             with contextlib.suppress(WorkerError):
-                await asyncio.to_thread(self.request, "stop")
+                await self.ask("stop")
         await asyncio.to_thread(self._process.join, STOP_TIMEOUT)
         if self._process.exitcode is None:
             log.error("the NFS server process of %s did not stop: killed", self.name)
@@ -213,7 +213,8 @@ class ServerProcess:
         return None  # the worker closed its storage when it stopped
 
     def _read(self) -> None:
-        """The reader thread: changes and log lines to the loop, replies to `request`."""
+        """The reader thread: changes, stats and log lines to their places, answers to the
+        requests waiting for them."""
         while True:
             try:
                 message = self._conn.recv()
@@ -222,15 +223,34 @@ class ServerProcess:
             kind = message[0]
             if kind == "changes":
                 self._soon(self._on_changes, message[1])
+            elif kind == "stats":
+                self.stats = message[1]
             elif kind == "log":
                 logging.getLogger(message[2]).log(message[1], "%s", message[3])
+            elif kind == "reply":
+                self._answered(message[1], message[2], message[3])
             else:
-                self._replies.put(message)
+                self._started.put(message)
         self._process.join(STOP_TIMEOUT)
-        self._gone = True
+        with self._lock:
+            self._gone = True
+            waiting, self._waiting = self._waiting, {}
         self.exit_code = self._process.exitcode
-        self._replies.put(("gone",))
+        for answer in waiting.values():
+            if not answer.done():  # not cancelled by its asker
+                answer.set_exception(WorkerError(self._exited()))
+        self._started.put(("gone",))
         self._soon(self._ended)
+
+    def _answered(self, ident: int, ok: bool, value: Any) -> None:
+        with self._lock:
+            answer = self._waiting.pop(ident, None)
+        if answer is None or answer.done():
+            return  # its asker gave up waiting (a late answer, or a cancelled `ask`)
+        if ok:
+            answer.set_result(value)
+        else:
+            answer.set_exception(WorkerError(f"the NFS server of {self.name}: {value}"))
 
     def _ended(self) -> None:
         if not self._stopping:

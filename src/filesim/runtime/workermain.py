@@ -25,6 +25,9 @@ from filesim.topology import Layout, Server
 CHANGES_EVERY_S = 0.01
 """A worker sends what clients changed at most this often: a message per change would cost
 both processes a wake-up per NFS call, and the sync agent waits 100 ms for a file to settle."""
+STATS_EVERY_S = 1.0
+"""While calls come, a worker sends its call counts this often unasked: the topology asks for
+them at each scrape, and a worker that dies takes only the counts since its last send along."""
 
 Change = tuple[str, str, str | None]
 
@@ -136,11 +139,27 @@ class _Worker:
         self._nfs = nfs
         reader = threading.Thread(target=self._commands, name="topology-pipe", daemon=True)
         reader.start()
+        reporter = asyncio.create_task(self._report_stats())
         await self._stop.wait()
+        reporter.cancel()
         await nfs.stop()
         nfs.close()
         self._flush()
         self._channel.send(("reply", self._stop_ident, True, None))
+
+    def _stats(self) -> Stats:
+        return Stats(self.metrics.counts(self.name), self._nfs.connections)
+
+    async def _report_stats(self) -> None:
+        """The call counts every `STATS_EVERY_S`, when they have changed."""
+        sent = 0
+        while True:
+            await asyncio.sleep(STATS_EVERY_S)
+            stats = self._stats()
+            total = sum(calls.count for calls in stats.calls.values())
+            if total != sent:
+                self._channel.send(("stats", stats))
+                sent = total
 
     def _commands(self) -> None:
         """The reader thread: each request to the loop; a closed pipe stops the worker."""
@@ -162,7 +181,7 @@ class _Worker:
                 if nfs.faults is not None and nfs.faults.apply(argument):
                     nfs.drop_connections()
             elif command == "stats":
-                value = Stats(self.metrics.counts(self.name), nfs.connections)
+                value = self._stats()
             elif command == "stop":
                 self._stop_ident = ident  # answered once stopped
                 self._stop.set()

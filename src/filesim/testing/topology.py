@@ -271,10 +271,10 @@ class NasTopology:
     def add_fault(self, server: str, kind: str, **spec: object) -> FaultDoc:
         """Add a fault (fields as in the topology file's `faults:`); returns its description."""
         data = {"kind": kind, **spec}
-        return self._call(lambda: self.runner.faults.add(server, data).to_doc())
+        return self._run(self.runner.faults.add(server, data), 15.0).to_doc()
 
     def clear_faults(self, server: str | None = None, fault_id: str | None = None) -> int:
-        return len(self._call(lambda: self.runner.faults.clear(server, fault_id)))
+        return len(self._run(self.runner.faults.clear(server, fault_id), 15.0))
 
     @contextmanager
     def fault(self, server: str, kind: str, **spec: object) -> Iterator[FaultDoc]:

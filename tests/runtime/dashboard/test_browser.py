@@ -262,6 +262,12 @@ def test_conflicts_are_listed_with_both_copies(
 def test_events_feed_filters_and_file_history(
     browser: Browser, up: dict[str, Any], shots: Path
 ) -> None:
+    # A file of its own, uploaded as the page does: the test needs no earlier one.
+    url = up["http"]["url"] + "/api/servers/nas-input-1/files/content?path=for%20the%20feed.bin"
+    put = urllib.request.Request(url, data=b"history", method="PUT",
+                                 headers={"Content-Type": "application/octet-stream"})  # fmt: skip
+    with urllib.request.urlopen(put, timeout=10) as response:
+        assert response.status == 201
     open_view(browser, up, "events")
     browser.wait(lambda: len(browser.all("#events-rows tr")) > 5, what="a backlog")
     choose(browser, "#events-server", "nas-input-1")
@@ -273,7 +279,7 @@ def test_events_feed_filters_and_file_history(
     )
     page_link = "#events-rows td.name a"
     link = browser.wait(
-        lambda: next((a for a in browser.all(page_link) if a.text == "from the page.bin"), None)
+        lambda: next((a for a in browser.all(page_link) if a.text == "for the feed.bin"), None)
     )
     link.click()
     history = browser.wait(
