@@ -2,7 +2,7 @@
 """Every figure of issue 15 in one command: filesim against NFS-Ganesha and rsync, interleaved.
 
     python3 bench/all.py [--runs 3] [--size-mib 256] [--files 2000] [--only v3,v4,sync,many]
-                         [--processes one|per-server|both]
+                         [--processes one|per-core|per-server|both|all]
 
 v3    one filesim server (direct storage) and Ganesha, both started once and measured in turn
       (filesim, Ganesha, Ganesha, filesim, ...) by ../shared/bench/nfs-bench.sh with libnfs:
@@ -12,10 +12,12 @@ sync  the initial sync of --sync-files files of 10 KiB by a sync agent against `
       the same tree, in turn (bench/sync_latency.py's tree)
 many  seven clients at once, one per server of the default topology (bench/many_clients.py)
 
-filesim runs in each mode of the topology's `processes` key that --processes names (both by
-default, interleaved with Ganesha in v3, v4 and many): `one`, every server in the `filesim up`
-process, and `per-server`, each server's NFS side in a worker process of its own (its changes
-forwarded to the topology process, which writes the events and feeds the sync agent).
+filesim runs in each mode of the topology's `processes` key that --processes names, interleaved
+with Ganesha in v3, v4 and many: `one`, every server in the `filesim up` process; `per-core`
+(`auto`'s choice on 2 or more cores), the servers' NFS sides spread over a worker process per
+core (their changes forwarded to the topology process, which writes the events and feeds the
+sync agents); `per-server`, a worker process each. `both` (the default) is one and per-core;
+`all` adds per-server. With v3 and v4's single server, per-core and per-server are the same.
 
 Medians of --runs, ratios filesim/Ganesha (rsync/filesim for the sync: > 1 means filesim is
 faster everywhere), the load average before and after, and one `FILESIM_BENCH_ALL {...}` line.
@@ -187,14 +189,17 @@ def main() -> None:
     parser.add_argument("--only", default="v3,v4,sync,many")
     parser.add_argument(
         "--processes",
-        choices=("one", "per-server", "both"),
+        choices=("one", "per-core", "per-server", "both", "all"),
         default="both",
-        help="filesim's `processes` mode(s) to measure beside Ganesha (default: both)",
+        help="filesim's `processes` mode(s) to measure beside Ganesha (both: one and per-core, "
+        "the default; all: the three)",
     )
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None)
     args = parser.parse_args()
     which = args.only.split(",")
-    args.modes = list(MODES) if args.processes == "both" else [args.processes]
+    args.modes = {"both": ["one", "per-core"], "all": list(MODES)}.get(
+        args.processes, [args.processes]
+    )
     labels = [MODES[mode] for mode in args.modes]
     results: dict[str, Any] = {"load_before": loadavg()}
     workdir = Path(tempfile.mkdtemp(prefix="filesim-all-", dir=args.dir))

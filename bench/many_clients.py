@@ -13,11 +13,13 @@ The figure is the wall time from the barrier until the last client is done (lowe
 with the aggregate metadata ops/s and MB/s over that time. Run alone:
 
     python3 bench/many_clients.py [--clients 7] [--files 500] [--size-mib 32] [--runs 3]
-                                  [--processes]
+                                  [--processes [one,per-server,per-core]]
 
---processes measures filesim in both modes of the topology's `processes` key: `one` (the
-seven servers in the `filesim up` process, one GIL) and `per-server` (each server's NFS side in
-a worker process, the topology process keeping events, sync agents and the HTTP API).
+--processes measures filesim in every mode of the topology's `processes` key (or those it
+names, comma-separated): `one` (the seven servers in the `filesim up` process, one GIL),
+`per-server` (each server's NFS side in a worker process, the topology process keeping
+events, sync agents and the HTTP API) and `per-core` (the seven servers spread over a worker
+process per core).
 
 or as part of bench/all.py. Prints a table and one `FILESIM_MANY_CLIENTS {...}` line.
 """
@@ -113,7 +115,7 @@ def _cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-MODES = {"one": "filesim", "per-server": "filesim-per-server"}
+MODES = {"one": "filesim", "per-server": "filesim-per-server", "per-core": "filesim-per-core"}
 """The topology's `processes` modes, and the label of filesim run in each."""
 
 
@@ -192,9 +194,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
         "--processes",
-        action="store_true",
-        help="filesim in both modes of the topology's `processes` key: one (every server in "
-        "the `filesim up` process) and per-server (each server in a worker process)",
+        nargs="?",
+        const=",".join(MODES),
+        default="one",
+        help="filesim in these modes of the topology's `processes` key, comma-separated (alone: "
+        "all three): one (every server in the `filesim up` process), per-server (each server "
+        "in a worker process), per-core (the servers spread over a worker process per core)",
     )
     parser.add_argument(
         "--storage",
@@ -209,7 +214,10 @@ def main() -> None:
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="filesim-many-", dir=args.dir))
     try:
-        modes = ("one", "per-server") if args.processes else ("one",)
+        modes = args.processes.split(",")
+        unknown = [m for m in modes if m not in MODES]
+        if unknown:
+            parser.error(f"--processes: unknown mode {unknown[0]!r} (known: {', '.join(MODES)})")
         result = compare(
             workdir, args.clients, args.files, args.size_mib, args.runs, modes, args.storage
         )

@@ -126,7 +126,7 @@ def start_filesim(
     label = "filesim" if processes == "one" else f"filesim-{processes}"
     return Served(label, int(runtime["pid"]), ports, ports, ["/data"] * len(names),
                   ["/data"] * len(names), [*FILESIM, "down", "--root", str(root)],
-                  more_pids=workers, nfs_pids=workers)  # fmt: skip
+                  more_pids=sorted(set(workers)), nfs_pids=workers)  # fmt: skip
 
 
 def _multi_export_script(count: int, export: Path) -> Path:

@@ -1,4 +1,5 @@
-"""`processes: auto`: worker processes where the machine has the cores for them."""
+"""`processes: auto`: worker processes where the machine has the cores for them; which
+servers each worker serves."""
 
 from __future__ import annotations
 
@@ -8,18 +9,19 @@ import sys
 
 import pytest
 
-from filesim.runtime.worker import PER_SERVER_CORES, process_mode, usable_cores
+from filesim.runtime.worker import WORKER_CORES, process_mode, usable_cores, worker_groups
 from filesim.topology.model import ProcessMode
 
-AUTO, ONE, PER_SERVER = ProcessMode.AUTO, ProcessMode.ONE, ProcessMode.PER_SERVER
+AUTO, ONE = ProcessMode.AUTO, ProcessMode.ONE
+PER_SERVER, PER_CORE = ProcessMode.PER_SERVER, ProcessMode.PER_CORE
 
 
 @pytest.mark.parametrize(
     ("servers", "cores", "mode"),
     [
-        (7, PER_SERVER_CORES, PER_SERVER),
-        (2, 64, PER_SERVER),
-        (7, PER_SERVER_CORES - 1, ONE),  # one core: nothing to share the work with
+        (7, WORKER_CORES, PER_CORE),
+        (2, 64, PER_CORE),
+        (7, WORKER_CORES - 1, ONE),  # one core: nothing to share the work with
         (1, 64, ONE),  # one server gains nothing from a worker
     ],
 )
@@ -27,9 +29,30 @@ def test_auto_decides_by_servers_and_cores(servers: int, cores: int, mode: Proce
     assert process_mode(AUTO, servers, cores) is mode
 
 
-@pytest.mark.parametrize("mode", [ONE, PER_SERVER])
+@pytest.mark.parametrize("mode", [ONE, PER_SERVER, PER_CORE])
 def test_a_mode_given_is_kept_whatever_the_machine(mode: ProcessMode) -> None:
     assert process_mode(mode, 7, 1) is mode and process_mode(mode, 1, 64) is mode
+
+
+@pytest.mark.parametrize(
+    ("mode", "servers", "cores", "groups"),
+    [
+        (PER_SERVER, 3, 1, [[0], [1], [2]]),  # a worker each, whatever the cores
+        (PER_CORE, 7, 2, [[0, 2, 4, 6], [1, 3, 5]]),  # in turn, neighbours apart
+        (PER_CORE, 7, 3, [[0, 3, 6], [1, 4], [2, 5]]),
+        (PER_CORE, 2, 64, [[0], [1]]),  # never a worker without a server
+        (PER_CORE, 3, 1, [[0, 1, 2]]),
+    ],
+)
+def test_each_server_is_in_exactly_one_worker(
+    mode: ProcessMode, servers: int, cores: int, groups: list[list[int]]
+) -> None:
+    assert worker_groups(mode, servers, cores) == groups
+
+
+def test_one_process_has_no_workers() -> None:
+    with pytest.raises(ValueError, match="no worker processes in mode 'one'"):
+        worker_groups(ONE, 7, 2)
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="Linux: CPU affinity")

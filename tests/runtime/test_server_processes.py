@@ -307,6 +307,48 @@ def test_a_killed_worker_is_started_again_with_its_faults(
     assert old.reaped() and new.reaped()
 
 
+def test_servers_sharing_a_worker_keep_apart_and_restart_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """per-core: three servers on two cores, nas-input-1 and nas-input-3 in one worker. What
+    clients change, faults and call counts stay each server's own; a killed worker takes down
+    and brings back its two servers, and only them."""
+    monkeypatch.setattr(worker_module, "usable_cores", lambda: 2)
+    monkeypatch.setattr(supervise_module, "RESTART_DELAYS_S", (0.2,))
+    one, two, three = "nas-input-1", "nas-input-2", "nas-input-3"
+    with start_topology(tmp_path, servers=[one, two, three], processes="per-core") as topo:
+        workers = _workers(topo)
+        shared, alone = workers[one], workers[two]
+        assert workers[three].pid == shared.pid != alone.pid != os.getpid()
+        topo.add_fault(one, "error", error="NOSPC", procedures=["MKDIR"])
+        with Libnfs(topo.server(one).port) as a, Libnfs(topo.server(three).port) as c:
+            assert "NFS3ERR_NOSPC" in a.mkdir("/refused").error
+            assert all(c.mkdir(f"/in-three-{i}").ok for i in range(2))  # same worker, no fault
+        nfs_put(topo.url(one, "/from-one.txt"), b"one", tmp_path)
+        # Each change reaches its own server's agent and events, none the other's.
+        topo.wait_visible(one, "from-one.txt", side="folder", timeout=20)
+        topo.wait_visible(three, "in-three-1", side="folder", timeout=20)
+        assert not (topo.root / three / "from-one.txt").exists()
+        assert [e.path for e in topo.recent_events("nfs.mkdir", server=three)] == [
+            "in-three-0",
+            "in-three-1",
+        ]
+        metrics = http(topo.http_url + "/metrics")[1]
+        assert _requests(metrics, three, "MKDIR") == 2 and _requests(metrics, two, "MKDIR") == 0
+        assert _requests(metrics, one, "MKDIR") == 1  # the refused one is counted, as an error
+        since = time.time()
+        os.kill(shared.pid, signal.SIGKILL)
+        for name in (one, three):
+            topo.wait_event("server.restart", server=name, since=since, timeout=30)
+        assert {e.server for e in topo.recent_events("server.exit")} == {one, three}
+        again = _workers(topo)
+        assert again[one].pid == again[three].pid != shared.pid and again[two].pid == alone.pid
+        with Libnfs(topo.server(one).port) as a, Libnfs(topo.server(three).port) as c:
+            assert "NFS3ERR_NOSPC" in a.mkdir("/refused").error  # its fault came back with it
+            assert c.mkdir("/after").ok
+    assert shared.reaped() and again[one].reaped() and alone.reaped()
+
+
 def test_a_restart_that_cannot_bind_is_tried_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

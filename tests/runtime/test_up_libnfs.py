@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from filesim.runtime.build import port_for
+from filesim.runtime.worker import usable_cores
 from filesim.topology import default_topology
 from tests.support.fixtures import MODES
 from tests.support.topology import by_name, detached, filesim, nfs_url
@@ -33,12 +34,13 @@ def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
     return proc
 
 
-@pytest.fixture(scope="module", params=MODES)
+@pytest.fixture(scope="module", params=[*MODES, "per-core"])
 def topology(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Any]]:
-    """The seven servers under `filesim up --detach`, once in one process and once with each
-    server in a worker process of its own (`--processes per-server`)."""
+    """The seven servers under `filesim up --detach`: in one process, with each server in a
+    worker process of its own (`--processes per-server`), and spread over a worker per core
+    (`per-core`: several servers in each worker)."""
     root = tmp_path_factory.mktemp("up")
     with detached(root, "--processes", request.param) as doc:
         doc["root"] = root
@@ -101,8 +103,12 @@ def test_status_json_document(topology: dict[str, Any]) -> None:
     pids = [s["pid"] for s in topology["servers"]]
     if topology["mode"] == "one":
         assert pids == [None] * 7
-    else:  # a worker each, none of them the topology's own process
+    elif topology["mode"] == "per-server":  # a worker each, none of them the topology's own
         assert None not in pids and len(set(pids) | {topology["pid"]}) == 8, pids
+    else:  # a worker per core, each serving several servers, in turn
+        workers = min(7, usable_cores())
+        assert None not in pids and topology["pid"] not in pids, pids
+        assert pids == [pids[i % workers] for i in range(7)] and len(set(pids)) == workers
 
 
 def test_second_up_on_the_same_root_is_refused(topology: dict[str, Any]) -> None:

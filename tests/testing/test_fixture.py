@@ -133,7 +133,8 @@ def test_an_unknown_process_mode_is_a_clear_error(tmp_path: Path) -> None:
 
     with (
         pytest.raises(
-            ValueError, match=r"processes must be one of 'auto', 'one', 'per-server', not 'two'"
+            ValueError,
+            match=r"processes must be one of 'auto', 'one', 'per-server', 'per-core', not 'two'",
         ),
         start_topology(tmp_path, servers=["nas-input-1"], processes="two"),
     ):

@@ -56,10 +56,11 @@ ProcessesOpt = Annotated[
     ProcessMode | None,
     typer.Option(
         "--processes",
-        help="one: every server in this one process; per-server: each server's NFS side in a "
-        "worker process of its own, so servers busy at once use every core (about 40 MB more "
-        "memory each); auto: per-server on 2 or more CPU cores when more than one server runs. "
-        "Default: the topology's `processes`, else auto.",
+        help="one: every server in this one process; per-core: the servers' NFS sides spread "
+        "over a worker process per CPU core, so servers busy at once use every core (about 40 "
+        "MB more memory per worker); per-server: a worker process for each server; auto: "
+        "per-core on 2 or more CPU cores when more than one server runs. Default: the "
+        "topology's `processes`, else auto.",
     ),
 ]
 DetachOpt = Annotated[
@@ -105,8 +106,8 @@ def up(
     processes: ProcessesOpt = None,
 ) -> None:
     """Run every enabled server of the topology (and its sync agent): in one process, or
-    each server's NFS side in a worker process of its own (--processes; by default so on
-    machines with 2 or more CPU cores).
+    the servers' NFS sides in worker processes, one per CPU core (--processes; by default so
+    on machines with 2 or more CPU cores).
 
     Folders are created at ROOT/<name> if missing. Server i (in topology order) listens on
     BASE_PORT + i unless the topology gives it a port; NFS, MOUNT, rpcbind, NLM and NSM share

@@ -89,8 +89,8 @@ class ServerState(_Doc):
     sync_status: SyncStatus | None = Field(None, description="The agent's state, if one runs.")
     faults: list[FaultDoc] = Field(default_factory=list)
     pid: int | None = Field(
-        None, description="Its worker process (`processes: per-server`); null when it runs in "
-        "the topology's process.",
+        None, description="Its worker process (`processes: per-core` or `per-server`; several "
+        "servers may share one); null when it runs in the topology's process.",
     )  # fmt: skip
 
     @property

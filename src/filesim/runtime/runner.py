@@ -28,8 +28,8 @@ from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
 from filesim.runtime.served import ServedNfs
 from filesim.runtime.state import clear_runtime, hold_liveness, read_runtime, write_runtime
 from filesim.runtime.supervise import WorkerSupervisor
-from filesim.runtime.worker import ServerProcess, process_mode
-from filesim.runtime.workermain import WorkerSpec
+from filesim.runtime.worker import ServerProcess, process_mode, worker_groups
+from filesim.runtime.workermain import Hosted, WorkerSpec
 from filesim.sync.lock import unlock
 from filesim.topology import Layout, Server, Topology
 from filesim.topology.model import PortMode, ProcessMode
@@ -63,7 +63,8 @@ class RunningServer:
     agent: SyncAgent | None = None
     standard_ports: bool = False
     process: ServerProcess | None = None
-    """Its worker process (`processes: per-server`; then `nfs` is this too)."""
+    """Its NFS side in a worker process (`processes: per-server` or `per-core`; then `nfs` is
+    this too)."""
 
     @property
     def name(self) -> str:
@@ -130,8 +131,9 @@ class TopologyRunner:
         the dashboard (the CLI passes the k8s renderer, which this layer cannot import).
         `standard_ports` (or the topology's `ports: standard`): each server on its own
         address with NFS on 2049 and rpcbind on 111, like a real NAS. `processes` (default: the
-        topology's `processes`): per-server runs each server's NFS side in a worker process;
-        auto decides by the machine's cores (`worker.process_mode`)."""
+        topology's `processes`): per-server runs each server's NFS side in a worker process,
+        per-core spreads them over a worker process per core; auto decides by the machine's
+        cores (`worker.process_mode`)."""
         self.topology = topology
         self.layout = layout
         self.argv = argv
@@ -188,13 +190,7 @@ class TopologyRunner:
 
     async def start(self) -> None:
         self.prepare()
-        built = []  # every server built first: worker processes start side by side
-        for index, server in self.selected:
-            where = listen_address(
-                self.topology, index, server, standard=self.standard_ports, host=self.host,
-                base_port=self.base_port, port=self._port_override,
-            )  # fmt: skip
-            built.append(self._build(server, *where))
+        built = self._build()  # every server built first: worker processes start side by side
         for at, running in enumerate(built):
             try:
                 await running.nfs.start()
@@ -230,19 +226,41 @@ class TopologyRunner:
             self.events.emit(Event("server.start", running.name, detail={"port": running.nfs.port}))
         self._announced = True
 
-    def _build(self, server: Server, host: str, port: int, rpcbind: int | None) -> RunningServer:
+    def _build(self) -> list[RunningServer]:
+        """Every selected server, in order: here, or in the worker processes of its mode."""
+        hosted = [
+            Hosted(server, *listen_address(
+                self.topology, index, server, standard=self.standard_ports, host=self.host,
+                base_port=self.base_port, port=self._port_override,
+            ))
+            for index, server in self.selected
+        ]  # fmt: skip
+        relays = [ChangeRelay(h.server.name, self.layout.store(h.server), self.events.emit)
+                  for h in hosted]  # fmt: skip
+        if self.processes is ProcessMode.ONE:
+            return [self._build_here(h, relay) for h, relay in zip(hosted, relays, strict=True)]
+        built: dict[int, RunningServer] = {}
+        for group in worker_groups(self.processes, len(hosted)):
+            spec = WorkerSpec(self.layout, tuple(hosted[i] for i in group))
+            worker = self.workers.spawn({hosted[i].server.name: relays[i] for i in group}, spec)
+            for i in group:
+                server, process = hosted[i].server, worker.servers[hosted[i].server.name]
+                built[i] = RunningServer(
+                    server, process, self.layout.folder(server), self.layout.store(server),
+                    relays[i], process=process, standard_ports=hosted[i].rpcbind_port is not None,
+                )  # fmt: skip
+            self.workers.watch([built[i] for i in group], spec)
+        return [built[i] for i in range(len(hosted))]
+
+    def _build_here(self, hosted: Hosted, relay: ChangeRelay) -> RunningServer:
+        server = hosted.server
         folder, store = self.layout.folder(server), self.layout.store(server)
-        relay = ChangeRelay(server.name, store, self.events.emit)
-        if self.processes is ProcessMode.PER_SERVER:
-            spec = WorkerSpec(server, self.layout, host, port, rpcbind)
-            process = self.workers.spawn(relay, spec)
-            running = RunningServer(server, process, folder, store, relay, process=process,
-                                    standard_ports=rpcbind is not None)  # fmt: skip
-            self.workers.watch(running, spec)
-            return running
-        nfs = build_nfs_server(server, self.layout, host, port, relay, rpcbind)
+        nfs = build_nfs_server(
+            server, self.layout, hosted.host, hosted.port, relay, hosted.rpcbind_port
+        )
         nfs.dispatcher.observer = self.metrics.nfs_observer(server.name)
-        return RunningServer(server, nfs, folder, store, relay, standard_ports=rpcbind is not None)
+        return RunningServer(server, nfs, folder, store, relay,
+                             standard_ports=hosted.rpcbind_port is not None)  # fmt: skip
 
     def _start_agents(self) -> None:
         from filesim.sync.agent import agent_for  # late: `serve` runs no agent

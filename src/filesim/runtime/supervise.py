@@ -1,8 +1,9 @@
-"""Keeping the worker processes of `processes: per-server` running.
+"""Keeping the worker processes of `processes: per-server` and `per-core` running.
 
-A worker that exits is an event (`server.exit`) and is started again on the same port with
-its faults in force (`server.restart`), after a wait that grows while it keeps exiting soon
-after starting. Its call counts reach the topology's metrics, and go on across restarts.
+A worker that exits is an event for each of its servers (`server.exit`), and is started again
+with each server on the same port and with its faults in force (`server.restart`), after a
+wait that grows while it keeps exiting soon after starting. Its servers' call counts reach the
+topology's metrics, and go on across restarts.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from filesim.errors import FilesimError
@@ -21,7 +22,7 @@ from filesim.logs import RateLimited
 from filesim.runtime.changes import ChangeRelay
 from filesim.runtime.faults import FaultController
 from filesim.runtime.metrics import CallCounts, TopologyMetrics, summed
-from filesim.runtime.worker import ServerProcess, WorkerError
+from filesim.runtime.worker import WorkerError, WorkerProcess
 from filesim.runtime.workermain import WorkerSpec
 
 if TYPE_CHECKING:
@@ -41,72 +42,86 @@ class WorkerSupervisor:
 
     def __init__(self, events: EventBus, faults: FaultController, metrics: TopologyMetrics) -> None:
         self._events, self._faults, self._metrics = events, faults, metrics
-        self._restarts: dict[str, int] = {}
-        """Restarts of each server's worker in a row, each soon after the one before."""
+        self._restarts: dict[tuple[str, ...], int] = {}
+        """Restarts of each worker in a row (by its servers' names), each soon after the last."""
         self._calls_before: dict[str, CallCounts] = {}
         """The call counts of each server's earlier workers."""
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
 
     @staticmethod
-    def spawn(relay: ChangeRelay, spec: WorkerSpec) -> ServerProcess:
-        """A worker for `spec`, whose clients' changes go to `relay`."""
-        return ServerProcess(spec, relay.each)
+    def spawn(relays: Mapping[str, ChangeRelay], spec: WorkerSpec) -> WorkerProcess:
+        """A worker for `spec`, whose clients' changes go to each server's relay (by name)."""
+        return WorkerProcess(spec, lambda name, batch: relays[name].each(batch))
 
-    def watch(self, running: RunningServer, spec: WorkerSpec) -> None:
-        """Start `running`'s worker (built from `spec`) again whenever it exits."""
-        assert running.process is not None
-        running.process.on_exit = lambda code: self._exited(running, spec, code)
+    def watch(self, group: list[RunningServer], spec: WorkerSpec) -> None:
+        """Start the worker of `group` (built from `spec`) again whenever it exits."""
+        worker = _worker_of(group)
+        worker.on_exit = lambda code: self._exited(group, spec, code)
 
-    def _exited(self, running: RunningServer, spec: WorkerSpec, code: int | None) -> None:
-        self._events.emit(Event("server.exit", running.name, detail={"code": code}))
+    def _exited(self, group: list[RunningServer], spec: WorkerSpec, code: int | None) -> None:
+        for running in group:
+            self._events.emit(Event("server.exit", running.name, detail={"code": code}))
         if not self._closed:
-            task = asyncio.create_task(self._restart(running, spec))
+            task = asyncio.create_task(self._restart(group, spec))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _restart(self, running: RunningServer, spec: WorkerSpec) -> None:
-        old = running.process
-        assert old is not None
-        name = running.name
+    async def _restart(self, group: list[RunningServer], spec: WorkerSpec) -> None:
+        old = _worker_of(group)
+        names = tuple(old.names)
         quick = time.monotonic() - old.started < RESTART_QUICK_S
-        restarts = self._restarts.get(name, 0) if quick else 0
+        restarts = self._restarts.get(names, 0) if quick else 0
         delay = RESTART_DELAYS_S[min(restarts, len(RESTART_DELAYS_S) - 1)]
-        self._restarts[name] = restarts + 1
-        # What it answered since it last sent its counts (`STATS_EVERY_S`) died with it.
-        self._calls_before[name] = summed(self._calls_before.get(name, {}), old.stats.calls)
-        log.warning("%s: restarting its NFS server process in %.0f s", name, delay)
+        self._restarts[names] = restarts + 1
+        for running in group:  # what it answered since it last sent its counts died with it
+            stats = old.servers[running.name].stats
+            self._calls_before[running.name] = summed(
+                self._calls_before.get(running.name, {}), stats.calls
+            )
+        log.warning("%s: restarting the NFS server process in %.0f s", ", ".join(names), delay)
         await asyncio.sleep(delay)
         await old.stop()
-        again = dataclasses.replace(spec, host=old.host, port=old.port)
-        process = self.spawn(running.relay, again)
-        running.nfs = running.process = process  # what stop() ends, should it come now
-        self.watch(running, again)
-        try:
-            await process.start()
-            await self._faults.reapply(name)
-        except (OSError, FilesimError) as exc:
-            log.error("%s: its NFS server process did not start again: %s", name, exc)
-            return  # it exits (or is stopped by a fault it could not take): that tries again
-        self._events.emit(Event("server.restart", name, detail={"pid": process.pid}))
+        again = dataclasses.replace(spec, servers=tuple(
+            dataclasses.replace(h, host=old.servers[h.server.name].host,
+                                port=old.servers[h.server.name].port)
+            for h in spec.servers
+        ))  # fmt: skip
+        worker = self.spawn({r.name: r.relay for r in group}, again)
+        for running in group:  # what stop() ends, should it come now
+            running.nfs = running.process = worker.servers[running.name]
+        self.watch(group, again)
+        for running in group:
+            try:
+                await worker.servers[running.name].start()
+                await self._faults.reapply(running.name)
+            except (OSError, FilesimError) as exc:
+                log.error("%s: its NFS server process did not start again: %s", running.name, exc)
+                return  # it exits (or is stopped by a fault it could not take): that tries again
+        for running in group:
+            self._events.emit(Event("server.restart", running.name, detail={"pid": worker.pid}))
 
     async def pull_metrics(self, servers: Iterable[RunningServer]) -> None:
         """The workers' call counts into the topology's metrics, asked of all at once (a busy
         worker delays only its own answer, never the event loop)."""
-        workers = [running for running in servers if running.process is not None]
-        await asyncio.gather(*(self._pull(running) for running in workers))
+        workers: dict[int, tuple[WorkerProcess, list[RunningServer]]] = {}
+        for running in servers:
+            if running.process is not None:
+                worker = running.process.worker
+                workers.setdefault(id(worker), (worker, []))[1].append(running)
+        await asyncio.gather(*(self._pull(worker, group) for worker, group in workers.values()))
 
-    async def _pull(self, running: RunningServer) -> None:
-        process = running.process
-        assert process is not None
+    async def _pull(self, worker: WorkerProcess, group: list[RunningServer]) -> None:
         try:
-            stats = await process.pull()
+            await worker.pull()
         except WorkerError as exc:
-            _limited.warning(f"metrics {process.name}", "no metrics from %s: %s", process.name, exc)
-            stats = process.stats
-        if process is running.process:  # not restarted meanwhile
-            before = self._calls_before.get(process.name, {})
-            self._metrics.absorb(process.name, summed(before, stats.calls))
+            names = ", ".join(worker.names)
+            _limited.warning(f"metrics {names}", "no metrics from %s: %s", names, exc)
+        for running in group:
+            process = running.process
+            if process is not None and process.worker is worker:  # not restarted meanwhile
+                before = self._calls_before.get(running.name, {})
+                self._metrics.absorb(running.name, summed(before, process.stats.calls))
 
     async def close(self) -> None:
         """No more restarts (the topology is stopping); a restart under way is cancelled."""
@@ -116,3 +131,9 @@ class WorkerSupervisor:
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def _worker_of(group: Sequence[RunningServer]) -> WorkerProcess:
+    process = group[0].process
+    assert process is not None, "a server of a worker group runs in a worker"
+    return process.worker

@@ -1,5 +1,6 @@
-"""The worker process of `processes: per-server`: one server's NFS side, reporting to the
-topology's process over a pipe (the protocol is described in `runtime.worker`).
+"""The worker process of `processes: per-server` and `per-core`: the NFS side of one or more
+servers, reporting to the topology's process over a pipe (the protocol is described in
+`runtime.worker`).
 
 A worker whose pipe closes stops: a topology killed outright leaves no server behind.
 """
@@ -11,6 +12,7 @@ import contextlib
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
@@ -33,14 +35,25 @@ Change = tuple[str, str, str | None]
 
 
 @dataclass(frozen=True)
-class WorkerSpec:
-    """What a worker needs to build its server (pickled into the new process)."""
+class Hosted:
+    """One server a worker serves, and where."""
 
     server: Server
-    layout: Layout
     host: str
     port: int
     rpcbind_port: int | None
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to build its servers (pickled into the new process)."""
+
+    layout: Layout
+    servers: tuple[Hosted, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [hosted.server.name for hosted in self.servers]
 
 
 @dataclass(frozen=True)
@@ -95,60 +108,80 @@ class _PipeLog(logging.Handler):
 
 
 async def _serve(spec: WorkerSpec, channel: _Channel) -> None:
-    worker = _Worker(spec.server.name, channel)
-    try:
-        nfs = build_nfs_server(
-            spec.server, spec.layout, spec.host, spec.port, worker.on_change, spec.rpcbind_port
-        )
-        nfs.dispatcher.observer = worker.metrics.nfs_observer(worker.name)
-        await nfs.start()
-    except OSError as exc:
-        channel.send(("bind", exc.errno, exc.strerror or str(exc)))
-        return
-    except Exception as exc:
-        channel.send(("failed", str(exc) or type(exc).__name__))
-        return
-    channel.send(("ready", nfs.host, nfs.port, nfs.rpcbind_port))
-    await worker.serve(nfs)
+    """Start every server of `spec`, in order; the first that cannot start ends the worker
+    (the topology's start fails with its error)."""
+    worker = _Worker(channel)
+    for hosted in spec.servers:
+        name = hosted.server.name
+        try:
+            nfs = build_nfs_server(
+                hosted.server, spec.layout, hosted.host, hosted.port,
+                worker.listener(name), hosted.rpcbind_port,
+            )  # fmt: skip
+            nfs.dispatcher.observer = worker.metrics.nfs_observer(name)
+            await nfs.start()
+        except OSError as exc:
+            channel.send(("bind", name, exc.errno, exc.strerror or str(exc)))
+            break
+        except Exception as exc:
+            channel.send(("failed", name, str(exc) or type(exc).__name__))
+            break
+        worker.servers[name] = nfs
+        channel.send(("ready", name, nfs.host, nfs.port, nfs.rpcbind_port))
+    else:
+        await worker.serve()
+    await worker.close()
 
 
 class _Worker:
     """The running worker: batches changes, answers requests, stops when told."""
 
-    def __init__(self, name: str, channel: _Channel) -> None:
-        self.name = name
+    def __init__(self, channel: _Channel) -> None:
+        self.servers: dict[str, NfsServer] = {}
         self.metrics = TopologyMetrics()
         self._channel = channel
-        self._changes: list[Change] = []
+        self._changes: dict[str, list[Change]] = {}
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._stop_ident = 0
 
-    def on_change(self, kind: str, path: str, dest: str | None) -> None:
-        """The server's change listener: one message per `CHANGES_EVERY_S`, however many."""
-        if not self._changes:
-            self._loop.call_later(CHANGES_EVERY_S, self._flush)
-        self._changes.append((kind, path, dest))
+    def listener(self, name: str) -> Callable[[str, str, str | None], None]:
+        """The change listener of server `name`: a message per `CHANGES_EVERY_S` for all the
+        worker's servers together, however many changes."""
+
+        def on_change(kind: str, path: str, dest: str | None) -> None:
+            if not self._changes:
+                self._loop.call_later(CHANGES_EVERY_S, self._flush)
+            self._changes.setdefault(name, []).append((kind, path, dest))
+
+        return on_change
 
     def _flush(self) -> None:
         if self._changes:
-            batch, self._changes = self._changes, []
+            batch, self._changes = self._changes, {}
             self._channel.send(("changes", batch))
 
-    async def serve(self, nfs: NfsServer) -> None:
-        self._nfs = nfs
+    async def serve(self) -> None:
         reader = threading.Thread(target=self._commands, name="topology-pipe", daemon=True)
         reader.start()
         reporter = asyncio.create_task(self._report_stats())
         await self._stop.wait()
         reporter.cancel()
-        await nfs.stop()
-        nfs.close()
-        self._flush()
-        self._channel.send(("reply", self._stop_ident, True, None))
 
-    def _stats(self) -> Stats:
-        return Stats(self.metrics.counts(self.name), self._nfs.connections)
+    async def close(self) -> None:
+        """Stop every server started; the changes they made are sent first."""
+        for nfs in self.servers.values():
+            await nfs.stop()
+            nfs.close()
+        self._flush()
+        if self._stop_ident:
+            self._channel.send(("reply", self._stop_ident, True, None))
+
+    def _stats(self) -> dict[str, Stats]:
+        return {
+            name: Stats(self.metrics.counts(name), nfs.connections)
+            for name, nfs in self.servers.items()
+        }
 
     async def _report_stats(self) -> None:
         """The call counts every `STATS_EVERY_S`, when they have changed."""
@@ -156,7 +189,7 @@ class _Worker:
         while True:
             await asyncio.sleep(STATS_EVERY_S)
             stats = self._stats()
-            total = sum(calls.count for calls in stats.calls.values())
+            total = sum(c.count for one in stats.values() for c in one.calls.values())
             if total != sent:
                 self._channel.send(("stats", stats))
                 sent = total
@@ -174,11 +207,12 @@ class _Worker:
                 return
 
     def _answer(self, ident: int, command: str, argument: Any) -> None:
-        nfs = self._nfs
         try:
             value: object = None
             if command == "faults":
-                if nfs.faults is not None and nfs.faults.apply(argument):
+                name, specs = argument
+                nfs = self.servers[name]
+                if nfs.faults is not None and nfs.faults.apply(specs):
                     nfs.drop_connections()
             elif command == "stats":
                 value = self._stats()

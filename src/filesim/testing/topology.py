@@ -62,8 +62,9 @@ class NasTopology:
     ) -> None:
         """`config`: a topology file, YAML text or a Topology (default: the built-in seven
         servers); `servers`: run only these; `http`: serve the HTTP API on a free port;
-        `processes`: "per-server" serves each server from a worker process of its own, "one"
-        all of them from this one (default: what the topology says; its `auto` is "one"
+        `processes`: "per-server" serves each server from a worker process of its own,
+        "per-core" spreads them over a worker process per core, "one" serves all of them from
+        this one (default: what the topology says; its `auto` is "one"
         here, so a test runs the same on every machine and starts fast)."""
         self.root = Path(root)
         self.topology = _topology(config, profile)

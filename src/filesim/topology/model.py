@@ -68,14 +68,18 @@ class PortMode(StrEnum):
 
 class ProcessMode(StrEnum):
     AUTO = "auto"
-    """per-server on a machine with 2 or more CPU cores when more than one server runs,
-    else one (`runtime.worker.PER_SERVER_CORES`)."""
+    """per-core on a machine with 2 or more CPU cores when more than one server runs, else
+    one (`runtime.worker.WORKER_CORES`)."""
     ONE = "one"
     """Every server in the one `filesim up` process: the least memory, one CPU core."""
     PER_SERVER = "per-server"
     """Each server's NFS side in a worker process of its own, the sync agents, HTTP API,
     events, metrics and faults in the topology's process: servers busy at once use every
     core (about 40 MB more memory per server)."""
+    PER_CORE = "per-core"
+    """The servers' NFS sides spread over as many worker processes as there are CPU cores (at
+    most one per server), the rest as in per-server: every core used, with fewer processes
+    to wake and switch between than one per server."""
 
 
 class _Strict(BaseModel):
@@ -260,9 +264,10 @@ class Topology(_Strict):
     )
     processes: ProcessMode = Field(
         ProcessMode.AUTO,
-        description="one: every server in the topology's process; per-server: each server's "
-        "NFS side in a worker process of its own, so servers busy at once use every core; "
-        "auto: per-server on 2 or more CPU cores when more than one server runs, else one.",
+        description="one: every server in the topology's process; per-core: the servers' NFS "
+        "sides spread over a worker process per CPU core, so servers busy at once use every "
+        "core; per-server: a worker process for each server; auto: per-core on 2 or more CPU "
+        "cores when more than one server runs, else one.",
     )
     servers: list[Server]
 
