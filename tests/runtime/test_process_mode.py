@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
-from filesim.runtime.worker import WORKER_CORES, process_mode, usable_cores, worker_groups
+from filesim.runtime.cores import cgroup_cpus, usable_cores
+from filesim.runtime.worker import WORKER_CORES, process_mode, worker_groups
 from filesim.topology.model import ProcessMode
 
 AUTO, ONE = ProcessMode.AUTO, ProcessMode.ONE
@@ -65,3 +67,62 @@ def test_the_usable_cores_are_those_the_process_may_run_on() -> None:
     out = subprocess.run([sys.executable, "-c", pinned], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "1"
     assert usable_cores() == len(os.sched_getaffinity(0))
+
+
+CPU_V1 = Path("/sys/fs/cgroup/cpu")
+
+
+@pytest.mark.parametrize(("quota_us", "cores"), [(100_000, 1), (150_000, 2)])
+def test_a_cgroup_cpu_quota_caps_the_usable_cores(quota_us: int, cores: int) -> None:
+    """A process in a cgroup with a CPU quota (a container's `--cpus`, a Kubernetes CPU limit)
+    counts the quota's cores, rounded up, not the machine's: here a real cgroup (v1, as this
+    kernel mounts the cpu controller) with the process moved into it."""
+    if os.geteuid() != 0:
+        pytest.skip("only root makes cgroups")
+    if not (CPU_V1 / "cgroup.procs").exists():
+        pytest.fail(f"no cgroup v1 cpu controller at {CPU_V1}: this test needs one")
+    group = CPU_V1 / f"filesim-test-{os.getpid()}-{quota_us}"
+    group.mkdir()
+    try:
+        (group / "cpu.cfs_period_us").write_text("100000")
+        (group / "cpu.cfs_quota_us").write_text(str(quota_us))
+        code = "from filesim.runtime.cores import usable_cores; print(usable_cores())"
+        script = f'echo $$ > {group}/cgroup.procs && exec {sys.executable} -c "{code}"'
+        out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == str(min(cores, len(os.sched_getaffinity(0))))
+    finally:
+        group.rmdir()
+
+
+def test_cgroup_v2_quotas_are_read_along_the_path_and_the_smallest_counts(tmp_path: Path) -> None:
+    """cgroup v2 (`cpu.max`), as a container or a Kubernetes pod sees it, its mount and its
+    path given the way the kernel lists them: the pod's 1.5 CPUs bind the container's 2.5."""
+    mount = tmp_path / "cgroup"
+    pod = mount / "kubepods" / "pod1"
+    (pod / "ctr").mkdir(parents=True)
+    (mount / "kubepods" / "cpu.max").write_text("max 100000\n")
+    (pod / "cpu.max").write_text("150000 100000\n")
+    (pod / "ctr" / "cpu.max").write_text("250000 100000\n")
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "cgroup").write_text("0::/kubepods/pod1/ctr\n")
+    (proc / "mountinfo").write_text(
+        f"22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+        f"30 25 0:26 / {mount} rw,nosuid,nodev shared:4 - cgroup2 cgroup2 rw,nsdelegate\n"
+    )
+    assert cgroup_cpus(proc) == 1.5
+    assert usable_cores(proc) == min(2, len(os.sched_getaffinity(0)))
+    (pod / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpus(proc) == 2.5
+    (pod / "ctr" / "cpu.max").write_text("max 100000\n")
+    assert cgroup_cpus(proc) is None  # no quota anywhere: the affinity alone counts
+    assert usable_cores(proc) == len(os.sched_getaffinity(0))
+
+
+def test_unreadable_cgroup_files_count_as_no_limit(tmp_path: Path) -> None:
+    assert cgroup_cpus(tmp_path / "no-such-proc") is None  # not Linux, or /proc hidden
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "cgroup").write_text("1:cpu,cpuacct:/gone\n")
+    (proc / "mountinfo").write_text(f"30 25 0:26 / {tmp_path}/cpu rw - cgroup cgroup rw,cpu\n")
+    assert cgroup_cpus(proc) is None

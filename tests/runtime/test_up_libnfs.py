@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from filesim.runtime.build import port_for
-from filesim.runtime.worker import usable_cores
+from filesim.runtime.cores import usable_cores
 from filesim.topology import default_topology
 from tests.support.fixtures import MODES
 from tests.support.topology import by_name, detached, filesim, nfs_url

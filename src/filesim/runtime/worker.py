@@ -24,7 +24,6 @@ import contextlib
 import itertools
 import logging
 import multiprocessing
-import os
 import queue
 import sys
 import threading
@@ -35,6 +34,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from filesim.errors import FilesimError
+from filesim.runtime.cores import usable_cores
 from filesim.runtime.faults import FaultError
 from filesim.runtime.workermain import Change, Hosted, Stats, WorkerSpec, worker_main
 from filesim.topology.faults import FaultSpec
@@ -69,20 +69,14 @@ def process_mode(mode: ProcessMode, servers: int, cores: int | None = None) -> P
 
 def worker_groups(mode: ProcessMode, servers: int, cores: int | None = None) -> list[list[int]]:
     """Which servers (by index) each worker process serves: one each (per-server), or spread
-    over as many workers as there are cores, at most one per server (per-core)."""
+    over as many workers as there are usable cores (`cores.usable_cores`: affinity and cgroup
+    CPU quota), at most one per server (per-core)."""
     if mode is ProcessMode.PER_SERVER:
         return [[i] for i in range(servers)]
     if mode is not ProcessMode.PER_CORE:
         raise ValueError(f"no worker processes in mode {mode.value!r}")
     workers = max(1, min(servers, usable_cores() if cores is None else cores))
     return [list(range(first, servers, workers)) for first in range(workers)]
-
-
-def usable_cores() -> int:
-    """CPUs this process may run on (its affinity where the OS tells it)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 class WorkerError(FilesimError):
