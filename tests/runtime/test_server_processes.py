@@ -6,6 +6,7 @@ pushed to a worker, a worker that dies, and no worker left behind."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -166,38 +167,46 @@ def test_metrics_count_each_call_a_worker_answered_once(topo: NasTopology) -> No
     assert _requests(after, BACKUP, "MKDIR") == _requests(before, BACKUP, "MKDIR") == 0
 
 
+@contextlib.asynccontextmanager
+async def _one_worker(tmp_path: Path, history_interval_s: float) -> AsyncIterator[TopologyRunner]:
+    """A started runner of one server, `w` (direct storage), in a worker process: no sync
+    agent, HTTP API or runtime.json."""
+    topology = parse_topology("servers:\n  - {name: w, role: input, fsid: 1, storage: direct}\n")
+    runner = TopologyRunner(
+        topology, Layout(tmp_path), port=0, run_sync=False, write_runtime=False,
+        history_interval_s=history_interval_s, processes=ProcessMode.PER_SERVER,
+    )  # fmt: skip
+    await runner.start()
+    try:
+        yield runner
+    finally:
+        await runner.stop()
+
+
+def _mkdirs(port: int, count: int) -> None:
+    with Libnfs(port) as nfs:
+        assert all(nfs.mkdir(f"/d-{i}").ok for i in range(count))
+
+
 def test_the_history_samples_the_calls_a_worker_answered(tmp_path: Path) -> None:
     """The dashboard's charts: the history pulls a worker's counts at each sample."""
-    topology = parse_topology("servers:\n  - {name: h, role: input, fsid: 1, storage: direct}\n")
-
-    def mkdirs(port: int) -> None:
-        with Libnfs(port) as nfs:
-            for i in range(20):
-                assert nfs.mkdir(f"/h-{i}").ok
 
     def charted(runner: TopologyRunner) -> float:
         """The calls the samples add up to: each rate times its interval."""
-        h = runner.history.doc("h").servers["h"]
+        h = runner.history.doc("w").servers["w"]
         return sum(
             r * (t - before)
             for r, t, before in zip(h.nfs_ops[1:], h.time[1:], h.time[:-1], strict=True)
         )
 
     async def run() -> None:
-        runner = TopologyRunner(
-            topology, Layout(tmp_path), port=0, run_sync=False, write_runtime=False,
-            history_interval_s=0.1, processes=ProcessMode.PER_SERVER,
-        )  # fmt: skip
-        await runner.start()
-        try:
-            await asyncio.to_thread(mkdirs, runner.servers[0].nfs.port)
+        async with _one_worker(tmp_path, history_interval_s=0.1) as runner:
+            await asyncio.to_thread(_mkdirs, runner.servers[0].nfs.port, 20)
             # 20 MKDIR and the mount's own NFS calls: at least 20 in the chart
             what = "the history to chart the worker's 20 MKDIR calls"
             await asyncio.to_thread(
                 lambda: poll_until(lambda: charted(runner) >= 20, 10, what=what)
             )
-        finally:
-            await runner.stop()
 
     asyncio.run(run())
 
@@ -208,23 +217,13 @@ def test_a_killed_worker_takes_only_its_last_second_of_counts_along(
     """With no scrape between the calls and the kill, the counts still reach /metrics: the
     worker sends them unasked (`STATS_EVERY_S`), not only when pulled."""
     monkeypatch.setattr(supervise_module, "RESTART_DELAYS_S", (0.2,))
-    topology = parse_topology("servers:\n  - {name: k, role: input, fsid: 1, storage: direct}\n")
-
-    def mkdirs(port: int) -> None:
-        with Libnfs(port) as nfs:
-            assert all(nfs.mkdir(f"/k-{i}").ok for i in range(4))
 
     async def run() -> None:
-        runner = TopologyRunner(
-            topology, Layout(tmp_path), port=0, run_sync=False, write_runtime=False,
-            history_interval_s=3600, processes=ProcessMode.PER_SERVER,
-        )  # fmt: skip
-        await runner.start()
-        try:
+        async with _one_worker(tmp_path, history_interval_s=3600) as runner:
             running = runner.servers[0]
             old = running.process
             assert old is not None and old.pid is not None
-            await asyncio.to_thread(mkdirs, old.port)
+            await asyncio.to_thread(_mkdirs, old.port, 4)
 
             def mkdir_calls() -> int:
                 return sum(c.count for key, c in old.stats.calls.items() if key[2] == "MKDIR")
@@ -237,9 +236,7 @@ def test_a_killed_worker_takes_only_its_last_second_of_counts_along(
                 return running.process is not old and running.process.listening  # type: ignore[union-attr]
 
             await asyncio.to_thread(lambda: poll_until(restarted, 30, what="a restarted worker"))
-            assert _requests((await runner.metrics_text()).decode(), "k", "MKDIR") == 4
-        finally:
-            await runner.stop()
+            assert _requests((await runner.metrics_text()).decode(), "w", "MKDIR") == 4
 
     asyncio.run(run())
 
