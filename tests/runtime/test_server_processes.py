@@ -346,6 +346,43 @@ def test_servers_sharing_a_worker_keep_apart_and_restart_together(
     assert shared.reaped() and again[one].reaped() and alone.reaped()
 
 
+def test_a_server_stopped_alone_leaves_the_others_of_its_worker_serving(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """per-core on one core: three servers in one worker. Stopping one (as `filesim verify`'s
+    tests do) stops its listener only; the worker ends with the last of them."""
+    monkeypatch.setattr(worker_module, "usable_cores", lambda: 1)
+    topology = parse_topology(
+        "servers:\n"
+        + "".join(
+            f"  - {{name: s{i}, role: input, fsid: {i}, storage: direct}}\n" for i in (1, 2, 3)
+        )
+    )
+
+    async def run() -> None:
+        runner = TopologyRunner(
+            topology, Layout(tmp_path), port=0, run_sync=False, write_runtime=False,
+            processes=ProcessMode.PER_CORE,
+        )  # fmt: skip
+        await runner.start()
+        try:
+            workers = {r.process.worker for r in runner.servers if r.process is not None}
+            assert len(workers) == 1
+            (worker,) = workers
+            await runner.server("s2").nfs.stop()
+            ports = {r.name: r.nfs.port for r in runner.servers}
+            assert worker.pid is not None and pid_running(worker.pid)
+            for name in ("s1", "s3"):
+                await asyncio.to_thread(_mkdirs, ports[name], 1)
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", ports["s2"]), timeout=5).close()
+        finally:
+            await runner.stop()
+        assert worker.gone and worker.exit_code == 0
+
+    asyncio.run(run())
+
+
 def test_a_restart_that_cannot_bind_is_tried_again(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

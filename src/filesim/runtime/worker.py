@@ -12,7 +12,8 @@ faults and health. It talks to each worker over one `multiprocessing` pipe:
   `("stats", {name: Stats})` every `STATS_EVERY_S` while calls come, and the replies;
 - topology to worker: `(id, command, argument)` with the commands `faults` (`(name, specs)`:
   a server's active NFS faults, in force when answered), `stats` (each server's per-call
-  counts and open connections) and `stop`; each is answered `("reply", id, ok, value)`.
+  counts and open connections), `stop-server` (`name`: that server alone) and `stop` (the
+  worker); each is answered `("reply", id, ok, value)`.
 
 The worker's own side is `runtime.workermain`.
 """
@@ -255,6 +256,8 @@ class ServerProcess:
         that much of its counts with it."""
         self.started: queue.Queue[tuple[Any, ...]] = queue.Queue()
         """How its start went, as the worker reported it."""
+        self.stopped = False
+        """Stopped (`stop`): its worker serves it no more, whatever the others do."""
 
     @property
     def pid(self) -> int | None:
@@ -292,7 +295,7 @@ class ServerProcess:
         """In force in the worker when this returns; the worker drops the server's own
         connections. A worker that has ended has nothing to apply them to, and one not yet
         listening gets them when it does (`FaultController.reapply`)."""
-        if not self.listening or self.worker.gone:
+        if not self.listening or self.stopped or self.worker.gone:
             return
         try:
             await self.worker.ask("faults", (self.name, list(specs)))
@@ -301,8 +304,16 @@ class ServerProcess:
                 raise FaultError(f"cannot change the faults of {self.name}: {exc}") from None
 
     async def stop(self) -> None:
-        """Stop its worker, and so every server in it."""
-        await self.worker.stop()
+        """Stop this server; its worker with it once none of its servers serves any more."""
+        if self.stopped:
+            return
+        self.stopped = True
+        worker = self.worker
+        if all(server.stopped for server in worker.servers.values()):
+            await worker.stop()
+        elif not worker.gone:
+            with contextlib.suppress(WorkerError):  # it ended meanwhile: nothing to stop
+                await worker.ask("stop-server", self.name)
 
     def close(self) -> None:
         return None  # the worker closed its storage when it stopped

@@ -144,6 +144,8 @@ class _Worker:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._stop_ident = 0
+        self._stopping: set[asyncio.Future[None]] = set()
+        """Servers being stopped alone (`stop-server`), the others serving on."""
 
     def listener(self, name: str) -> Callable[[str, str, str | None], None]:
         """The change listener of server `name`: a message per `CHANGES_EVERY_S` for all the
@@ -176,6 +178,14 @@ class _Worker:
         self._flush()
         if self._stop_ident:
             self._channel.send(("reply", self._stop_ident, True, None))
+
+    async def _stop_one(self, ident: int, name: str) -> None:
+        """Stop server `name` alone; the worker goes on serving the others."""
+        nfs = self.servers.pop(name, None)
+        if nfs is not None:
+            await nfs.stop()
+            nfs.close()
+        self._channel.send(("reply", ident, True, None))
 
     def _stats(self) -> dict[str, Stats]:
         return {
@@ -219,6 +229,11 @@ class _Worker:
             elif command == "stop":
                 self._stop_ident = ident  # answered once stopped
                 self._stop.set()
+                return
+            elif command == "stop-server":
+                task = asyncio.ensure_future(self._stop_one(ident, argument))
+                self._stopping.add(task)
+                task.add_done_callback(self._stopping.discard)
                 return
             else:
                 raise ValueError(f"unknown request {command!r}")
