@@ -53,7 +53,7 @@ STOP_TIMEOUT = 10.0
 
 WORKER_CORES = 2
 """`processes: auto` runs servers in worker processes (per-core) from this many CPU cores on.
-On 2 cores, seven clients at once (bench/README.md): per-core 1.14-1.32x as fast as one
+On 2 cores, seven clients at once (bench/README.md): per-core 1.14-1.45x as fast as one
 process for NFS alone, 2.55-2.76x with the default topology's sync agents copying every file;
 per-server 0.80-1.15x and 1.39-2.36x (seven processes waking and switching for each call on
 two cores). One core has nothing to share the work with."""
