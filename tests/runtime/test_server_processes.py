@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from filesim.runtime import api_client
 from filesim.runtime import supervise as supervise_module
 from filesim.runtime import worker as worker_module
 from filesim.runtime.runner import TopologyRunner
@@ -117,6 +118,11 @@ def test_an_api_fault_is_in_force_for_the_next_call_and_gone_after_clear(
         assert http(f"{url}/{added['id']}", "DELETE")[0] == 200
         assert nfs.mkdir("/faulted").ok
         assert nfs.rmdir("/faulted").ok
+
+
+def test_the_cli_waits_for_the_api_longer_than_the_api_for_a_worker() -> None:
+    # `filesim fault add` on a stuck worker must show the worker's error, not its own timeout.
+    assert worker_module.REQUEST_TIMEOUT < api_client.TIMEOUT
 
 
 def test_a_stuck_worker_delays_only_its_own_fault_and_the_api_answers_meanwhile(

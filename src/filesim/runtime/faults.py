@@ -10,13 +10,12 @@ process too), the sync agent's gate is opened or closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from pydantic import ValidationError
 
@@ -101,8 +100,8 @@ class FaultController:
         self._gates: dict[str, SyncGate] = {}
         self._active: dict[str, ActiveFault] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._expiring: set[asyncio.Task[None]] = set()
-        """Expired faults being lifted (their tasks, kept until done)."""
+        self._background: set[asyncio.Future[None]] = set()
+        """Fault changes nobody waits for, under way (kept until done)."""
         self._ids = itertools.count(1)
 
     def attach(self, running: _Running) -> None:
@@ -139,8 +138,9 @@ class FaultController:
             await self._apply(server)
         except BaseException:
             del self._active[fault.id]
-            with contextlib.suppress(FilesimError):  # the first error says what went wrong
-                await self._apply(server)
+            # The others back in force, not waited for: a stuck worker must not double the wait
+            # for the error (the first one says what went wrong).
+            self._in_background(server, self._apply(server))
             raise
         if spec.duration_s:
             loop = asyncio.get_running_loop()
@@ -167,15 +167,20 @@ class FaultController:
     def _expire(self, fault_id: str) -> None:
         fault = self._active.get(fault_id)
         if fault is not None:
-            task = asyncio.create_task(self._expired(fault))
-            self._expiring.add(task)
-            task.add_done_callback(self._expiring.discard)
+            self._in_background(fault.server, self._remove([fault], "expired"))
 
-    async def _expired(self, fault: ActiveFault) -> None:
+    def _in_background(self, server: str, change: Coroutine[Any, Any, None]) -> None:
+        """A change of `server`'s faults nobody waits for (an expiry, a rollback)."""
+        task = asyncio.ensure_future(self._logged(server, change))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    @staticmethod
+    async def _logged(server: str, change: Coroutine[Any, Any, None]) -> None:
         try:
-            await self._remove([fault], "expired")
+            await change
         except FilesimError as exc:  # the worker is stuck or gone: health says so
-            log.error("%s: expired fault %s not lifted: %s", fault.server, fault.id, exc)
+            log.error("%s: its faults could not be changed: %s", server, exc)
 
     async def _remove(self, faults: Iterable[ActiveFault], reason: str) -> None:
         touched = set()
@@ -218,7 +223,7 @@ class FaultController:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        for task in self._expiring:
+        for task in self._background:
             task.cancel()
 
     def require(self, name: str) -> _Running:

@@ -45,8 +45,10 @@ log = logging.getLogger(__name__)
 
 START_TIMEOUT = 60.0
 """Seconds a worker may take to import filesim, open its store and bind its ports."""
-REQUEST_TIMEOUT = 10.0
-"""Seconds a worker may take to answer a request (its loop may be busy with big calls)."""
+REQUEST_TIMEOUT = 5.0
+"""Seconds a worker may take to answer a request (its loop may be busy with big calls). Less
+than the CLI's wait for the API (`api_client.TIMEOUT`), so `filesim fault add` on a stuck
+worker gets the worker's error, not a timeout of its own."""
 STOP_TIMEOUT = 10.0
 """Seconds a worker may take to stop before it is killed."""
 
