@@ -9,11 +9,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from filesim.sync import fdtree, publish
-from filesim.sync.actions import Copy, Delete, Rename
+from filesim.sync import fdtree, pathtree, publish
+from filesim.sync.actions import Copy, Delete, MakeDir, Rename
 from filesim.sync.backend import Backend
 from filesim.sync.execute import Executor
 from filesim.sync.outcome import Status
@@ -128,6 +129,28 @@ def test_target_changed_since_planned_is_not_overwritten(ex: Executor) -> None:
     assert out.status is Status.STALE
     assert (ex.roots["export"] / "a").read_bytes() == b"someone else, meanwhile"
     assert temps(ex.roots["export"]) == []
+
+
+def test_a_directory_whose_parent_goes_away_meanwhile_is_stale_not_an_error(
+    ex: Executor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client removes the export's `a/b` (deepest first, as `rm -r` over NFS does) just as
+    the agent makes `a/b/new` in it: the action is planned again, not a sync error."""
+    (ex.roots["folder"] / "a/b/new").mkdir(parents=True)
+    (ex.roots["export"] / "a/b").mkdir(parents=True)
+    source = stat_path(ex.roots["folder"], "a/b/new")
+    assert source is not None
+    for cls in (fdtree.FdDir, pathtree.PathDir):
+        real = cls.mkdir
+
+        def removed_first(self: Any, name: str, mode: int, real: Any = real) -> None:
+            (ex.roots["export"] / "a/b").rmdir()  # gone between the walk and the mkdir
+            real(self, name, mode)
+
+        monkeypatch.setattr(cls, "mkdir", removed_first)
+    [out] = ex.run([(MakeDir("export", "a/b/new", source),)])
+    assert out.status is Status.STALE and not out.error and out.updates == []
+    assert not (ex.roots["export"] / "a/b").exists()
 
 
 def test_copy_data_stops_at_the_size_it_is_given_or_at_eof(tmp_path: Path) -> None:

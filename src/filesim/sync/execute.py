@@ -355,6 +355,8 @@ class Executor:
                 d.mkdir(name, a.source.mode)
             except FileExistsError:
                 pass
+            except FileNotFoundError:  # its parent was removed meanwhile (rm -r over NFS)
+                raise Stale from None
             else:
                 d.chmod_dir(name, a.source.mode)  # mkdir's mode is filtered by the umask
             made = entry_at(d, name)
