@@ -189,9 +189,9 @@ async def _one_worker(tmp_path: Path, history_interval_s: float) -> AsyncIterato
         await runner.stop()
 
 
-def _mkdirs(port: int, count: int) -> None:
+def _mkdirs(port: int, count: int, prefix: str = "d") -> None:
     with Libnfs(port) as nfs:
-        assert all(nfs.mkdir(f"/d-{i}").ok for i in range(count))
+        assert all(nfs.mkdir(f"/{prefix}-{i}").ok for i in range(count))
 
 
 def test_the_history_samples_the_calls_a_worker_answered(tmp_path: Path) -> None:
@@ -356,8 +356,10 @@ def test_a_server_stopped_alone_leaves_the_others_of_its_worker_serving(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """per-core on one core: three servers in one worker. Stopping one (as `filesim verify`'s
-    tests do) stops its listener only; the worker ends with the last of them."""
+    tests do) stops its listener only; the worker ends with the last of them, and a worker
+    started again after a crash serves only the ones still running."""
     monkeypatch.setattr(worker_module, "usable_cores", lambda: 1)
+    monkeypatch.setattr(supervise_module, "RESTART_DELAYS_S", (0.2,))
     topology = parse_topology(
         "servers:\n"
         + "".join(
@@ -382,9 +384,25 @@ def test_a_server_stopped_alone_leaves_the_others_of_its_worker_serving(
                 await asyncio.to_thread(_mkdirs, ports[name], 1)
             with pytest.raises(ConnectionRefusedError):
                 socket.create_connection(("127.0.0.1", ports["s2"]), timeout=5).close()
+            # Its worker killed, the two it served come back; the stopped one stays stopped.
+            os.kill(worker.pid, signal.SIGKILL)
+            s1, s3 = runner.server("s1"), runner.server("s3")
+
+            def restarted() -> bool:
+                return all(r.process is not None and r.process.worker is not worker
+                           and r.process.listening for r in (s1, s3))  # fmt: skip
+
+            await asyncio.to_thread(lambda: poll_until(restarted, 30, what="s1 and s3 again"))
+            assert s1.process is not None and s3.process is not None
+            again = s1.process.worker
+            assert s3.process.worker is again and again.names == ["s1", "s3"]
+            for name in ("s1", "s3"):
+                await asyncio.to_thread(_mkdirs, ports[name], 1, "again")
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", ports["s2"]), timeout=5).close()
         finally:
             await runner.stop()
-        assert worker.gone and worker.exit_code == 0
+        assert again.gone and again.exit_code == 0
 
     asyncio.run(run())
 

@@ -60,6 +60,10 @@ class WorkerSupervisor:
         worker.on_exit = lambda code: self._exited(group, spec, code)
 
     def _exited(self, group: list[RunningServer], spec: WorkerSpec, code: int | None) -> None:
+        # A server stopped alone before its worker ended stays stopped.
+        group = [r for r in group if r.process is not None and not r.process.stopped]
+        if not group:
+            return
         for running in group:
             self._events.emit(Event("server.exit", running.name, detail={"code": code}))
         if not self._closed:
@@ -69,7 +73,7 @@ class WorkerSupervisor:
 
     async def _restart(self, group: list[RunningServer], spec: WorkerSpec) -> None:
         old = _worker_of(group)
-        names = tuple(old.names)
+        names = tuple(r.name for r in group)
         quick = time.monotonic() - old.started < RESTART_QUICK_S
         restarts = self._restarts.get(names, 0) if quick else 0
         delay = RESTART_DELAYS_S[min(restarts, len(RESTART_DELAYS_S) - 1)]
@@ -85,7 +89,7 @@ class WorkerSupervisor:
         again = dataclasses.replace(spec, servers=tuple(
             dataclasses.replace(h, host=old.servers[h.server.name].host,
                                 port=old.servers[h.server.name].port)
-            for h in spec.servers
+            for h in spec.servers if h.server.name in names
         ))  # fmt: skip
         worker = self.spawn({r.name: r.relay for r in group}, again)
         for running in group:  # what stop() ends, should it come now
