@@ -7,7 +7,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -235,32 +235,36 @@ class TopologyRunner:
             ))
             for index, server in self.selected
         ]  # fmt: skip
-        relays = [ChangeRelay(h.server.name, self.layout.store(h.server), self.events.emit)
-                  for h in hosted]  # fmt: skip
+        relays = {h.server.name: ChangeRelay(h.server.name, self.layout.store(h.server),
+                                             self.events.emit) for h in hosted}  # fmt: skip
         if self.processes is ProcessMode.ONE:
-            return [self._build_here(h, relay) for h, relay in zip(hosted, relays, strict=True)]
-        built: dict[int, RunningServer] = {}
+            return [self._running(h, self._serve_here(h, relays), relays) for h in hosted]
+        built: dict[str, RunningServer] = {}
         for group in worker_groups(self.processes, len(hosted)):
             spec = WorkerSpec(self.layout, tuple(hosted[i] for i in group))
-            worker = self.workers.spawn({hosted[i].server.name: relays[i] for i in group}, spec)
-            for i in group:
-                server, process = hosted[i].server, worker.servers[hosted[i].server.name]
-                built[i] = RunningServer(
-                    server, process, self.layout.folder(server), self.layout.store(server),
-                    relays[i], process=process, standard_ports=hosted[i].rpcbind_port is not None,
-                )  # fmt: skip
-            self.workers.watch([built[i] for i in group], spec)
-        return [built[i] for i in range(len(hosted))]
+            worker = self.workers.spawn(relays, spec)
+            for h in spec.servers:
+                built[h.server.name] = self._running(h, worker.servers[h.server.name], relays)
+            self.workers.watch([built[name] for name in spec.names])
+        return [built[h.server.name] for h in hosted]
 
-    def _build_here(self, hosted: Hosted, relay: ChangeRelay) -> RunningServer:
+    def _serve_here(self, hosted: Hosted, relays: Mapping[str, ChangeRelay]) -> ServedNfs:
         server = hosted.server
-        folder, store = self.layout.folder(server), self.layout.store(server)
         nfs = build_nfs_server(
-            server, self.layout, hosted.host, hosted.port, relay, hosted.rpcbind_port
+            server, self.layout, hosted.host, hosted.port, relays[server.name], hosted.rpcbind_port
         )
         nfs.dispatcher.observer = self.metrics.nfs_observer(server.name)
-        return RunningServer(server, nfs, folder, store, relay,
-                             standard_ports=hosted.rpcbind_port is not None)  # fmt: skip
+        return nfs
+
+    def _running(
+        self, hosted: Hosted, nfs: ServedNfs, relays: Mapping[str, ChangeRelay]
+    ) -> RunningServer:
+        server = hosted.server
+        return RunningServer(
+            server, nfs, self.layout.folder(server), self.layout.store(server),
+            relays[server.name], process=nfs if isinstance(nfs, ServerProcess) else None,
+            standard_ports=hosted.rpcbind_port is not None,
+        )  # fmt: skip
 
     def _start_agents(self) -> None:
         from filesim.sync.agent import agent_for  # late: `serve` runs no agent

@@ -54,12 +54,11 @@ class WorkerSupervisor:
         """A worker for `spec`, whose clients' changes go to each server's relay (by name)."""
         return WorkerProcess(spec, lambda name, batch: relays[name].each(batch))
 
-    def watch(self, group: list[RunningServer], spec: WorkerSpec) -> None:
-        """Start the worker of `group` (built from `spec`) again whenever it exits."""
-        worker = _worker_of(group)
-        worker.on_exit = lambda code: self._exited(group, spec, code)
+    def watch(self, group: list[RunningServer]) -> None:
+        """Start the worker of `group` (the servers it serves) again whenever it exits."""
+        _worker_of(group).on_exit = lambda code: self._exited(group, code)
 
-    def _exited(self, group: list[RunningServer], spec: WorkerSpec, code: int | None) -> None:
+    def _exited(self, group: list[RunningServer], code: int | None) -> None:
         # A server stopped alone before its worker ended stays stopped.
         group = [r for r in group if r.process is not None and not r.process.stopped]
         if not group:
@@ -67,11 +66,11 @@ class WorkerSupervisor:
         for running in group:
             self._events.emit(Event("server.exit", running.name, detail={"code": code}))
         if not self._closed:
-            task = asyncio.create_task(self._restart(group, spec))
+            task = asyncio.create_task(self._restart(group))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-    async def _restart(self, group: list[RunningServer], spec: WorkerSpec) -> None:
+    async def _restart(self, group: list[RunningServer]) -> None:
         old = _worker_of(group)
         names = tuple(r.name for r in group)
         quick = time.monotonic() - old.started < RESTART_QUICK_S
@@ -86,15 +85,15 @@ class WorkerSupervisor:
         log.warning("%s: restarting the NFS server process in %.0f s", ", ".join(names), delay)
         await asyncio.sleep(delay)
         await old.stop()
-        again = dataclasses.replace(spec, servers=tuple(
+        again = dataclasses.replace(old.spec, servers=tuple(
             dataclasses.replace(h, host=old.servers[h.server.name].host,
                                 port=old.servers[h.server.name].port)
-            for h in spec.servers if h.server.name in names
+            for h in old.spec.servers if h.server.name in names
         ))  # fmt: skip
         worker = self.spawn({r.name: r.relay for r in group}, again)
         for running in group:  # what stop() ends, should it come now
             running.nfs = running.process = worker.servers[running.name]
-        self.watch(group, again)
+        self.watch(group)
         for running in group:
             try:
                 await worker.servers[running.name].start()

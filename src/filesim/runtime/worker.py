@@ -95,14 +95,12 @@ class WorkerProcess:
     a busy worker."""
 
     def __init__(self, spec: WorkerSpec, on_changes: Callable[[str, list[Change]], None]) -> None:
-        self.names = spec.names
+        self.spec = spec
+        """What it was started with (its servers and their ports)."""
         self.exit_code: int | None = None
         """Set once the process has ended."""
         self.started = time.monotonic()
-        self.servers = {
-            hosted.server.name: ServerProcess(self, hosted.server.name, hosted)
-            for hosted in spec.servers
-        }
+        self.servers = {hosted.server.name: ServerProcess(self, hosted) for hosted in spec.servers}
         self.on_exit: Callable[[int | None], None] = _ignore
         """Called on the loop when the process ends other than by `stop` (its exit code)."""
         self._on_changes = on_changes
@@ -128,6 +126,10 @@ class WorkerProcess:
     @property
     def pid(self) -> int | None:
         return self._process.pid
+
+    @property
+    def names(self) -> list[str]:
+        return self.spec.names
 
     def _send(self, command: str, argument: object) -> tuple[int, Future[Any]]:
         """Send a request; the future gets the worker's answer, or WorkerError."""
@@ -246,9 +248,9 @@ class WorkerProcess:
 class ServerProcess:
     """One server's NFS side in a worker process, seen as the runtime sees an `NfsServer`."""
 
-    def __init__(self, worker: WorkerProcess, name: str, hosted: Hosted) -> None:
+    def __init__(self, worker: WorkerProcess, hosted: Hosted) -> None:
         self.worker = worker
-        self.name = name
+        self.name = hosted.server.name
         self.host, self.port, self.rpcbind_port = hosted.host, hosted.port, hosted.rpcbind_port
         self.listening = False
         """True once `start` has seen it listen: requests before that would wait on it."""

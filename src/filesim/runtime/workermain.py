@@ -144,8 +144,8 @@ class _Worker:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._stop_ident = 0
-        self._stopping: set[asyncio.Future[None]] = set()
-        """Servers being stopped alone (`stop-server`), the others serving on."""
+        self._answering: set[asyncio.Future[None]] = set()
+        """Requests being answered (their tasks, kept until done)."""
 
     def listener(self, name: str) -> Callable[[str, str, str | None], None]:
         """The change listener of server `name`: a message per `CHANGES_EVERY_S` for all the
@@ -172,20 +172,18 @@ class _Worker:
 
     async def close(self) -> None:
         """Stop every server started; the changes they made are sent first."""
-        for nfs in self.servers.values():
-            await nfs.stop()
-            nfs.close()
+        for name in list(self.servers):
+            await self._stop_one(name)
         self._flush()
         if self._stop_ident:
             self._channel.send(("reply", self._stop_ident, True, None))
 
-    async def _stop_one(self, ident: int, name: str) -> None:
+    async def _stop_one(self, name: str) -> None:
         """Stop server `name` alone; the worker goes on serving the others."""
         nfs = self.servers.pop(name, None)
         if nfs is not None:
             await nfs.stop()
             nfs.close()
-        self._channel.send(("reply", ident, True, None))
 
     def _stats(self) -> dict[str, Stats]:
         return {
@@ -212,29 +210,31 @@ class _Worker:
             except (EOFError, OSError):
                 self._loop.call_soon_threadsafe(self._stop.set)
                 return
-            self._loop.call_soon_threadsafe(self._answer, ident, command, argument)
+            self._loop.call_soon_threadsafe(self._begin, ident, command, argument)
             if command == "stop":
                 return
 
-    def _answer(self, ident: int, command: str, argument: Any) -> None:
+    def _begin(self, ident: int, command: str, argument: Any) -> None:
+        """Answer a request on the loop, in the order they came (each runs to its first
+        wait before the next starts: faults are in force in the order they were sent)."""
+        task = asyncio.ensure_future(self._answer(ident, command, argument))
+        self._answering.add(task)
+        task.add_done_callback(self._answering.discard)
+
+    async def _answer(self, ident: int, command: str, argument: Any) -> None:
+        if command == "stop":
+            self._stop_ident = ident  # answered once stopped
+            self._stop.set()
+            return
         try:
             value: object = None
             if command == "faults":
                 name, specs = argument
-                nfs = self.servers[name]
-                if nfs.faults is not None and nfs.faults.apply(specs):
-                    nfs.drop_connections()
+                await self.servers[name].apply_faults(specs)
             elif command == "stats":
                 value = self._stats()
-            elif command == "stop":
-                self._stop_ident = ident  # answered once stopped
-                self._stop.set()
-                return
             elif command == "stop-server":
-                task = asyncio.ensure_future(self._stop_one(ident, argument))
-                self._stopping.add(task)
-                task.add_done_callback(self._stopping.discard)
-                return
+                await self._stop_one(argument)
             else:
                 raise ValueError(f"unknown request {command!r}")
         except Exception as exc:
