@@ -3,11 +3,12 @@
 and NFS-Ganesha, and a sampling profile of filesim (py-spy) over the same workload.
 
     python3 bench/where_time_goes.py [--files 2000] [--no-profile] [--top 25]
-                                     [--processes one|per-server]
+                                     [--processes one|per-core|per-server]
 
 The workload (one libnfs client over NFSv3): create --files empty files, list them, remove
-them. With `--processes per-server` filesim serves from a worker process and its topology
-process writes the events and feeds the sync agent: both are traced and profiled, apart.
+them. With `--processes per-core` or `per-server` (the same with its one server) filesim
+serves from a worker process and its topology process writes the events and feeds the sync
+agent: both are traced and profiled, apart.
 strace and py-spy slow the servers down: read counts and shares, not times. Needs strace,
 py-spy (`pip install py-spy`) and root (both attach to a running process).
 """
@@ -107,6 +108,8 @@ def _top(raw: Path, top: int) -> list[Row]:
     total = 0
     for line in raw.read_text().splitlines() if raw.exists() else []:
         stack, _, count = line.rpartition(" ")
+        if not count.isdigit():  # py-spy may leave a cut last line when stopped
+            continue
         frames = stack.split(";")
         n = int(count)
         total += n
@@ -147,7 +150,7 @@ def main() -> None:
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument(
         "--processes",
-        choices=("one", "per-server"),
+        choices=("one", "per-core", "per-server"),
         default="one",
         help="filesim's servers in its one process or in worker processes",
     )

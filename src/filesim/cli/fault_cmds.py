@@ -4,21 +4,31 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from filesim.cli.app import app, console
 from filesim.cli.options import DEFAULT_ROOT, RootOpt, StateDirOpt, layout_of
-from filesim.runtime.api_client import ApiClient
 from filesim.topology.faults import FaultKind
+
+if TYPE_CHECKING:
+    from filesim.runtime.api_client import ApiClient
 
 fault_app = typer.Typer(
     help="Inject faults into a running topology (latency, errors, read-only, outage, sync).",
     no_args_is_help=True,
 )
 app.add_typer(fault_app, name="fault")
+
+
+def _api(root: Path, state_dir: Path | None) -> ApiClient:
+    """The API of the topology running under ROOT (imported here, not by every command)."""
+    from filesim.runtime.api_client import ApiClient
+
+    return ApiClient.of(layout_of(root, state_dir))
 
 
 def _csv(values: list[str] | None) -> list[str]:
@@ -67,7 +77,7 @@ def fault_add(
         "mode": mode if kind is FaultKind.OUTAGE else None, "duration_s": duration,
     }  # fmt: skip
     spec |= {k: v for k, v in options.items() if v not in (None, [])}
-    fault = ApiClient.of(layout_of(root, state_dir)).add_fault(server, spec)
+    fault = _api(root, state_dir).add_fault(server, spec)
     console.print(f"added {fault.id} on {fault.server}: {fault.summary}", highlight=False)
 
 
@@ -79,7 +89,7 @@ def fault_list(
     state_dir: StateDirOpt = None,
 ) -> None:
     """The faults in force on the running topology."""
-    faults = ApiClient.of(layout_of(root, state_dir)).faults(server)
+    faults = _api(root, state_dir).faults(server)
     if as_json:
         console.print_json(json.dumps([f.model_dump(mode="json") for f in faults]))
         return
@@ -106,5 +116,5 @@ def fault_clear(
     state_dir: StateDirOpt = None,
 ) -> None:
     """Clear faults; normal behaviour is back at once."""
-    gone = ApiClient.of(layout_of(root, state_dir)).clear_faults(server, fault_id)
+    gone = _api(root, state_dir).clear_faults(server, fault_id)
     console.print(f"cleared {len(gone)} fault{'s' if len(gone) != 1 else ''}", highlight=False)

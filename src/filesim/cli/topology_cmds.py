@@ -1,10 +1,13 @@
-"""`filesim up`, `down`, `status` and `serve`: running a topology."""
+"""`filesim up`, `down`, `status` and `serve`: running a topology.
+
+The runtime (NFS servers, sync agents, the HTTP stack) is imported by the commands that run
+it, when they run: every `filesim` command pays for what this module imports."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
@@ -21,17 +24,13 @@ from filesim.cli.options import (
     layout_of,
     topology_of,
 )
-from filesim.cli.pv_snippet import pv_renderer
-from filesim.cli.watch import sync_mode, watch_status
-from filesim.events import EventBus
-from filesim.runtime import daemon
-from filesim.runtime.http import DEFAULT_HTTP_PORT
-from filesim.runtime.main import run_topology
-from filesim.runtime.model import ServerState
-from filesim.runtime.runner import TopologyRunner
+from filesim.cli.watch import sync_mode
 from filesim.runtime.state import read_runtime, require_runtime
 from filesim.topology import Layout, ProcessMode
 from filesim.topology.mount import mount_command
+
+if TYPE_CHECKING:
+    from filesim.runtime.model import ServerState
 
 HttpPortOpt = Annotated[
     int | None,
@@ -121,6 +120,8 @@ def up(
     if processes is not None:
         argv += ["--processes", processes.value]
     if detach:
+        from filesim.runtime import daemon
+
         runtime = daemon.start_detached(layout, argv)
         print_servers(runtime.servers)
         if runtime.http is not None:
@@ -128,6 +129,12 @@ def up(
         console.print(f"running in the background (pid {runtime.pid}); stop with "
                       f"`filesim down --root {layout.root}`")  # fmt: skip
         return
+
+    from filesim.cli.pv_snippet import pv_renderer
+    from filesim.events import EventBus
+    from filesim.runtime.http import DEFAULT_HTTP_PORT
+    from filesim.runtime.main import run_topology
+    from filesim.runtime.runner import TopologyRunner
 
     def ready(servers: list[ServerState]) -> None:
         print_servers(servers)
@@ -178,6 +185,8 @@ def down(
     if runtime is None:
         console.print(f"no topology is running under {layout.root}")
         return
+    from filesim.runtime import daemon
+
     pid = runtime.pid
     how = daemon.stop(layout, runtime, timeout)
     said = {"api": "stopped", "signal": "stopped by a signal", "killed": "killed"}[how]
@@ -196,6 +205,8 @@ def status(
     """Show the servers of the topology running under ROOT, with their sync state."""
     layout = layout_of(root, state_dir)
     if watch:
+        from filesim.cli.watch import watch_status
+
         watch_status(layout)
         return
     runtime = require_runtime(layout)
@@ -274,6 +285,9 @@ def serve(
     layout = layout_of(root, state_dir)
     if port is None:
         port = server.port if server.port is not None else 2049
+    from filesim.runtime.main import run_topology
+    from filesim.runtime.runner import TopologyRunner
+
     runner = TopologyRunner(
         topology, layout, host=host, only=[server.name], port=port, run_sync=False,
         write_runtime=False,

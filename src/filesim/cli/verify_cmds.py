@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from filesim.cli.app import app, console, err_console
-from filesim.verify import report as reports
-from filesim.verify.results import CheckResult, Status
-from filesim.verify.runner import CHECK_NAMES, run_checks, select_checks
-from filesim.verify.session import Limits
-from filesim.verify.target import Target, VerifyError
+from filesim.verify.names import CHECK_NAMES
+
+if TYPE_CHECKING:
+    from filesim.verify.results import CheckResult
+    from filesim.verify.target import Target
 
 _CHECKS_HELP = ", ".join(CHECK_NAMES)
 
@@ -79,6 +79,13 @@ def verify(
     Exits 0 only when every applicable check passes. Probe files are named
     `.filesim-verify-*` and removed afterwards; nothing else is touched.
     """
+    # The checks and their NFS client load here, not with every other command.
+    from filesim.verify import report as reports
+    from filesim.verify.results import Status
+    from filesim.verify.runner import run_checks, select_checks
+    from filesim.verify.session import Limits
+    from filesim.verify.target import VerifyError
+
     checks = select_checks(_names(only), _names(skip))
     if kube_context is not None:
         from filesim.verify.kube import kube_target

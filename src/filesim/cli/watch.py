@@ -14,7 +14,6 @@ from rich.table import Table
 from rich.text import Text
 
 from filesim.cli.app import console
-from filesim.runtime.api_client import ApiClient, ApiError
 from filesim.runtime.model import RuntimeDoc, ServerState
 from filesim.topology import Layout, StorageMode
 
@@ -102,6 +101,8 @@ def watch_status(
 ) -> None:
     """A live table of the topology under `layout` until Ctrl-C (or `rounds` refreshes), on
     `out` (the terminal)."""
+    from filesim.runtime.api_client import ApiClient, ApiError
+
     api = ApiClient.of(layout)
     before: _Totals | None = None
     done = 0

@@ -10,10 +10,8 @@ import sys
 from typing import Any
 
 from filesim.logs import LOG_FILE_ENV
-from filesim.runtime.control import API_TIMEOUT, stop_via_api
 from filesim.runtime.model import RuntimeDoc
-from filesim.runtime.runner import StartupError, ensure_not_running
-from filesim.runtime.state import read_runtime, running
+from filesim.runtime.state import StartupError, ensure_not_running, read_runtime, running
 from filesim.topology import Layout
 from filesim.waiting import WaitTimeout, poll_until
 
@@ -78,6 +76,8 @@ def stop(layout: Layout, runtime: RuntimeDoc, timeout: float) -> str:
     answer: SIGTERM, which on Windows is already TerminateProcess) or "killed" (it had not
     ended `timeout` seconds after either). It has ended when it no longer holds the runtime
     lock."""
+    from filesim.runtime.control import API_TIMEOUT, stop_via_api  # the server's side, too
+
     pid = runtime.pid
     if stop_via_api(layout, runtime, min(API_TIMEOUT, timeout)):
         how = "api"

@@ -26,7 +26,13 @@ from filesim.runtime.listen import bind_error, listen_address
 from filesim.runtime.metrics import TopologyMetrics
 from filesim.runtime.model import HttpInfo, RuntimeDoc, ServerState, SyncState
 from filesim.runtime.served import ServedNfs
-from filesim.runtime.state import clear_runtime, hold_liveness, read_runtime, write_runtime
+from filesim.runtime.state import (
+    StartupError,
+    clear_runtime,
+    ensure_not_running,
+    hold_liveness,
+    write_runtime,
+)
 from filesim.runtime.supervise import WorkerSupervisor
 from filesim.runtime.worker import ServerProcess, process_mode, worker_groups
 from filesim.runtime.workermain import Hosted, WorkerSpec
@@ -42,10 +48,6 @@ log = logging.getLogger(__name__)
 _UNHEALTHY: dict[str, AgentCondition] = {"failing": "failing", "halted": "halted",
                                          "stopped": "stopped"}  # fmt: skip
 """Agent states (SyncStatus.state) in which a server is not ready."""
-
-
-class StartupError(FilesimError):
-    """A topology that cannot start (port in use, folder not usable, already running)."""
 
 
 class ResumeError(FilesimError):
@@ -394,16 +396,6 @@ class TopologyRunner:
                 self.events.emit(Event("server.stop", running.name))
         self._announced = False
         self.servers.clear()
-
-
-def ensure_not_running(layout: Layout) -> None:
-    """Refuse to start a second topology on the same root."""
-    running = read_runtime(layout)
-    if running is not None:
-        raise StartupError(
-            f"a topology is already running under {layout.root} (pid {running.pid}); "
-            "stop it with `filesim down` first"
-        )
 
 
 def _usable_dir(path: Path, what: str) -> None:

@@ -17,6 +17,10 @@ class NotRunningError(FilesimError):
     """No topology is running under the given root."""
 
 
+class StartupError(FilesimError):
+    """A topology that cannot start (port in use, folder not usable, already running)."""
+
+
 def running(layout: Layout) -> bool:
     """Whether a topology runs under `layout`: its process holds the runtime lock for as long
     as it lives (the lock goes with the process, kill -9 included). Not `os.kill(pid, 0)`:
@@ -72,6 +76,16 @@ def require_runtime(layout: Layout) -> RuntimeDoc:
             "(start one with `filesim up`, or point --root at the one that runs)"
         )
     return doc
+
+
+def ensure_not_running(layout: Layout) -> None:
+    """Refuse to start a second topology on the same root."""
+    running = read_runtime(layout)
+    if running is not None:
+        raise StartupError(
+            f"a topology is already running under {layout.root} (pid {running.pid}); "
+            "stop it with `filesim down` first"
+        )
 
 
 def clear_runtime(layout: Layout, pid: int) -> None:

@@ -7,26 +7,25 @@ from collections.abc import Callable
 from filesim.nfsclient.client import NfsClientError, NfsConnectionError
 from filesim.verify import checks_nfs, checks_restart, checks_sync, checks_v4
 from filesim.verify.check import Check, CheckFn, Passed
+from filesim.verify.names import CHECK_NAMES, PERSISTENCE
 from filesim.verify.results import CheckFailed, CheckResult, NotApplicable, Report, Status
 from filesim.verify.session import Limits, Session
 from filesim.verify.target import ServerTarget, Target, VerifyError
 
-# Order matters: no-loops reads the sync counters before any other probe adds work for the
-# agents, and persistence (which restarts everything) comes last.
-CHECKS: list[Check] = [
-    Check("reachable", checks_nfs.reachable),  # NULL on NFS, MOUNT, PORTMAP; MNT
-    Check("sync-agents", checks_sync.sync_agents),  # agents run exactly per the policy
-    Check("no-loops", checks_sync.no_loops),  # write cycles on both sides cause no echoes
-    Check("folder-to-nfs", checks_sync.folder_to_nfs),  # a folder file readable over NFS
-    Check("nfs-to-folder", checks_sync.nfs_to_folder),  # an NFS file complete in the folder
-    Check("consumed-input", checks_sync.consumed_input),  # deleted over NFS: gone from folder
-    Check("readonly-backup", checks_nfs.readonly_backup),  # NFS writes refused (ROFS)
-    Check("isolation", checks_nfs.isolation),  # visible on no other server
-    Check("subdirectories", checks_nfs.subdirectories),  # subdirectory mountable, synced
-    Check("nfsv4", checks_v4.nfsv4),  # NFSv4.1: pseudo-root, write, read (ROFS on a backup)
-]
-PERSISTENCE = "persistence"
-CHECK_NAMES = [c.name for c in CHECKS] + [PERSISTENCE]
+_FUNCTIONS: dict[str, CheckFn] = {
+    "reachable": checks_nfs.reachable,
+    "sync-agents": checks_sync.sync_agents,
+    "no-loops": checks_sync.no_loops,
+    "folder-to-nfs": checks_sync.folder_to_nfs,
+    "nfs-to-folder": checks_sync.nfs_to_folder,
+    "consumed-input": checks_sync.consumed_input,
+    "readonly-backup": checks_nfs.readonly_backup,
+    "isolation": checks_nfs.isolation,
+    "subdirectories": checks_nfs.subdirectories,
+    "nfsv4": checks_v4.nfsv4,
+}
+CHECKS: list[Check] = [Check(n, _FUNCTIONS[n]) for n in CHECK_NAMES if n != PERSISTENCE]
+"""Every check but persistence, in order (a name without a function fails on import)."""
 
 OnResult = Callable[[CheckResult], None]
 
