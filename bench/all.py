@@ -157,6 +157,10 @@ def report(results: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     return ratios
 
 
+def _cell(value: float | None, width: int, spec: str) -> str:
+    return f"{'failed':>{width}}" if value is None else f"{value:{width}{spec}}"
+
+
 def _nfs_table(version: str, phase: dict[str, Any], labels: list[str], ratios: Any) -> None:
     """One column per filesim run and Ganesha, then one ratio column per filesim run."""
     title = f"NFSv{version if version == '3' else '4.1'} ({phase['files']} files, "
@@ -166,11 +170,13 @@ def _nfs_table(version: str, phase: dict[str, Any], labels: list[str], ratios: A
     print(f"{title:34}" + "".join(f" {many_clients.short(h):>10}" for h in heads)
           + "".join(f" {'ratio ' + many_clients.short(h):>16}" for h in labels if ref))  # fmt: skip
     for key, name, unit in METRICS:
-        cells = "".join(f" {phase[h][key] or 0:10,.0f}" for h in heads)
+        # A measurement that failed in every run (None) shows as such, not as 0.
+        cells = "".join(f" {_cell(phase[h][key], 10, ',.0f')}" for h in heads)
         for label in labels:
             a, b = phase[label][key], ref.get(key) if ref else None
             ratios[label][f"v{version}_{key}"] = round(a / b, 2) if a and b else None
-        cells += "".join(f" {ratios[h][f'v{version}_{key}'] or 0:16.2f}" for h in labels if ref)
+        cells += "".join(f" {_cell(ratios[h][f'v{version}_{key}'], 16, '.2f')}"
+                         for h in labels if ref)  # fmt: skip
         print(f"  {name + ' (' + unit + ')':32}{cells}")
 
 
