@@ -310,6 +310,29 @@ def test_a_killed_worker_is_started_again_with_its_faults(
     assert old.reaped() and new.reaped()
 
 
+def test_changes_a_killed_worker_never_sent_are_found_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker sends its changes every 10 ms: killed in between, the last ones die with it.
+    A file in the store that no one reported stands for them. It reaches the folder after the
+    kill, not at the next periodic rescan (an hour away here), and before the worker is back."""
+    monkeypatch.setattr(supervise_module, "RESTART_DELAYS_S", (60.0,))
+    config = (
+        "servers:\n  - {name: nas-input-1, role: input, fsid: 1, sync: {rescan_interval_s: 3600}}\n"
+    )
+    with start_topology(tmp_path, config=config, processes="per-server") as topo:
+        store = topo.layout.store(topo.topology.server(INPUT))
+        (store / "unreported.txt").write_text("written by the worker, never told")
+        topo.flush(rescan=False)  # its reported work is done: the file stays unnoticed
+        assert not (topo.folder(INPUT) / "unreported.txt").exists()
+        since = time.time()
+        os.kill(_workers(topo)[INPUT].pid, signal.SIGKILL)
+        topo.wait_event("server.exit", server=INPUT, since=since, timeout=20)
+        poll_until(lambda: (topo.folder(INPUT) / "unreported.txt").exists(), 20,
+                   what="the unreported file in the folder")  # fmt: skip
+        assert topo.recent_events("server.restart") == []
+
+
 def test_servers_sharing_a_worker_keep_apart_and_restart_together(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

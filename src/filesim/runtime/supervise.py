@@ -3,7 +3,8 @@
 A worker that exits is an event for each of its servers (`server.exit`), and is started again
 with each server on the same port and with its faults in force (`server.restart`), after a
 wait that grows while it keeps exiting soon after starting. Its servers' call counts reach the
-topology's metrics, and go on across restarts.
+topology's metrics, and go on across restarts. The changes it made but had not yet sent (at
+most its last 10 ms) are found by a full scan of its servers' trees at once.
 """
 
 from __future__ import annotations
@@ -65,6 +66,8 @@ class WorkerSupervisor:
             return
         for running in group:
             self._events.emit(Event("server.exit", running.name, detail={"code": code}))
+            if running.agent is not None:  # its last changes may have died with it, unsent
+                running.agent.export_changes_lost()
         if not self._closed:
             task = asyncio.create_task(self._restart(group))
             self._tasks.add(task)
