@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import pytest
 
+from filesim.runtime.build import build_nfs_server
 from filesim.runtime.faults import FaultError, parse_spec
 from filesim.testing import NasTopology, TopologyTimeout, start_topology
-from filesim.topology import parse_topology
+from filesim.topology import Layout, parse_topology
 from filesim.topology.faults import FaultSpec
 from tests.runtime.libnfs import Libnfs
 from tests.support.api import nfs_put, run
@@ -180,6 +182,34 @@ servers:
         assert run("nfs-cat", server.url("/x.bin"), check=False).returncode != 0
         assert topo.clear_faults("slow-nas") == 2
         assert run("nfs-cat", server.url("/x.bin")).stdout == b"data"
+
+
+@pytest.mark.integration
+async def test_a_server_built_from_the_topology_is_faulted_from_its_first_call(
+    tmp_path: Path,
+) -> None:
+    """No fault controller here: the server alone, as built, already answers with the
+    topology's fault (before, it served unfaulted until the runtime put the faults in force,
+    just after it began to listen)."""
+    topology = parse_topology(
+        "servers:\n  - name: full\n    role: input\n    fsid: 1\n"
+        "    faults: [{kind: error, error: NOSPC, procedures: [MKDIR]}, {kind: sync-pause}]\n"
+    )
+    server, layout = topology.servers[0], Layout(tmp_path)
+    layout.store(server).mkdir(parents=True)
+    nfs = build_nfs_server(server, layout, "127.0.0.1", 0)
+    await nfs.start()
+    try:
+
+        def client() -> tuple[str, bool]:
+            with Libnfs(nfs.port) as c:
+                return c.mkdir("/first").error, c.stat("/").ok
+
+        error, stat_ok = await asyncio.to_thread(client)
+        assert "NFS3ERR_NOSPC" in error and stat_ok  # MKDIR only, as the fault says
+    finally:
+        await nfs.stop()
+        nfs.close()
 
 
 @pytest.mark.parametrize(

@@ -23,14 +23,12 @@ from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
 from filesim.runtime.model import FaultDoc
 from filesim.runtime.served import ServedNfs
-from filesim.topology.faults import FaultKind, FaultSpec
+from filesim.topology.faults import SYNC_KINDS, FaultKind, FaultSpec
 
 if TYPE_CHECKING:
     from filesim.sync.agent import SyncAgent
 
 log = logging.getLogger(__name__)
-
-SYNC_KINDS = frozenset({FaultKind.SYNC_PAUSE, FaultKind.SYNC_SLOW})
 
 
 class FaultError(FilesimError):

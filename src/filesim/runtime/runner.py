@@ -18,7 +18,7 @@ from filesim.runtime.build import build_nfs_server
 from filesim.runtime.changes import ChangeRelay
 from filesim.runtime.control import clear_token, write_token
 from filesim.runtime.dashboard.connect import PvRenderer
-from filesim.runtime.faults import SYNC_KINDS, FaultController
+from filesim.runtime.faults import FaultController
 from filesim.runtime.health import AgentCondition, Probe, Readiness, readiness
 from filesim.runtime.history import INTERVAL_S, MetricsHistory
 from filesim.runtime.http import HttpApi
@@ -38,6 +38,7 @@ from filesim.runtime.worker import ServerProcess, process_mode, worker_groups
 from filesim.runtime.workermain import Hosted, WorkerSpec
 from filesim.sync.lock import unlock
 from filesim.topology import Layout, Server, Topology
+from filesim.topology.faults import SYNC_KINDS
 from filesim.topology.model import PortMode, ProcessMode
 
 if TYPE_CHECKING:

@@ -38,6 +38,10 @@ class FaultKind(StrEnum):
     """The sync agent waits `delay_ms` before each cycle."""
 
 
+SYNC_KINDS = frozenset({FaultKind.SYNC_PAUSE, FaultKind.SYNC_SLOW})
+"""The kinds that act on the sync agent; the others act on the NFS server."""
+
+
 def error_name(value: str) -> str:
     """'EIO', 'NFS3ERR_IO', 'io' -> 'IO'; raises ValueError for an unknown status."""
     name = value.strip().upper().removeprefix("NFS3ERR_")
