@@ -333,6 +333,31 @@ def test_changes_a_killed_worker_never_sent_are_found_at_once(
         assert topo.recent_events("server.restart") == []
 
 
+def test_a_worker_started_again_is_built_with_the_faults_in_force_now(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not the topology file's: one of those was cleared and another added meanwhile. The new
+    worker holds them from its first connection (the controller puts them in force again
+    once it runs, too)."""
+    monkeypatch.setattr(supervise_module, "RESTART_DELAYS_S", (0.2,))
+    config = (
+        "servers:\n  - {name: nas-input-1, role: input, fsid: 1, "
+        "faults: [{kind: error, error: NOSPC, procedures: [MKDIR]}]}\n"
+    )
+    with start_topology(tmp_path, config=config, processes="per-server") as topo:
+        assert topo.clear_faults(INPUT) == 1
+        added = topo.add_fault(INPUT, "latency", delay_ms=5, procedures=["FSINFO"])
+        since, old = time.time(), _workers(topo)[INPUT]
+        os.kill(old.pid, signal.SIGKILL)
+        topo.wait_event("server.restart", server=INPUT, since=since, timeout=30)
+        (running,) = topo.runner.servers
+        assert running.process is not None
+        (hosted,) = running.process.worker.spec.servers
+        assert [f.summary() for f in hosted.server.faults or []] == [added.summary]
+        with Libnfs(topo.server(INPUT).port) as nfs:
+            assert nfs.mkdir("/after").ok
+
+
 def test_servers_sharing_a_worker_keep_apart_and_restart_together(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

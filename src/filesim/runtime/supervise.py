@@ -23,8 +23,8 @@ from filesim.logs import RateLimited
 from filesim.runtime.changes import ChangeRelay
 from filesim.runtime.faults import FaultController
 from filesim.runtime.metrics import CallCounts, TopologyMetrics, summed
-from filesim.runtime.worker import WorkerError, WorkerProcess
-from filesim.runtime.workermain import WorkerSpec
+from filesim.runtime.worker import ServerProcess, WorkerError, WorkerProcess
+from filesim.runtime.workermain import Hosted, WorkerSpec
 
 if TYPE_CHECKING:
     from filesim.runtime.runner import RunningServer
@@ -89,9 +89,8 @@ class WorkerSupervisor:
         await asyncio.sleep(delay)
         await old.stop()
         again = dataclasses.replace(old.spec, servers=tuple(
-            dataclasses.replace(h, host=old.servers[h.server.name].host,
-                                port=old.servers[h.server.name].port)
-            for h in old.spec.servers if h.server.name in names
+            self._as_now(h, old.servers[h.server.name]) for h in old.spec.servers
+            if h.server.name in names
         ))  # fmt: skip
         worker = self.spawn({r.name: r.relay for r in group}, again)
         for running in group:  # what stop() ends, should it come now
@@ -106,6 +105,13 @@ class WorkerSupervisor:
                 return  # it exits (or is stopped by a fault it could not take): that tries again
         for running in group:
             self._events.emit(Event("server.restart", running.name, detail={"pid": worker.pid}))
+
+    def _as_now(self, hosted: Hosted, was: ServerProcess) -> Hosted:
+        """`hosted` to start again: on the port it had, and built with the faults in force now
+        (some of the topology's may be cleared, others added since)."""
+        faults = [f.spec for f in self._faults.active(hosted.server.name)]
+        server = hosted.server.model_copy(update={"faults": faults})
+        return dataclasses.replace(hosted, server=server, host=was.host, port=was.port)
 
     async def pull_metrics(self, servers: Iterable[RunningServer]) -> None:
         """The workers' call counts into the topology's metrics, asked of all at once (a busy
