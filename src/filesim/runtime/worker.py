@@ -178,12 +178,13 @@ class WorkerProcess:
         if not self.gone:
             with contextlib.suppress(WorkerError):
                 await self.ask("stop")
-        await asyncio.to_thread(self._process.join, STOP_TIMEOUT)
-        if self._process.exitcode is None:
+        # The reader thread reaps the process when its pipe closes; it alone waits for it, since
+        # two threads waiting for one child race (the loser reads no exit code).
+        await asyncio.to_thread(self._reader.join, STOP_TIMEOUT)
+        if self._reader.is_alive():
             log.error("the NFS server process of %s did not stop: killed", ", ".join(self.names))
             self._process.kill()
-            await asyncio.to_thread(self._process.join, STOP_TIMEOUT)
-        await asyncio.to_thread(self._reader.join, STOP_TIMEOUT)
+            await asyncio.to_thread(self._reader.join, STOP_TIMEOUT)
         self._conn.close()
 
     def _read(self) -> None:
@@ -207,10 +208,14 @@ class WorkerProcess:
             else:  # ready, bind, failed: how one server's start went
                 self.servers[message[1]].started.put((kind, *message[2:]))
         self._process.join(STOP_TIMEOUT)
+        if self._process.exitcode is None:  # its pipe closed, yet it runs on: no way to reach it
+            log.error("the NFS server process of %s closed its pipe: killed", ", ".join(self.names))
+            self._process.kill()
+            self._process.join(STOP_TIMEOUT)
+        self.exit_code = self._process.exitcode  # known to whoever sees `gone`
         with self._lock:
             self.gone = True
             waiting, self._waiting = self._waiting, {}
-        self.exit_code = self._process.exitcode
         for answer in waiting.values():
             if not answer.done():  # not cancelled by its asker
                 answer.set_exception(WorkerError(self.exited()))
@@ -239,7 +244,7 @@ class WorkerProcess:
 
     def exited(self, when: str = "", name: str | None = None) -> str:
         """Why the servers (or `name`) no longer answer."""
-        code = self._process.exitcode
+        code = self.exit_code
         how = "" if code is None else f" with code {code}"
         whose = name or ", ".join(self.names)
         return f"the NFS server process of {whose} exited{(' ' + when) if when else ''}{how}"
