@@ -30,10 +30,11 @@ from servers import free_port
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _timed(tree: str, args: list[str]) -> float:
+def _timed(tree: str, args: list[str], check: bool = True) -> float:
+    """Seconds `filesim ARGS` took, run from the source tree `tree`."""
     env = dict(os.environ, PYTHONPATH=tree)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "filesim", *args], env=env, check=True,
+    subprocess.run([sys.executable, "-m", "filesim", *args], env=env, check=check,
                    capture_output=True, timeout=120)  # fmt: skip
     return time.perf_counter() - started
 
@@ -49,10 +50,9 @@ def measure(trees: dict[str, str], modes: list[str], runs: int, work: Path) -> d
     times: dict[str, dict[str, list[float]]] = {label: {} for label in trees}
     running = work / "running"
     port = free_port(7)
-    subprocess.run([sys.executable, "-m", "filesim", "up", "--detach", "--root", str(running),
-                    "--base-port", str(port), "--http-port", "0"],
-                   env=dict(os.environ, PYTHONPATH=str(REPO / "src")), check=True,
-                   capture_output=True)  # fmt: skip
+    here = str(REPO / "src")
+    _timed(here, ["up", "--detach", "--root", str(running), "--base-port", str(port),
+                  "--http-port", "0"])  # fmt: skip
     try:
         for run in range(runs):
             order = list(trees.items()) if run % 2 == 0 else list(trees.items())[::-1]
@@ -66,9 +66,7 @@ def measure(trees: dict[str, str], modes: list[str], runs: int, work: Path) -> d
                     times[label].setdefault(f"up --detach ({mode})", []).append(_timed(tree, up))
                     _timed(tree, ["down", "--root", str(root)])
     finally:
-        subprocess.run([sys.executable, "-m", "filesim", "down", "--root", str(running)],
-                       env=dict(os.environ, PYTHONPATH=str(REPO / "src")), check=False,
-                       capture_output=True)  # fmt: skip
+        _timed(here, ["down", "--root", str(running)], check=False)
     return {
         label: {name: {"median_s": round(statistics.median(v), 3), "min_s": round(min(v), 3)}
                 for name, v in by_name.items()}

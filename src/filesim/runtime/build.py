@@ -17,7 +17,7 @@ from filesim.nfs.storage import open_store
 from filesim.nfs.v4.service import V4Options
 from filesim.nfs.vfs import Vfs
 from filesim.topology import Layout, Server
-from filesim.topology.faults import SYNC_KINDS
+from filesim.topology.faults import nfs_faults
 from filesim.topology.layout import is_temp_name
 
 
@@ -60,7 +60,7 @@ def build_nfs_server(
     faults = ServerFaults(storage)
     # The topology's own faults hold from the first connection on. The runtime's fault
     # controller records them (ids, events, expiry) once the server runs, with the same effect.
-    faults.apply([s for s in server.faults or [] if s.kind not in SYNC_KINDS])
+    faults.apply(nfs_faults(server.faults or []))
     return NfsServer(
         export, server.host or host, port, faults=faults,
         v4=v4_options(server, layout), rpcbind_port=rpcbind_port, limits=limits,

@@ -23,7 +23,7 @@ from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
 from filesim.runtime.model import FaultDoc
 from filesim.runtime.served import ServedNfs
-from filesim.topology.faults import SYNC_KINDS, FaultKind, FaultSpec
+from filesim.topology.faults import SYNC_KINDS, FaultKind, FaultSpec, nfs_faults
 
 if TYPE_CHECKING:
     from filesim.sync.agent import SyncAgent
@@ -206,7 +206,7 @@ class FaultController:
             delay = sum(s.delay_ms for s in specs if s.kind is FaultKind.SYNC_SLOW) / 1000
             gate.set(paused, delay)
         nfs = self._servers[server].nfs  # read each time: a worker process may be a new one
-        await nfs.apply_faults([s for s in specs if s.kind not in SYNC_KINDS])
+        await nfs.apply_faults(nfs_faults(specs))
 
     # -- queries --------------------------------------------------------------------------------
 

@@ -66,8 +66,8 @@ class WorkerSupervisor:
             return
         for running in group:
             self._events.emit(Event("server.exit", running.name, detail={"code": code}))
-            if running.agent is not None:  # its last changes may have died with it, unsent
-                running.agent.export_changes_lost()
+            if running.agent is not None:  # its last changes may have died with it, unsent:
+                running.agent.notify_folder_change(None)  # lost track, so rescan everything
         if not self._closed:
             task = asyncio.create_task(self._restart(group))
             self._tasks.add(task)

@@ -192,13 +192,6 @@ class SyncAgent:
             self._schedule.mark(path.strip("/"), time.monotonic(), kind=kind)
         self._sync.poke()
 
-    def export_changes_lost(self) -> None:
-        """Changes the NFS server made may never have been reported (its worker process died
-        with them unsent): the next cycle scans both trees whole, not after the next periodic
-        rescan. Loop thread."""
-        self._schedule.request_full()
-        self._sync.poke()
-
     async def flush(self, timeout: float | None = None) -> None:
         """Return once no work is pending (a sync barrier); at once when halted.
 

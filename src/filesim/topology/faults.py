@@ -9,6 +9,7 @@ at run time (`filesim fault add`, `POST /api/faults`) and the fixture helpers of
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Literal
 
@@ -161,3 +162,8 @@ class FaultSpec(BaseModel):
         if self.duration_s:
             parts.append(f"for {self.duration_s:g} s")
         return " ".join(parts)
+
+
+def nfs_faults(specs: Iterable[FaultSpec]) -> list[FaultSpec]:
+    """Those of `specs` that act on the NFS server (the others act on the sync agent)."""
+    return [s for s in specs if s.kind not in SYNC_KINDS]
