@@ -2,7 +2,7 @@
 """Before/after a change: filesim from two source trees, side by side, in turn.
 
     python3 bench/before_after.py --before ../main/src [--after src] [--files 1000] [--runs 6]
-                                  [--only nfs,nfs4,sync]
+                                  [--only nfs,nfs4,io,sync] [--io-mib 256]
 
 nfs   one server from each tree (`filesim up`, direct storage), both running; one libnfs
       client per server alternates between them (before, after, after, before, ...): create,
@@ -11,6 +11,8 @@ nfs   one server from each tree (`filesim up`, direct storage), both running; on
       than wall time), and apart from it the listings' CPU per entry listed
 nfs4  the same over NFSv4.1 with nfs-rs (--v4-files files), then a write of --v4-mib MiB in
       1 MiB WRITEs: MiB/s and the server's CPU seconds for it
+io    the same servers over v3 (libnfs): a write of --io-mib MiB in 8 MiB calls (1 MiB WRITEs,
+      eight in flight), then its read the same way: MiB/s and the server's CPU seconds
 sync  the initial sync of --sync-files files of 10 KiB (a fresh process per run and tree, the
       runs alternated): wall and CPU seconds
 
@@ -92,9 +94,24 @@ def v4_run(client: Any, served: Served, args: argparse.Namespace, tag: str) -> d
     return row
 
 
+def io_run(client: Any, served: Served, args: argparse.Namespace, tag: str) -> dict[str, float]:
+    row: dict[str, float] = {}
+    cpu0 = cpu_s(served.pid)
+    seconds, _ = client.write_file(f"io-{tag}", args.io_mib << 20, 8 << 20)
+    cpu1 = cpu_s(served.pid)
+    read_s, nread = client.read_file(f"io-{tag}", 8 << 20)
+    if nread != args.io_mib << 20:
+        raise RuntimeError(f"read {nread} of {args.io_mib} MiB")
+    row["write_MiBps"], row["write_server_cpu_s"] = args.io_mib / seconds, cpu1 - cpu0
+    row["read_MiBps"], row["read_server_cpu_s"] = args.io_mib / read_s, cpu_s(served.pid) - cpu1
+    client.unlink(f"io-{tag}")
+    return row
+
+
 def nfs_phase(
-    workdir: Path, trees: dict[str, str], args: argparse.Namespace, v4: bool = False
-) -> Any:
+    workdir: Path, trees: dict[str, str], args: argparse.Namespace, v4: bool = False,
+    io: bool = False,
+) -> Any:  # fmt: skip
     sys.path.insert(0, str(SHARED_BENCH))
     from nfs_bench import LibnfsClient, NfsRsClient
 
@@ -109,7 +126,9 @@ def nfs_phase(
         rows: dict[str, list[dict[str, float]]] = {k: [] for k in trees}
         for run in range(args.runs):
             for label in list(trees) if run % 2 == 0 else list(trees)[::-1]:
-                if v4:
+                if io:
+                    rows[label].append(io_run(clients[label], served[label], args, str(run)))
+                elif v4:
                     rows[label].append(v4_run(clients[label], served[label], args, str(run)))
                 else:
                     rows[label].append(nfs_run(clients[label], served[label], args.files,
@@ -124,6 +143,10 @@ def nfs_phase(
 
 def nfs4_phase(workdir: Path, trees: dict[str, str], args: argparse.Namespace) -> Any:
     return nfs_phase(workdir, trees, args, v4=True)
+
+
+def io_phase(workdir: Path, trees: dict[str, str], args: argparse.Namespace) -> Any:
+    return nfs_phase(workdir, trees, args, io=True)
 
 
 def sync_phase(workdir: Path, trees: dict[str, str], args: argparse.Namespace) -> Any:
@@ -168,6 +191,7 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=1000)
     parser.add_argument("--v4-files", type=int, default=300)
     parser.add_argument("--v4-mib", type=int, default=64)
+    parser.add_argument("--io-mib", type=int, default=256)
     parser.add_argument("--sync-files", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=6)
     parser.add_argument("--lists", type=int, default=1, help="listings of the directory per run")
@@ -177,7 +201,7 @@ def main() -> None:
     result: dict[str, Any] = {"load_before": os.getloadavg()}
     workdir = Path(tempfile.mkdtemp(prefix="filesim-ab-", dir="/dev/shm"))
     try:
-        phases = (("nfs", nfs_phase), ("nfs4", nfs4_phase), ("sync", sync_phase))
+        phases = (("nfs", nfs_phase), ("nfs4", nfs4_phase), ("io", io_phase), ("sync", sync_phase))
         for phase, run in phases:
             if phase in args.only.split(","):
                 print(f"{phase}: {'before':>36} {'after':>12} {'ratio':>6}")

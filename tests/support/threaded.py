@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -22,11 +22,15 @@ def serving(
     root: Path,
     listener: ChangeListener | None = None,
     limits: ServerLimits | None = None,
+    wrap: Callable[[Vfs], Vfs] | None = None,
     **options: object,
 ) -> Iterator[NfsServer]:
-    """A server of `root`; `listener` hears of each change (on the thread that made it)."""
+    """A server of `root`; `listener` hears of each change (on the thread that made it);
+    `wrap` composes a storage layer of the test's around the store."""
     root.mkdir(parents=True, exist_ok=True)
     storage: Vfs = store(root, hidden=is_temp_name)
+    if wrap is not None:
+        storage = wrap(storage)
     if listener is not None:
         storage = NotifyingVfs(storage, listener)
     export = Export(ExportConfig(name="t", **options), storage, b"s" * 32)  # type: ignore[arg-type]

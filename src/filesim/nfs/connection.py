@@ -8,9 +8,11 @@ import asyncio
 import functools
 import logging
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from filesim.logs import RateLimited
+from filesim.nfs.filedata import SENDS_FILES, FileData, Part, close_all
 from filesim.nfs.limits import MAX_RECORD
 from filesim.nfs.services import Origin
 from filesim.nfs.vfs import SearchTooLong
@@ -23,6 +25,15 @@ log = logging.getLogger("filesim.nfs.server")
 _limited = RateLimited(log)
 _JOIN_BELOW = 64 * 1024
 """Reply parts smaller than this are copied into one buffer with their neighbours."""
+
+
+def _socket_fd(loop: asyncio.AbstractEventLoop, transport: asyncio.BaseTransport) -> int:
+    """The fd of a TCP transport of asyncio's own selector loop, which writes to it only
+    what its buffer holds (uvloop's transports keep their own ways: -1)."""
+    sock = transport.get_extra_info("socket")
+    if not SENDS_FILES or sock is None or not isinstance(loop, asyncio.SelectorEventLoop):
+        return -1
+    return int(sock.fileno())
 
 
 class Datagrams(asyncio.DatagramProtocol):
@@ -71,6 +82,8 @@ class Connection(asyncio.BufferedProtocol):
         self._reading_paused = False
         self._stalled_since = 0.0
         self._unsent = 0
+        self._socket_fd = -1
+        """The socket, for READ data sent from its file; -1: none (not asyncio's own loop)."""
 
     def stalled_for(self, now: float) -> float:
         """Seconds the client has taken none of the replies backlogged for it (0: none)."""
@@ -95,6 +108,7 @@ class Connection(asyncio.BufferedProtocol):
             self._transport.abort()
             return
         self._transport.set_write_buffer_limits(high=self._server.limits.write_buffer)
+        self._socket_fd = _socket_fd(self._loop, transport)
 
     def connection_lost(self, exc: Exception | None) -> None:
         server = self._server
@@ -233,8 +247,8 @@ class Connection(asyncio.BufferedProtocol):
             self._bad_record(exc)
         self._job_done()
 
-    def _dispatch(self, record: memoryview | bytes) -> list[bytes] | None:
-        return self._server.dispatcher.dispatch(
+    def _dispatch(self, record: memoryview | bytes) -> Sequence[Part] | None:
+        return self._server.dispatcher.dispatch_parts(
             record, self.client, self._origin, self._rpcbind_only
         )
 
@@ -244,12 +258,12 @@ class Connection(asyncio.BufferedProtocol):
         if v4:
             server.v4_queued += 1
         future = self._loop.run_in_executor(
-            server.v4_lane if v4 else server.executor, server.dispatcher.dispatch, record,
+            server.v4_lane if v4 else server.executor, server.dispatcher.dispatch_parts, record,
             self.client,
         )  # fmt: skip
         future.add_done_callback(functools.partial(self._sent_later, v4))
 
-    def _sent_later(self, v4: bool, future: asyncio.Future[list[bytes] | None]) -> None:
+    def _sent_later(self, v4: bool, future: asyncio.Future[Sequence[Part] | None]) -> None:
         if v4:
             self._server.v4_queued -= 1
         try:
@@ -260,22 +274,30 @@ class Connection(asyncio.BufferedProtocol):
         finally:
             self._job_done()
 
-    def _send(self, parts: list[bytes] | None) -> None:
+    def _send(self, parts: Sequence[Part] | None) -> None:
         """One reply, record-marked. Its small parts go out joined, in one write: each write
         is a send(2) and a TCP segment the client wakes up for (an NFSv4 COMPOUND has a part
         per operation). A large part (READ data) is written on its own, never copied."""
         transport = self._transport
         if parts is None or transport is None or transport.is_closing():
+            if parts is not None:
+                close_all(parts)
             return
         if len(parts) == 1:  # most replies
-            transport.write(record_mark(len(parts[0])) + parts[0])
+            transport.write(record_mark(len(parts[0])) + cast(bytes, parts[0]))
             return
         total = 0
         for part in parts:
             total += len(part)
-        pending = [record_mark(total)]
-        for part in parts:
-            if len(part) < _JOIN_BELOW:
+        pending: list[bytes] = [record_mark(total)]
+        for i, part in enumerate(parts):
+            if isinstance(part, FileData):
+                transport.write(b"".join(pending))
+                pending = []
+                if not self._send_file(transport, part):
+                    close_all(parts[i:])
+                    return
+            elif len(part) < _JOIN_BELOW:
                 pending.append(part)
             else:
                 transport.write(b"".join(pending))
@@ -283,6 +305,27 @@ class Connection(asyncio.BufferedProtocol):
                 transport.write(part)
         if rest := b"".join(pending):  # (a READ's padding after its data is often empty)
             transport.write(rest)
+
+    def _send_file(self, transport: asyncio.Transport, data: FileData) -> bool:
+        """Write a READ's data: from the file's pages as far as the socket takes them while
+        nothing else waits to be sent (the transport's buffer is then empty, so the bytes keep
+        their place in the stream), the rest read into the transport's buffer. False, with the
+        connection closed, when the file shrank under the READ."""
+        try:
+            sent = 0
+            if self._socket_fd >= 0 and not transport.get_write_buffer_size():
+                sent = data.send(self._socket_fd)
+            if sent < data.count:
+                transport.write(data.read(sent))
+            return True
+        except OSError as exc:  # ShortRead, or the file is no longer one that can be read
+            _limited.warning(
+                f"read {self.client}", "closing connection from %s: %s", self.client, exc
+            )
+            self.close()
+            return False
+        finally:
+            data.close()
 
     def pause_writing(self) -> None:
         # Called by the transport when unsent replies pass `write_buffer`: read no more calls.

@@ -14,13 +14,15 @@ import logging
 import struct
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import cast
 
 from filesim.logs import RateLimited
 from filesim.nfs import mount
 from filesim.nfs.callback import Callbacks
 from filesim.nfs.export import Export
+from filesim.nfs.filedata import Part, materialized
 from filesim.nfs.locks import FileKey, LockTable
 from filesim.nfs.nlm.manager import LockManager, StaleHandle
 from filesim.nfs.nlm.monitor import HostRecord
@@ -177,7 +179,18 @@ class Dispatcher:
         self, record: memoryview | bytes, client: str, origin: Origin | None = None,
         rpcbind_only: bool = False,
     ) -> list[bytes] | None:  # fmt: skip
-        """The reply to `record` as buffers (no record mark), or None when there is none.
+        """The reply to `record` as buffers (no record mark), or None when there is none; as
+        `dispatch_parts`, with a large READ's data read into memory."""
+        parts = self.dispatch_parts(record, client, origin, rpcbind_only)
+        return None if parts is None else materialized(parts)
+
+    def dispatch_parts(
+        self, record: memoryview | bytes, client: str, origin: Origin | None = None,
+        rpcbind_only: bool = False,
+    ) -> Sequence[Part] | None:  # fmt: skip
+        """The reply to `record` as buffers (no record mark), or None when there is none. A
+        large READ's data is left in its file (`FileData`, the reply's second part), which
+        the caller sends and closes.
 
         `origin`: our address the call came to and its transport (default: TCP from `client`);
         `rpcbind_only`: the call came to rpcbind's own port. Raises RecordError when the
@@ -257,7 +270,7 @@ class Dispatcher:
         self._observe(call, 0, started, len(body))
         return [accepted_header(call.xid) + body]
 
-    def _nfs(self, call: RpcCall, client: str) -> list[bytes]:
+    def _nfs(self, call: RpcCall, client: str) -> Sequence[Part]:
         procedure = self._procedures.get(call.proc)
         if procedure is None:
             return [accepted_header(call.xid, AcceptStat.PROC_UNAVAIL)]
@@ -287,9 +300,9 @@ class Dispatcher:
                 exc_info=True,
             )  # fmt: skip
             return self._nfs_error(call, procedure, NfsStat.SERVERFAULT, started)
-        head = (
-            accepted_header(call.xid) + _OK + parts[0] if parts else accepted_header(call.xid) + _OK
-        )
+        head = accepted_header(call.xid) + _OK
+        if parts:
+            head += cast(bytes, parts[0])  # a procedure's first part is never FileData
         self._observe(call, NfsStat.OK, started, sum(map(len, parts)))
         return [head, *parts[1:]]
 

@@ -142,6 +142,7 @@ class FaultyVfs:
 
     stat: Callable[[str], Attrs]
     read: Callable[[str, int, int], bytes]
+    open_read: Callable[[str], int]
     readlink: Callable[[str], str]
     seek: Callable[[str, int, int], int]
     listdir: Callable[[str], list[VfsEntry]]
@@ -200,6 +201,7 @@ class FaultyVfs:
         self.call_scope = self._call_scope if self._call_rules or paths else inner.call_scope
         self.stat = self._stat if paths else inner.stat
         self.read = self._read if paths else inner.read
+        self.open_read = self._open_read if paths else inner.open_read
         self.readlink = self._readlink if paths else inner.readlink
         self.seek = self._seek if paths else inner.seek
         self.listdir = self._listdir if paths else inner.listdir
@@ -243,6 +245,10 @@ class FaultyVfs:
     def _read(self, path: str, offset: int, count: int) -> bytes:
         self._guard(path)
         return self.inner.read(path, offset, count)
+
+    def _open_read(self, path: str) -> int:
+        self._guard(path)
+        return self.inner.open_read(path)
 
     def _readlink(self, path: str) -> str:
         self._guard(path)

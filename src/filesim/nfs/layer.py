@@ -28,6 +28,9 @@ class VfsLayer:
     def read(self, path: str, offset: int, count: int) -> bytes:
         return self.inner.read(path, offset, count)
 
+    def open_read(self, path: str) -> int:
+        return self.inner.open_read(path)
+
     def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None:
         self.inner.write(path, offset, data, sync)
 

@@ -104,6 +104,10 @@ class LocalVfs:
         finally:
             os.close(fd)
 
+    def open_read(self, path: str) -> int:
+        with self._at(path) as (parent, name):
+            return os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
+
     def seek(self, path: str, offset: int, whence: int) -> int:
         """lseek with SEEK_DATA or SEEK_HOLE: where the next data or hole starts."""
         within(offset, 0, errno.ENXIO)

@@ -110,6 +110,9 @@ class PathVfs:
         finally:
             os.close(fd)
 
+    def open_read(self, path: str) -> int:
+        return self._file(path, os.O_RDONLY)
+
     def seek(self, path: str, offset: int, whence: int) -> int:
         within(offset, 0, errno.ENXIO)
         fd = self._file(path, os.O_RDONLY)

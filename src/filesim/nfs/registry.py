@@ -4,7 +4,8 @@
     def write(x: Export, caller: Caller, u: Unpacker) -> Result: ...
 
 A handler takes the export, the caller and an Unpacker positioned at its arguments, and returns
-the encoded body that follows NFS3_OK (a list of buffers, so READ data is never copied).
+the encoded body that follows NFS3_OK (a list of buffers; a large READ's data stays in its
+file, `FileData`, and goes to the socket from there).
 Failures are raised as `NfsError`; the dispatcher answers the status and `failure`, the body RFC
 1813 allows after it with every optional attribute absent. `mutating` procedures are refused
 with NFS3ERR_ROFS on a read-only export; `blocking` ones (may wait for the disk) run in a thread.
@@ -17,10 +18,11 @@ from dataclasses import dataclass
 
 from filesim.nfs.access import Caller
 from filesim.nfs.export import Export
+from filesim.nfs.filedata import Part
 from filesim.oncrpc.programs import NfsProc
 from filesim.oncrpc.xdr import Unpacker
 
-Result = list[bytes]
+Result = list[Part]
 Handler = Callable[[Export, Caller, Unpacker], Result]
 
 # Failure bodies (after the status): post_op_attr absent, wcc_data with both attributes absent.

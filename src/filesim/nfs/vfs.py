@@ -110,6 +110,10 @@ class Vfs(Protocol):
 
     def read(self, path: str, offset: int, count: int) -> bytes: ...
 
+    def open_read(self, path: str) -> int:
+        """An fd of the regular file `path` open for reading, which the caller closes (a large
+        READ sends its data from the file)."""
+
     def write(self, path: str, offset: int, data: memoryview | bytes, sync: bool) -> None: ...
 
     def commit(self, path: str, complete: bool) -> None:
