@@ -248,7 +248,7 @@ class Dispatcher:
         self._observe(call, 0, started, len(body))
         return [accepted_header(call.xid) + body]
 
-    def _nfs4(self, call: RpcCall, client: str, record: memoryview | bytes) -> list[bytes]:
+    def _nfs4(self, call: RpcCall, client: str, record: memoryview | bytes) -> Sequence[Part]:
         """NFSv4: NULL and COMPOUND (the operations are observed one by one)."""
         if call.proc == 0:
             return [accepted_header(call.xid)]
@@ -257,7 +257,7 @@ class Dispatcher:
         key = (client, _digest(record), len(record))  # a 4.0 retransmission: same bytes
         args_crc = _digest(record[call.args.position :])  # a 4.1 retry: same arguments
         parts = compound(self.v4, call, client, self.observer, key, args_crc)
-        return [accepted_header(call.xid) + parts[0], *parts[1:]]
+        return [accepted_header(call.xid) + cast(bytes, parts[0]), *parts[1:]]
 
     def _simple(self, call: RpcCall, procedure: object, *context: object) -> list[bytes]:
         if procedure is None:

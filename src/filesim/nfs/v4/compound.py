@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 
 from filesim.logs import RateLimited
+from filesim.nfs.filedata import Part, close_all, materialized
 from filesim.nfs.handles import NotFoundYet
 from filesim.nfs.v4 import (  # noqa: F401 - each registers its operations
     ops_attr,
@@ -26,7 +27,7 @@ from filesim.nfs.v4 import (  # noqa: F401 - each registers its operations
     ops_session,
 )
 from filesim.nfs.v4.const import MAX_MINOR, Op, Status
-from filesim.nfs.v4.context import OPS, Compound, Replay, SeqReplay
+from filesim.nfs.v4.context import OPS, Compound, OpResult, Replay, SeqReplay
 from filesim.nfs.v4.service import V4Service
 from filesim.nfs.v4.stateids import SEQID_KEEPING
 from filesim.nfs.v4.wire import V4Error, status_of_v3, u32
@@ -63,13 +64,15 @@ def compound(
     observer: Observer | None = None,
     retry_key: Hashable | None = None,
     request_crc: int = 0,
-) -> list[bytes]:
+) -> Sequence[Part]:
     """The COMPOUND4res body (after the RPC header) for `call`. A 4.0 COMPOUND that changed
-    something is answered from the duplicate request cache when `retry_key` comes again."""
+    something is answered from the duplicate request cache when `retry_key` comes again.
+    A large READ's data is left in its file (`FileData`) unless the reply is kept."""
     if retry_key is not None and (cached := svc.replies.get(retry_key)) is not None:
         return cached
     reply = _compound(svc, call, client_addr, observer, request_crc)
     if retry_key is not None and svc.last_changed:
+        reply = materialized(reply)
         svc.remember_reply(retry_key, reply)
     return reply
 
@@ -77,7 +80,7 @@ def compound(
 def _compound(
     svc: V4Service, call: RpcCall, client_addr: str, observer: Observer | None,
     request_crc: int,
-) -> list[bytes]:  # fmt: skip
+) -> Sequence[Part]:  # fmt: skip
     svc.last_changed = False
     u = call.args
     request_size = u.remaining()
@@ -103,7 +106,7 @@ def _compound(
     c.nops = nops
     c.request_size = request_size
     c.request_crc = request_crc
-    results: list[bytes] = []
+    results: list[Part] = []
     count = 0
     size = 12 + len(tag)
     status = Status.OK
@@ -138,12 +141,18 @@ def _compound(
                 if status != Status.OK:
                     break
     except Replay as replay:
+        close_all(results)
         return replay.reply
+    except BaseException:
+        close_all(results)
+        raise
     reply = _reply(status, tag, results, count)
-    if c.slot is not None:  # small replies are kept too: a client may retry without asking
-        c.slot.reply = reply if c.cachethis or size <= _SMALL_REPLY else None
-        c.slot.in_progress = False
-    return reply
+    if c.slot is None:
+        return reply
+    c.slot.in_progress = False
+    # small replies are kept too: a client may retry without asking
+    c.slot.reply = materialized(reply) if c.cachethis or size <= _SMALL_REPLY else None
+    return c.slot.reply or reply
 
 
 def _too_big(c: Compound, size: int) -> Status | None:
@@ -159,7 +168,7 @@ def _too_big(c: Compound, size: int) -> Status | None:
 
 def _one(
     c: Compound, u: Unpacker, opnum: int, index: int, allowed: bool
-) -> tuple[Status, bytes | list[bytes]]:
+) -> tuple[Status, OpResult]:
     spec = OPS.get(opnum)
     if spec is None or (c.minor not in spec.minors and opnum > Op.RELEASE_LOCKOWNER):
         return Status.OP_ILLEGAL, b""
@@ -180,7 +189,7 @@ def _one(
     c.seq_owner = None
     if not c.minor and (spec.mutating or opnum in _STATEFUL):
         c.svc.last_changed = True
-    body: bytes | list[bytes] = b""
+    body: OpResult = b""
     try:
         v3 = _V3_EQUIVALENT.get(opnum)
         if v3 is None:
@@ -210,11 +219,12 @@ def _one(
     if c.seq_owner is not None and opnum in _SEQID_OPS and status not in SEQID_KEEPING:
         owner, seqid = c.seq_owner
         owner.seqid = seqid
-        owner.last = (opnum, status, body if isinstance(body, bytes) else b"".join(body))
+        joined = body if isinstance(body, bytes) else b"".join(materialized(body))
+        owner.last = (opnum, status, joined)
     return status, body
 
 
-def _reply(status: Status, tag: bytes, results: list[bytes], count: int = 0) -> list[bytes]:
+def _reply(status: Status, tag: bytes, results: list[Part], count: int = 0) -> list[Part]:
     p = Packer()
     p.uint32(status)
     p.opaque(tag)

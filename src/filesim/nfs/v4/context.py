@@ -1,6 +1,6 @@
 """The state of one COMPOUND while it runs, and the registry of the operations.
 
-Each operation is `fn(c: Compound, u: Unpacker) -> bytes | list[bytes]`: it reads its
+Each operation is `fn(c: Compound, u: Unpacker) -> bytes | list[Part]`: it reads its
 arguments from `u`, acts, and returns its result body (what follows the status); a failure is
 raised as `V4Error`. `@operation(Op.X, ...)` registers it with what the loop checks first.
 """
@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from filesim.nfs.access import Caller
 from filesim.nfs.attrs import Attrs
+from filesim.nfs.filedata import Part
 from filesim.nfs.v4.const import Status
 from filesim.nfs.v4.wire import Stateid, V4Error, status_of_v3
 from filesim.nfs.vfs import NfsError, status_of
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from filesim.nfs.v4.service import V4Service
     from filesim.nfs.v4.stateids import Owner
 
-OpResult = bytes | list[bytes]
+OpResult = bytes | list[Part]
 OpFn = Callable[["Compound", Unpacker], OpResult]
 
 

@@ -8,6 +8,7 @@ import struct
 
 from filesim.nfs import policy
 from filesim.nfs.access import R, W, permits
+from filesim.nfs.filedata import SENDS_FILES, STREAM_FROM, FileData, Part
 from filesim.nfs.locks import SHARE_READ, SHARE_WRITE
 from filesim.nfs.v4.attrs import MAX_IO
 from filesim.nfs.v4.const import (
@@ -70,7 +71,7 @@ def _regular(node: Node) -> str:
 
 
 @operation(Op.READ)
-def read(c: Compound, u: Unpacker) -> list[bytes]:
+def read(c: Compound, u: Unpacker) -> list[Part]:
     sid = read_stateid(u)
     offset, count = u.uint64(), u.uint32()
     node = c.node()
@@ -78,14 +79,25 @@ def read(c: Compound, u: Unpacker) -> list[bytes]:
     check_io_stateid(c, node, sid, write=False)
     if not permits(node.st, c.caller, R) and node.st.st_uid != c.caller.uid:
         raise V4Error(Status.ACCESS)
+    size, count = node.st.st_size, min(count, MAX_IO)
+    if SENDS_FILES and count >= STREAM_FROM and size - offset >= STREAM_FROM:
+        return _from_file(c, path, offset, min(count, size - offset), size)
     data = b""
-    if count and offset < node.st.st_size:
+    if count and offset < size:
         out: list[bytes] = []
-        storage(lambda: out.append(c.export.vfs.read(path, offset, min(count, MAX_IO))))
+        storage(lambda: out.append(c.export.vfs.read(path, offset, count)))
         data = out[0]
     eof = offset + len(data) >= node.st.st_size
     head = _READ_HEAD.pack(eof, len(data))
     return [head, data, padding(len(data))] if data else [head]
+
+
+def _from_file(c: Compound, path: str, offset: int, count: int, size: int) -> list[Part]:
+    """A large READ: its data is sent from the file (as NFSv3's), as far as `size`."""
+    opened: list[int] = []
+    storage(lambda: opened.append(c.export.vfs.open_read(path)))
+    data = FileData(opened[0], offset, count)
+    return [_READ_HEAD.pack(offset + count >= size, count), data, padding(count)]
 
 
 @operation(Op.WRITE, mutating=True)
