@@ -10,7 +10,7 @@ nfs   one server from each tree (`filesim up`, direct storage), both running; on
       create or remove (user + system of its process: far less sensitive to a busy machine
       than wall time), and apart from it the listings' CPU per entry listed
 nfs4  the same over NFSv4.1 with nfs-rs (--v4-files files), then a write of --v4-mib MiB in
-      1 MiB WRITEs: MiB/s and the server's CPU seconds for it
+      1 MiB WRITEs and its read: MiB/s and the server's CPU seconds for each
 io    the same servers over v3 (libnfs): a write of --io-mib MiB in 8 MiB calls (1 MiB WRITEs,
       eight in flight), then its read the same way: MiB/s and the server's CPU seconds
 sync  the initial sync of --sync-files files of 10 KiB (a fresh process per run and tree, the
@@ -89,7 +89,12 @@ def v4_run(client: Any, served: Served, args: argparse.Namespace, tag: str) -> d
     cpu0 = cpu_s(served.pid)
     seconds, _ = client.write_file(f"w-{tag}", args.v4_mib << 20, 1 << 20)
     row["write_MiBps"] = args.v4_mib / seconds
-    row["write_server_cpu_s"] = cpu_s(served.pid) - cpu0
+    cpu1 = cpu_s(served.pid)
+    row["write_server_cpu_s"] = cpu1 - cpu0
+    read_s, nread = client.read_file(f"w-{tag}", 8 << 20)
+    if nread != args.v4_mib << 20:
+        raise RuntimeError(f"read {nread} of {args.v4_mib} MiB")
+    row["read_MiBps"], row["read_server_cpu_s"] = args.v4_mib / read_s, cpu_s(served.pid) - cpu1
     client.unlink(f"w-{tag}")
     return row
 
@@ -174,11 +179,12 @@ def summary(rows: dict[str, list[dict[str, float]]]) -> dict[str, Any]:
     for key in rows["before"][0]:
         before = statistics.median(r[key] for r in rows["before"])
         after = statistics.median(r[key] for r in rows["after"])
-        pairs = [round(a[key] / b[key], 2)
+        pairs = [round(a[key] / b[key], 2) if b[key] else None
                  for a, b in zip(rows["after"], rows["before"], strict=True)]  # fmt: skip
-        out[key] = {"before": round(before, 1), "after": round(after, 1),
-                    "ratio": round(after / before, 2), "pairs": pairs}  # fmt: skip
-        print(f"  {key:24} {before:12,.1f} {after:12,.1f} {after / before:6.2f}  pairs {pairs}")
+        ratio = round(after / before, 2) if before else None  # (CPU under a clock tick: 0)
+        out[key] = {"before": round(before, 2), "after": round(after, 2), "ratio": ratio,
+                    "pairs": pairs}  # fmt: skip
+        print(f"  {key:28} {before:12,.2f} {after:12,.2f} {ratio!s:>6}  pairs {pairs}")
     return out
 
 
