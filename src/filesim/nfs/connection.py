@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from filesim.logs import RateLimited
-from filesim.nfs.filedata import SENDS_FILES, FileData, Part, close_all
+from filesim.nfs.filedata import SENDS_FILES, FileData, Part, ShortRead, close_all
 from filesim.nfs.limits import MAX_RECORD
 from filesim.nfs.services import Origin
 from filesim.nfs.vfs import SearchTooLong
@@ -310,7 +310,7 @@ class Connection(asyncio.BufferedProtocol):
         """Write a READ's data: from the file's pages as far as the socket takes them while
         nothing else waits to be sent (the transport's buffer is then empty, so the bytes keep
         their place in the stream), the rest read into the transport's buffer. False, with the
-        connection closed, when the file shrank under the READ."""
+        connection closed, when the file shrank under the READ or the socket failed."""
         try:
             sent = 0
             if self._socket_fd >= 0 and not transport.get_write_buffer_size():
@@ -318,10 +318,14 @@ class Connection(asyncio.BufferedProtocol):
             if sent < data.count:
                 transport.write(data.read(sent))
             return True
-        except OSError as exc:  # ShortRead, or the file is no longer one that can be read
+        except ShortRead as exc:
             _limited.warning(
                 f"read {self.client}", "closing connection from %s: %s", self.client, exc
             )
+            self.close()
+            return False
+        except OSError as exc:  # the client went away (EPIPE, ECONNRESET) or a stranger fd
+            log.debug("closing connection from %s: %s", self.client, exc)
             self.close()
             return False
         finally:
