@@ -15,8 +15,9 @@ from filesim.sync.status import SyncStatus
 from filesim.topology import Direction, Role, StorageMode
 from filesim.verify import report as reports
 from filesim.verify.checks_sync import status_problems
+from filesim.verify.names import PERSISTENCE
 from filesim.verify.results import CheckResult, Report, Status
-from filesim.verify.runner import CHECK_NAMES, select_checks
+from filesim.verify.runner import _FUNCTIONS, CHECK_NAMES, select_checks
 from filesim.verify.session import PROBE_PREFIX, Session
 from filesim.verify.target import ServerTarget, Target, VerifyError
 
@@ -205,3 +206,8 @@ def test_restart_reuses_the_recorded_command_line(tmp_path: Path) -> None:
     assert rebuilt[-2:] == ["--config", str(tmp_path / "t.yaml")]
     assert "--base-port" in rebuilt and rebuilt[rebuilt.index("--base-port") + 1] == "21005"
     assert rebuilt[rebuilt.index("--profile") + 1] == "seed"
+
+
+def test_every_check_function_is_listed_by_name() -> None:
+    # a function missing from verify/names.py would never run, and nothing else would say so
+    assert set(_FUNCTIONS) == set(CHECK_NAMES) - {PERSISTENCE}
