@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from pathlib import Path
 
@@ -73,6 +74,17 @@ def test_latency_adds_at_least_the_delay(topo: NasTopology) -> None:
             started = time.monotonic()
             assert nfs.stat("/").ok
             assert time.monotonic() - started >= 0.2
+
+
+@pytest.mark.integration
+@both_modes
+def test_a_delayed_large_read_arrives_whole(topo: NasTopology, tmp_path: Path) -> None:
+    # held by the fault, the READs are answered later, their data sent from the file then
+    server = topo.server(INPUT)
+    payload = random.Random(3).randbytes(3 * 1024 * 1024 + 5)
+    nfs_put(server.url("/big.bin"), payload, tmp_path)
+    with topo.latency(INPUT, 30, procedures=["READ"]):
+        assert run("nfs-cat", server.url("/big.bin")).stdout == payload
 
 
 @pytest.mark.integration
