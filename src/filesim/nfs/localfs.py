@@ -97,22 +97,21 @@ class LocalVfs:
 
     def read(self, path: str, offset: int, count: int) -> bytes:
         within(offset, 0, errno.EINVAL)
-        with self._at(path) as (parent, name):
-            fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
+        fd = self.open_read(path)
         try:
             return os.pread(fd, count, offset)
         finally:
             os.close(fd)
 
     def open_read(self, path: str) -> int:
+        """An fd of `path` for reading (never through a final symlink); the caller closes it."""
         with self._at(path) as (parent, name):
             return os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
 
     def seek(self, path: str, offset: int, whence: int) -> int:
         """lseek with SEEK_DATA or SEEK_HOLE: where the next data or hole starts."""
         within(offset, 0, errno.ENXIO)
-        with self._at(path) as (parent, name):
-            fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
+        fd = self.open_read(path)
         try:
             return os.lseek(fd, offset, whence)
         finally:
@@ -179,8 +178,7 @@ class LocalVfs:
             os.close(fd)
 
     def commit(self, path: str, complete: bool) -> None:
-        with self._at(path) as (parent, name):
-            fd = os.open(name, _nofollow(os.O_RDONLY), dir_fd=parent)
+        fd = self.open_read(path)
         try:
             os.fsync(fd)
         finally:
