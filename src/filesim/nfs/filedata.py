@@ -19,6 +19,13 @@ STREAM_FROM = 64 * 1024
 extra open file and system calls."""
 
 
+def streamed(count: int, offset: int, size: int) -> int:
+    """How many bytes a READ of `count` at `offset` of a file of `size` bytes sends from the
+    file; 0 when it reads them into memory (too few, or no sendfile here)."""
+    length = min(count, size - offset)
+    return length if SENDS_FILES and length >= STREAM_FROM else 0
+
+
 class ShortRead(OSError):
     """The file shrank between the READ's stat and the sending of its data: the reply's
     length is already promised, so the connection is closed and the client retries."""

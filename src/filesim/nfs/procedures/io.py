@@ -7,7 +7,7 @@ from filesim.nfs.access import Caller, R, W
 from filesim.nfs.attrs import Attrs
 from filesim.nfs.const import StableHow
 from filesim.nfs.export import Export
-from filesim.nfs.filedata import SENDS_FILES, STREAM_FROM, FileData
+from filesim.nfs.filedata import FileData, streamed
 from filesim.nfs.procedures.common import (
     MAX_IO,
     os_call,
@@ -35,8 +35,8 @@ def read(x: Export, caller: Caller, u: Unpacker) -> Result:
     require_file(st)
     require(st, caller, R, owner_override=True)
     count = min(count, MAX_IO)
-    if SENDS_FILES and count >= STREAM_FROM and st.st_size - offset >= STREAM_FROM:
-        return _from_file(x, path, st, offset, min(count, st.st_size - offset))
+    if length := streamed(count, offset, st.st_size):
+        return _from_file(x, path, st, offset, length)
     try:
         data = x.vfs.read(path, offset, count)
     except OSError as exc:

@@ -8,7 +8,7 @@ import struct
 
 from filesim.nfs import policy
 from filesim.nfs.access import R, W, permits
-from filesim.nfs.filedata import SENDS_FILES, STREAM_FROM, FileData, Part
+from filesim.nfs.filedata import FileData, Part, streamed
 from filesim.nfs.locks import SHARE_READ, SHARE_WRITE
 from filesim.nfs.v4.attrs import MAX_IO
 from filesim.nfs.v4.const import (
@@ -80,8 +80,8 @@ def read(c: Compound, u: Unpacker) -> list[Part]:
     if not permits(node.st, c.caller, R) and node.st.st_uid != c.caller.uid:
         raise V4Error(Status.ACCESS)
     size, count = node.st.st_size, min(count, MAX_IO)
-    if SENDS_FILES and count >= STREAM_FROM and size - offset >= STREAM_FROM:
-        return _from_file(c, path, offset, min(count, size - offset), size)
+    if length := streamed(count, offset, size):
+        return _from_file(c, path, offset, length, size)
     data = b""
     if count and offset < size:
         out: list[bytes] = []
