@@ -84,33 +84,27 @@ def nfs_run(client: Any, served: Served, files: int, tag: str, lists: int = 1) -
     }
 
 
+def bulk_run(client: Any, served: Served, name: str, mib: int, block: int) -> dict[str, float]:
+    """Write `mib` MiB to `name` in calls of `block` bytes, read it back, remove it: MiB/s and
+    the server's CPU seconds for each."""
+    cpu0 = cpu_s(served.pid)
+    seconds, _ = client.write_file(name, mib << 20, block)
+    cpu1 = cpu_s(served.pid)
+    read_s, nread = client.read_file(name, 8 << 20)
+    if nread != mib << 20:
+        raise RuntimeError(f"read {nread} of {mib} MiB")
+    client.unlink(name)
+    return {"write_MiBps": mib / seconds, "write_server_cpu_s": cpu1 - cpu0,
+            "read_MiBps": mib / read_s, "read_server_cpu_s": cpu_s(served.pid) - cpu1}  # fmt: skip
+
+
 def v4_run(client: Any, served: Served, args: argparse.Namespace, tag: str) -> dict[str, float]:
     row = nfs_run(client, served, args.v4_files, tag, args.lists)
-    cpu0 = cpu_s(served.pid)
-    seconds, _ = client.write_file(f"w-{tag}", args.v4_mib << 20, 1 << 20)
-    row["write_MiBps"] = args.v4_mib / seconds
-    cpu1 = cpu_s(served.pid)
-    row["write_server_cpu_s"] = cpu1 - cpu0
-    read_s, nread = client.read_file(f"w-{tag}", 8 << 20)
-    if nread != args.v4_mib << 20:
-        raise RuntimeError(f"read {nread} of {args.v4_mib} MiB")
-    row["read_MiBps"], row["read_server_cpu_s"] = args.v4_mib / read_s, cpu_s(served.pid) - cpu1
-    client.unlink(f"w-{tag}")
-    return row
+    return row | bulk_run(client, served, f"w-{tag}", args.v4_mib, 1 << 20)
 
 
 def io_run(client: Any, served: Served, args: argparse.Namespace, tag: str) -> dict[str, float]:
-    row: dict[str, float] = {}
-    cpu0 = cpu_s(served.pid)
-    seconds, _ = client.write_file(f"io-{tag}", args.io_mib << 20, 8 << 20)
-    cpu1 = cpu_s(served.pid)
-    read_s, nread = client.read_file(f"io-{tag}", 8 << 20)
-    if nread != args.io_mib << 20:
-        raise RuntimeError(f"read {nread} of {args.io_mib} MiB")
-    row["write_MiBps"], row["write_server_cpu_s"] = args.io_mib / seconds, cpu1 - cpu0
-    row["read_MiBps"], row["read_server_cpu_s"] = args.io_mib / read_s, cpu_s(served.pid) - cpu1
-    client.unlink(f"io-{tag}")
-    return row
+    return bulk_run(client, served, f"io-{tag}", args.io_mib, 8 << 20)
 
 
 def nfs_phase(

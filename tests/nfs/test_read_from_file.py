@@ -43,9 +43,7 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
 
 
 def _recv_reply(sock: socket.socket) -> Unpacker:
-    (mark,) = struct.unpack(">I", _recv_exactly(sock, 4))
-    assert mark & 0x80000000, "one fragment per reply"
-    return Unpacker(_recv_exactly(sock, mark & 0x7FFFFFFF))
+    return _Stream(b"", sock).reply()
 
 
 def _call(xid: int, proc: NfsProc, args: Packer) -> bytes:
