@@ -114,3 +114,29 @@ def test_the_log_replays_to_the_same_table(tmp_path_factory: object, ops: list) 
     expected = _tree(table)
     table.close()
     assert _tree(FileIdTable(log)) == expected
+
+
+def test_names_with_any_lone_surrogate_survive_a_restart(tmp_path: Path) -> None:
+    """Windows hands out an NTFS name's unpaired UTF-16 halves as they are: '\ud800' has no
+    bytes a surrogate escape stands for, yet the table keeps it, beside escapes and pairs."""
+    log = tmp_path / "ids.log"
+    table = FileIdTable(log)
+    names = ["\ud800", "a\udbff\udcff", "\udcff", "\ud83d\ude00", "plain", "\ud800\udc80x"]
+    ids = {name: table.add(ROOT, name, 8, 0, 0) for name in names}
+    table.move(ids["plain"], ROOT, "moved-\udfff")
+    table.flush()
+    table.close()
+    again = FileIdTable(log)
+    assert {n: again.lookup(n) for n in names if n != "plain"} == {
+        n: i for n, i in ids.items() if n != "plain"
+    }
+    assert again.lookup("moved-\udfff") == ids["plain"]
+
+
+def test_a_log_written_before_wide_names_reads_the_same(tmp_path: Path) -> None:
+    """Logs of earlier versions hold every name as the bare hex of its bytes."""
+    log = tmp_path / "ids.log"
+    name = "caf\u00e9-\udcff"  # a UTF-8 name with one byte that is not UTF-8
+    raw = name.encode("utf-8", "surrogateescape").hex()
+    log.write_text(f"c 10\na 7 1 8 0 0 {raw}\n")
+    assert FileIdTable(log).lookup(name) == 7

@@ -44,6 +44,7 @@ def copy_of(ex: Executor, path: str) -> Copy:
 def test_copy_publishes_with_mtime_and_mode(ex: Executor) -> None:
     src = write(ex.roots["folder"], "d/a.bin", os.urandom(3000), mtime=1_600_000_000)
     os.chmod(src, 0o640)
+    (ex.roots["export"] / "d").mkdir()
     [out] = ex.run([(copy_of(ex, "d/a.bin"),)])
     assert out.status is Status.DONE
     dst = ex.roots["export"] / "d/a.bin"
@@ -59,6 +60,7 @@ def test_any_mode_is_published_exactly_whatever_the_umask(ex: Executor, batch: i
     """The temp file is created with its final permissions when the umask lets them through;
     the umask, setuid/setgid and sticky bits must still come out exactly as the source's."""
     modes = [0o777, 0o666, 0o640, 0o4755, 0o2750, 0o1777, 0o000]
+    (ex.roots["export"] / "m").mkdir()
     old = os.umask(0o027)
     try:
         steps = []
@@ -77,6 +79,32 @@ def test_any_mode_is_published_exactly_whatever_the_umask(ex: Executor, batch: i
         got = os.stat(ex.roots["export"] / path).st_mode & 0o7777
         assert got == want, f"{path}: {got:o}"
         assert record is not None and record.export == stat_path(ex.roots["export"], path)
+
+
+def test_nothing_is_put_in_a_directory_the_plan_did_not_make(ex: Executor) -> None:
+    """A copy, a rename or a MakeDir whose target directory is missing is stale, and makes
+    no directory on the way: one made so would have no archive record, and the next plan
+    would take it for a new directory (and bring back one a client had just removed)."""
+    write(ex.roots["folder"], "a/b/c.txt", "c")
+    write(ex.roots["folder"], "x.txt", "x")
+    write(ex.roots["export"], "y.txt", "y")
+    source = stat_path(ex.roots["folder"], "a/b")
+    moved = stat_path(ex.roots["export"], "y.txt")
+    assert source is not None and moved is not None
+    outs = ex.run([(copy_of(ex, "a/b/c.txt"),), (MakeDir("export", "a/b", source),),
+                   (Rename("export", "y.txt", "a/y.txt", moved),)])  # fmt: skip
+    assert [o.status for o in outs] == [Status.STALE] * 3
+    assert all(o.updates == [] and not o.error for o in outs)
+    assert sorted(p.name for p in ex.roots["export"].iterdir()) == ["y.txt"]
+
+
+def test_a_missing_root_is_made_again(ex: Executor) -> None:
+    """The folder itself removed by hand: the next copy into it makes it again."""
+    write(ex.roots["folder"], "x.txt", "x")
+    ex.roots["export"].rmdir()
+    [out] = ex.run([(copy_of(ex, "x.txt"),)])
+    assert out.status is Status.DONE
+    assert (ex.roots["export"] / "x.txt").read_text() == "x"
 
 
 def test_unsettled_file_waits_unless_forced(tmp_path: Path) -> None:

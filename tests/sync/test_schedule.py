@@ -81,6 +81,24 @@ def test_removals_reported_one_by_one_are_trusted_until_looked_at(sched: Schedul
     assert sched.trusted == set()
 
 
+def test_the_ends_of_a_rename_are_taken_together_whichever_is_due(sched: Schedule) -> None:
+    """The echo of the agent's own copy of `old` arrives just after the NFS rename and puts
+    `old` off by a settle time: `new` alone would be copied and `old` deleted later."""
+    sched.export_change("old", "rename", now=1.0, dest="new")
+    sched.mark("old", now=1.001)  # the folder watcher's echo, a settle time away
+    sched.export_change("new", "rename", now=1.002, dest="newer")  # and renamed again
+    sched.mark("unrelated", now=1.001)
+    assert sorted(sched.due(1.002)) == ["new", "newer", "old"]
+    sched.take(sched.due(1.002))
+    assert sched.moves == {} and list(sched.marks) == ["unrelated"]
+
+
+def test_a_rename_end_not_marked_any_more_is_not_pulled_in(sched: Schedule) -> None:
+    sched.export_change("old", "rename", now=1.0, dest="new")
+    sched.take(["old"])  # a full cycle took it (new was held, say)
+    assert sched.due(1.0) == ["new"] and sched.moves == {}
+
+
 def test_take_restore_and_retry_keep_the_first_event_time(sched: Schedule) -> None:
     sched.mark("a", now=1.0)
     sched.mark("b", now=1.0)

@@ -16,7 +16,8 @@ more lines than rows. Lines:
     n ID KIND NATIVE BIRTH                 what is known of the file, learnt later
     d ID                                   the row is gone
 
-A torn last line (a crash mid-append) is skipped. Rows of names removed behind the server's
+NAMEHEX is the name's bytes in hex, or `w` and hex for a name no bytes stand for (`_hex`). A
+torn last line (a crash mid-append) is skipped. Rows of names removed behind the server's
 back are dropped when their directory is next listed, and rows no longer reachable from the
 root at the next compaction, so the table holds about one row per name the server has seen.
 """
@@ -48,11 +49,25 @@ class Row:
     """A tag of the file's birth time (`filesim.nfs.handles.birth_tag`); 0: unknown."""
 
 
+_WIDE = "w"
+"""Marks a NAMEHEX that holds a surrogate no byte escapes to (see `_hex`)."""
+
+
 def _hex(name: str) -> str:
-    return name.encode("utf-8", "surrogateescape").hex()
+    """A name as hex digits: its bytes, as the filesystem has them (a byte that is not UTF-8
+    comes as a surrogate escape, U+DC80-U+DCFF). A name with any other lone surrogate (an
+    NTFS name on Windows, whose unpaired UTF-16 halves Python hands out as they are) has no
+    such bytes: it is written `w` + every surrogate encoded as itself, which the bare hex of
+    older logs never starts with."""
+    try:
+        return name.encode("utf-8", "surrogateescape").hex()
+    except UnicodeEncodeError:
+        return _WIDE + name.encode("utf-8", "surrogatepass").hex()
 
 
 def _unhex(text: str) -> str:
+    if text.startswith(_WIDE):
+        return bytes.fromhex(text[1:]).decode("utf-8", "surrogatepass")
     return bytes.fromhex(text).decode("utf-8", "surrogateescape")
 
 

@@ -20,7 +20,7 @@ from filesim.sync.ignore import ignored, ignoring, without
 from filesim.sync.outcome import Outcome
 from filesim.sync.plan import reconcile
 from filesim.sync.scan import entry, scan_tree
-from filesim.sync.state import Entry, Kind, Record, Side, ancestors, is_under
+from filesim.sync.state import Entry, Kind, Record, Side, ancestors, depth, is_under, rooted
 from filesim.sync.tree import Tree
 from filesim.topology.layout import case_insensitive
 from filesim.topology.model import SyncPolicy
@@ -102,13 +102,14 @@ class Cycles:
         self, paths: list[str], trees: Mapping[Side, Tree]
     ) -> tuple[dict[str, Entry], dict[str, Entry], dict[str, Record]]:
         """Snapshots and archive rows for `paths`, their ancestors (the entry only), and the
-        whole subtree of each path that is, or was, a directory."""
+        whole subtree of each path that is, or was, a directory. Each snapshot holds no entry
+        without its parent directory (`rooted`), whatever changed between the lookups."""
         archive = self.archive.records
         snaps: dict[Side, dict[str, Entry]] = {"folder": {}, "export": {}}
         asked = set(paths)
         wanted = asked | {a for p in paths for a in ancestors(p)}
         trees_asked: set[str] = set()
-        for p in wanted:
+        for p in sorted(wanted, key=lambda p: (depth(p), p)):  # a directory before its entries
             for side, tree in trees.items():
                 found = None if ignored(p, self.ignore) else entry(tree, p)
                 if found is not None and found.kind is Kind.DIR and p in asked:
@@ -124,7 +125,7 @@ class Cycles:
             scoped.update(
                 (p, r) for p, r in archive.items() if any(is_under(p, t) for t in trees_asked)
             )
-        return snaps["folder"], snaps["export"], scoped
+        return rooted(snaps["folder"]), rooted(snaps["export"]), scoped
 
 
 def _kinds(rec: Record) -> set[Kind]:

@@ -273,6 +273,16 @@ class Executor:
         assert self._trees is not None, "outside a session"
         return self._trees[side]
 
+    def _target_dir(self, side: Side, path: str) -> Dir:
+        """The directory an action puts something in (release it after use). It must be there
+        already — made by an earlier MakeDir of the plan, which recorded it — else the action
+        is stale: the next plan sees why (not made yet, or removed meanwhile). Only a missing
+        root is made again."""
+        try:
+            return self._tree(side).acquire(path, make_root=True)
+        except FileNotFoundError:
+            raise Stale from None
+
     def _event(self, out: Outcome, kind: str, side: Side, path: str, **detail: object) -> None:
         size = detail.pop("size", None)
         out.events.append(
@@ -297,7 +307,7 @@ class Executor:
         except (FileNotFoundError, Refused):
             raise Stale from None  # the source's directory is gone or was replaced
         try:
-            dst = self._tree(a.dst).acquire(head, create=True)
+            dst = self._target_dir(a.dst, head)
             tmp = f"{self._temp_prefix}{next(self._temp_serial)}"
             try:
                 if a.entry.kind is Kind.SYMLINK:
@@ -349,7 +359,7 @@ class Executor:
     def _mkdir(self, a: MakeDir, out: Outcome) -> None:
         head, name = split(a.path)
         tree = self._tree(a.side)
-        d = tree.acquire(head, create=True)
+        d = self._target_dir(a.side, head)
         try:
             try:
                 d.mkdir(name, a.source.mode)
@@ -400,7 +410,7 @@ class Executor:
             raise Stale from None
         try:
             _expect_at(s, src_name, a.entry)
-            d = tree.acquire(dst_head, create=True)
+            d = self._target_dir(a.side, dst_head)
             try:
                 case_only = a.src.casefold() == a.dst.casefold()
                 there = entry_at(d, dst_name) if _exists_at(d, dst_name) else None

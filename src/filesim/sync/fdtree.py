@@ -14,7 +14,6 @@ in it, that it still sits where the path says.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import errno
 import os
@@ -184,17 +183,17 @@ class FdTree(Tree):
     def exists(self) -> bool:
         return self._root is not None
 
-    def acquire(self, path: str, create: bool = False) -> FdDir:
+    def acquire(self, path: str, make_root: bool = False) -> FdDir:
         with self._lock:
-            return self._acquire(path, create)
+            return self._acquire(path, make_root)
 
     def release(self, d: Dir) -> None:
         with self._lock:
             d.users -= 1
 
-    def _acquire(self, path: str, create: bool) -> FdDir:
+    def _acquire(self, path: str, make_root: bool) -> FdDir:
         if not path:
-            return self._use(self._top(create))
+            return self._use(self._top(make_root))
         d = self._dirs.get(path)
         if d is not None:
             self._dirs.move_to_end(path)
@@ -205,10 +204,10 @@ class FdTree(Tree):
         while start > 0 and "/".join(parts[:start]) not in self._dirs:
             start -= 1
         prefix = "/".join(parts[:start])
-        d = self._acquire(prefix, create)
+        d = self._acquire(prefix, make_root)
         for part in parts[start:]:
             try:
-                child = self._open_child(d, part, create)
+                child = FdDir(open_dir(part, d.fd), users=1)
             finally:
                 d.users -= 1
             prefix = f"{prefix}/{part}" if prefix else part
@@ -216,22 +215,9 @@ class FdTree(Tree):
             self._evict()
         return d
 
-    @staticmethod
-    def _open_child(parent: FdDir, name: str, create: bool) -> FdDir:
-        try:
-            fd = open_dir(name, parent.fd)
-        except FileNotFoundError:
-            if not create:
-                raise
-            # Made meanwhile by someone else: open what is there (refused if not a directory).
-            with contextlib.suppress(FileExistsError):
-                os.mkdir(name, 0o777, dir_fd=parent.fd)
-            fd = open_dir(name, parent.fd)
-        return FdDir(fd, users=1)
-
-    def _top(self, create: bool) -> FdDir:
+    def _top(self, make_root: bool) -> FdDir:
         if self._root is None:
-            if not create:
+            if not make_root:
                 raise FileNotFoundError(errno.ENOENT, "no such directory", str(self.root))
             self.root.mkdir(parents=True, exist_ok=True)
             self._root = self._open_root()

@@ -194,16 +194,16 @@ class PathTree(Tree):
     def close(self) -> None:
         return None
 
-    def acquire(self, path: str, create: bool = False) -> PathDir:
-        d = self._walk(path, create)
+    def acquire(self, path: str, make_root: bool = False) -> PathDir:
+        d = self._walk(path, make_root)
         d.users += 1
         return d
 
     def release(self, d: Dir) -> None:
         d.users -= 1
 
-    def _walk(self, path: str, create: bool) -> PathDir:
-        if create:
+    def _walk(self, path: str, make_root: bool = False) -> PathDir:
+        if make_root:
             os.makedirs(self._base, exist_ok=True)
         full = self._base
         try:
@@ -213,19 +213,12 @@ class PathTree(Tree):
         for part in path.split("/") if path else ():
             check_name(part)
             full = os.path.join(full, part)
-            try:
-                st = _directory(full, part)
-            except FileNotFoundError:
-                if not create:
-                    raise
-                with contextlib.suppress(FileExistsError):  # made meanwhile by someone else
-                    os.mkdir(full)
-                st = _directory(full, part)
+            st = _directory(full, part)
         return PathDir(self, path, full, st)
 
     def still_at(self, path: str, d: Dir) -> bool:
         try:
-            now = self._walk(path, create=False)
+            now = self._walk(path)
         except OSError:
             return False
         return (now.dev, now.ino) == (d.dev, d.ino)

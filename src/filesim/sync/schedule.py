@@ -14,12 +14,13 @@ A path is *marked* when an event points at it. When its mark is *due* depends on
   between pieces (a slow download, a logger) is not done, and a file is never published while
   it is still being written. Until then the path is *held*: not even a full cycle copies it.
 
-The agent takes the due paths into a cycle. A path that did not finish is marked again after a
-retry delay that depends on why, and grows with each consecutive failure up to RETRY_MAX_S
-(`backoff`), keeping the time of its first event so the latency it reports includes the
-retries: no error of any kind makes the agent spin. Besides marks there are full cycles (scan
-everything): every `rescan_interval_s`, at once when asked (a watcher lost track, a resume),
-and after a failed one, later each time.
+The agent takes the due paths into a cycle, and with each the other end of a rename the NFS
+server reported, due or not: a cycle that sees both ends sees a rename. A path that did not
+finish is marked again after a retry delay that depends on why, and grows with each consecutive
+failure up to RETRY_MAX_S (`backoff`), keeping the time of its first event so the latency it
+reports includes the retries: no error of any kind makes the agent spin. Besides marks there
+are full cycles (scan everything): every `rescan_interval_s`, at once when asked (a watcher
+lost track, a resume), and after a failed one, later each time.
 """
 
 from __future__ import annotations
@@ -97,6 +98,12 @@ class Schedule:
         self.trusted: set[str] = set()
         """Paths whose removal was seen one by one (the NFS server reported it): the
         mass-deletion guard does not count them."""
+        self.moves: dict[str, set[str]] = {}
+        """The marked paths a rename joined, each to the other end(s). They go into a cycle
+        together whichever is due first: the cycle sees the old path gone and its inode at the
+        new one, a rename. Taken apart (a later event, such as the echo of the agent's own
+        copy, put one end off), the new path alone is a new file to copy, the old one a
+        deletion: the same result, by a copy and a delete, for a new inode in the folder."""
 
     # -- marks
 
@@ -143,6 +150,8 @@ class Schedule:
             self.mark(path, now, delay=0.0)
         if dest:
             self.mark(dest, now, delay=0.0)
+            self.moves.setdefault(path, set()).add(dest)
+            self.moves.setdefault(dest, set()).add(path)
 
     def trust_removal(self, path: str) -> None:
         """`path` was seen being removed on its own (not as part of a vanished tree)."""
@@ -154,8 +163,16 @@ class Schedule:
         self.trusted -= trusted if looked_at is None else set(looked_at) & trusted
 
     def due(self, now: float) -> list[str]:
-        """The marked paths whose time has come."""
-        return [path for path, mark in self.marks.items() if mark.due <= now]
+        """The marked paths whose time has come, with the other ends of their renames."""
+        due = [path for path, mark in self.marks.items() if mark.due <= now]
+        if self.moves:
+            seen = set(due)
+            for path in due:  # grows as it goes: a chain of renames comes whole
+                for end in self.moves.get(path, ()):
+                    if end not in seen and end in self.marks:
+                        seen.add(end)
+                        due.append(end)
+        return due
 
     def held(self, now: float) -> dict[str, float]:
         """Paths a writer is still at (a write without a close, not quiet for the stall time
@@ -170,7 +187,15 @@ class Schedule:
     def take(self, paths: Iterable[str]) -> dict[str, Mark]:
         """Unmark `paths` for a cycle; their marks are returned (paths not marked are left
         out)."""
-        return {p: self.marks.pop(p) for p in paths if p in self.marks}
+        taken = {p: self.marks.pop(p) for p in paths if p in self.marks}
+        for path in taken if self.moves else ():
+            for end in self.moves.pop(path, ()):
+                ends = self.moves.get(end)
+                if ends is not None:
+                    ends.discard(path)
+                    if not ends:
+                        del self.moves[end]
+        return taken
 
     def restore(self, taken: Mapping[str, Mark]) -> None:
         """Put back marks a cycle did not get to use (it was halted). A mark that arrived

@@ -104,6 +104,24 @@ def ancestors(path: str) -> list[str]:
     return ["/".join(parts[:i]) for i in range(1, len(parts))]
 
 
+def rooted(snapshot: Mapping[str, Entry]) -> dict[str, Entry]:
+    """`snapshot` less every entry whose parent is not in it as a directory.
+
+    A partial cycle looks its paths up one by one while clients keep working. A directory
+    removed or renamed between two lookups leaves its children seen and itself not (a
+    directory descriptor opened earlier in the cycle even finds them at its new name): a
+    tree that was never on the disk. Planned from, it brings back directories a client had
+    just removed. Without those children, the snapshot is one the side did hold; the events
+    of the removal or rename mark what is left for the next cycle.
+    """
+    kept: dict[str, Entry] = {}
+    for path in sorted(snapshot, key=depth):
+        head = parent(path)
+        if not head or ((up := kept.get(head)) is not None and up.kind is Kind.DIR):
+            kept[path] = snapshot[path]
+    return kept
+
+
 def is_under(path: str, top: str) -> bool:
     """True when `path` is `top` or inside it."""
     return path == top or path.startswith(top + "/")

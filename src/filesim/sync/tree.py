@@ -146,9 +146,12 @@ class Tree(ABC):
     def exists(self) -> bool: ...
 
     @abstractmethod
-    def acquire(self, path: str, create: bool = False) -> Dir:
-        """The directory `path` ('' is the root); hand it back with `release`. `create`: make
-        missing directories (like `os.makedirs`).
+    def acquire(self, path: str, make_root: bool = False) -> Dir:
+        """The directory `path` ('' is the root); hand it back with `release`. `make_root`:
+        make the root when it is missing (a folder removed by hand comes back). Directories
+        below it are never made here: only a planned MakeDir makes one, and records it — a
+        directory made on the way would be one the archive knows nothing of, and the next
+        plan would take it for a new one (and bring it back after the client removed it).
 
         Raises FileNotFoundError when it is absent, Refused when a component is a symlink or
         not a directory."""
