@@ -39,8 +39,8 @@ echo "CHECK excl_times $((a - ref)) $((m - ref))"
 mkdir -p a/one b/two && mv greeting.txt a/one/moved.txt && mv a/one b/two/
 ck rename_across '[ "$(cat b/two/one/moved.txt)" = "hello v4" ]'
 ck rename_source_gone '[ ! -e a/one ]'
-# what the client saw when either fails: on a busy machine the store's sync agent can make
-# a/one again after the rename (a folder parent its own copy made, taken for a new directory)
+# what the client saw when either fails. The sync agent once made a/one again after the rename
+# on a busy machine: it had seen a/one/moved.txt but not a/one (tests/sync/test_changing_tree)
 [ -e a/one ] && echo "CHECK rename_leftover $(ls -la a/one 2>&1 | tr '\n' ' ')"
 [ -r b/two/one/moved.txt ] || echo "CHECK rename_target $(ls -la b/two/one 2>&1 | tr '\n' ' ')"
 dd if=/dev/urandom of=big.bin bs=1M count=64 2>/dev/null
