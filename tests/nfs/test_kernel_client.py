@@ -12,7 +12,7 @@ import pytest
 
 from filesim.waiting import WaitTimeout, poll_until
 from tests.support.kclient import checks, kclient_run
-from tests.support.topology import by_name, detached, filesim
+from tests.support.topology import by_name, detached, restart_on_the_same_ports
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.integration]
 
@@ -114,7 +114,6 @@ echo "CHECK remount_read $(cat /mnt/kept.txt)"
 def test_handles_survive_a_server_restart(tmp_path: Path) -> None:
     with detached(tmp_path) as doc:
         server = by_name(doc)["nas-input-1"]
-        base = doc["servers"][0]["port"]
         store = _store(server)
         restarted = threading.Event()
 
@@ -123,8 +122,7 @@ def test_handles_survive_a_server_restart(tmp_path: Path) -> None:
                 poll_until((store / "ready-for-restart").exists, 200, interval=0.2)
             except WaitTimeout:
                 return
-            filesim("down", "--root", str(tmp_path))
-            filesim("up", "--detach", "--root", str(tmp_path), "--base-port", str(base))
+            restart_on_the_same_ports(tmp_path, doc)
             (store / "restarted").touch()
             restarted.set()
 

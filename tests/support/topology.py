@@ -8,8 +8,11 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 FILESIM = [sys.executable, "-m", "filesim"]
 
@@ -42,6 +45,25 @@ def detached(root: Path, *args: str) -> Iterator[dict[str, Any]]:
         yield status(root)
     finally:
         filesim("down", "--root", str(root), check=False)
+
+
+def restart_on_the_same_ports(root: Path, doc: dict[str, Any]) -> None:
+    """`filesim down`, then `up --detach` of the built-in topology with every server on the
+    port `doc` (its `status --json`) shows, so a mounted client finds its server again.
+
+    Not `--base-port` of the first server's port: the first `up` took free ports wherever the
+    kernel gave them, and base + 1, base + 2 ... are ports in the ephemeral range that any
+    connection on the machine may hold by then."""
+    data = yaml.safe_load(
+        resources.files("filesim.topology").joinpath("presets/default.yaml").read_text()
+    )
+    ports = {s["name"]: s["port"] for s in doc["servers"]}
+    for server in data["servers"]:
+        server["port"] = ports[server["name"]]
+    config = root / "same-ports.yaml"
+    config.write_text(yaml.safe_dump(data))
+    filesim("down", "--root", str(root))
+    filesim("up", "--detach", "--root", str(root), "--config", str(config))
 
 
 def by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:

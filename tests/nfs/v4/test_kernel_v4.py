@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.kclient import REPO, checks, kclient_run
-from tests.support.topology import by_name, detached, filesim
+from tests.support.topology import by_name, detached, restart_on_the_same_ports
 
 pytestmark = [pytest.mark.kernel, pytest.mark.slow, pytest.mark.integration]
 
@@ -113,7 +113,6 @@ def test_kernel_v4_client(tmp_path: Path, vers: str) -> None:
         (store / "sub-1" / "inside.txt").write_text("in sub-1")
         (Path(str(bak["folder"])) / "backed-up.txt").write_text("backup copy")
         _wait_for(Path(str(bak["store"])) / "backed-up.txt")
-        base = doc["servers"][0]["port"]
         restarted = threading.Event()
 
         def restart_when_ready() -> None:
@@ -122,8 +121,7 @@ def test_kernel_v4_client(tmp_path: Path, vers: str) -> None:
                 if time.monotonic() > deadline:
                     return
                 time.sleep(0.2)
-            filesim("down", "--root", str(tmp_path))
-            filesim("up", "--detach", "--root", str(tmp_path), "--base-port", str(base))
+            restart_on_the_same_ports(tmp_path, doc)
             (store / "restarted").touch()
             restarted.set()
 
