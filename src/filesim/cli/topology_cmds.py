@@ -90,7 +90,8 @@ def print_servers(servers: list[ServerState]) -> None:
             console.print(command, soft_wrap=True, highlight=False, markup=False)
 
 
-@app.command()
+@app.command(short_help="Run the topology's servers and their sync agents (--detach: in the "
+             "background).")  # fmt: skip
 def up(
     config: ConfigOpt = None,
     profile: ProfileOpt = None,
@@ -169,7 +170,7 @@ def up_argv(
     return args
 
 
-@app.command()
+@app.command(short_help="Stop the topology that `filesim up --detach` started under ROOT.")
 def down(
     root: RootOpt = DEFAULT_ROOT,
     state_dir: StateDirOpt = None,
