@@ -1,6 +1,7 @@
 """`filesim --help`, `status`, `fault ...` and `down` must not load the runtime they do not run:
 the NFS server, the sync engine and the web stack doubled the start of every command (1.45 s
-against 0.7 s on the 2-CPU CI machine)."""
+against 0.7 s on the 2-CPU CI machine). Nor the pydantic models of the topology and of the
+runtime document, a fifth of what was left (`filesim.lazy`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ HEAVY = [
     "starlette",
     "uvicorn",
     "prometheus_client",
+    "pydantic",
+    "filesim.topology.model",
+    "filesim.runtime.model",
 ]
 
 
@@ -45,3 +49,17 @@ def test_the_commands_that_run_a_topology_still_find_it() -> None:
         "from filesim.cli.pv_snippet import pv_renderer"
     )
     assert {"filesim.runtime.runner", "filesim.nfs.server"} <= loaded
+
+
+def test_a_lazy_name_is_loaded_when_used_and_an_unknown_one_is_refused() -> None:
+    loaded = _loaded_after(
+        "import filesim.topology as t\n"
+        "assert t.Topology.__name__ == 'Topology' and t.load_topology.__name__ == 'load_topology'\n"
+        "try:\n"
+        "    t.nothing_like_this\n"
+        "except AttributeError as exc:\n"
+        "    assert 'nothing_like_this' in str(exc)\n"
+        "else:\n"
+        "    raise SystemExit('no AttributeError')"
+    )
+    assert {"filesim.topology.model", "filesim.topology.load"} <= loaded

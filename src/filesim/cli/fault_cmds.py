@@ -12,7 +12,7 @@ from rich.table import Table
 
 from filesim.cli.app import app, console
 from filesim.cli.options import DEFAULT_ROOT, RootOpt, StateDirOpt, layout_of
-from filesim.topology.faults import FaultKind
+from filesim.topology.kinds import FaultKind
 
 if TYPE_CHECKING:
     from filesim.runtime.api_client import ApiClient

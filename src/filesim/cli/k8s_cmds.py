@@ -10,11 +10,11 @@ import typer
 import yaml
 
 from filesim.cli.app import app, console, err_console
-from filesim.k8s import K8sError, chart, helm_values, render, to_yaml, write_dir
+from filesim.k8s import K8sError, helm_values, render, to_yaml, write_dir
 from filesim.k8s.render import parse_mount_options
 from filesim.k8s.servers import NODE_PORT_BASE
 from filesim.nfsclient.ping import ping
-from filesim.topology import PROFILES, load_topology
+from filesim.topology.profiles import PROFILES
 
 k8s_app = typer.Typer(
     name="k8s",
@@ -106,6 +106,8 @@ def render_cmd(
     With --mount-options "nfsvers=3,tcp,hard,intr" (any list) the PVs carry exactly those
     options, as in production: only their `server:` differs from a production PV.
     """
+    from filesim.topology.load import load_topology
+
     topology = load_topology(config, profile)
     objects = render(
         topology,
@@ -132,6 +134,8 @@ def values_cmd(config: ConfigOption = None, profile: ProfileOption = None) -> No
 
     filesim k8s values -c topo.yaml > topo-values.yaml; helm install NAME CHART -f topo-values.yaml
     """
+    from filesim.topology.load import load_topology
+
     values, notes = helm_values(load_topology(config, profile))
     for note in notes:
         err_console.print(f"note: {note}", highlight=False, soft_wrap=True)
@@ -154,6 +158,8 @@ def schema_cmd(
 
     After a change to the topology model: filesim k8s schema --write deploy/helm/filesim
     """
+    from filesim.k8s import chart  # the topology's pydantic models: only when it runs
+
     if write is not None:
         for path in chart.write_files(write):
             console.print(str(path), highlight=False, soft_wrap=True)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from filesim.topology import Layout, Topology, load_topology
+from filesim.topology.layout import Layout
+
+if TYPE_CHECKING:
+    from filesim.topology import Topology
 
 DEFAULT_ROOT = Path("simulator-data")
 
@@ -46,6 +49,8 @@ BasePortOpt = Annotated[
 
 
 def topology_of(config: Path | None, profile: str | None) -> Topology:
+    from filesim.topology.load import load_topology  # pydantic: only for a command that runs
+
     return load_topology(config, profile)
 
 

@@ -9,7 +9,7 @@ import logging
 import signal
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -25,7 +25,10 @@ from filesim.cli.options import (
 )
 from filesim.errors import FilesimError
 from filesim.events import Event, EventBus
-from filesim.topology import Layout, Server, StorageMode
+from filesim.topology.kinds import StorageMode
+
+if TYPE_CHECKING:
+    from filesim.topology import Layout, Server
 
 EXIT_HALTED = 3
 

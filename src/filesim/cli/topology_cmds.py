@@ -25,12 +25,12 @@ from filesim.cli.options import (
     topology_of,
 )
 from filesim.cli.watch import sync_mode
-from filesim.runtime.state import read_runtime, require_runtime
-from filesim.topology import Layout, ProcessMode
+from filesim.topology.kinds import ProcessMode
 from filesim.topology.mount import mount_command
 
 if TYPE_CHECKING:
     from filesim.runtime.model import ServerState
+    from filesim.topology.layout import Layout
 
 HttpPortOpt = Annotated[
     int | None,
@@ -182,6 +182,8 @@ def down(
     through its HTTP API (loopback, with the token in its state dir), by a signal when the API
     does not answer, killed when it has not ended after --timeout."""
     layout = layout_of(root, state_dir)
+    from filesim.runtime.state import read_runtime  # pydantic: only for a command that runs
+
     runtime = read_runtime(layout)
     if runtime is None:
         console.print(f"no topology is running under {layout.root}")
@@ -210,6 +212,8 @@ def status(
 
         watch_status(layout)
         return
+    from filesim.runtime.state import require_runtime
+
     runtime = require_runtime(layout)
     if as_json:
         # The runtime document, as `GET /api/servers` answers it.

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -14,8 +15,11 @@ from rich.table import Table
 from rich.text import Text
 
 from filesim.cli.app import console
-from filesim.runtime.model import RuntimeDoc, ServerState
-from filesim.topology import Layout, StorageMode
+from filesim.topology.kinds import StorageMode
+
+if TYPE_CHECKING:
+    from filesim.runtime.model import RuntimeDoc, ServerState
+    from filesim.topology.layout import Layout
 
 
 @dataclass

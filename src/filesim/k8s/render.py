@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -19,9 +19,10 @@ from filesim.k8s.volumes import (
     persistent_volume,
     persistent_volume_claim,
 )
-from filesim.topology import Topology
-from filesim.topology.model import DNS_LABEL
 from filesim.topology.mount import NFS_VERSIONS
+
+if TYPE_CHECKING:
+    from filesim.topology import Topology
 
 QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?([KMGTPE]i?)?$")
 """A Kubernetes storage quantity like 10Gi."""
@@ -60,6 +61,8 @@ def render(
     intr]; such PVs mount the server where production mounts its NAS (the Service's ClusterIP,
     NFS on 2049 and rpcbind on 111), so each server needs its `service_ips` entry unless the
     options name a port themselves."""
+    from filesim.topology.model import DNS_LABEL  # pydantic: not for the command line's start
+
     for what, value in (("namespace", namespace), ("release", release)):
         if not DNS_LABEL.match(value):
             raise K8sError(f"--{what} {value!r} is not a DNS label (lower-case, digits, '-')")

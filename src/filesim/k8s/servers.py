@@ -7,9 +7,13 @@ tests/k8s renders the chart and checks it against these functions, so they canno
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from filesim.k8s.errors import K8sError
-from filesim.topology import Direction, Server, StorageMode, Topology
+from filesim.topology.kinds import Direction, StorageMode
+
+if TYPE_CHECKING:
+    from filesim.topology import Server, Topology
 
 NFS_PORT = 2049
 """The port a server listens on in its pod and the port of its Service (chart value nfsPort)."""

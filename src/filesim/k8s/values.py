@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from filesim.topology import Topology
+if TYPE_CHECKING:
+    from filesim.topology import Topology
 
 
 def helm_values(topology: Topology) -> tuple[dict[str, Any], list[str]]:

@@ -10,33 +10,18 @@ at run time (`filesim fault add`, `POST /api/faults`) and the fixture helpers of
 from __future__ import annotations
 
 from collections.abc import Iterable
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from filesim.oncrpc.programs import NfsProc, NfsStat
+from filesim.topology.kinds import FaultKind as FaultKind
 
 NFS_PROCEDURES = tuple(proc.name for proc in NfsProc)
 """NFSv3 procedure names in procedure-number order (RFC 1813)."""
 
 ERROR_NAMES = tuple(status.name for status in NfsStat if status is not NfsStat.OK)
 """NFS3ERR_* names an error fault may answer with (without the prefix)."""
-
-
-class FaultKind(StrEnum):
-    LATENCY = "latency"
-    """Delay the replies of chosen procedures."""
-    ERROR = "error"
-    """Answer chosen procedures (and paths) with an NFS error status."""
-    READONLY = "readonly"
-    """Flip the export to read-only: every mutating call gets NFS3ERR_ROFS."""
-    OUTAGE = "outage"
-    """The server is gone: connections refused, or calls never answered."""
-    SYNC_PAUSE = "sync-pause"
-    """The sync agent does nothing until the fault is cleared."""
-    SYNC_SLOW = "sync-slow"
-    """The sync agent waits `delay_ms` before each cycle."""
 
 
 SYNC_KINDS = frozenset({FaultKind.SYNC_PAUSE, FaultKind.SYNC_SLOW})

@@ -14,8 +14,12 @@ import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from filesim.topology.model import Server, StorageMode
+from filesim.topology.kinds import StorageMode
+
+if TYPE_CHECKING:
+    from filesim.topology.model import Server
 
 STATE_DIR_NAME = ".filesim"
 

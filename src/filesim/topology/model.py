@@ -9,13 +9,17 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from filesim.topology.faults import FaultSpec
+from filesim.topology.kinds import Direction as Direction
+from filesim.topology.kinds import PortMode as PortMode
+from filesim.topology.kinds import ProcessMode as ProcessMode
+from filesim.topology.kinds import Role as Role
+from filesim.topology.kinds import StorageMode as StorageMode
 from filesim.topology.profiles import Profile, role_sync_defaults
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
@@ -26,60 +30,6 @@ EXPORT_PATH = r"^(/[^/]+)+$|^/$"
 
 CIDR = r"^[0-9a-fA-F:.]+(/[0-9]{1,3})?$"
 """The shape of an address or network (for the schema; the validator parses it for real)."""
-
-
-class Role(StrEnum):
-    INPUT = "input"
-    OUTPUT = "output"
-    BACKUP = "backup"
-
-
-class StorageMode(StrEnum):
-    MIRROR = "mirror"
-    """The export has its own store, kept in step with the folder by the synchroniser."""
-    DIRECT = "direct"
-    """The export serves the folder itself; no synchroniser."""
-
-
-class Direction(StrEnum):
-    BOTH = "both"
-    FOLDER_TO_EXPORT = "folder-to-export"
-    EXPORT_TO_FOLDER = "export-to-folder"
-    NONE = "none"
-
-    @property
-    def folder_to_export(self) -> bool:
-        return self in (Direction.BOTH, Direction.FOLDER_TO_EXPORT)
-
-    @property
-    def export_to_folder(self) -> bool:
-        return self in (Direction.BOTH, Direction.EXPORT_TO_FOLDER)
-
-
-class PortMode(StrEnum):
-    CUSTOM = "custom"
-    """One port per server (base port + index) for NFS, MOUNT and rpcbind alike: no root
-    needed, but clients must be told the port (port=P,mountport=P)."""
-    STANDARD = "standard"
-    """Each server on its own address with NFS on 2049 and rpcbind on 111, like a real NAS:
-    production mount options and Windows' mount.exe work unchanged (binding 111 needs root,
-    CAP_NET_BIND_SERVICE or net.ipv4.ip_unprivileged_port_start)."""
-
-
-class ProcessMode(StrEnum):
-    AUTO = "auto"
-    """per-core on a machine with 2 or more CPU cores when more than one server runs, else
-    one (`runtime.worker.WORKER_CORES`)."""
-    ONE = "one"
-    """Every server in the one `filesim up` process: the least memory, one CPU core."""
-    PER_SERVER = "per-server"
-    """Each server's NFS side in a worker process of its own, the sync agents, HTTP API,
-    events, metrics and faults in the topology's process: servers busy at once use every
-    core (about 40 MB more memory per server)."""
-    PER_CORE = "per-core"
-    """The servers' NFS sides spread over as many worker processes as there are CPU cores (at
-    most one per server), the rest as in per-server: every core used, with fewer processes
-    to wake and switch between than one per server."""
 
 
 class _Strict(BaseModel):
