@@ -8,11 +8,10 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
+from filesim.topology import default_topology, dump_topology
 
 FILESIM = [sys.executable, "-m", "filesim"]
 
@@ -54,14 +53,11 @@ def restart_on_the_same_ports(root: Path, doc: dict[str, Any]) -> None:
     Not `--base-port` of the first server's port: the first `up` took free ports wherever the
     kernel gave them, and base + 1, base + 2 ... are ports in the ephemeral range that any
     connection on the machine may hold by then."""
-    data = yaml.safe_load(
-        resources.files("filesim.topology").joinpath("presets/default.yaml").read_text()
-    )
     ports = {s["name"]: s["port"] for s in doc["servers"]}
-    for server in data["servers"]:
-        server["port"] = ports[server["name"]]
+    topology = default_topology()
+    servers = [s.model_copy(update={"port": ports[s.name]}) for s in topology.servers]
     config = root / "same-ports.yaml"
-    config.write_text(yaml.safe_dump(data))
+    config.write_text(dump_topology(topology.model_copy(update={"servers": servers})))
     filesim("down", "--root", str(root))
     filesim("up", "--detach", "--root", str(root), "--config", str(config))
 

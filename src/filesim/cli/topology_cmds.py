@@ -181,9 +181,9 @@ def down(
     """Stop the topology running under ROOT (started with `filesim up --detach`): asked
     through its HTTP API (loopback, with the token in its state dir), by a signal when the API
     does not answer, killed when it has not ended after --timeout."""
-    layout = layout_of(root, state_dir)
     from filesim.runtime.state import read_runtime  # pydantic: only for a command that runs
 
+    layout = layout_of(root, state_dir)
     runtime = read_runtime(layout)
     if runtime is None:
         console.print(f"no topology is running under {layout.root}")
