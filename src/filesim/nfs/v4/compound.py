@@ -55,6 +55,12 @@ _V3_EQUIVALENT: dict[int, NfsProc] = {
 _SEQID_OPS = frozenset({Op.OPEN, Op.OPEN_CONFIRM, Op.OPEN_DOWNGRADE, Op.CLOSE, Op.LOCK, Op.LOCKU})
 _STATEFUL = _SEQID_OPS | {Op.SETCLIENTID, Op.SETCLIENTID_CONFIRM, Op.RELEASE_LOCKOWNER}
 _OP_NAMES = {int(op): op.name for op in Op}
+_CHANGE_NOTHING = frozenset({
+    Op.SEQUENCE, Op.PUTFH, Op.PUTROOTFH, Op.PUTPUBFH, Op.GETFH, Op.SAVEFH, Op.RESTOREFH,
+    Op.GETATTR, Op.ACCESS, Op.LOOKUP, Op.LOOKUPP, Op.VERIFY, Op.NVERIFY, Op.SECINFO,
+    Op.SECINFO_NO_NAME,
+})  # fmt: skip
+"""Operations after which a handle resolved in the COMPOUND still holds (`Compound.node`)."""
 
 
 def compound(
@@ -123,6 +129,8 @@ def _compound(
                     count += 1
                     break
                 status, body = _one(c, u, opnum, index, allowed)
+                if opnum not in _CHANGE_NOTHING:
+                    c.forget_nodes()
                 head = u32(Op.ILLEGAL if status == Status.OP_ILLEGAL else opnum) + u32(status)
                 count += 1
                 op_size = len(body) if isinstance(body, bytes) else sum(map(len, body))

@@ -107,6 +107,8 @@ class Compound:
         self.minor = minor
         self.cfh: bytes | None = None
         self.sfh: bytes | None = None
+        self._known: Node | None = None
+        """The last filehandle resolved, while no operation since can have changed it."""
         self.cur_sid: Stateid | None = None
         self.saved_sid: Stateid | None = None
         self.session: Session | None = None
@@ -132,10 +134,25 @@ class Compound:
         self.cfh = handle
         self.cur_sid = None
 
+    def set_node(self, node: Node) -> None:
+        """Make `node`, just resolved, the current filehandle."""
+        self.set_fh(node.handle)
+        self._known = node
+
     def node(self, handle: bytes | None = None) -> Node:
-        """The current (or given) filehandle, checked against the filesystem."""
+        """The current (or given) filehandle, checked against the filesystem: once per
+        COMPOUND while only operations that change nothing run (`forget_nodes`). Most
+        COMPOUNDs put a handle and then use it: one stat instead of two or three."""
         handle = self.fh() if handle is None else handle
-        return self.svc.resolve(handle)
+        known = self._known
+        if known is not None and known.handle == handle:
+            return known
+        known = self._known = self.svc.resolve(handle)
+        return known
+
+    def forget_nodes(self) -> None:
+        """An operation may have changed the filesystem: resolve handles afresh."""
+        self._known = None
 
     def real(self, pseudo_status: Status = Status.ROFS) -> Node:
         """The current filehandle, which must name a node of the export."""

@@ -22,18 +22,20 @@ def putfh(c: Compound, u: Unpacker) -> bytes:
     if len(handle) > NFS4_FHSIZE or not handle:
         raise V4Error(Status.BADHANDLE)
     try:
-        c.svc.resolve(handle)
+        node = c.svc.resolve(handle)
     except V4Error as exc:
         # A file removed while open stays usable for the state on it (CLOSE, LOCKU).
         if exc.status != Status.STALE or not c.svc.has_state_on(handle):
             raise
-    c.set_fh(handle)
+        c.set_fh(handle)
+        return b""
+    c.set_node(node)
     return b""
 
 
 @operation(Op.PUTROOTFH)
 def putrootfh(c: Compound, u: Unpacker) -> bytes:
-    c.set_fh(c.svc.root_handle())
+    c.set_node(c.svc.root_node())
     return b""
 
 
@@ -91,7 +93,7 @@ def child(c: Compound, node: Node, name: str) -> Node:
 def lookup(c: Compound, u: Unpacker) -> bytes:
     name = read_name(u)
     node = _lookup_dir(c)
-    c.set_fh(child(c, node, name).handle)
+    c.set_node(child(c, node, name))
     return b""
 
 
@@ -111,7 +113,7 @@ def lookupp(c: Compound, u: Unpacker) -> bytes:
             raise V4Error(Status.NOENT)
         c.set_fh(svc.pseudo.handle(svc.pseudo.depth - 1))
         return b""
-    c.set_fh(svc.node_at(parent_of(node.path)).handle)
+    c.set_node(svc.node_at(parent_of(node.path)))
     return b""
 
 

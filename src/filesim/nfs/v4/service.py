@@ -68,10 +68,11 @@ class V4Service:
 
     # -- filehandles -----------------------------------------------------------------------
 
-    def root_handle(self) -> bytes:
+    def root_node(self) -> Node:
+        """The root of the pseudo-filesystem: the export's root when it is mounted at /."""
         if self.pseudo.depth == 0:
-            return self.export.handle_for(self.export.vfs.stat(""), "")
-        return self.pseudo.handle(0)
+            return self.node_at("")
+        return self.resolve(self.pseudo.handle(0))
 
     def resolve(self, handle: bytes) -> Node:
         depth = self.pseudo.depth_of(handle)
