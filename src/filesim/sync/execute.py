@@ -12,13 +12,13 @@ Both trees are reached only through their `Dir`s (tree.py: directory descriptors
 lstat-checked paths where the platform has no descriptors), opened once per cycle (`session`):
 a symlink where a directory is expected is refused, never followed, on either side; the temp
 file is created and renamed in its directory, and only if that directory is still where the
-path says.
+path says. The copies are here; making directories, deleting and renaming are in
+tree_actions.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import itertools
 import logging
 import os
@@ -28,8 +28,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from filesim.events import Event
-from filesim.sync.actions import Action, Copy, Delete, MakeDir, Remember, Rename, Step
+from filesim.sync import tree_actions
+from filesim.sync.actions import Action, Copy, Delete, MakeDir, Remember, Step
 from filesim.sync.backend import Backend, open_tree
 from filesim.sync.outcome import Outcome, Staged, Stale, Status, Unsettled, outcome_of
 from filesim.sync.publish import (
@@ -40,9 +40,10 @@ from filesim.sync.publish import (
     sync_filesystem,
     unlink_quietly,
 )
-from filesim.sync.scan import entry_at, remove_temp_files
-from filesim.sync.state import Entry, Kind, Record, Side, unchanged
+from filesim.sync.scan import remove_temp_files
+from filesim.sync.state import Kind, Record, Side
 from filesim.sync.tree import Dir, Refused, Tree, split
+from filesim.sync.tree_actions import expect_at, note, target_dir
 from filesim.topology.layout import TEMP_PREFIX
 
 log = logging.getLogger("filesim.sync")
@@ -262,32 +263,16 @@ class Executor:
         if isinstance(action, Copy):
             self._land(self._stage(action, action.path in forced, durable=True), out)
         elif isinstance(action, MakeDir):
-            self._mkdir(action, out)
+            tree_actions.make_dir(self._tree(action.side), action, out, self.server)
         elif isinstance(action, Delete):
-            self._delete(action, out)
+            tree_actions.delete(self._tree(action.side), action, out, self.server)
         else:
-            self._rename(action, out)
+            tree_actions.rename(self._tree(action.side), action, out, self.server)
         out.done += 1
 
     def _tree(self, side: Side) -> Tree:
         assert self._trees is not None, "outside a session"
         return self._trees[side]
-
-    def _target_dir(self, side: Side, path: str) -> Dir:
-        """The directory an action puts something in (release it after use). It must be there
-        already — made by an earlier MakeDir of the plan, which recorded it — else the action
-        is stale: the next plan sees why (not made yet, or removed meanwhile). Only a missing
-        root is made again."""
-        try:
-            return self._tree(side).acquire(path, make_root=True)
-        except FileNotFoundError:
-            raise Stale from None
-
-    def _event(self, out: Outcome, kind: str, side: Side, path: str, **detail: object) -> None:
-        size = detail.pop("size", None)
-        out.events.append(
-            Event(kind, self.server, side, path, size if isinstance(size, int) else None, detail)
-        )
 
     def _check_settled(self, a: Copy, forced: bool) -> None:
         held = self._held.get(a.path)
@@ -307,7 +292,7 @@ class Executor:
         except (FileNotFoundError, Refused):
             raise Stale from None  # the source's directory is gone or was replaced
         try:
-            dst = self._target_dir(a.dst, head)
+            dst = target_dir(self._tree(a.dst), head)
             tmp = f"{self._temp_prefix}{next(self._temp_serial)}"
             try:
                 if a.entry.kind is Kind.SYMLINK:
@@ -331,7 +316,7 @@ class Executor:
             if not self._tree(a.dst).still_at(head, staged.dir):
                 raise Stale  # the directory was renamed away meanwhile
             if a.replaces is not None or not _land_new(staged.tmp, name, staged.dir):
-                _expect_at(staged.dir, name, a.replaces)
+                expect_at(staged.dir, name, a.replaces)
                 staged.dir.rename(staged.tmp, staged.dir, name)
         except BaseException:
             self._discard(staged)
@@ -342,7 +327,7 @@ class Executor:
         else:  # a conflict copy on a case-insensitive side: each name is on one side only
             out.updates.append((a.path, Record.of(a.src, a.entry, None)))
             out.updates.append((a.to, Record.of(a.dst, staged.published, None)))
-        self._event(out, "sync.copy", a.dst, a.target, size=a.entry.size, source=a.src)
+        note(out, self.server, "sync.copy", a.dst, a.target, size=a.entry.size, source=a.src)
 
     def _discard(self, staged: Staged) -> None:
         try:
@@ -356,81 +341,6 @@ class Executor:
         except OSError:  # its directory moved away: swept when the session ends
             self._lost_temps = True
 
-    def _mkdir(self, a: MakeDir, out: Outcome) -> None:
-        head, name = split(a.path)
-        tree = self._tree(a.side)
-        d = self._target_dir(a.side, head)
-        try:
-            try:
-                d.mkdir(name, a.source.mode)
-            except FileExistsError:
-                pass
-            except FileNotFoundError:  # its parent was removed meanwhile (rm -r over NFS)
-                raise Stale from None
-            else:
-                d.chmod_dir(name, a.source.mode)  # mkdir's mode is filtered by the umask
-            made = entry_at(d, name)
-        finally:
-            tree.release(d)
-        if made is None or made.kind is not Kind.DIR:
-            raise Stale
-        out.updates.append((a.path, Record.of(a.side, made, a.source)))
-        self._event(out, "sync.mkdir", a.side, a.path)
-
-    def _delete(self, a: Delete, out: Outcome) -> None:
-        head, name = split(a.path)
-        tree = self._tree(a.side)
-        try:
-            d = tree.acquire(head)
-        except (FileNotFoundError, Refused):
-            raise Stale from None  # not where the plan saw it
-        try:
-            _expect_at(d, name, a.entry)
-            if a.entry.kind is Kind.DIR:
-                d.rmdir(name)
-            else:
-                d.unlink(name)
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
-                raise Stale from None  # something new arrived inside
-            raise
-        finally:
-            tree.release(d)
-        out.updates.append((a.path, None))
-        self._event(out, "sync.delete", a.side, a.path, size=a.entry.size)
-
-    def _rename(self, a: Rename, out: Outcome) -> None:
-        tree = self._tree(a.side)
-        (src_head, src_name), (dst_head, dst_name) = split(a.src), split(a.dst)
-        try:
-            s = tree.acquire(src_head)
-        except (FileNotFoundError, Refused):
-            raise Stale from None
-        try:
-            _expect_at(s, src_name, a.entry)
-            d = self._target_dir(a.side, dst_head)
-            try:
-                case_only = a.src.casefold() == a.dst.casefold()
-                there = entry_at(d, dst_name) if _exists_at(d, dst_name) else None
-                if there is not None and not (case_only and there.ino == a.entry.ino):
-                    raise Stale  # never clobber: the name was taken meanwhile
-                if case_only:  # a case-insensitive side ignores a rename to another case
-                    tmp = TEMP_PREFIX + os.urandom(8).hex()
-                    s.rename(src_name, s, tmp)
-                    s.rename(tmp, d, dst_name)
-                else:
-                    s.rename(src_name, d, dst_name)
-            finally:
-                tree.release(d)
-        finally:
-            tree.release(s)
-        if not a.aside:
-            out.rekeys.append((a.src, a.dst))
-        kind = "sync.conflict-copy" if a.aside else "sync.rename"
-        self._event(out, kind, a.side, a.src, to=a.dst)
-
 
 def _land_new(tmp: str, name: str, d: Dir) -> bool:
     """Rename onto a name planned to be free, refusing (Stale) when it is taken by now; False
@@ -439,17 +349,3 @@ def _land_new(tmp: str, name: str, d: Dir) -> bool:
         return d.rename_new(tmp, name)
     except FileExistsError:
         raise Stale from None
-
-
-def _expect_at(d: Dir, name: str, expected: Entry | None) -> None:
-    """Raise Stale unless `name` in `d` is exactly `expected` (None: nothing)."""
-    if not unchanged(entry_at(d, name), expected):
-        raise Stale
-
-
-def _exists_at(d: Dir, name: str) -> bool:
-    try:
-        d.lstat(name)
-    except FileNotFoundError:
-        return False
-    return True
