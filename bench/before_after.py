@@ -4,8 +4,9 @@
     python3 bench/before_after.py --before ../main/src [--after src] [--files 1000] [--runs 6]
                                   [--only nfs,nfs4,io,sync] [--io-mib 256]
 
-nfs   one server from each tree (`filesim up`, direct storage), both running; one libnfs
-      client per server alternates between them (before, after, after, before, ...): create,
+nfs   one server from each tree (`filesim up`, direct storage), both running, started afresh
+      for each run in the order of that run; one libnfs client per server, the two measured
+      in turn (before, after, after, before, ...): create,
       list (--lists times), remove of --files files; ops/s and the server's CPU time per
       create or remove (user + system of its process: far less sensitive to a busy machine
       than wall time), and apart from it the listings' CPU per entry listed
@@ -114,17 +115,21 @@ def nfs_phase(
     sys.path.insert(0, str(SHARED_BENCH))
     from nfs_bench import LibnfsClient, NfsRsClient
 
-    served: dict[str, Served] = {}
-    try:
-        for label, src in trees.items():
-            os.environ["PYTHONPATH"] = src  # the `filesim up` child runs this tree
-            served[label] = start_filesim(workdir / label, ["bench"])
-        kind, version = (NfsRsClient, "4") if v4 else (LibnfsClient, "3")
-        clients = {k: kind("127.0.0.1", s.ports[0], s.ports[0], "/data", version, 30.0)
-                   for k, s in served.items()}  # fmt: skip
-        rows: dict[str, list[dict[str, float]]] = {k: [] for k in trees}
-        for run in range(args.runs):
-            for label in list(trees) if run % 2 == 0 else list(trees)[::-1]:
+    kind, version = (NfsRsClient, "4") if v4 else (LibnfsClient, "3")
+    rows: dict[str, list[dict[str, float]]] = {k: [] for k in trees}
+    for run in range(args.runs):
+        # Fresh servers for each run, started in the order they are measured in: a server
+        # process can run 5-15 % faster or slower than another of the same code for its whole
+        # life, and kept for every run it would make all the pairs lean one way.
+        order = list(trees) if run % 2 == 0 else list(trees)[::-1]
+        served: dict[str, Served] = {}
+        try:
+            for label in order:
+                os.environ["PYTHONPATH"] = trees[label]  # the `filesim up` child runs this tree
+                served[label] = start_filesim(workdir / f"{label}-{run}", ["bench"])
+            clients = {k: kind("127.0.0.1", s.ports[0], s.ports[0], "/data", version, 30.0)
+                       for k, s in served.items()}  # fmt: skip
+            for label in order:
                 if io:
                     rows[label].append(io_run(clients[label], served[label], args, str(run)))
                 elif v4:
@@ -132,11 +137,11 @@ def nfs_phase(
                 else:
                     rows[label].append(nfs_run(clients[label], served[label], args.files,
                                                str(run), args.lists))  # fmt: skip
-        for client in clients.values():
-            client.close()
-    finally:
-        for s in served.values():
-            s.stop()
+            for client in clients.values():
+                client.close()
+        finally:
+            for s in served.values():
+                s.stop()
     return rows
 
 
