@@ -13,6 +13,7 @@ from filesim.nfs.dispatch import Dispatcher
 from filesim.nfs.export import Export, ExportConfig
 from filesim.nfs.layer import VfsLayer
 from filesim.nfs.v4.const import Attr, Op, Status
+from filesim.nfs.vfs import Vfs
 from filesim.oncrpc.xdr import Unpacker
 from tests.nfs.v4.v4rig import bitmap, call, compound, name
 from tests.support.backend import store
@@ -24,8 +25,8 @@ _ANONYMOUS = bytes(16)  # the all-zero stateid: no open needed for SETATTR or WR
 class CountingStats(VfsLayer):
     """The real store, with every stat counted by path."""
 
-    def __init__(self, inner: object) -> None:
-        super().__init__(inner)  # type: ignore[arg-type]
+    def __init__(self, inner: Vfs) -> None:
+        super().__init__(inner)
         self.stats: list[str] = []
 
     def stat(self, path: str) -> Attrs:
@@ -40,11 +41,12 @@ def rig(tmp_path: Path) -> tuple[Dispatcher, CountingStats]:
     (root / "dir" / "file").write_bytes(b"x" * 10)
     (root / "dir" / "gone").write_bytes(b"")
     vfs = CountingStats(store(root))
-    return Dispatcher(Export(ExportConfig(name="t"), vfs, b"s" * 32), 2049), vfs  # type: ignore[arg-type]
+    return Dispatcher(Export(ExportConfig(name="t"), vfs, b"s" * 32), 2049), vfs
 
 
 def _to(*names: str) -> list[tuple[int, bytes]]:
-    return [(Op.PUTROOTFH, b""), (Op.LOOKUP, name("data"))] + [(Op.LOOKUP, name(n)) for n in names]
+    ops: list[tuple[int, bytes]] = [(Op.PUTROOTFH, b"")]
+    return ops + [(Op.LOOKUP, name(n)) for n in ("data", *names)]
 
 
 def _results(reply: bytes) -> tuple[list[tuple[int, int]], list[int]]:

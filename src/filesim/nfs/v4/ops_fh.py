@@ -22,14 +22,12 @@ def putfh(c: Compound, u: Unpacker) -> bytes:
     if len(handle) > NFS4_FHSIZE or not handle:
         raise V4Error(Status.BADHANDLE)
     try:
-        node = c.svc.resolve(handle)
+        c.set_node(c.svc.resolve(handle))
     except V4Error as exc:
         # A file removed while open stays usable for the state on it (CLOSE, LOCKU).
         if exc.status != Status.STALE or not c.svc.has_state_on(handle):
             raise
         c.set_fh(handle)
-        return b""
-    c.set_node(node)
     return b""
 
 
