@@ -95,7 +95,7 @@ def rename(tree: Tree, a: Rename, out: Outcome, server: str) -> None:
         d = target_dir(tree, dst_head)
         try:
             case_only = a.src.casefold() == a.dst.casefold()
-            there = entry_at(d, dst_name) if _exists_at(d, dst_name) else None
+            there = entry_at(d, dst_name)
             if there is not None and not (case_only and there.ino == a.entry.ino):
                 raise Stale  # never clobber: the name was taken meanwhile
             if case_only:  # a case-insensitive side ignores a rename to another case
@@ -118,11 +118,3 @@ def expect_at(d: Dir, name: str, expected: Entry | None) -> None:
     """Raise Stale unless `name` in `d` is exactly `expected` (None: nothing)."""
     if not unchanged(entry_at(d, name), expected):
         raise Stale
-
-
-def _exists_at(d: Dir, name: str) -> bool:
-    try:
-        d.lstat(name)
-    except FileNotFoundError:
-        return False
-    return True
