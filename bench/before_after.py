@@ -2,7 +2,7 @@
 """Before/after a change: filesim from two source trees, side by side, in turn.
 
     python3 bench/before_after.py --before ../main/src [--after src] [--files 1000] [--runs 6]
-                                  [--only nfs,nfs4,io,sync] [--io-mib 256]
+                                  [--only nfs,nfs4,io,sync] [--io-mib 256] [--same-cpu N]
 
 nfs   one server from each tree (`filesim up`, direct storage), both running, started afresh
       for each run in the order of that run; one libnfs client per server, the two measured
@@ -16,6 +16,9 @@ io    the same servers over v3 (libnfs): a write of --io-mib MiB in 8 MiB calls 
       eight in flight), then its read the same way: MiB/s and the server's CPU seconds
 sync  the initial sync of --sync-files files of 10 KiB (a fresh process per run and tree, the
       runs alternated): wall and CPU seconds
+
+`--same-cpu N` runs everything on CPU N: both servers, the clients and the sync agents. The
+pairs then spread far less (see bench/README.md, "Where client and server run").
 
 Prints medians, after/before ratios and the pairs, then one `FILESIM_BEFORE_AFTER {...}` line.
 """
@@ -36,7 +39,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from servers import SHARED_BENCH, Served, start_filesim  # noqa: E402
+from servers import SAME_CPU_HELP, SHARED_BENCH, Served, same_cpu, start_filesim  # noqa: E402
 
 SYNC_ONE = """
 import asyncio, json, resource, sys, time
@@ -201,9 +204,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=6)
     parser.add_argument("--lists", type=int, default=1, help="listings of the directory per run")
     parser.add_argument("--only", default="nfs,sync")
+    parser.add_argument("--same-cpu", type=int, metavar="N", help=SAME_CPU_HELP)
     args = parser.parse_args()
+    if args.same_cpu is not None:
+        same_cpu(args.same_cpu)
     trees = {"before": str(Path(args.before).resolve()), "after": str(Path(args.after).resolve())}
-    result: dict[str, Any] = {"load_before": os.getloadavg()}
+    result: dict[str, Any] = {"load_before": os.getloadavg(), "same_cpu": args.same_cpu}
     workdir = Path(tempfile.mkdtemp(prefix="filesim-ab-", dir="/dev/shm"))
     try:
         phases = (("nfs", nfs_phase), ("nfs4", nfs4_phase), ("io", io_phase), ("sync", sync_phase))

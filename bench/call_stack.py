@@ -51,7 +51,8 @@ class _Sink(asyncio.Transport):
         return False
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 1)
+        # peername and sockname; no socket (READ data is then never sent from its file)
+        return None if name == "socket" else ("127.0.0.1", 1)
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         pass

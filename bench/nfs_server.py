@@ -2,6 +2,7 @@
 """Benchmark filesim's NFS server against NFS-Ganesha, same client, same run.
 
     python3 bench/nfs_server.py [--size-mib 512] [--files 2000] [--runs 3] [--dir /dev/shm]
+                                [--same-cpu N]
 
 1. Start-up: `filesim up --detach` of the seven-server default topology; time until every port
    answers an RPC NULL (NFS and MOUNT), and the process's idle RSS.
@@ -10,7 +11,9 @@
    --size-mib file, create/list/remove of --files files.
 3. The same for NFS-Ganesha (started with ../shared/bench/start-ganesha.sh) when installed.
 
-Prints a table, the ratios filesim/Ganesha, and one line `FILESIM_NFS_BENCH {json}`.
+`--same-cpu N`: everything on CPU N, client and servers (`same_cpu` in servers.py says what
+that changes). Prints a table, the ratios filesim/Ganesha, and one line
+`FILESIM_NFS_BENCH {json}`.
 This is a benchmark, not a test: on a shared 2-CPU machine, compare figures from one run.
 """
 
@@ -27,6 +30,8 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from servers import SAME_CPU_HELP, same_cpu
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_BENCH = Path(os.environ.get("FILESIM_SHARED_BENCH", REPO.parent / "shared" / "bench"))
@@ -161,7 +166,10 @@ def main() -> None:
     parser.add_argument("--dir", default="/dev/shm" if Path("/dev/shm").is_dir() else None,
                         help="where exports live (tmpfs: to see server overhead)")  # fmt: skip
     parser.add_argument("--skip-ganesha", action="store_true")
+    parser.add_argument("--same-cpu", type=int, metavar="N", help=SAME_CPU_HELP)
     args = parser.parse_args()
+    if args.same_cpu is not None:
+        same_cpu(args.same_cpu)
     workdir = Path(tempfile.mkdtemp(prefix="filesim-bench-", dir=args.dir))
     try:
         startup = measure_startup(workdir)
@@ -188,7 +196,7 @@ def report(startup: dict[str, Any], ours: dict[str, Any], ref: dict[str, Any] | 
         "size_mib": args.size_mib, "files": args.files, "runs": args.runs, "startup": startup,
         "filesim": {k: ours["nfs"][k] for k, _, _ in METRICS},
         "ganesha": {k: ref["nfs"][k] for k, _, _ in METRICS} if ref else None,
-        "ratios": ratios,
+        "ratios": ratios, "same_cpu": args.same_cpu,
         "filesim_rss_kib": ours.get("server_rss_kib"),
     }  # fmt: skip
     print("FILESIM_NFS_BENCH " + json.dumps(line))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """What one RPC costs the whole server, against what the dispatcher accounts for.
 
-    python3 bench/rpc_cost.py [--calls 3000] [--rounds 3]
+    python3 bench/rpc_cost.py [--calls 3000] [--rounds 3] [--ganesha] [--same-cpu N]
 
 Starts `filesim up` (one direct-storage server: the stack `runtime/build.py` composes, with the
 runtime's event log, metrics observer and change listener), sends it NULL, GETATTR, LOOKUP and
@@ -9,8 +9,12 @@ CREATE+REMOVE calls one at a time over one TCP connection from a child process, 
 server's CPU time (/proc/PID/task/*/schedstat: ns, user + system) around each batch. The same
 calls go straight into a `Dispatcher` in this process (`thread_time`, as bench/nfs_dispatch.py
 does) and, as the floor of any asyncio server, a bare asyncio server answers fixed replies to
-the same client. Minimum of --rounds for each. Prints a table and `FILESIM_RPC_COST {...}`.
-A benchmark, not a test.
+the same client. `--ganesha`: NFS-Ganesha's whole CPU (all its threads) for the same calls,
+from the same client (its MOUNT on its own port). Minimum of --rounds for each. Prints a table
+and `FILESIM_RPC_COST {...}`. A benchmark, not a test.
+
+`--same-cpu N` runs every server, the client and this process on CPU N alone (`same_cpu` in
+servers.py says why the figures are then lower and steadier).
 """
 
 from __future__ import annotations
@@ -25,22 +29,26 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import nfs_dispatch as nd  # noqa: E402
-from servers import start_filesim  # noqa: E402
+from servers import SAME_CPU_HELP, Served, same_cpu, start_filesim, start_ganesha  # noqa: E402
 
 from filesim.oncrpc.programs import MOUNT_PROGRAM, MountProc, NfsProc  # noqa: E402
 
 # The client: sends the records given (hex, one per line on stdin) `calls` times in turn, one
 # call at a time, and waits for each reply; prints "ready" first and "done" after each batch.
+# Each call gets a new xid: a server's duplicate request cache (Ganesha's) would answer a
+# repeated CREATE or REMOVE from its cache instead of doing it.
 CLIENT = r"""
-import socket, struct, sys
+import itertools, socket, struct, sys
 s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+xids = itertools.count(0x10000000)
 def recv(n):
     b = b""
     while len(b) < n:
@@ -49,6 +57,7 @@ def recv(n):
         b += c
     return b
 def call(rec):
+    rec = struct.pack(">I", next(xids)) + rec[4:]
     s.sendall(struct.pack(">I", 0x80000000 | len(rec)) + rec)
     while True:
         (m,) = struct.unpack(">I", recv(4)); reply = recv(m & 0x7FFFFFFF)
@@ -104,9 +113,10 @@ def results(reply: bytes) -> nd.Unpacker:
     return u
 
 
-def tests(client: Client) -> dict[str, list[bytes]]:
-    mnt = nd.call(MOUNT_PROGRAM, MountProc.MNT, nd.args(("string", "/data")))
-    root = bytes(results(client.run(0, [mnt])[0]).opaque())
+def tests(client: Client, mounter: Client, path: str) -> dict[str, list[bytes]]:
+    """The records of each test; `mounter` reaches the server's MOUNT service at `path`."""
+    mnt = nd.call(MOUNT_PROGRAM, MountProc.MNT, nd.args(("string", path)))
+    root = bytes(results(mounter.run(0, [mnt])[0]).opaque())
     sattr = [("uint32", v) for v in (1, 0o644, 0, 0, 0, 0, 0)]
     made = nd.nfs(NfsProc.CREATE, ("opaque", root), ("string", "f.txt"), ("uint32", 0), *sattr)
     results(client.run(0, [made])[0])
@@ -122,22 +132,35 @@ def tests(client: Client) -> dict[str, list[bytes]]:
     }  # fmt: skip
 
 
-def served_cost(workdir: Path, calls: int, rounds: int) -> dict[str, float]:
-    """µs of server CPU per round of each test, against `filesim up`."""
-    served = start_filesim(workdir / "filesim", ["bench"])
+def served_cost(served: Served, calls: int, rounds: int) -> dict[str, float]:
+    """µs of server CPU per round of each test."""
+    client = Client(served.ports[0])
+    mounter = client if served.mount_ports[0] == served.ports[0] else Client(
+        served.mount_ports[0]
+    )  # fmt: skip
+    figures = {}
+    for name, records in tests(client, mounter, served.v3_paths[0]).items():
+        client.run(200, records)  # warm
+        best = float("inf")
+        for _ in range(rounds):
+            before = cpu_ns(served.pid)
+            client.run(calls, records)
+            best = min(best, (cpu_ns(served.pid) - before) / calls / 1000)
+        figures[name] = best
+    client.close()
+    if mounter is not client:
+        mounter.close()
+    return figures
+
+
+def measure_server(
+    start: Callable[[], Served | None], calls: int, rounds: int
+) -> dict[str, float] | None:
+    served = start()
+    if served is None:
+        return None
     try:
-        client = Client(served.ports[0])
-        figures = {}
-        for name, records in tests(client).items():
-            client.run(200, records)  # warm
-            best = float("inf")
-            for _ in range(rounds):
-                before = cpu_ns(served.pid)
-                client.run(calls, records)
-                best = min(best, (cpu_ns(served.pid) - before) / calls / 1000)
-            figures[name] = best
-        client.close()
-        return figures
+        return served_cost(served, calls, rounds)
     finally:
         served.stop()
 
@@ -208,21 +231,47 @@ def main() -> None:
     )
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--ganesha",
+        action="store_true",
+        help="NFS-Ganesha's CPU for the same calls (needs it installed, root)",
+    )
+    parser.add_argument("--same-cpu", type=int, metavar="N", help=SAME_CPU_HELP)
     args = parser.parse_args()
+    if args.same_cpu is not None:
+        same_cpu(args.same_cpu)
     workdir = Path(tempfile.mkdtemp(prefix="filesim-rpc-cost-", dir="/dev/shm"))
     load = os.getloadavg()
     try:
-        served = served_cost(workdir, args.calls, args.rounds)
+        fs = workdir / "filesim"
+        served = measure_server(lambda: start_filesim(fs, ["bench"]), args.calls, args.rounds)
+        assert served is not None
+        ganesha = None
+        if args.ganesha:
+            ganesha = measure_server(
+                lambda: start_ganesha(workdir / "ganesha"), args.calls, args.rounds
+            )
         inside = dispatch_cost(workdir, args.rounds)
         floor = floor_cost(args.calls, args.rounds)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f"{'call (one round)':18} {'server CPU µs':>14} {'dispatcher µs':>14} {'outside µs':>11}")
+    report(served, ganesha, inside, floor, load, args.same_cpu)
+
+
+def report(
+    served: dict[str, float], ganesha: dict[str, float] | None, inside: dict[str, float],
+    floor: float, load: tuple[float, float, float], cpu: int | None,
+) -> None:  # fmt: skip
+    print(f"{'call (one round)':18} {'server CPU µs':>14} {'dispatcher µs':>14} {'outside µs':>11}"
+          + (f" {'Ganesha µs':>11}" if ganesha else ""))  # fmt: skip
     for name, total in served.items():
-        print(f"{name:18} {total:14.1f} {inside[name]:14.1f} {total - inside[name]:11.1f}")
+        row = f"{name:18} {total:14.1f} {inside[name]:14.1f} {total - inside[name]:11.1f}"
+        print(row + (f" {ganesha[name]:11.1f}" if ganesha else ""))
     print(f"bare asyncio server, one call: {floor:.1f} µs CPU (user + system)")
+    print("placement: " + ("the scheduler's" if cpu is None else f"all on CPU {cpu}"))
     print(f"load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
     out = {"served_us": served, "dispatcher_us": inside, "bare_asyncio_us": floor,
+           "ganesha_us": ganesha, "same_cpu": cpu,
            "load": [load[0], os.getloadavg()[0]]}  # fmt: skip
     print("FILESIM_RPC_COST " + json.dumps(out))
 

@@ -41,6 +41,26 @@ def free_port(count: int = 1) -> int:
                 s.close()
 
 
+SAME_CPU_HELP = (
+    "run this benchmark, its clients and every server it starts on CPU N alone: steadier "
+    "figures for comparing two versions (see bench/README.md, 'Where client and server run')"
+)
+
+
+def same_cpu(cpu: int) -> None:
+    """This process, and every process it starts from now on (servers, clients, `filesim up`
+    and its workers, Ganesha), on `cpu` alone.
+
+    Left to the scheduler on this 2-CPU VM, a client and its server run on different CPUs, and
+    each call wakes an idle virtual CPU twice: that costs both servers CPU time, by an amount
+    that changes from run to run. On one CPU the figures are lower and steadier; they compare
+    two versions of the code, not a server with a client elsewhere."""
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"cannot run on CPU {cpu}: {exc}") from None
+
+
 @dataclass
 class Served:
     """A running server: where each export is reached over v3 (MOUNT path) and v4 (pseudo)."""
