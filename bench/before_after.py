@@ -17,8 +17,9 @@ io    the same servers over v3 (libnfs): a write of --io-mib MiB in 8 MiB calls 
 sync  the initial sync of --sync-files files of 10 KiB (a fresh process per run and tree, the
       runs alternated): wall and CPU seconds
 
-`--same-cpu N` runs everything on CPU N: both servers, the clients and the sync agents. The
-pairs then spread far less (see bench/README.md, "Where client and server run").
+`--same-cpu N` runs everything on CPU N: both servers, the clients and the sync agents. Both
+sides run faster, and past the first pairs the wall-time pairs spread less (see
+bench/README.md, "Where client and server run").
 
 Prints medians, after/before ratios and the pairs, then one `FILESIM_BEFORE_AFTER {...}` line.
 """
