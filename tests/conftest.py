@@ -16,6 +16,11 @@ import pytest
 
 NOT_APPLICABLE = "n/a: "
 
+# Every `filesim up` a test starts serves on asyncio's own loop, as the plain install does, even
+# where uvloop is installed (`.[fast]`, which CI installs): tests/runtime/test_fast_loop.py takes
+# the variable away to check the uvloop path.
+os.environ.setdefault("FILESIM_NO_UVLOOP", "1")
+
 
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
