@@ -5,32 +5,23 @@ install does (FILESIM_NO_UVLOOP, tests/conftest.py); here the variable is taken 
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.support.topology import by_name, detached, filesim, nfs_url, status
+from tests.support.api import run
+from tests.support.topology import by_name, detached, nfs_url
 
 pytestmark = pytest.mark.integration
 
 
-def run(*cmd: str) -> bytes:
-    proc = subprocess.run(cmd, capture_output=True, timeout=60)
-    if proc.returncode != 0:
-        raise AssertionError(f"{cmd} failed: {proc.stderr.decode(errors='replace')}")
-    return proc.stdout
-
-
-def serving_pids(root: Path) -> list[int]:
-    """The topology's process and its worker processes, from runtime.json."""
-    doc = json.loads((root / ".filesim" / "runtime.json").read_text())
-    workers = {s["pid"] for s in doc["servers"] if s.get("pid") is not None}
-    return sorted({int(doc["pid"]), *workers})
+def serving_pids(doc: dict[str, Any]) -> list[int]:
+    """The topology's process and its worker processes, from `filesim status --json`."""
+    workers = {s["pid"] for s in doc["servers"] if s["pid"] is not None}
+    return sorted({doc["pid"], *workers})
 
 
 def on_uvloop(pid: int) -> bool:
@@ -48,18 +39,13 @@ def fast(
     if importlib.util.find_spec("uvloop") is None:
         pytest.skip("uvloop is not installed: pip install -e '.[test,fast]'")
     root = tmp_path_factory.mktemp("fast")
-    with pytest.MonkeyPatch.context() as env:  # for `up` alone: its processes keep what it had
-        env.delenv("FILESIM_NO_UVLOOP", raising=False)
-        filesim("up", "--detach", "--root", str(root), "--base-port", "0",
-                "--processes", request.param)  # fmt: skip
-    try:
-        yield status(root) | {"root": root, "mode": request.param}
-    finally:
-        filesim("down", "--root", str(root), check=False)
+    env = {k: v for k, v in os.environ.items() if k != "FILESIM_NO_UVLOOP"}
+    with detached(root, "--processes", request.param, env=env) as doc:
+        yield doc | {"mode": request.param}
 
 
 def test_every_serving_process_runs_uvloop(fast: dict[str, Any]) -> None:
-    pids = serving_pids(fast["root"])
+    pids = serving_pids(fast)
     if fast["mode"] == "per-core":
         assert len(pids) >= 2  # the topology's process and at least one worker
     assert {pid: on_uvloop(pid) for pid in pids} == dict.fromkeys(pids, True)
@@ -76,14 +62,14 @@ def test_clients_write_read_and_list_on_uvloop(
     src = tmp_path / "src.bin"
     src.write_bytes(payload)
     run("nfs-cp", str(src), nfs_url(server, "/fast.bin"))
-    assert run("nfs-cat", nfs_url(server, "/fast.bin")) == payload
-    listing = run("nfs-ls", nfs_url(server)).decode()
+    assert run("nfs-cat", nfs_url(server, "/fast.bin")).stdout == payload
+    listing = run("nfs-ls", nfs_url(server)).stdout.decode()
     assert "fast.bin" in listing and str(len(payload)) in listing
 
 
 def test_the_suite_serves_on_asyncio_loop(tmp_path: Path) -> None:
     """The check above can fail: without uvloop allowed, no serving process maps it."""
     assert os.environ.get("FILESIM_NO_UVLOOP")  # set for the whole suite by tests/conftest.py
-    with detached(tmp_path, "--processes", "per-core"):
-        pids = serving_pids(tmp_path)
+    with detached(tmp_path, "--processes", "per-core") as doc:
+        pids = serving_pids(doc)
         assert pids and not any(on_uvloop(pid) for pid in pids)

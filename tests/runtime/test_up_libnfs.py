@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 from filesim.runtime.build import port_for
 from filesim.runtime.cores import usable_cores
 from filesim.topology import default_topology
+from tests.support.api import run
 from tests.support.fixtures import MODES
 from tests.support.topology import by_name, detached, filesim, nfs_url
 
@@ -25,13 +25,6 @@ EXPECTED = {
     "nas-backup": ("backup", 4), "nas-output-1": ("output", 5), "nas-output-2": ("output", 6),
     "nas-output-3": ("output", 7),
 }  # fmt: skip
-
-
-def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    proc = subprocess.run(cmd, capture_output=True, timeout=60)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{cmd} failed: {proc.stderr.decode(errors='replace')}")
-    return proc
 
 
 @pytest.fixture(scope="module", params=[*MODES, "per-core"])

@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,12 @@ FILESIM = [sys.executable, "-m", "filesim"]
 
 
 def filesim(
-    *args: str, check: bool = True, timeout: float = 60
+    *args: str, check: bool = True, timeout: float = 60, env: Mapping[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
+    """`filesim ARGS`, in this process's environment or in `env`."""
     proc = subprocess.run(
         [*FILESIM, *args], capture_output=True, text=True, timeout=timeout,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**(os.environ if env is None else env), "COLUMNS": "200"},
     )  # fmt: skip
     if check and proc.returncode != 0:
         raise AssertionError(
@@ -35,11 +36,13 @@ def status(root: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def detached(root: Path, *args: str) -> Iterator[dict[str, Any]]:
+def detached(
+    root: Path, *args: str, env: Mapping[str, str] | None = None
+) -> Iterator[dict[str, Any]]:
     """`filesim up --detach` under `root` for the duration, every server on a free port (unless
-    ARGS give --base-port); yields `status --json`, the JSON a user sees."""
+    ARGS give --base-port), in `env` if given; yields `status --json`, the JSON a user sees."""
     ports = [] if "--base-port" in args else ["--base-port", "0"]
-    filesim("up", "--detach", "--root", str(root), *ports, *args)
+    filesim("up", "--detach", "--root", str(root), *ports, *args, env=env)
     try:
         yield status(root)
     finally:
