@@ -19,6 +19,10 @@ core (their changes forwarded to the topology process, which writes the events a
 sync agents); `per-server`, a worker process each. `both` (the default) is one and per-core;
 `all` adds per-server. With v3 and v4's single server, per-core and per-server are the same.
 
+The client's environment differs from one run to the next (`client_env`), the same for every
+server in a run: its size alone moved one server's reads by up to 1.7x (bench/README.md), and
+a median over a single environment would keep that bias.
+
 Medians of --runs, ratios filesim/Ganesha (rsync/filesim for the sync: > 1 means filesim is
 faster everywhere), the load average before and after, and one `FILESIM_BENCH_ALL {...}` line.
 Needs libnfs-utils, nfs-rs, rsync; Ganesha (nfs-ganesha, nfs-ganesha-vfs, rpcbind) and root
@@ -55,8 +59,21 @@ METRICS = [
 ]
 
 
-def driver(served: Served, version: str, args: argparse.Namespace, files: int, size: int) -> Any:
-    """One nfs-bench.sh run (--runs 1) against the first export of `served`."""
+def client_env(run: int) -> dict[str, str]:
+    """The environment of run `run`'s client: one variable whose length differs per run.
+
+    Through libnfs, a per-core filesim server read at 760-1,010 MB/s with all.py's own
+    environment, and at 1,450-1,630 MB/s with a 3,000-byte variable added to the client's
+    alone. The likely cause: a process's environment lies above its stack, so its size moves
+    where the stack falls against page and cache-line boundaries. Steps of 1,361 bytes,
+    modulo a page, give each run another offset."""
+    return dict(os.environ, FILESIM_BENCH_LAYOUT="x" * (run * 1_361 % 4_096))
+
+
+def driver(
+    served: Served, version: str, args: argparse.Namespace, files: int, size: int, run: int
+) -> Any:
+    """One nfs-bench.sh run (--runs 1) against the first export of `served`, as run `run`."""
     v4 = version != "3"
     cmd = [
         "bash", str(SHARED_BENCH / "nfs-bench.sh"), "127.0.0.1", str(served.ports[0]),
@@ -66,7 +83,8 @@ def driver(served: Served, version: str, args: argparse.Namespace, files: int, s
         "--label", served.label, "--runs", "1", "--size-mib", str(size), "--files", str(files),
         "--server-pid", str(served.nfs_pid(0)), "--idle-wait", "0",
     ]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False,
+                         env=client_env(run))  # fmt: skip
     for line in out.stdout.splitlines():
         if line.startswith("NFSBENCH_JSON "):
             result = json.loads(line.split(" ", 1)[1])
@@ -89,7 +107,7 @@ def nfs_phase(workdir: Path, version: str, args: argparse.Namespace) -> dict[str
         rows: dict[str, list[Any]] = {s.label: [] for s in servers}
         for run in range(args.runs):
             for served in servers if run % 2 == 0 else servers[::-1]:
-                rows[served.label].append(driver(served, version, args, files, size))
+                rows[served.label].append(driver(served, version, args, files, size, run))
     finally:
         for served in servers:
             served.stop()
